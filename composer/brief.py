@@ -1,0 +1,404 @@
+"""Reading a free-text brief: key, tempo, meter, length, form, instruments, genre and mood.
+
+The reader only extracts what the text states; the planner fills in genre-aware
+defaults. Contradictions and impossible requests raise BriefError with one line.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from symbolic.harmony import HarmonyError, Key, parse_key
+from symbolic.instruments import ENSEMBLES, INSTRUMENTS, Instrument
+from symbolic.score import MAX_TRACKS
+
+MAX_SECONDS = 30 * 60
+MAX_BRIEF_CHARS = 2000
+
+
+class BriefError(ValueError):
+    """A brief that cannot be planned; the message names the problem."""
+
+
+@dataclass
+class Modulation:
+    target: str        # "relative", "dominant", "subdominant", "parallel", "up1", "up2", "down1", or a key name
+    where: str         # "bridge", "last", "B", "middle"
+
+
+@dataclass
+class Brief:
+    text: str
+    key: Key | None = None
+    mode: str | None = None          # when only "minor key" / "major" is stated
+    tempo: float | None = None
+    tempo_word: str | None = None
+    meter: tuple[int, int] | None = None
+    seconds: float | None = None
+    bars: int | None = None
+    form: str | None = None          # "verse-chorus", "AABA", "ABA", "rondo", "blues", "variations", letters...
+    intro: bool = False
+    outro: bool = False
+    instruments: list[Instrument] = field(default_factory=list)
+    genre: str | None = None
+    moods: list[str] = field(default_factory=list)
+    modulations: list[Modulation] = field(default_factory=list)
+    title: str | None = None
+
+
+NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "sixteen": 16, "twenty": 20, "thirty": 30,
+    "forty": 40, "fifty": 50, "sixty": 60, "ninety": 90, "half": 0.5, "zero": 0,
+}
+_NUM = r"(\d+(?:\.\d+)?|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")"
+
+TEMPO_TERMS = {  # Italian terms and plain words -> (typical BPM, low, high)
+    "grave": (40, 25, 50), "largo": (50, 40, 63), "larghetto": (63, 55, 72), "lento": (55, 45, 65),
+    "adagio": (70, 55, 80), "adagietto": (75, 68, 82), "andante": (90, 73, 108), "andantino": (96, 80, 110),
+    "moderato": (112, 100, 124), "allegretto": (116, 100, 128), "allegro": (132, 116, 168),
+    "vivace": (160, 150, 180), "vivacissimo": (172, 160, 190), "presto": (180, 168, 200),
+    "prestissimo": (204, 190, 240),
+    "very slow": (56, 40, 66), "slow": (70, 50, 88), "slowly": (70, 50, 88), "relaxed": (84, 65, 100),
+    "laid-back": (84, 65, 100), "mid-tempo": (100, 88, 116), "medium tempo": (100, 88, 116),
+    "brisk": (132, 116, 150), "fast": (150, 125, 200), "quick": (144, 120, 190), "very fast": (180, 160, 240),
+    "uptempo": (132, 115, 170), "up-tempo": (132, 115, 170),
+}
+
+GENRES = {
+    # word -> genre key used for defaults
+    "pop": "pop", "rock": "rock", "punk": "rock", "metal": "rock", "indie": "rock", "grunge": "rock",
+    "jazz": "jazz", "swing": "jazz", "bebop": "jazz", "jazz standard": "jazz",
+    "bossa nova": "bossa", "bossa": "bossa", "samba": "bossa", "latin": "bossa", "tango": "tango",
+    "funk": "funk", "disco": "funk", "soul": "funk", "r&b": "funk",
+    "blues": "blues", "reggae": "reggae", "ska": "reggae",
+    "folk": "folk", "celtic": "folk", "irish": "folk", "bluegrass": "folk", "country": "folk",
+    "jig": "jig", "reel": "folk", "hornpipe": "folk", "shanty": "folk",
+    "classical": "classical", "baroque": "classical", "romantic": "classical", "chamber": "classical",
+    "minuet": "waltz", "waltz": "waltz", "march": "march", "lullaby": "lullaby", "ballad": "ballad",
+    "hymn": "hymn", "chorale": "hymn", "ambient": "ambient", "cinematic": "cinematic", "film score": "cinematic",
+    "soundtrack": "cinematic", "orchestral": "cinematic", "epic": "cinematic",
+    "edm": "edm", "electronic": "edm", "house": "edm", "techno": "edm", "trance": "edm", "synthwave": "edm",
+    "hip hop": "hiphop", "hip-hop": "hiphop", "lofi": "hiphop", "lo-fi": "hiphop", "trap": "hiphop",
+    "gospel": "pop", "nocturne": "classical", "etude": "classical", "prelude": "classical", "sonatina": "classical",
+}
+
+MOODS = {
+    "happy": ("major", 4), "joyful": ("major", 4), "cheerful": ("major", 4), "bright": ("major", 4),
+    "upbeat": ("major", 4), "uplifting": ("major", 4), "playful": ("major", 3), "triumphant": ("major", 5),
+    "hopeful": ("major", 3), "romantic": (None, 2), "tender": (None, 2), "warm": ("major", 2),
+    "sad": ("minor", 2), "melancholic": ("minor", 2), "melancholy": ("minor", 2), "mournful": ("minor", 1),
+    "dark": ("minor", 3), "somber": ("minor", 2), "sombre": ("minor", 2), "gloomy": ("minor", 2),
+    "tragic": ("minor", 3), "mysterious": ("minor", 2), "eerie": ("minor", 2), "tense": ("minor", 4),
+    "angry": ("minor", 5), "aggressive": ("minor", 5), "nostalgic": (None, 2), "wistful": ("minor", 2),
+    "calm": (None, 2), "peaceful": ("major", 1), "gentle": (None, 2), "dreamy": (None, 2), "relaxing": (None, 2),
+    "energetic": (None, 4), "driving": (None, 4), "intense": (None, 5), "powerful": (None, 5), "epic": (None, 5),
+    "heroic": ("major", 5), "quiet": (None, 1), "soft": (None, 2), "lively": ("major", 4), "festive": ("major", 4),
+}
+
+FORM_WORDS = [
+    (r"\b(?:12|twelve)[- ]bar blues\b", "blues"),
+    (r"\btheme (?:and|&) variations\b|\bvariations on\b", "variations"),
+    (r"\bverse[- /]+(?:and[- ])?chorus\b|\bverses? and choruses\b|\bsong form\b", "verse-chorus"),
+    (r"\brondo\b", "rondo"),
+    (r"\bthrough[- ]composed\b", "through"),
+    (r"\bternary\b", "ABA"),
+    (r"\bbinary\b", "AB"),
+    (r"\b32[- ]bar\b", "AABA"),
+]
+
+
+def _num(text: str) -> float:
+    return float(NUMBER_WORDS[text]) if text in NUMBER_WORDS else float(text)
+
+
+def _instrument_names() -> list[str]:
+    names = list(INSTRUMENTS) + list(ENSEMBLES)
+    plural = {n + "s": n for n in INSTRUMENTS if not n.endswith("s")}
+    return sorted(names + list(plural), key=len, reverse=True)
+
+
+_INSTR_NAMES = _instrument_names()
+_INSTR_RE = re.compile(r"(?<![\w-])(" + "|".join(re.escape(n) for n in _INSTR_NAMES) + r")(?![\w-])")
+_LIST_START = re.compile(r"\b(for|with|featuring|feat\.|using|scored for|on)\s+(.*)$")
+_STOP_WORDS = {"a", "an", "the", "my", "our", "your", "his", "her", "their", "this", "that", "some", "solo", "and",
+               "lots", "of", "plenty"}
+
+
+def _lookup_instruments(name: str) -> list[Instrument]:
+    name = name.lower()
+    if name in ENSEMBLES:
+        return [INSTRUMENTS[k] for k in ENSEMBLES[name]]
+    if name in INSTRUMENTS:
+        return [INSTRUMENTS[name]]
+    if name.endswith("s") and name[:-1] in INSTRUMENTS:
+        return [INSTRUMENTS[name[:-1]]]
+    return []
+
+
+def parse_brief(text: str) -> Brief:
+    if text is None or not text.strip():
+        raise BriefError("the brief is empty: describe the piece, e.g. 'a calm waltz in D minor for piano'")
+    if len(text) > MAX_BRIEF_CHARS:
+        raise BriefError(f"the brief has {len(text)} characters; at most {MAX_BRIEF_CHARS} are allowed")
+    brief = Brief(text=text.strip())
+    low = " " + re.sub(r"\s+", " ", text.strip().lower()) + " "
+    low = low.replace("♯", "#").replace("♭", "b").replace("’", "'")
+    _read_title(brief, text)
+    _read_key(brief, text, low)
+    _read_meter(brief, low)
+    _read_tempo(brief, low)
+    _read_length(brief, low)
+    _read_form(brief, text, low)
+    _read_genre_mood(brief, low)
+    _read_instruments(brief, low)
+    _read_modulation(brief, low)
+    if not any([brief.key, brief.mode, brief.tempo, brief.meter, brief.seconds, brief.bars, brief.form,
+                brief.instruments, brief.genre, brief.moods, brief.tempo_word, brief.intro, brief.outro]):
+        raise BriefError(f"nothing in the brief {text.strip()[:60]!r} describes music: name a style, key, "
+                         f"instrument, mood, tempo or length")
+    return brief
+
+
+def _read_title(brief: Brief, text: str) -> None:
+    m = re.search(r"[\"“]([^\"”]{1,80})[\"”]", text)
+    if m:
+        brief.title = m.group(1).strip()
+
+
+_MODES = r"(major|minor|dorian|mixolydian|lydian|phrygian|aeolian|ionian)"
+_KEY_MODE_RE = re.compile(r"(?<![\w'])([A-Ga-g])(#|b|-sharp|-flat| sharp| flat)?[ -]?" + _MODES + r"\b", re.I)
+_KEY_BARE_RE = re.compile(r"\b(?:in|key of|key:)\s+([A-G])(#|b|-sharp|-flat| sharp| flat)?(?=[\s,.;:!)]|$)")
+
+
+def _read_key(brief: Brief, text: str, low: str) -> None:
+    t = " " + re.sub(r"\s+", " ", text.strip()).replace("\u266f", "#").replace("\u266d", "b") + " "
+    found: list[tuple[int, Key]] = []
+    for m in _KEY_MODE_RE.finditer(t):
+        letter, acc, mode = m.group(1), (m.group(2) or "").strip(" -").lower(), m.group(3).lower()
+        pre = t[max(0, m.start() - 8):m.start()].lower()
+        if letter == "a" and (not re.search(r"\b(in|of|to|key:?)\s$", pre)
+                              or re.match(r"\s*(key|mode|tonality|scale|feel)\b", t[m.end():], re.I)):
+            continue  # "a minor key", "a major triumph": the article
+        try:
+            found.append((m.start(), parse_key(f"{letter.upper()}{ {'sharp': '#', 'flat': 'b'}.get(acc, acc)} {mode}")))
+        except HarmonyError:
+            continue
+    for m in _KEY_BARE_RE.finditer(t):
+        if any(abs(m.start(1) - s) <= 1 for s, _ in found) or any(s >= m.start() and s <= m.end() for s, _ in found):
+            continue
+        acc = (m.group(2) or "").strip(" -").lower()
+        found.append((m.start(), parse_key(f"{m.group(1)}{ {'sharp': '#', 'flat': 'b'}.get(acc, acc)} major")))
+    found.sort(key=lambda f: f[0])
+    distinct: list[Key] = []
+    for _, k in found:
+        if all((k.tonic, k.mode) != (d.tonic, d.mode) for d in distinct):
+            distinct.append(k)
+    if len(distinct) > 1 and not re.search(r"modulat|key change|goes to|moves to|shifts? to", low):
+        raise BriefError(f"the brief asks for two keys ({distinct[0].name} and {distinct[1].name}); name one home key")
+    if distinct:
+        brief.key = distinct[0]
+        if len(distinct) > 1:
+            brief.modulations.append(Modulation(distinct[1].name, "auto"))
+    if brief.key is None:
+        if re.search(r"\bminor\b", low):
+            brief.mode = "minor"
+        elif re.search(r"\bmajor\b", low):
+            brief.mode = "major"
+
+
+def _read_meter(brief: Brief, low: str) -> None:
+    meters = {(int(a), int(b)) for a, b in re.findall(r"\b(\d{1,2})\s*/\s*(\d{1,2})\b(?!\s*(?:bpm|minutes))", low)}
+    meters = {m for m in meters if m[1] in (1, 2, 4, 8, 16) and 1 <= m[0] <= 32}
+    bad = re.findall(r"\b(\d{1,3})\s*/\s*(\d{1,3})\s*(?:time|meter|metre)\b", low)
+    for a, b in bad:
+        if (int(a), int(b)) not in meters:
+            raise BriefError(f"meter {a}/{b} is not supported (numerator 1-32, denominator 1, 2, 4, 8 or 16)")
+    if meters:
+        # The first stated meter is the main one.
+        first = min(meters, key=lambda m: low.find(f"{m[0]}/{m[1]}"))
+        brief.meter = first
+        return
+    words = {"common time": (4, 4), "cut time": (2, 2), "triple meter": (3, 4), "triple time": (3, 4),
+             "in three": (3, 4), "in 3": (3, 4), "compound duple": (6, 8), "duple meter": (2, 4)}
+    for w, m in words.items():
+        if w in low:
+            brief.meter = m
+            return
+
+
+def _read_tempo(brief: Brief, low: str) -> None:
+    bpm = [float(x) for x in re.findall(r"(\d{1,3}(?:\.\d+)?)\s*(?:bpm|beats per minute|b\.p\.m\.)", low)]
+    bpm += [float(x) for x in re.findall(r"(?:tempo|♩\s*=|q\s*=|quarter\s*=)\s*(?:of\s*)?(\d{2,3})\b", low)]
+    distinct = sorted(set(bpm))
+    if len(distinct) > 1:
+        raise BriefError(f"the brief asks for two tempos ({distinct[0]:g} and {distinct[1]:g} BPM); name one")
+    if distinct:
+        if not (20 <= distinct[0] <= 320):
+            raise BriefError(f"tempo {distinct[0]:g} BPM is outside 20-320 BPM")
+        brief.tempo = distinct[0]
+    for word in sorted(TEMPO_TERMS, key=len, reverse=True):
+        if re.search(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", low):
+            if word in ("slow", "fast", "quick") and re.search(word + r"\s+(?:fade|build|intro|outro|attack)", low):
+                continue
+            typical, lo, hi = TEMPO_TERMS[word]
+            if brief.tempo is not None and not (lo * 0.8 <= brief.tempo <= hi * 1.25):
+                raise BriefError(f"the brief is contradictory: '{word}' means about {typical} BPM "
+                                 f"but it also asks for {brief.tempo:g} BPM")
+            brief.tempo_word = word
+            if brief.tempo is None:
+                brief.tempo = float(typical)
+            break
+
+
+def _read_length(brief: Brief, low: str) -> None:
+    secs: list[float] = []
+    for m in re.finditer(r"\b(\d{1,3}):([0-5]\d)\b", low):
+        secs.append(int(m.group(1)) * 60 + int(m.group(2)))
+    m = re.search(r"\b(?:a|one) minute and a half\b|\bminute and a half\b", low)
+    if m:
+        secs.append(90)
+    for m in re.finditer(r"\b" + _NUM + r"(?:\s+and\s+a\s+half)?[- ]?(?:minutes?|mins?)\b", low):
+        v = _num(m.group(1)) + (0.5 if "and a half" in m.group(0) else 0)
+        if "half a minute" in low[max(0, m.start() - 2):m.end()]:
+            v = 0.5
+        secs.append(v * 60)
+    if re.search(r"\bhalf a minute\b", low):
+        secs.append(30)
+    for m in re.finditer(r"\b" + _NUM + r"[- ]?(?:seconds?|secs?)\b", low):
+        secs.append(_num(m.group(1)))
+    for m in re.finditer(r"\b" + _NUM + r"[- ]?(?:hours?|hrs?)\b", low):
+        secs.append(_num(m.group(1)) * 3600)
+    bars = [int(_num(m.group(1))) for m in re.finditer(r"\b" + _NUM + r"[- ]?(?:bars?|measures?)\b", low)
+            if not re.match(r"\s*blues", low[m.end():])]
+    if secs:
+        s = max(secs) if len(set(secs)) > 1 and re.search(r"\bminute and a half|and a half\b", low) else secs[0]
+        if s <= 0:
+            raise BriefError("the requested length is zero")
+        if s > MAX_SECONDS:
+            raise BriefError(f"the requested length ({s / 60:.0f} minutes) is over the {MAX_SECONDS // 60}-minute cap")
+        if s < 5:
+            raise BriefError(f"the requested length ({s:g} s) is too short; ask for at least 5 seconds")
+        brief.seconds = s
+    if bars:
+        b = bars[0]
+        if b <= 0:
+            raise BriefError("the requested length is zero bars")
+        if b > 4096:
+            raise BriefError(f"the requested length ({b} bars) is over the 4096-bar cap")
+        brief.bars = b
+    if re.search(r"\b(short|brief|miniature)\b", low) and brief.seconds is None and brief.bars is None:
+        brief.seconds = 60.0
+    if re.search(r"\b(long|extended|epic length)\b", low) and brief.seconds is None and brief.bars is None:
+        brief.seconds = 300.0
+
+
+def _read_form(brief: Brief, text: str, low: str) -> None:
+    for pattern, form in FORM_WORDS:
+        if re.search(pattern, low):
+            brief.form = form
+            break
+    if brief.form is None:
+        m = re.search(r"(?<![\w'])([A-E](?:['’]{0,2})){2,10}(?![\w])", text)
+        letters = re.sub(r"['’]", "", m.group(0)) if m else ""
+        if m and len(letters) >= 2 and len(set(letters)) >= 2 and letters not in ("DJ", "CD", "EDM") and \
+                not re.fullmatch(r"[A-G][b#]?", m.group(0)):
+            brief.form = m.group(0).replace("’", "'")
+    if brief.form is None and re.search(r"\bblues\b", low) and not re.search(r"\bblues[- ]rock\b", low):
+        brief.form = "blues"
+    brief.intro = bool(re.search(r"\bintro(duction)?\b", low))
+    brief.outro = bool(re.search(r"\b(outro|coda|ending section)\b", low))
+
+
+def _read_genre_mood(brief: Brief, low: str) -> None:
+    best = None
+    for word in sorted(GENRES, key=len, reverse=True):
+        m = re.search(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", low)
+        if m and (best is None or m.start() < best[0]):
+            best = (m.start(), GENRES[word])
+    if best:
+        brief.genre = best[1]
+    for word in MOODS:
+        if re.search(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", low):
+            brief.moods.append(word)
+
+
+def _read_instruments(brief: Brief, low: str) -> None:
+    found: list[tuple[int, list[Instrument]]] = []
+    taken = [False] * len(low)
+    for m in _INSTR_RE.finditer(low):
+        if any(taken[m.start():m.end()]):
+            continue
+        name = m.group(1)
+        if name in ("bass",) and re.search(r"\b(double|walking|bass line|bassline)\b", low[m.start():m.end() + 6]):
+            pass
+        # "horn" inside "English horn" is matched by the longer name first; skip words used as genre words.
+        if name in ("brass", "percussion", "strings", "horns", "synth") and re.search(name + r"[- ](band|section hits)", low):
+            continue
+        count = 1
+        pre = low[max(0, m.start() - 12):m.start()]
+        nm = re.search(_NUM + r"\s+$", pre)
+        if nm and name not in ENSEMBLES and nm.group(1) not in ("a", "an", "half"):
+            count = max(1, min(64, int(_num(nm.group(1)))))
+        insts = _lookup_instruments(name)
+        found.append((m.start(), insts * count))
+        for i in range(m.start(), m.end()):
+            taken[i] = True
+    found.sort(key=lambda f: f[0])
+    brief.instruments = [i for _, insts in found for i in insts]
+    if len(brief.instruments) > MAX_TRACKS:
+        raise BriefError(f"the brief asks for {len(brief.instruments)} instruments; at most {MAX_TRACKS} tracks are allowed")
+    _check_unknown_instruments(brief, low, taken)
+
+
+_NON_INSTRUMENT = set(GENRES) | set(MOODS) | set(TEMPO_TERMS) | {
+    "form", "intro", "outro", "coda", "bridge", "chorus", "verse", "minutes", "minute", "seconds", "bars", "key",
+    "major", "minor", "bpm", "tempo", "feel", "groove", "beat", "vibe", "mood", "style", "ending", "modulation",
+    "dancing", "film", "game", "video", "party", "wedding", "children", "kids", "meditation", "study", "sleep",
+    "love", "life", "me", "you", "us", "them", "it", "fun", "rain", "night", "morning", "summer", "winter",
+    "spring", "autumn", "time", "everyone", "friends", "variations", "theme", "swing", "solos", "solo",
+}
+
+
+def _check_unknown_instruments(brief: Brief, low: str, taken: list[bool]) -> None:
+    """Words in an instrument list that name no instrument we know get a clear error."""
+    for m in re.finditer(r"\b(for|with|featuring)\s+([a-z][a-z -]*?)(?=[,.;]|\s+and\s|\s+in\s|\s+at\s|$)", low):
+        start = m.start(2)
+        phrase = m.group(2).strip()
+        if any(taken[start:start + len(phrase)]):
+            continue
+        words = phrase.split()
+        if not words or words[0] in _STOP_WORDS or len(words) > 2 or any(w in _NON_INSTRUMENT for w in words):
+            continue
+        if re.match(r"^(\d|" + "|".join(NUMBER_WORDS) + r")\b", phrase):
+            continue
+        # Only an error when the list around it names instruments, or the phrase ends like an instrument noun.
+        around = low[m.end():m.end() + 40]
+        listed = bool(_INSTR_RE.search(around)) or bool(_INSTR_RE.search(low[max(0, m.start() - 40):m.start()]))
+        if listed or re.search(r"(phone|ophone|ello|ina|orn|et|ar|um|le|ion|ax|pipe|pipes|ute|oon)$", words[-1]):
+            raise BriefError(f"unknown instrument {phrase!r}; try a common name such as piano, violin, fiddle, "
+                             f"electric bass, drums, or an ensemble such as string quartet")
+
+
+def _read_modulation(brief: Brief, low: str) -> None:
+    if not re.search(r"modulat|key change|change key|changes key|goes to the|moves to the|truck driver", low):
+        return
+    target = "up2" if re.search(r"key change|truck driver", low) else "dominant"
+    for pat, t in ((r"relative minor", "relative"), (r"relative major", "relative"), (r"\bdominant\b", "dominant"),
+                   (r"subdominant", "subdominant"), (r"parallel (minor|major)", "parallel"),
+                   (r"up a (half step|semitone)", "up1"), (r"up a (whole step|tone)", "up2"),
+                   (r"down a (half step|semitone)", "down1")):
+        if re.search(pat, low):
+            target = t
+            break
+    m = re.search(r"(?:modulat\w*|key change|goes|moves|shifts?)\s+to\s+([a-g](?:#|b)?\s+(?:major|minor))", low)
+    if m:
+        target = m.group(1)
+    where = "auto"
+    if re.search(r"\bbridge\b", low):
+        where = "bridge"
+    elif re.search(r"\b(last|final) (chorus|section|verse|a)\b|\bat the end\b", low):
+        where = "last"
+    elif re.search(r"\b(b section|middle section|the b\b|trio)\b", low):
+        where = "B"
+    brief.modulations = [mod for mod in brief.modulations if mod.where != "auto"] + [Modulation(target, where)]

@@ -1,0 +1,205 @@
+"""`composer`: every step of the flow as a command. Errors are one line and a non-zero exit."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class CliProgress:
+    """Prints a line when a step starts, at most one a second while it runs, and when it ends."""
+
+    def __init__(self, stream=sys.stderr, quiet: bool = False):
+        self.stream, self.quiet = stream, quiet
+        self.stage, self.started, self.last = None, 0.0, 0.0
+
+    def __call__(self, stage: str, fraction: float, message: str) -> None:
+        if self.quiet:
+            return
+        now = time.perf_counter()
+        if stage != self.stage:
+            self.stage, self.started, self.last = stage, now, now
+            print(f"[{stage}] {message}", file=self.stream, flush=True)
+            return
+        if fraction >= 1.0:
+            print(f"[{stage}] done in {now - self.started:.1f}s: {message}", file=self.stream, flush=True)
+            self.last = now
+        elif now - self.last >= 1.0:
+            print(f"[{stage}] {fraction * 100:3.0f}% {message}", file=self.stream, flush=True)
+            self.last = now
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from pydantic import ValidationError
+
+    from audio.render import RenderError
+    from audio.soundfont import SoundFontError
+    from symbolic.harmony import HarmonyError
+    from symbolic.score import ScoreError
+
+    from .brief import BriefError
+    from .plan import PlanError
+    from .project import ProjectError
+    return (BriefError, PlanError, ScoreError, HarmonyError, SoundFontError, RenderError, ProjectError,
+            ValidationError, OSError, ValueError)
+
+
+def _cmd_new(args) -> int:
+    from .pipeline import new_piece
+    res = new_piece(args.brief, args.out, seed=args.seed, audio=not args.no_audio, soundfont=args.soundfont,
+                    arranger=args.arranger, fmt=args.format, progress=CliProgress(quiet=args.quiet))
+    plan = res.plan
+    print(f"{plan.title}: {plan.key}, {plan.meter}, {plan.tempo:g} BPM, {len(plan.sections)} sections, "
+          f"{plan.total_bars} bars, {res.score.duration:.0f} s, {len(plan.tracks)} tracks")
+    for f in res.files:
+        print(f"  wrote {f}")
+    return 0
+
+
+def _cmd_plan(args) -> int:
+    from . import project
+    from .pipeline import make_plan
+    plan = make_plan(args.brief, args.seed, CliProgress(quiet=args.quiet))
+    text = plan.to_json()
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        out = Path(args.output)
+        project.ensure_dir(out.parent if str(out.parent) else Path("."))
+        project.atomic_write(out, text)
+        print(f"wrote {out}")
+    return 0
+
+
+def _cmd_arrange(args) -> int:
+    from .pipeline import arrange_project
+    res = arrange_project(args.plan, args.out, seed=args.seed, arranger=args.arranger,
+                          progress=CliProgress(quiet=args.quiet))
+    for f in res.files:
+        print(f"wrote {f}")
+    return 0
+
+
+def _cmd_render(args) -> int:
+    from symbolic.midi_io import read_midi
+
+    from .pipeline import render
+    progress = CliProgress(quiet=args.quiet)
+    score = read_midi(args.midi)
+    out = Path(args.output) if args.output else Path(args.midi).with_name("mix.wav")
+    res = render(score, out, args.stems, args.soundfont, args.format, progress)
+    print(f"rendered {score.duration:.1f} s of music in {res.seconds:.2f} s; peak {res.peak_dbfs:.2f} dBFS")
+    for f in res.files:
+        print(f"wrote {f}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from .pipeline import export_project
+    for f in export_project(args.folder, progress=CliProgress(quiet=args.quiet)):
+        print(f"wrote {f}")
+    return 0
+
+
+def _cmd_import(args) -> int:
+    from symbolic.midi_io import read_midi
+
+    from .pipeline import export
+    score = read_midi(args.midi)
+    files = export(None, score, args.out, progress=CliProgress(quiet=args.quiet))
+    print(f"imported {len(score.parts)} tracks, {score.n_notes} notes, {len(score.bars)} bars")
+    for f in files:
+        print(f"wrote {f}")
+    return 0
+
+
+def _cmd_schema(args) -> int:
+    from .plan import plan_schema
+    print(json.dumps(plan_schema(), indent=2))
+    return 0
+
+
+def _cmd_tui(args) -> int:
+    from tui.app import run_app
+    run_app(args.folder, soundfont=args.soundfont)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="composer", description="Compose structured multi-track music from a brief.")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(name, fn, help_):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(fn=fn)
+        sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        return sp
+
+    sp = add("new", _cmd_new, "plan, arrange, export and render a piece from a brief")
+    sp.add_argument("brief", help="free-text brief, e.g. 'a melancholic waltz in D minor for string quartet'")
+    sp.add_argument("--out", required=True, help="project folder to write")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--no-audio", action="store_true", help="skip rendering audio")
+    sp.add_argument("--soundfont", help="SoundFont (.sf2/.sf3) to render with")
+    sp.add_argument("--format", choices=["wav", "flac"], help="audio format (default wav)")
+    sp.add_argument("--arranger", default="patterns", help="arranger to use (default: patterns)")
+
+    sp = add("plan", _cmd_plan, "write the form and chord plan for a brief")
+    sp.add_argument("brief")
+    sp.add_argument("-o", "--output", help="plan.json to write (default: standard output)")
+    sp.add_argument("--seed", type=int, default=0)
+
+    sp = add("arrange", _cmd_arrange, "arrange a plan file into MIDI and MusicXML")
+    sp.add_argument("plan", help="plan.json (or a project folder holding one)")
+    sp.add_argument("--out", required=True, help="project folder to write")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--arranger", default="patterns")
+
+    sp = add("render", _cmd_render, "render a MIDI file to audio with a SoundFont")
+    sp.add_argument("midi", help="MIDI file")
+    sp.add_argument("-o", "--output", help="mix file (.wav or .flac; default mix.wav beside the MIDI)")
+    sp.add_argument("--stems", help="folder for one stem per track")
+    sp.add_argument("--soundfont", help="SoundFont (.sf2/.sf3)")
+    sp.add_argument("--format", choices=["wav", "flac"], help="format for the stems (default: the mix's)")
+
+    sp = add("export", _cmd_export, "write piece.mid and piece.musicxml for a project folder")
+    sp.add_argument("folder")
+
+    sp = add("import", _cmd_import, "start a project from your own MIDI file")
+    sp.add_argument("midi")
+    sp.add_argument("--out", required=True, help="project folder to write")
+
+    add("schema", _cmd_schema, "print the Plan JSON schema")
+
+    sp = add("tui", _cmd_tui, "open the terminal workstation")
+    sp.add_argument("folder", nargs="?", default=None, help="project folder to open")
+    sp.add_argument("--soundfont", help="SoundFont (.sf2/.sf3)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except KeyboardInterrupt:
+        print("composer: interrupted; files already written are intact", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _user_errors() as exc:  # noqa: B030 - a tuple built at run time
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if exc.__class__.__name__ == "ValidationError":
+            from .plan import error_message
+            msg = error_message(exc)  # type: ignore[arg-type]
+        print(f"composer: error: {msg}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,594 @@
+"""The rules planner: brief -> Plan, offline, from a derived table of real songs.
+
+Form (section sequences and lengths) and harmony (bar-level Roman-numeral
+transitions, phrase ends and cadences) are sampled from composer/data/harmony.json,
+which composer.tables builds from McGill Billboard, POP909 and lead sheets.
+The same brief and seed always give the same plan.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from symbolic.harmony import Key, chord_from_token, chord_symbol, parse_key
+from symbolic.instruments import INSTRUMENTS, Instrument
+
+from .brief import Brief, Modulation, parse_brief
+from .plan import MAX_SECONDS, Plan, parse_meter
+from .tables import load_table
+
+
+@dataclass(frozen=True)
+class GenreDefaults:
+    tempo: float
+    meter: tuple[int, int]
+    mode: str
+    form: str
+    seconds: float
+    table: str           # which style of the harmony table to sample
+    instruments: tuple[str, ...]
+    roles: tuple[tuple[str, str], ...] = ()  # instrument key -> forced role
+    tonics: tuple[str, ...] = ("C", "G", "D", "F", "A", "E", "Bb")
+    style: str = ""
+
+
+GENRES: dict[str, GenreDefaults] = {
+    "pop": GenreDefaults(112, (4, 4), "major", "verse-chorus", 180, "pop", ("piano", "strings", "electric bass", "drums"),
+                         (("strings", "pad"),)),
+    "rock": GenreDefaults(128, (4, 4), "major", "verse-chorus", 200, "pop", ("lead guitar", "rhythm guitar", "electric bass", "drums"),
+                          tonics=("E", "A", "D", "G", "C")),
+    "jazz": GenreDefaults(132, (4, 4), "major", "AABA", 150, "jazz", ("tenor sax", "piano", "upright bass", "drums"),
+                          tonics=("F", "Bb", "Eb", "C", "G")),
+    "bossa": GenreDefaults(128, (4, 4), "major", "AABA", 150, "jazz", ("flute", "nylon guitar", "upright bass", "drums"),
+                           tonics=("F", "C", "D", "G", "Bb")),
+    "tango": GenreDefaults(116, (4, 4), "minor", "ABA", 150, "folk", ("bandoneon", "violin", "piano", "double bass"),
+                           tonics=("D", "A", "E", "G")),
+    "funk": GenreDefaults(104, (4, 4), "minor", "verse-chorus", 180, "pop", ("brass", "clavinet", "slap bass", "drums"),
+                          tonics=("E", "A", "D", "G")),
+    "blues": GenreDefaults(96, (4, 4), "major", "blues", 150, "jazz", ("electric guitar", "piano", "electric bass", "drums"),
+                           tonics=("E", "A", "G", "C", "Bb")),
+    "reggae": GenreDefaults(80, (4, 4), "major", "verse-chorus", 180, "pop", ("alto sax", "clean guitar", "organ", "electric bass", "drums"),
+                            (("organ", "pad"),)),
+    "folk": GenreDefaults(108, (4, 4), "major", "AABB", 120, "folk", ("fiddle", "acoustic guitar", "upright bass"),
+                          tonics=("D", "G", "A", "E", "C")),
+    "jig": GenreDefaults(165, (6, 8), "major", "AABB", 90, "folk", ("fiddle", "tin whistle", "acoustic guitar"),
+                         tonics=("D", "G", "A", "E")),
+    "classical": GenreDefaults(96, (4, 4), "major", "ABA", 150, "classical", ("violin", "violin", "viola", "cello")),
+    "waltz": GenreDefaults(150, (3, 4), "major", "ABA", 120, "classical", ("piano",),
+                           tonics=("D", "G", "F", "C", "A", "Eb")),
+    "march": GenreDefaults(116, (2, 4), "major", "AABB", 120, "classical", ("trumpet", "clarinet", "trombone", "tuba", "snare"),
+                           tonics=("Bb", "Eb", "F", "C")),
+    "lullaby": GenreDefaults(66, (3, 4), "major", "ABA", 90, "pop", ("celesta", "harp", "strings"),
+                             (("harp", "arpeggio"), ("strings", "pad"))),
+    "ballad": GenreDefaults(72, (4, 4), "major", "verse-chorus", 200, "pop", ("piano", "strings", "fretless bass", "drums"),
+                            (("strings", "pad"),)),
+    "hymn": GenreDefaults(80, (4, 4), "major", "AA'", 90, "classical", ("church organ",)),
+    "ambient": GenreDefaults(70, (4, 4), "major", "ABA'", 180, "pop", ("vibraphone", "synth pad", "piano"),
+                             (("synth pad", "pad"), ("piano", "arpeggio"))),
+    "cinematic": GenreDefaults(90, (4, 4), "minor", "ABA'", 150, "classical", ("french horn", "strings", "harp", "contrabass"),
+                               (("strings", "pad"), ("harp", "arpeggio"))),
+    "edm": GenreDefaults(124, (4, 4), "minor", "verse-chorus", 200, "pop", ("synth lead", "synth pad", "synth bass", "drums"),
+                         (("synth pad", "pad"),)),
+    "hiphop": GenreDefaults(88, (4, 4), "minor", "verse-chorus", 180, "pop", ("vibraphone", "electric piano", "electric bass", "drums")),
+}
+
+SECTION_LABELS = {"intro": "I", "verse": "A", "pre-chorus": "P", "chorus": "B", "bridge": "C", "solo": "S",
+                  "interlude": "N", "outro": "O"}
+SECTION_ENERGY = {"intro": 2, "verse": 3, "pre-chorus": 3, "chorus": 4, "bridge": 3, "solo": 4, "interlude": 2, "outro": 2}
+BLUES = ["0:7", "5:7", "0:7", "0:7", "5:7", "5:7", "0:7", "0:7", "7:7", "5:7", "0:7", "7:7"]
+MINOR_BLUES = ["0:min7", "5:min7", "0:min7", "0:min7", "5:min7", "5:min7", "0:min7", "0:min7", "8:7", "7:7", "0:min7", "7:7"]
+
+
+def _rng(*keys: object) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32("|".join(map(str, keys)).encode()))
+
+
+@dataclass
+class Slot:
+    kind: str    # section kind: verse, chorus, A, B...
+    name: str
+    label: str
+    bars: int
+
+
+def plan_from_brief(text: str, seed: int = 0) -> Plan:
+    return plan_brief(parse_brief(text), seed)
+
+
+def plan_brief(brief: Brief, seed: int = 0) -> Plan:
+    rng = _rng("plan", brief.text, seed)
+    genre = brief.genre or _infer_genre(brief)
+    gd = GENRES.get(genre, GENRES["pop"])
+    mood_modes = [m for m in (_mood(m)[0] for m in brief.moods) if m]
+    energy_base = int(round(np.mean([_mood(m)[1] for m in brief.moods]))) if brief.moods else 3
+
+    if brief.key is not None:
+        key = brief.key
+    else:
+        mode = brief.mode or (mood_modes[0] if mood_modes else gd.mode)
+        tonic = gd.tonics[int(rng.integers(len(gd.tonics)))]
+        if mode == "minor":
+            tonic = {"C": "A", "G": "E", "D": "D", "F": "D", "A": "A", "E": "E", "Bb": "G", "Eb": "C"}.get(tonic, tonic)
+        key = parse_key(f"{tonic} {mode}")
+    meter = brief.meter or gd.meter
+    tempo = brief.tempo
+    if tempo is None:
+        tempo = gd.tempo * (1 + 0.06 * (energy_base - 3))
+        if meter == (6, 8) and genre != "jig":
+            tempo = max(tempo, 120)
+        tempo = float(int(round(tempo)))
+    quarters = meter[0] * 4 / meter[1]
+    if brief.bars:
+        target_bars = brief.bars
+    else:
+        seconds = brief.seconds or gd.seconds
+        target_bars = max(2, int(round(seconds * tempo / 60.0 / quarters)))
+    max_bars = int(MAX_SECONDS * tempo / 60.0 / quarters)
+    target_bars = min(target_bars, max_bars, 4096)
+
+    form = brief.form or gd.form
+    slots = _form_slots(form, target_bars, brief, gd, rng, exact=brief.bars is not None)
+    table = load_table()
+    style = gd.table if gd.table in table["chords"] else "pop"
+    keys = _section_keys(slots, key, brief.modulations)
+    chords = _progressions(slots, keys, style, form, rng, table, meter, key)
+
+    tracks = _tracks(brief.instruments, gd)
+    sections = []
+    prev_key = key
+    for i, slot in enumerate(slots):
+        skey = keys[i]
+        kind = slot.kind.lower()
+        energy = SECTION_ENERGY.get(kind, 4 if slot.label.startswith(("B", "C")) and form not in ("AABB",) else 3)
+        energy = int(np.clip(energy + (energy_base - 3), 1, 5))
+        if i == len(slots) - 1 and kind in ("chorus",):
+            energy = min(5, energy + 1)
+        if form == "variations" and i:
+            energy = int(np.clip(energy_base + (1 if i % 2 else -1) + i // 3, 1, 5))
+        sec = {
+            "name": slot.name, "label": slot.label, "bars": slot.bars,
+            "chords": chords[i], "energy": energy,
+            "description": _describe(slot, skey, energy),
+        }
+        if (skey.tonic, skey.mode) != (prev_key.tonic, prev_key.mode):
+            sec["key"] = skey.name
+        prev_key = skey
+        sections.append(sec)
+    title = brief.title or _title(brief, genre, key)
+    style_text = ", ".join(x for x in [genre, *brief.moods] if x)
+    return Plan.model_validate({
+        "title": title, "key": key.name, "meter": f"{meter[0]}/{meter[1]}", "tempo": tempo,
+        "style": style_text, "tracks": tracks, "sections": sections,
+    })
+
+
+def _mood(word: str):
+    from .brief import MOODS
+    return MOODS.get(word, (None, 3))
+
+
+def _infer_genre(brief: Brief) -> str:
+    fams = {i.family for i in brief.instruments}
+    if brief.meter == (6, 8):
+        return "jig" if "strings" in fams or not fams else "folk"
+    if brief.meter == (3, 4):
+        return "waltz"
+    if any(i.drum for i in brief.instruments):
+        return "pop"
+    if fams and fams <= {"strings", "brass", "reed", "pipe", "keys", "plucked", "percussion", "voice", "bass"}:
+        return "classical" if fams & {"strings", "reed", "brass", "pipe"} else "pop"
+    return "pop"
+
+
+def _title(brief: Brief, genre: str, key: Key) -> str:
+    mood = brief.moods[0].capitalize() + " " if brief.moods else ""
+    name = {"hiphop": "Hip-hop Groove", "edm": "Dance Track", "classical": "Piece", "bossa": "Bossa Nova",
+            "jig": "Jig", "cinematic": "Cue"}.get(genre, genre.capitalize() if genre != "pop" else "Song")
+    return f"{mood}{name} in {key.name}"
+
+
+def _describe(slot: Slot, key: Key, energy: int) -> str:
+    return f"{slot.name}: {slot.bars} bars in {key.name}, energy {energy}"
+
+
+# --- form ------------------------------------------------------------------------------
+
+def _form_slots(form: str, target: int, brief: Brief, gd: GenreDefaults, rng: np.random.Generator,
+                exact: bool) -> list[Slot]:
+    if form == "verse-chorus":
+        slots = _song_form(target, rng)
+    elif form == "blues":
+        n = max(1, int(round(target / 12)))
+        slots = [Slot("chorus", f"Chorus {i + 1}", "A" if i == 0 else "A'", 12) for i in range(n)]
+        if target < 12:
+            slots = [Slot("chorus", "Chorus 1", "A", max(2, target))]
+        return _intro_outro(slots, brief, rng)
+    elif form == "variations":
+        n = max(2, min(12, int(round(target / 16))))
+        length = max(4, int(round(target / n / 4)) * 4)
+        slots = [Slot("A", "Theme" if i == 0 else f"Variation {i}", "A" + "'" * min(i, 3), length) for i in range(n)]
+    elif form == "through":
+        n = max(2, min(8, int(round(target / 8))))
+        slots = [Slot(chr(65 + i), f"Part {chr(65 + i)}", chr(65 + i), 8) for i in range(n)]
+    else:
+        letters = {"rondo": "ABACABA" if target >= 56 else "ABACA"}.get(form, form)
+        slots = _letter_form(letters, rng)
+    slots = _fit(slots, target, form, rng, repeat_cycles=form in ("AABA", "AABB", "AB") or gd.table in ("jazz", "folk"))
+    slots = _intro_outro(slots, brief, rng)
+    if exact:
+        _exact(slots, target)
+    return slots
+
+
+def _letter_form(letters: str, rng) -> list[Slot]:
+    out, i = [], 0
+    tokens = []
+    while i < len(letters):
+        ch = letters[i]
+        j = i + 1
+        while j < len(letters) and letters[j] in "'’":
+            j += 1
+        tokens.append(letters[i:j].replace("’", "'"))
+        i = j
+    counts: dict[str, int] = {}
+    for t in tokens:
+        base = t[0]
+        counts[base] = counts.get(base, 0) + 1
+        out.append(Slot(base, f"{base}{counts[base]}" if tokens.count(t) > 1 or any(x[0] == base and x != t for x in tokens) else base, t, 8))
+    return out
+
+
+def _song_form(target: int, rng) -> list[Slot]:
+    forms = load_table()["forms"]["pop"]["sequences"]
+    seqs = [s[0] if isinstance(s[0][0], list) else s for s in forms]
+    weights = np.array([float(s[1]) if isinstance(s[0][0], list) else 1.0 for s in forms])
+    # Prefer charts whose own length is near the target; sample among the better half.
+    totals = np.array([sum(int(b) for _, b in s) for s in seqs], dtype=float)
+    fit = np.exp(-np.abs(np.log(np.maximum(totals, 1) / max(target, 1))) * 2.0) * weights
+    idx = int(rng.choice(len(seqs), p=fit / fit.sum()))
+    counts: dict[str, int] = {}
+    slots = []
+    for name, bars in seqs[idx]:
+        kind = name if name in SECTION_LABELS else "interlude"
+        counts[kind] = counts.get(kind, 0) + 1
+        label = SECTION_LABELS[kind]
+        bars = max(2, int(bars))
+        slots.append(Slot(kind, kind.replace("-", " ").title().replace(" ", "-") + f" {counts[kind]}", label, bars))
+    # Sections that share a label share a length, so their material can be reused.
+    by_label: dict[str, int] = {}
+    for s in slots:
+        by_label.setdefault(s.label, s.bars)
+        s.bars = by_label[s.label]
+    for s in slots:
+        if counts.get(s.kind) == 1:
+            s.name = s.name.rsplit(" ", 1)[0]
+    return slots
+
+
+def _fit(slots: list[Slot], target: int, form: str, rng, repeat_cycles: bool) -> list[Slot]:
+    """Repeat or trim sections and scale lengths per label so the form lasts about target bars."""
+    total = sum(s.bars for s in slots)
+    if repeat_cycles and target >= 1.6 * total and form not in ("verse-chorus",):
+        cycles = max(1, int(round(target / total)))
+        base = list(slots)
+        slots = []
+        for c in range(min(cycles, 64)):
+            for s in base:
+                slots.append(Slot(s.kind, s.name if cycles == 1 else f"{s.name} ({c + 1})", s.label, s.bars))
+    if form == "verse-chorus":
+        removable = ("solo", "interlude", "pre-chorus", "intro", "outro", "verse", "bridge")
+        while sum(s.bars for s in slots) > 1.3 * target and len(slots) > 2:
+            for kind in removable:
+                cand = [i for i, s in enumerate(slots) if s.kind == kind]
+                if cand and not (kind == "verse" and len(cand) <= 1):
+                    del slots[cand[-1] if kind != "verse" else cand[1]]
+                    break
+            else:
+                break
+        while sum(s.bars for s in slots) < 0.7 * target and len(slots) < 40:
+            chorus = next((s for s in slots if s.kind == "chorus"), slots[-1])
+            pos = len(slots) - (1 if slots[-1].kind == "outro" else 0)
+            n = sum(1 for s in slots if s.kind == chorus.kind) + 1
+            slots.insert(pos, Slot(chorus.kind, f"{chorus.name.rsplit(' ', 1)[0]} {n}", chorus.label, chorus.bars))
+        _renumber(slots)
+    # Scale lengths per label.
+    labels: dict[str, int] = {}
+    for s in slots:
+        labels.setdefault(s.label, s.bars)
+    total = sum(s.bars for s in slots)
+    factor = target / max(1, total)
+    unit = 4 if target >= 24 else 1
+    new = {lab: max(unit if unit > 1 else 2, int(round(b * factor / unit)) * unit) for lab, b in labels.items()}
+    for s in slots:
+        s.bars = new[s.label]
+    # Nudge the most frequent label's length until the total is within reach of the target.
+    for _ in range(64):
+        total = sum(s.bars for s in slots)
+        if abs(total - target) <= max(2, 0.06 * target):
+            break
+        freq: dict[str, int] = {}
+        for s in slots:
+            freq[s.label] = freq.get(s.label, 0) + 1
+        step = 1 if unit == 1 else 2
+        if total < target:
+            lab = min(freq, key=lambda k: (abs(total + step * freq[k] - target), -new[k]))
+            new[lab] += step
+        else:
+            cands = [k for k in freq if new[k] - step >= 2]
+            if not cands:
+                break
+            lab = min(cands, key=lambda k: (abs(total - step * freq[k] - target), -new[k]))
+            new[lab] -= step
+        for s in slots:
+            s.bars = new[s.label]
+    return slots
+
+
+def _renumber(slots: list[Slot]) -> None:
+    counts: dict[str, int] = {}
+    totals: dict[str, int] = {}
+    for s in slots:
+        totals[s.kind] = totals.get(s.kind, 0) + 1
+    for s in slots:
+        counts[s.kind] = counts.get(s.kind, 0) + 1
+        base = s.kind.replace("-", " ").title().replace(" ", "-") if s.kind in SECTION_LABELS else s.name.rsplit(" ", 1)[0]
+        s.name = base if totals[s.kind] == 1 else f"{base} {counts[s.kind]}"
+
+
+def _intro_outro(slots: list[Slot], brief: Brief, rng) -> list[Slot]:
+    if brief.intro and not any(s.kind == "intro" for s in slots):
+        slots.insert(0, Slot("intro", "Intro", "I", 4))
+    if brief.outro and not any(s.kind == "outro" for s in slots):
+        slots.append(Slot("outro", "Outro", "O", 4))
+    return slots
+
+
+def _exact(slots: list[Slot], target: int) -> None:
+    """Make the bar count exactly the requested number by adjusting the last section."""
+    diff = target - sum(s.bars for s in slots)
+    if diff == 0:
+        return
+    last = slots[-1]
+    if last.bars + diff >= 1:
+        if any(s.label == last.label for s in slots[:-1]):
+            last.label = last.label + "'"
+        last.bars += diff
+    else:
+        while slots and sum(s.bars for s in slots) - slots[-1].bars >= target:
+            slots.pop()
+        _exact(slots, target)
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+def _target_key(key: Key, target: str) -> Key:
+    if target == "relative":
+        return key.relative()
+    if target == "dominant":
+        return Key((key.tonic + 7) % 12, key.mode)
+    if target == "subdominant":
+        return Key((key.tonic + 5) % 12, key.mode)
+    if target == "parallel":
+        return Key(key.tonic, "minor" if key.mode == "major" else "major", key.tonic_name)
+    if target in ("up1", "up2", "down1"):
+        return key.transpose({"up1": 1, "up2": 2, "down1": -1}[target])
+    return parse_key(target)
+
+
+def _section_keys(slots: list[Slot], key: Key, mods: list[Modulation]) -> list[Key]:
+    keys = [key] * len(slots)
+    for mod in mods:
+        new = _target_key(key, mod.target)
+        idx: list[int] = []
+        if mod.where == "bridge" or (mod.where == "auto" and any(s.kind == "bridge" for s in slots)):
+            idx = [i for i, s in enumerate(slots) if s.kind == "bridge"]
+        if not idx and mod.where in ("B", "auto", "bridge"):
+            idx = [i for i, s in enumerate(slots) if s.label.startswith("B") and s.kind not in ("chorus",)]
+        if not idx and mod.where in ("last", "auto") and mod.target in ("up1", "up2"):
+            main = [i for i, s in enumerate(slots) if s.kind not in ("outro",)]
+            idx = [main[-1]] if main else []
+        if not idx:
+            mids = [i for i, s in enumerate(slots) if s.kind not in ("intro", "outro")]
+            idx = [mids[len(mids) // 2]] if mids else []
+        if mod.where == "last" or mod.target in ("up1", "up2"):
+            # A lift stays up to the end.
+            if idx:
+                for i in range(idx[0], len(slots)):
+                    keys[i] = new
+                continue
+        for i in idx:
+            keys[i] = new
+    return keys
+
+
+# --- harmony --------------------------------------------------------------------------------
+
+def _pick(dist: dict[str, float], rng, temperature: float = 1.0, bias: dict[str, float] | None = None) -> str:
+    toks = list(dist)
+    w = np.array([float(dist[t]) for t in toks]) ** (1.0 / temperature)
+    if bias:
+        w = w * np.array([bias.get(t, 1.0) for t in toks])
+    if w.sum() <= 0:
+        return toks[0]
+    return toks[int(rng.choice(len(toks), p=w / w.sum()))]
+
+
+def _progressions(slots, keys, style, form, rng, table, meter, home: Key) -> list[list[list[dict]]]:
+    by_label: dict[tuple[str, int, bool], list[list[str]]] = {}
+    out = []
+    for i, slot in enumerate(slots):
+        key = keys[i]
+        final = i == len(slots) - 1
+        base = slot.label.rstrip("'")
+        sig = (base, slot.bars, final, key.mode)
+        if form == "blues":
+            toks = _blues(slot.bars, key, final)
+        elif sig in by_label:
+            toks = by_label[sig]
+        else:
+            prime_of = next((v for k, v in by_label.items() if k[0] == base and k[1] == slot.bars and k[3] == key.mode), None)
+            if prime_of is not None:
+                # A varied repeat: same harmony, a new cadence.
+                toks = [list(b) for b in prime_of]
+                if len(toks) >= 2:
+                    toks[-2:] = _cadence(rng, final, key)
+            else:
+                toks = _progression(slot.bars, table["chords"][style].get(key.mode) or table["chords"]["pop"][key.mode],
+                                    rng, final, meter, start_on_tonic=(i == 0 or slot.kind in ("verse", "A", "intro")), key=key)
+            by_label[sig] = toks
+        nxt_key = keys[i + 1] if i + 1 < len(slots) else key
+        bars = [list(b) for b in toks]
+        if nxt_key.tonic != key.tonic and not final:
+            # Pivot into the next key through its dominant.
+            bars[-1] = [f"{(nxt_key.tonic + 7 - key.tonic) % 12}:7"]
+        out.append([_bar_chords(b, key, meter) for b in bars])
+    return out
+
+
+def _bar_chords(tokens: list[str], key: Key, meter: tuple[int, int]) -> list[dict]:
+    num = meter[0]
+    if len(tokens) == 1 or num < 2:
+        splits = [num]
+    elif num % 2 == 0:
+        splits = [num / 2, num / 2]
+    elif num == 3:
+        splits = [2, 1]
+    else:
+        splits = [num - num // 2, num // 2]
+    return [{"symbol": chord_from_token(t, key).text, "beats": float(b)} for t, b in zip(tokens[:len(splits)], splits)]
+
+
+def _blues(bars: int, key: Key, final: bool) -> list[list[str]]:
+    src = BLUES if key.mode == "major" else MINOR_BLUES
+    toks = [[src[i % 12]] for i in range(bars)]
+    if final:
+        toks[-1] = [src[0]]
+    return toks
+
+
+def _progression(n: int, t: dict, rng, final: bool, meter: tuple[int, int], start_on_tonic: bool, key: Key) -> list[list[str]]:
+    tonic = "0:maj" if key.mode == "major" else "0:min"
+    start = t["start"]
+    first = tonic if start_on_tonic else _pick(start, rng, 0.9)
+    bars: list[str] = [first]
+    cad = t["cadence"]
+    for b in range(1, n):
+        prev = bars[-1]
+        nxt = t["next"].get(prev) or start
+        bias = {prev: 0.35} if len(bars) >= 2 and bars[-2] == prev else {prev: 0.8}
+        if b == n - 1:
+            if final:
+                choice = tonic
+            else:
+                choice = _pick(cad, rng, 0.8, {k: 1 + 3 * nxt.get(k, 0) / max(1, sum(nxt.values())) for k in cad})
+            bars.append(choice)
+        elif b == n - 2:
+            target = tonic if final else None
+            pen = t.get("penult", {})
+            weights = {}
+            for k, c in nxt.items():
+                into = pen.get(k, {})
+                score = c * (1 + (5 * into.get(target, 0) / max(1, sum(into.values())) if target else 0))
+                weights[k] = score
+            if final and key.mode == "minor":
+                weights = {k: v for k, v in weights.items() if k not in ("7:min", "7:min7")} or weights
+            bars.append(_pick(weights, rng, 0.8, bias))
+        elif (b + 1) % 4 == 0 and t.get("phrase_end"):
+            pe = t["phrase_end"]
+            bars.append(_pick({k: nxt.get(k, 0) + 0.2 * pe.get(k, 0) for k in set(nxt) | set(pe)}, rng, 0.8, bias))
+        else:
+            bars.append(_pick(nxt, rng, 0.85, bias))
+    if final and n >= 2 and key.mode == "minor" and bars[-2].startswith("7:min"):
+        bars[-2] = "7:7"
+    # Harmonic rhythm: some bars carry two chords, from the data's within-bar transitions.
+    per_bar = t.get("per_bar", {"1": 1})
+    p_two = float(per_bar.get("2", 0)) / max(1.0, sum(float(v) for v in per_bar.values()))
+    out = []
+    for b, tok in enumerate(bars):
+        split = t.get("split", {}).get(tok)
+        last = b == n - 1
+        if split and not last and meter[0] >= 2 and meter[0] != 3 and rng.random() < p_two:
+            second = _pick(split, rng, 0.8)
+            out.append([tok, second])
+        else:
+            out.append([tok])
+    return out
+
+
+def _cadence(rng, final: bool, key: Key) -> list[list[str]]:
+    tonic = "0:maj" if key.mode == "major" else "0:min"
+    dom = "7:7" if key.mode == "minor" else _pick({"7:maj": 3, "7:7": 2, "5:maj": 1}, rng)
+    last = tonic if final else _pick({tonic: 2, "7:maj" if key.mode == "major" else "7:7": 1}, rng)
+    return [[dom if last == tonic else "5:maj" if key.mode == "major" else "5:min"], [last]]
+
+
+# --- tracks -----------------------------------------------------------------------------------
+
+def _tracks(instruments: list[Instrument], gd: GenreDefaults) -> list[dict]:
+    forced: dict[str, str] = {}
+    if not instruments:
+        instruments = [INSTRUMENTS[k] for k in gd.instruments]
+        forced = {INSTRUMENTS[k].name: r for k, r in gd.roles}
+    roles: list[str | None] = [None] * len(instruments)
+    for i, inst in enumerate(instruments):
+        if inst.drum:
+            roles[i] = "drums"
+        elif inst.name in forced:
+            roles[i] = forced[inst.name]
+    pitched = [i for i, r in enumerate(roles) if r is None]
+    bass = [i for i in pitched if instruments[i].family == "bass"]
+    if bass:
+        roles[bass[0]] = "bass"
+    elif len(pitched) >= 3:
+        low = min(pitched, key=lambda i: (instruments[i].low, -i))
+        if instruments[low].low <= 43 and instruments[low].family not in ("keys", "plucked", "guitar"):
+            roles[low] = "bass"
+    free = [i for i, r in enumerate(roles) if r is None]
+    melodic = ("strings", "brass", "reed", "pipe", "voice", "synth", "percussion", "plucked")
+    lead = next((i for i in free if instruments[i].family in melodic and instruments[i].name not in ("Synth Pad",)), None)
+    extra: list[tuple[Instrument, str, str]] = []
+    if lead is None and free:
+        lead = free[0]
+        if instruments[lead].family in ("keys", "guitar") and len(free) == 1:
+            # A lone piano or guitar plays the tune and its own accompaniment on two staves.
+            extra.append((instruments[lead], "chords", " Chords"))
+    if lead is not None:
+        roles[lead] = "melody"
+    comp_done = bool(extra) or any(r == "chords" for r in roles)
+    counter_done = any(r == "counter-melody" for r in roles)
+    for i in [i for i, r in enumerate(roles) if r is None]:
+        fam = instruments[i].family
+        if fam in ("keys", "guitar", "plucked") and not comp_done:
+            roles[i], comp_done = "chords", True
+        elif fam in ("keys", "guitar", "plucked"):
+            roles[i] = "arpeggio"
+        elif not counter_done and fam in ("strings", "brass", "reed", "pipe", "voice"):
+            roles[i], counter_done = "counter-melody", True
+        elif instruments[i].family == "bass":
+            roles[i] = "counter-melody"
+        else:
+            roles[i] = "pad"
+    names: list[str] = []
+    counts = {inst.name: sum(1 for x in instruments if x.name == inst.name) for inst in instruments}
+    seen: dict[str, int] = {}
+    for inst in instruments:
+        seen[inst.name] = seen.get(inst.name, 0) + 1
+        names.append(inst.name if counts[inst.name] == 1 else f"{inst.name} {_roman(seen[inst.name])}")
+    tracks = [{"name": n, "role": r, "program": inst.program, "drum": inst.drum}
+              for n, r, inst in zip(names, roles, instruments)]
+    for inst, role, suffix in extra:
+        tracks.insert(names.index(inst.name) + 1, {"name": inst.name + suffix, "role": role, "program": inst.program,
+                                                   "drum": False})
+    # Drums last, bass just before, as scores usually read.
+    order = {"melody": 0, "counter-melody": 1, "arpeggio": 2, "chords": 3, "pad": 4, "bass": 5, "drums": 6}
+    tracks.sort(key=lambda t: order[t["role"]])
+    return tracks[:32]
+
+
+def _roman(n: int) -> str:
+    return ["I", "II", "III", "IV", "V", "VI", "VII", "VIII"][n - 1] if n <= 8 else str(n)
+
+
+__all__ = ["plan_from_brief", "plan_brief", "GENRES", "chord_symbol"]

@@ -1,0 +1,705 @@
+"""The pattern arranger: role-aware patterns that follow a Sheet exactly.
+
+Fast, deterministic and plan-faithful; it is the fallback arranger and the
+baseline that learned arrangers must beat. Material is a function of
+(seed, section label, part, chords, meter, energy), so sections that share a
+label share their material; later occurrences get a controlled variation.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .harmony import Chord, Key
+from .instruments import GM_DRUMS, instrument_for_program
+from .score import PPQ, Note, Part, PartSpec, Score, Sheet, SheetBar
+
+SIXTEENTH = PPQ // 4
+
+
+def _rng(*keys: object) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32("|".join(map(str, keys)).encode()))
+
+
+def style_family(style: str) -> str:
+    s = style.lower()
+    for fam, words in (
+        ("jazz", ("jazz", "swing", "bebop", "big band")), ("bossa", ("bossa", "latin", "samba", "tango")),
+        ("funk", ("funk", "disco")), ("reggae", ("reggae", "ska")), ("edm", ("edm", "electronic", "house", "techno", "dance")),
+        ("hiphop", ("hip hop", "hip-hop", "hiphop", "trap", "lofi", "lo-fi")), ("blues", ("blues",)),
+        ("march", ("march",)), ("waltz", ("waltz",)), ("rock", ("rock", "metal", "punk", "grunge")),
+        ("folk", ("folk", "celtic", "country", "bluegrass", "irish", "jig", "reel")),
+        ("ballad", ("ballad", "lullaby", "ambient", "calm", "peaceful")),
+        ("classical", ("classical", "baroque", "romantic", "chamber", "quartet", "orchestral", "cinematic", "film")),
+    ):
+        if any(w in s for w in words):
+            return fam
+    return "pop"
+
+
+# --- the beat grid -----------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Pulse:
+    start: int
+    length: int
+    strength: float  # 1 downbeat, 0.6 secondary, 0.3 other
+
+
+def pulses(bar: SheetBar) -> list[Pulse]:
+    num, den, start = bar.bar.numerator, bar.bar.denominator, bar.bar.start
+    beat = PPQ * 4 // den
+    if den == 8 and num in (6, 9, 12):
+        groups = [3] * (num // 3)
+    elif den == 8 and num in (5, 7, 11):
+        groups = {5: [3, 2], 7: [2, 2, 3], 11: [3, 3, 3, 2]}[num]
+    elif num == 5:
+        groups = [1] * 5
+    elif den == 16:
+        groups = [4] * (num // 4) + ([num % 4] if num % 4 else [])
+    else:
+        groups = [1] * num
+    out, t = [], start
+    for i, g in enumerate(groups):
+        strength = 1.0 if i == 0 else (0.6 if (len(groups) == 4 and i == 2) or (num == 5 and i == 3) else 0.3)
+        out.append(Pulse(t, g * beat, strength))
+        t += g * beat
+    return out
+
+
+def _is_compound(bar: SheetBar) -> bool:
+    return bar.bar.denominator == 8 and bar.bar.numerator in (6, 9, 12)
+
+
+# --- pitch helpers -----------------------------------------------------------
+
+def nearest(pc: int, target: float, low: int, high: int) -> int:
+    """The pitch of pitch class pc closest to target, inside [low, high] when possible."""
+    base = int(round(target)) - 6
+    cands = [p for p in range(base, base + 13) if p % 12 == pc % 12]
+    best = min(cands, key=lambda p: abs(p - target))
+    while best < low:
+        best += 12
+    while best > high:
+        best -= 12
+    return best
+
+
+def scale_neighbor(pitch: int, direction: int, key: Key) -> int:
+    scale = key.scale_pcs
+    p = pitch + direction
+    while p % 12 not in scale:
+        p += direction
+    return p
+
+
+def voicing(chord: Chord, center: float, prev: list[int] | None, n: int = 4) -> list[int]:
+    """A close voicing of the chord around center, voice-led from prev when given."""
+    pcs = [(chord.root + i) % 12 for i in chord.intervals]
+    if len(pcs) > n:  # drop the fifth first, keep colour tones
+        fifth = (chord.root + 7) % 12
+        if fifth in pcs:
+            pcs.remove(fifth)
+        pcs = pcs[:n]
+    best, best_cost = None, None
+    for inv in range(len(pcs)):
+        order = pcs[inv:] + pcs[:inv]
+        lowest = nearest(order[0], center - 5, 30, 100)
+        notes, cur = [], lowest
+        for pc in order:
+            while cur % 12 != pc:
+                cur += 1
+            notes.append(cur)
+            cur += 1
+        mid = sum(notes) / len(notes)
+        cost = abs(mid - center)
+        if prev:
+            cost = sum(min(abs(a - b) for b in prev) for a in notes) / len(notes) + 0.3 * cost
+        if best_cost is None or cost < best_cost:
+            best, best_cost = notes, cost
+    return best or []
+
+
+# --- the arranger --------------------------------------------------------------
+
+@dataclass
+class Cell:
+    """Everything a role generator needs for one section of one part."""
+
+    sheet: Sheet
+    spec: PartSpec
+    section: int
+    bars: list[SheetBar]
+    energy: int
+    family: str
+    low: int
+    high: int
+    rng: np.random.Generator
+    last_section: bool
+    next_energy: int | None  # energy of the following section, None at the end
+    base_energy: int = 3     # energy of the label's first section: repeats keep its melodic rhythm
+
+
+def arrange(sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[int] | None = None,
+            tracks: set[str] | None = None, locked: set[str] | frozenset = frozenset(),
+            progress=None) -> Score:
+    """Fill the sheet's parts. With base, only the given bars/tracks are (re)generated and
+    everything else, including locked tracks, is copied from base unchanged."""
+    score = sheet.empty_score()
+    family = style_family(sheet.style)
+    regen_bars = set(range(len(sheet.bars))) if bars is None else set(bars)
+    regen_tracks = {p.name for p in sheet.parts} if tracks is None else set(tracks)
+    regen_tracks -= set(locked)
+    if base is not None:
+        _copy_kept(base, score, sheet, regen_bars, regen_tracks)
+    total = len(sheet.parts) * len(sheet.sections)
+    done = 0
+    for pi, spec in enumerate(sheet.parts):
+        part = score.parts[pi]
+        if spec.name not in regen_tracks:
+            done += len(sheet.sections)
+            continue
+        inst = instrument_for_program(spec.program, spec.drum)
+        for si, sec in enumerate(sheet.sections):
+            done += 1
+            sec_bars = [sheet.bars[i] for i in sec.bar_range]
+            if not any(b.index in regen_bars for b in sec_bars):
+                continue
+            notes = _section_notes(sheet, spec, inst, si, sec_bars, family, seed)
+            lo = {b.index: b for b in sec_bars}
+            for n in notes:
+                if sheet.bars[_bar_index(sheet, n.start)].index in regen_bars and _bar_index(sheet, n.start) in lo:
+                    part.notes.append(n)
+            if progress:
+                progress(done / total, f"arranged {spec.name} in {sec.name}")
+        part.sort()
+    return score
+
+
+def _bar_index(sheet: Sheet, tick: int) -> int:
+    lo, hi = 0, len(sheet.bars) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if sheet.bars[mid].bar.start <= tick:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _copy_kept(base: Score, score: Score, sheet: Sheet, regen_bars: set[int], regen_tracks: set[str]) -> None:
+    by_name = {p.name: p for p in base.parts}
+    for part in score.parts:
+        old = by_name.get(part.name)
+        if old is None:
+            continue
+        if part.name not in regen_tracks:
+            part.notes = [Note(n.start, n.end, n.pitch, n.velocity) for n in old.notes]
+        else:
+            part.notes = [Note(n.start, n.end, n.pitch, n.velocity) for n in old.notes
+                          if _bar_index(sheet, n.start) not in regen_bars]
+
+
+def _section_notes(sheet: Sheet, spec: PartSpec, inst, si: int, bars: list[SheetBar], family: str, seed: int) -> list[Note]:
+    sec = sheet.sections[si]
+    base_label = sec.label.rstrip("'’ ").strip() or sec.label
+    primes = len(sec.label) - len(sec.label.rstrip("'’"))
+    occurrence = sum(1 for s in sheet.sections[:si] if s.label.rstrip("'’ ").strip() == base_label)
+    low, high = inst.low, inst.high
+    nxt = sheet.sections[si + 1].energy if si + 1 < len(sheet.sections) else None
+    first = next(s for s in sheet.sections if s.label.rstrip("'’ ").strip() == base_label)
+    cell = Cell(sheet, spec, si, bars, sec.energy, family, low, high,
+                _rng(seed, base_label, spec.name, spec.role, len(bars)), si == len(sheet.sections) - 1, nxt,
+                first.energy)
+    gen = GENERATORS.get(spec.role, _chords)
+    notes = gen(cell)
+    amount = 0.0 if occurrence == 0 else min(0.4, 0.08 + 0.12 * primes)
+    if amount and spec.role in ("melody", "counter-melody", "arpeggio", "bass"):
+        notes = _vary(notes, cell, amount, _rng(seed, "vary", si, spec.name))
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for n in notes:
+        if n.end > n.start and (n.start, n.pitch) not in seen:
+            seen.add((n.start, n.pitch))
+            out.append(n)
+    return out
+
+
+def _vary(notes: list[Note], cell: Cell, amount: float, rng: np.random.Generator) -> list[Note]:
+    """Controlled variation of reused material: some weak-beat notes move to a chord tone or a step."""
+    if not notes:
+        return notes
+    end_bar_start = cell.bars[-1].bar.start
+    out = []
+    for n in notes:
+        if n.start < end_bar_start and rng.random() < amount:
+            bar = cell.bars[_bar_index(cell.sheet, n.start) - cell.bars[0].index]
+            chord = bar.chord_at(n.start)
+            on_pulse = any(p.start == n.start for p in pulses(bar))
+            if cell.spec.role == "bass" and any(c.start == n.start for c in bar.chords):
+                out.append(n)  # the bass keeps its root under every chord change
+                continue
+            if on_pulse:
+                pitch = nearest(rng.choice(chord.triad), n.pitch + rng.choice([-3, 3]), cell.low, cell.high)
+            else:
+                pitch = scale_neighbor(n.pitch, int(rng.choice([-1, 1])), bar.key)
+            pitch = min(max(pitch, cell.low), cell.high)
+            out.append(Note(n.start, n.end, pitch, n.velocity))
+        else:
+            out.append(n)
+    return out
+
+
+def _vel(cell: Cell, strength: float, rng: np.random.Generator, base: int = 0) -> int:
+    v = 52 + 9 * cell.energy + int(18 * strength) + base + int(rng.integers(-4, 5))
+    return int(min(max(v, 20), 124))
+
+
+# --- melody ----------------------------------------------------------------------
+
+_MELODY_CELLS = {
+    # rhythm cells per pulse, in fractions of the pulse: onsets and durations
+    "simple": [
+        [(0, 1)], [(0, 1)], [(0, .5), (.5, .5)], [(0, .5), (.5, .5)], [(0, .75), (.75, .25)],
+        [(0, .25), (.25, .25), (.5, .5)], [(0, 2)], [(0, .5), (.5, .25), (.75, .25)],
+    ],
+    "compound": [
+        [(0, 1)], [(0, 2 / 3), (2 / 3, 1 / 3)], [(0, 1 / 3), (1 / 3, 1 / 3), (2 / 3, 1 / 3)], [(0, 1 / 3), (1 / 3, 2 / 3)],
+        [(0, 2)],
+    ],
+}
+
+
+def _motif_rhythm(cell: Cell, bar: SheetBar, rng: np.random.Generator, density: float) -> list[tuple[int, int, float]]:
+    """(start, duration, strength) of the notes of one bar."""
+    ps = pulses(bar)
+    cells = _MELODY_CELLS["compound" if _is_compound(bar) else "simple"]
+    out: list[tuple[int, int, float]] = []
+    i = 0
+    while i < len(ps):
+        p = ps[i]
+        weights = np.ones(len(cells))
+        for ci, c in enumerate(cells):
+            n = len(c)
+            span = max(f[0] + f[1] for f in c)
+            if span > 1 and i + 1 >= len(ps):
+                weights[ci] = 0
+                continue
+            weights[ci] *= (density ** (n - 1)) if n > 1 else 1.0
+            if span > 1:
+                weights[ci] *= 0.6 / density
+        c = cells[int(rng.choice(len(cells), p=weights / weights.sum()))]
+        for frac_start, frac_len in c:
+            st = p.start + int(round(frac_start * p.length / SIXTEENTH)) * SIXTEENTH
+            ln = max(SIXTEENTH, int(round(frac_len * p.length / SIXTEENTH)) * SIXTEENTH)
+            out.append((st, ln, p.strength if frac_start == 0 else 0.1))
+        i += 2 if max(f[0] + f[1] for f in c) > 1 else 1
+    # A rest now and then keeps phrases breathing (never on the downbeat).
+    if len(out) > 3 and rng.random() < 0.25:
+        j = int(rng.integers(1, len(out)))
+        out.pop(j)
+    return out
+
+
+def _melody(cell: Cell, counter: bool = False) -> list[Note]:
+    rng = cell.rng
+    if counter:
+        center = max(cell.low + 7, min(cell.high - 12, 62))
+    else:
+        center = max(cell.low + 9, min(cell.high - 7, 72 if cell.high >= 84 else (cell.low + cell.high) // 2 + 2))
+    low, high = max(cell.low, int(center) - 12), min(cell.high, int(center) + 12)
+    density = {1: 0.35, 2: 0.5, 3: 0.7, 4: 0.85, 5: 1.0}[cell.base_energy]
+    if counter:
+        density *= 0.45
+    notes: list[Note] = []
+    n_bars = len(cell.bars)
+    phrase = 4 if n_bars >= 4 else n_bars
+    motif: list[tuple[int, int, float]] | None = None
+    motif_bar_start = 0
+    prev = nearest(cell.bars[0].key.tonic, center, low, high)
+    for bi, bar in enumerate(cell.bars):
+        pos = bi % phrase
+        phrase_end = pos == phrase - 1 or bi == n_bars - 1
+        section_end = bi == n_bars - 1
+        if phrase_end:
+            # Cadence: a long note on the downbeat (plus a pickup in busy styles).
+            ps = pulses(bar)
+            rhythm = [(ps[0].start, bar.bar.length if section_end or len(ps) < 3 else ps[-1].start - ps[0].start, 1.0)]
+            if not section_end and len(ps) >= 3 and rng.random() < 0.5:
+                rhythm.append((ps[-1].start, ps[-1].length, 0.3))
+        elif pos in (0, 2) and motif is not None and rng.random() < 0.7:
+            shift = bar.bar.start - motif_bar_start
+            rhythm = [(s + shift, d, st) for s, d, st in motif]
+            if any(s + d > bar.bar.end for s, d, _ in rhythm):
+                rhythm = _motif_rhythm(cell, bar, rng, density)
+        else:
+            rhythm = _motif_rhythm(cell, bar, rng, density)
+            if pos == 0 and motif is None:
+                motif, motif_bar_start = rhythm, bar.bar.start
+        # Phrase contour: rise toward the third bar, fall to the cadence.
+        arch = [0, 3, 5, -2][pos] if phrase == 4 else 0
+        target_center = center + arch + (2 if cell.energy >= 4 else 0)
+        for k, (st, dur, strength) in enumerate(rhythm):
+            chord = bar.chord_at(st)
+            key = bar.key
+            if section_end and k == 0 and cell.last_section and key.tonic in chord.pitch_classes:
+                pc = key.tonic
+                pitch = nearest(pc, prev, low, high)
+            elif strength >= 0.3 or k == 0:
+                tones = list(chord.triad)
+                weights = np.array([abs(nearest(pc, prev, low, high) - prev) for pc in tones], dtype=float)
+                pull = np.array([abs(nearest(pc, prev, low, high) - target_center) for pc in tones], dtype=float)
+                score = np.exp(-(weights * 0.35 + pull * 0.12))
+                if phrase_end:
+                    score *= np.array([2.0 if pc in (chord.root, key.tonic) else 1.0 for pc in tones])
+                pc = tones[int(rng.choice(len(tones), p=score / score.sum()))]
+                pitch = nearest(pc, prev, low, high)
+            else:
+                # Passing or neighbour tone: a step in the key toward the centre.
+                direction = 1 if prev < target_center else -1
+                if rng.random() < 0.3:
+                    direction = -direction
+                pitch = scale_neighbor(prev, direction, key)
+            pitch = min(max(pitch, low), high)
+            end = min(st + dur, bar.bar.end)
+            notes.append(Note(st, end, pitch, _vel(cell, strength, rng, -6 if counter else 4)))
+            prev = pitch
+    return notes
+
+
+def _counter(cell: Cell) -> list[Note]:
+    return _melody(cell, counter=True)
+
+
+# --- harmony roles -------------------------------------------------------------------
+
+_COMP = {
+    # onsets per pulse as (fraction, length fraction); a None entry means sustain the whole chord span
+    "pop": {1: None, 2: [(0, 1)], 3: [(0, .5), (.5, .5)], 4: [(0, .5), (.5, .5)], 5: [(0, .25), (.25, .25), (.5, .25), (.75, .25)]},
+    "rock": {1: None, 2: [(0, 1)], 3: [(0, .5), (.5, .5)], 4: [(0, .5), (.5, .5)], 5: [(0, .5), (.5, .5)]},
+    "ballad": {1: None, 2: None, 3: [(0, 1)], 4: [(0, .5), (.5, .5)], 5: [(0, .5), (.5, .5)]},
+    "classical": {1: None, 2: None, 3: [(0, 1)], 4: [(0, .5), (.5, .5)], 5: [(0, .5), (.5, .5)]},
+    "folk": {1: None, 2: [(0, 1)], 3: [(0, .5), (.5, .5)], 4: [(0, .5), (.5, .5)], 5: [(0, .5), (.5, .5)]},
+}
+
+
+def _chords(cell: Cell) -> list[Note]:
+    rng = cell.rng
+    center = max(cell.low + 14, min(cell.high - 10, 64))
+    notes: list[Note] = []
+    prev: list[int] | None = None
+    fam = cell.family
+    for bi, bar in enumerate(cell.bars):
+        ps = pulses(bar)
+        last = cell.last_section and bi == len(cell.bars) - 1
+        for span in bar.chords:
+            v = voicing(span.chord, center, prev, 4 if span.chord.quality not in ("maj", "min") else 3)
+            prev = v
+            hits: list[tuple[int, int, float]] = []
+            if last:
+                hits = [(span.start, span.end - span.start, 1.0)]
+            elif fam == "waltz" or (bar.bar.numerator == 3 and bar.bar.denominator == 4 and fam in ("classical", "folk", "pop", "ballad")):
+                hits = [(p.start, p.length, 0.3) for p in ps[1:] if span.start <= p.start < span.end]
+                if not hits:
+                    hits = [(span.start, span.end - span.start, 0.3)]
+            elif fam == "jazz":
+                # Charleston-like comping: on the beat, then the and of two.
+                for p in ps:
+                    if not (span.start <= p.start < span.end):
+                        continue
+                    if p.strength >= 1.0:
+                        hits.append((p.start, p.length, 1.0))
+                    elif p.strength >= 0.3 and rng.random() < 0.5:
+                        hits.append((p.start + p.length // 2, p.length // 2, 0.3))
+            elif fam == "reggae":
+                hits = [(p.start + p.length // 2, p.length // 2, 0.6) for p in ps if span.start <= p.start < span.end]
+            elif fam == "bossa":
+                pat = [(0, 1.5), (1.5, 1.0), (3, 1.0)]  # in beats, inside each two-beat group
+                beat = PPQ * 4 // bar.bar.denominator
+                for g in range(span.start, span.end, 2 * beat):
+                    for o, l in pat:
+                        st = g + int(o * beat / 2)
+                        if st < span.end:
+                            hits.append((st, min(int(l * beat / 2), span.end - st), 0.5))
+            else:
+                pattern = _COMP.get(fam, _COMP["pop"]).get(cell.energy)
+                if pattern is None:
+                    hits = [(span.start, span.end - span.start, 1.0)]
+                else:
+                    for p in ps:
+                        if not (span.start <= p.start < span.end):
+                            continue
+                        for fs, fl in pattern:
+                            st = p.start + int(round(fs * p.length / SIXTEENTH)) * SIXTEENTH
+                            ln = max(SIXTEENTH, int(round(fl * p.length / SIXTEENTH)) * SIXTEENTH)
+                            hits.append((st, ln, p.strength if fs == 0 else 0.1))
+                    if not hits:
+                        hits = [(span.start, span.end - span.start, 0.6)]
+            for st, ln, strength in hits:
+                end = min(st + ln, span.end)
+                vel = _vel(cell, strength, rng, -12)
+                for pitch in v:
+                    if cell.low <= pitch <= cell.high:
+                        notes.append(Note(st, end, pitch, vel))
+    if not any(p.role == "bass" for p in cell.sheet.parts):
+        notes += _bass(cell, simple=True)
+    return notes
+
+
+def _pad(cell: Cell) -> list[Note]:
+    rng = cell.rng
+    center = max(cell.low + 12, min(cell.high - 12, 62))
+    notes, prev = [], None
+    for bar in cell.bars:
+        for span in bar.chords:
+            v = voicing(span.chord, center, prev, 4)
+            prev = v
+            vel = _vel(cell, 0.3, rng, -20)
+            for pitch in v:
+                if cell.low <= pitch <= cell.high:
+                    notes.append(Note(span.start, span.end, pitch, vel))
+    return notes
+
+
+def _arpeggio(cell: Cell) -> list[Note]:
+    rng = cell.rng
+    step = SIXTEENTH if cell.energy >= 4 and not any(_is_compound(b) for b in cell.bars) else 2 * SIXTEENTH
+    center = max(cell.low + 12, min(cell.high - 14, 60))
+    shape = [0, 1, 2, 3, 2, 1] if rng.random() < 0.5 else [0, 1, 2, 3, 4, 3, 2, 1]
+    notes = []
+    for bi, bar in enumerate(cell.bars):
+        last = cell.last_section and bi == len(cell.bars) - 1
+        for span in bar.chords:
+            base = voicing(span.chord, center, None, 3)
+            tones = base + [p + 12 for p in base]
+            if last:
+                notes.append(Note(span.start, span.end, tones[0], _vel(cell, 1.0, rng, -10)))
+                continue
+            i = 0
+            for st in range(span.start, span.end, step):
+                pitch = tones[shape[i % len(shape)] % len(tones)]
+                strength = 1.0 if st == bar.bar.start else 0.2
+                if cell.low <= pitch <= cell.high:
+                    notes.append(Note(st, min(st + step, span.end), pitch, _vel(cell, strength, rng, -14)))
+                i += 1
+    return notes
+
+
+def _bass(cell: Cell, simple: bool = False) -> list[Note]:
+    rng = cell.rng
+    low, high = (cell.low, cell.high) if not simple else (36, 55)
+    center = max(low + 7, min(high - 12, 40 if not simple else 45))
+    fam = cell.family
+    notes: list[Note] = []
+    prev = nearest(cell.bars[0].chords[0].chord.bass_pc, center, low, high)
+    all_spans = [(b, s) for b in cell.bars for s in b.chords]
+    for i, (bar, span) in enumerate(all_spans):
+        chord = span.chord
+        root = nearest(chord.bass_pc, center if abs(prev - center) > 7 else prev, low, high)
+        fifth = nearest((chord.root + 7) % 12, root + 5, low, high)
+        third = nearest((chord.root + chord.intervals[1]) % 12, root + 3, low, high)
+        nxt = all_spans[i + 1][1].chord if i + 1 < len(all_spans) else chord
+        next_root = nearest(nxt.bass_pc, root, low, high)
+        ps = [p for p in pulses(bar) if span.start <= p.start < span.end]
+        last = cell.last_section and bar is cell.bars[-1]
+        vel = lambda s: _vel(cell, s, rng, -2)  # noqa: E731
+        if last or simple or cell.energy <= 1 or not ps:
+            notes.append(Note(span.start, span.end, root, vel(1.0)))
+        elif fam == "jazz":
+            walk = [root, third, fifth, next_root + (1 if next_root < fifth else -1)]
+            for k, p in enumerate(ps):
+                pitch = walk[k] if k < len(walk) - 1 or k == len(ps) - 1 else walk[k % 3]
+                if k == len(ps) - 1 and len(ps) > 1:
+                    pitch = next_root + (1 if rng.random() < 0.5 else -1)
+                notes.append(Note(p.start, p.start + p.length, min(max(pitch, low), high), vel(p.strength)))
+        elif fam in ("waltz",) or (bar.bar.numerator == 3 and bar.bar.denominator == 4):
+            notes.append(Note(ps[0].start, ps[0].start + ps[0].length, root, vel(1.0)))
+            for p in ps[1:]:
+                if fam == "waltz" or cell.energy >= 3:
+                    notes.append(Note(p.start, p.start + p.length, fifth if p is ps[-1] else root, vel(0.2)))
+        elif fam == "bossa" or fam == "folk":
+            for k, p in enumerate(ps):
+                pitch = root if k % 2 == 0 else fifth
+                if fam == "bossa":
+                    notes.append(Note(p.start, p.start + p.length * 3 // 4, pitch, vel(p.strength)))
+                    notes.append(Note(p.start + p.length * 3 // 4, p.start + p.length, pitch, vel(0.1)))
+                else:
+                    notes.append(Note(p.start, p.start + p.length, pitch, vel(p.strength)))
+        elif cell.energy >= 4 or fam in ("rock", "edm", "funk"):
+            eighth = 2 * SIXTEENTH
+            t = span.start
+            while t < span.end:
+                pitch = root
+                if fam == "funk" and rng.random() < 0.3:
+                    pitch = root + 12 if root + 12 <= high else fifth
+                near_end = t + eighth >= span.end and span is bar.chords[-1] and next_root != root
+                if near_end and rng.random() < 0.5:
+                    pitch = next_root + (1 if next_root < root else -1)
+                strength = 1.0 if t == bar.bar.start else 0.2
+                notes.append(Note(t, min(t + eighth, span.end), min(max(pitch, low), high), vel(strength)))
+                t += eighth
+        else:
+            for k, p in enumerate(ps):
+                if k == 0:
+                    pitch = root
+                elif k == len(ps) - 1 and len(ps) > 2 and next_root != root:
+                    pitch = scale_neighbor(next_root, 1 if next_root < root else -1, bar.key)
+                elif k % 2 == 0:
+                    pitch = fifth
+                else:
+                    if rng.random() < 0.5:
+                        continue
+                    pitch = root
+                dur = p.length if k < len(ps) - 1 else span.end - p.start
+                notes.append(Note(p.start, p.start + dur, min(max(pitch, low), high), vel(p.strength)))
+        prev = root
+    # merge continued notes: drop zero-length ones
+    return [n for n in notes if n.end > n.start]
+
+
+# --- drums ---------------------------------------------------------------------------------
+
+D = GM_DRUMS
+
+
+def _groove(fam: str, bar: SheetBar, energy: int) -> list[tuple[int, int, float]]:
+    """(tick, drum, strength) for one bar."""
+    ps = pulses(bar)
+    start, length = bar.bar.start, bar.bar.length
+    hits: list[tuple[int, int, float]] = []
+    hat = D["ride"] if fam == "jazz" or energy >= 5 else (D["open_hh"] if energy >= 5 else D["closed_hh"])
+    compound = _is_compound(bar)
+    eighth = 2 * SIXTEENTH
+    if fam == "jazz":
+        for k, p in enumerate(ps):
+            hits.append((p.start, D["ride"], p.strength))
+            if k % 2 == 1:
+                hits.append((p.start + p.length * 2 // 3 // SIXTEENTH * SIXTEENTH, D["ride"], 0.1))
+                hits.append((p.start, D["pedal_hh"], 0.3))
+        hits.append((start, D["kick"], 0.3))
+        return hits
+    if fam in ("ballad", "classical") and energy <= 2:
+        hits += [(p.start, D["closed_hh"] if energy == 2 else D["side_stick"], 0.2) for p in ps]
+        hits.append((start, D["kick"], 0.6))
+        return hits
+    if fam == "march":
+        for t in range(start, start + length, SIXTEENTH * 2):
+            hits.append((t, D["snare"], 0.6 if (t - start) % (PPQ) == 0 else 0.1))
+        hits += [(p.start, D["kick"], 1.0) for p in ps]
+        return hits
+    if compound or len(ps) == 3 and bar.bar.denominator == 4:
+        # Triple feel: kick on one, snare on the middle pulse (6/8) or beats 2 and 3 (3/4, brushed).
+        step = eighth if not compound else eighth
+        for t in range(start, start + length, step):
+            hits.append((t, hat, 0.2))
+        hits.append((ps[0].start, D["kick"], 1.0))
+        if compound:
+            for p in ps[1:]:
+                hits.append((p.start, D["snare"], 0.8 if energy >= 3 else 0.4))
+        else:
+            for p in ps[1:]:
+                hits.append((p.start, D["side_stick"] if energy <= 3 else D["snare"], 0.4))
+        return hits
+    if len(ps) != 4 and len(ps) != 2:
+        # Odd meters: kick on group starts, snare on the last group, hats on every eighth.
+        for t in range(start, start + length, eighth):
+            hits.append((t, hat, 0.2))
+        hits.append((ps[0].start, D["kick"], 1.0))
+        for p in ps[1:-1]:
+            if p.length > PPQ or p.strength >= 0.6:
+                hits.append((p.start, D["kick"], 0.6))
+        hits.append((ps[-1].start, D["snare"], 0.8))
+        return hits
+    beat = ps[0].length
+    b = [p.start for p in ps] if len(ps) == 4 else [start, start + beat // 2, start + beat, start + beat * 3 // 2]
+    if fam == "edm":
+        hits += [(t, D["kick"], 1.0) for t in b]
+        hits += [(t + (b[1] - b[0]) // 2, D["open_hh"], 0.4) for t in b]
+        hits += [(b[1], D["clap"], 0.8), (b[3], D["clap"], 0.8)]
+        return hits
+    if fam == "bossa":
+        hits += [(b[0], D["kick"], 0.8), (b[1] + (b[1] - b[0]) // 2, D["kick"], 0.4), (b[2], D["kick"], 0.8),
+                 (b[3] + (b[1] - b[0]) // 2, D["kick"], 0.4)]
+        for k, t in enumerate([0, 3, 6, 10, 13]):
+            hits.append((start + t * SIXTEENTH * length // (16 * SIXTEENTH), D["side_stick"], 0.4))
+        for t in range(start, start + length, eighth):
+            hits.append((t, D["closed_hh"], 0.2))
+        return hits
+    if fam == "reggae":
+        hits += [(b[2], D["kick"], 1.0), (b[2], D["side_stick"], 0.8)]
+        for t in range(start, start + length, eighth):
+            hits.append((t, D["closed_hh"], 0.2))
+        return hits
+    sub = SIXTEENTH if fam in ("funk", "hiphop") or energy >= 5 else eighth
+    if energy <= 1:
+        sub = beat
+    for t in range(start, start + length, sub):
+        hits.append((t, hat, 0.4 if (t - start) % beat == 0 else 0.15))
+    half_time = fam == "ballad" or (fam == "hiphop")
+    hits.append((b[0], D["kick"], 1.0))
+    if half_time:
+        hits.append((b[2], D["snare"], 1.0))
+        hits.append((b[2] + (b[1] - b[0]) * 3 // 2, D["kick"], 0.5))
+    else:
+        hits.append((b[2], D["kick"], 0.8))
+        hits += [(b[1], D["snare"], 1.0), (b[3], D["snare"], 1.0)]
+        if energy >= 3:
+            hits.append((b[1] + (b[1] - b[0]) // 2, D["kick"], 0.4))
+        if fam == "funk":
+            hits.append((b[3] + (b[1] - b[0]) * 3 // 4, D["kick"], 0.4))
+    return hits
+
+
+def _fill(bar: SheetBar, energy: int, rng: np.random.Generator) -> list[tuple[int, int, float]]:
+    """A fill over the last pulse (two at higher energy) leading into the next section."""
+    ps = pulses(bar)
+    n = 2 if energy >= 4 and len(ps) >= 4 else 1
+    start = ps[-n].start
+    toms = [D["high_tom"], D["mid_tom"], D["low_tom"], D["floor_tom"]]
+    hits = []
+    steps = list(range(start, bar.bar.end, SIXTEENTH))
+    for k, t in enumerate(steps):
+        if rng.random() < 0.25 and k % 2:
+            continue
+        drum = D["snare"] if k < len(steps) // 2 else toms[min(3, (k - len(steps) // 2) * 4 // max(1, len(steps) - len(steps) // 2))]
+        hits.append((t, drum, 0.5 + 0.5 * k / len(steps)))
+    return hits
+
+
+def _drums(cell: Cell) -> list[Note]:
+    rng = cell.rng
+    notes: list[Note] = []
+    n = len(cell.bars)
+    for bi, bar in enumerate(cell.bars):
+        last_bar = bi == n - 1
+        if cell.last_section and last_bar:
+            hits = [(bar.bar.start, D["kick"], 1.0), (bar.bar.start, D["crash"], 1.0)]
+        else:
+            hits = _groove(cell.family, bar, cell.energy)
+            if last_bar and cell.next_energy is not None:
+                cut = pulses(bar)[-(2 if cell.energy >= 4 and len(pulses(bar)) >= 4 else 1)].start
+                hits = [h for h in hits if h[0] < cut or h[1] == D["kick"] and h[0] == cut]
+                hits += _fill(bar, cell.energy, rng)
+            if bi == 0 and (cell.section > 0 or cell.energy >= 4):
+                hits = [h for h in hits if not (h[0] == bar.bar.start and h[1] in (D["closed_hh"], D["ride"]))]
+                hits.append((bar.bar.start, D["crash"], 1.0))
+        seen = set()
+        for t, drum, strength in sorted(hits):
+            if (t, drum) in seen or t >= bar.bar.end:
+                continue
+            seen.add((t, drum))
+            notes.append(Note(t, min(t + SIXTEENTH, bar.bar.end), drum, _vel(cell, strength, rng, -8)))
+    return notes
+
+
+GENERATORS = {
+    "melody": _melody,
+    "counter-melody": _counter,
+    "chords": _chords,
+    "pad": _pad,
+    "arpeggio": _arpeggio,
+    "bass": _bass,
+    "drums": _drums,
+}

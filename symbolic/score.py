@@ -1,0 +1,207 @@
+"""The internal Score: notes in integer ticks on a bar grid, plus the Sheet the arrangers read.
+
+Plain validated containers in the spirit of pretty_midi; conversions to MIDI,
+MusicXML and audio live at the edges (midi_io, musicxml, audio.render).
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from .harmony import Chord, Key
+
+PPQ = 480
+MAX_TRACKS = 32
+
+
+class ScoreError(ValueError):
+    """An invalid note, part or score."""
+
+
+@dataclass(slots=True)
+class Note:
+    start: int
+    end: int
+    pitch: int
+    velocity: int
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.pitch <= 127):
+            raise ScoreError(f"pitch {self.pitch} outside 0-127")
+        if not (1 <= self.velocity <= 127):
+            raise ScoreError(f"velocity {self.velocity} outside 1-127")
+        if self.start < 0 or self.end <= self.start:
+            raise ScoreError(f"note {self.pitch} has start {self.start} and end {self.end}")
+
+    @property
+    def duration(self) -> int:
+        return self.end - self.start
+
+
+@dataclass
+class Part:
+    """One instrument: a named track with a GM program (drums use the GM drum bank)."""
+
+    name: str
+    program: int = 0
+    is_drum: bool = False
+    role: str = ""
+    notes: list[Note] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.program <= 127):
+            raise ScoreError(f"part {self.name!r} has program {self.program} outside 0-127")
+
+    def sort(self) -> None:
+        self.notes.sort(key=lambda n: (n.start, n.pitch, n.end))
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    start: int
+    numerator: int
+    denominator: int
+
+    @property
+    def length(self) -> int:
+        return self.numerator * PPQ * 4 // self.denominator
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length
+
+
+@dataclass
+class Score:
+    """Multi-track music on a bar grid. Times are ticks at PPQ 480."""
+
+    title: str = ""
+    parts: list[Part] = field(default_factory=list)
+    bars: list[Bar] = field(default_factory=list)
+    tempos: list[tuple[int, float]] = field(default_factory=lambda: [(0, 120.0)])
+    keys: list[tuple[int, Key]] = field(default_factory=list)
+    markers: list[tuple[int, str]] = field(default_factory=list)
+    ppq: int = PPQ
+
+    @property
+    def end_tick(self) -> int:
+        last_note = max((n.end for p in self.parts for n in p.notes), default=0)
+        last_bar = self.bars[-1].end if self.bars else 0
+        return max(last_note, last_bar)
+
+    @property
+    def n_notes(self) -> int:
+        return sum(len(p.notes) for p in self.parts)
+
+    def time_signatures(self) -> list[tuple[int, int, int]]:
+        """(tick, numerator, denominator) wherever the meter changes."""
+        out: list[tuple[int, int, int]] = []
+        for b in self.bars:
+            if not out or (out[-1][1], out[-1][2]) != (b.numerator, b.denominator):
+                out.append((b.start, b.numerator, b.denominator))
+        return out
+
+    def seconds(self, tick: int) -> float:
+        """Seconds at a tick under the tempo map."""
+        t, sec, bpm = 0, 0.0, self.tempos[0][1] if self.tempos else 120.0
+        for tt, b in self.tempos[1:]:
+            if tt >= tick:
+                break
+            sec += (tt - t) * 60.0 / (bpm * self.ppq)
+            t, bpm = tt, b
+        return sec + (tick - t) * 60.0 / (bpm * self.ppq)
+
+    @property
+    def duration(self) -> float:
+        return self.seconds(self.end_tick)
+
+    def bar_at(self, tick: int) -> int:
+        starts = [b.start for b in self.bars]
+        return max(0, bisect.bisect_right(starts, tick) - 1)
+
+    def key_at(self, tick: int) -> Key | None:
+        cur = None
+        for t, k in self.keys:
+            if t > tick:
+                break
+            cur = k
+        return cur
+
+    def validate(self) -> None:
+        if len(self.parts) > MAX_TRACKS:
+            raise ScoreError(f"{len(self.parts)} tracks; at most {MAX_TRACKS} are allowed")
+        for i in range(1, len(self.bars)):
+            if self.bars[i].start != self.bars[i - 1].end:
+                raise ScoreError(f"bar {i + 1} does not start where bar {i} ends")
+
+
+# --- the Sheet: what arrangers read ----------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ChordSpan:
+    start: int  # absolute tick
+    end: int
+    chord: Chord
+
+
+@dataclass
+class SheetBar:
+    index: int
+    bar: Bar
+    tempo: float
+    key: Key
+    chords: list[ChordSpan]
+    section: int
+
+    def chord_at(self, tick: int) -> Chord:
+        for c in self.chords:
+            if c.start <= tick < c.end:
+                return c.chord
+        return self.chords[-1].chord
+
+
+@dataclass
+class SheetSection:
+    name: str
+    label: str
+    energy: int
+    first_bar: int
+    n_bars: int
+    description: str = ""
+
+    @property
+    def bar_range(self) -> range:
+        return range(self.first_bar, self.first_bar + self.n_bars)
+
+
+@dataclass
+class PartSpec:
+    name: str
+    role: str
+    program: int
+    drum: bool = False
+
+
+@dataclass
+class Sheet:
+    """A lead sheet for a whole piece: the bar grid with meter, tempo, key and chords, the form and the parts."""
+
+    title: str
+    style: str
+    bars: list[SheetBar]
+    sections: list[SheetSection]
+    parts: list[PartSpec]
+
+    def empty_score(self) -> Score:
+        score = Score(title=self.title)
+        score.bars = [b.bar for b in self.bars]
+        score.tempos, score.keys, score.markers = [], [], []
+        for b in self.bars:
+            if not score.tempos or score.tempos[-1][1] != b.tempo:
+                score.tempos.append((b.bar.start, b.tempo))
+            if not score.keys or score.keys[-1][1] != b.key:
+                score.keys.append((b.bar.start, b.key))
+        for s in self.sections:
+            score.markers.append((self.bars[s.first_bar].bar.start, s.name))
+        score.parts = [Part(p.name, p.program, p.drum, p.role) for p in self.parts]
+        return score

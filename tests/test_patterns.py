@@ -1,0 +1,112 @@
+import pytest
+
+from symbolic.patterns import arrange, pulses
+from symbolic.score import Note
+
+from .helpers import small_plan
+
+
+@pytest.mark.parametrize("style", ["pop", "jazz", "rock", "bossa", "waltz", "folk", "ballad", "funk", "reggae",
+                                   "edm", "classical", "march"])
+@pytest.mark.parametrize("meter", ["4/4", "3/4", "6/8"])
+def test_every_role_follows_the_plan(style, meter):
+    plan = small_plan(style, meter)
+    sheet = plan.to_sheet()
+    score = arrange(sheet, seed=1)
+    end = sheet.bars[-1].bar.end
+    assert [p.name for p in score.parts] == [t.name for t in plan.tracks]
+    for part in score.parts:
+        assert part.notes, f"{part.name} is empty in {style} {meter}"
+        for n in part.notes:
+            assert 0 <= n.start < n.end <= end
+        if not part.is_drum:
+            from symbolic.instruments import instrument_for_program
+            inst = instrument_for_program(part.program)
+            assert all(inst.low <= n.pitch <= inst.high for n in part.notes), part.name
+    # Every bar has notes in the bass and the chords, and the harmony parts sound chord tones on the downbeats.
+    bass = next(p for p in score.parts if p.role == "bass")
+    for bar in sheet.bars:
+        on = [n for n in bass.notes if n.start == bar.bar.start]
+        assert on, f"bass is silent on the downbeat of bar {bar.index + 1}"
+        assert on[0].pitch % 12 == bar.chords[0].chord.bass_pc
+    pad = next(p for p in score.parts if p.role == "pad")
+    for bar in sheet.bars:
+        pcs = {n.pitch % 12 for n in pad.notes if n.start == bar.bar.start}
+        assert pcs <= bar.chords[0].chord.pitch_classes
+
+
+def test_melody_lands_on_chord_tones_on_strong_beats():
+    sheet = small_plan().to_sheet()
+    score = arrange(sheet, seed=2)
+    mel = next(p for p in score.parts if p.role == "melody")
+    strong = total = 0
+    for bar in sheet.bars:
+        for pul in pulses(bar):
+            if pul.strength < 0.6:
+                continue
+            for n in mel.notes:
+                if n.start == pul.start:
+                    total += 1
+                    strong += n.pitch % 12 in bar.chord_at(n.start).pitch_classes
+    assert total > 5 and strong / total >= 0.9
+
+
+def test_repeated_labels_share_material_with_variation():
+    sheet = small_plan().to_sheet()
+    score = arrange(sheet, seed=5)
+    v1, v2 = sheet.sections[0], sheet.sections[2]
+    off = sheet.bars[v2.first_bar].bar.start - sheet.bars[v1.first_bar].bar.start
+    mel = next(p for p in score.parts if p.role == "melody")
+    a = [(n.start, n.pitch) for n in mel.notes if sheet.bars[v1.first_bar].bar.start <= n.start < sheet.bars[v1.first_bar + v1.n_bars].bar.start]
+    b = [(n.start - off, n.pitch) for n in mel.notes if sheet.bars[v2.first_bar].bar.start <= n.start < sheet.bars[v2.first_bar + v2.n_bars].bar.start]
+    assert [s for s, _ in a] == [s for s, _ in b]  # same rhythm
+    same = sum(x == y for x, y in zip(a, b))
+    assert 0.5 * len(a) <= same < len(a)  # mostly the same tune, not identical
+
+
+def test_regenerate_one_section_and_locked_tracks():
+    plan = small_plan()
+    sheet = plan.to_sheet()
+    base = arrange(sheet, seed=1)
+    chorus = sheet.sections[1]
+    bars = set(chorus.bar_range)
+    new = arrange(sheet, seed=9, base=base, bars=bars, locked={"Bass"})
+    lo, hi = sheet.bars[chorus.first_bar].bar.start, sheet.bars[chorus.first_bar + chorus.n_bars].bar.start
+    key = lambda n: (n.start, n.end, n.pitch, n.velocity)  # noqa: E731
+    changed = False
+    for old, cur in zip(base.parts, new.parts):
+        outside_old = [key(n) for n in old.notes if not lo <= n.start < hi]
+        outside_new = [key(n) for n in cur.notes if not lo <= n.start < hi]
+        assert outside_old == outside_new, cur.name
+        if cur.name == "Bass":
+            assert [key(n) for n in old.notes] == [key(n) for n in cur.notes]
+        elif [key(n) for n in old.notes] != [key(n) for n in cur.notes]:
+            changed = True
+    assert changed
+
+
+def test_one_track_given_the_others():
+    sheet = small_plan().to_sheet()
+    base = arrange(sheet, seed=1)
+    new = arrange(sheet, seed=2, base=base, tracks={"Flute"})
+    for old, cur in zip(base.parts, new.parts):
+        same = [(n.start, n.pitch) for n in old.notes] == [(n.start, n.pitch) for n in cur.notes]
+        assert same == (cur.name != "Flute")
+
+
+def test_final_bar_ends_the_piece():
+    sheet = small_plan().to_sheet()
+    score = arrange(sheet, seed=1)
+    last = sheet.bars[-1]
+    mel = next(p for p in score.parts if p.role == "melody")
+    final = [n for n in mel.notes if n.start >= last.bar.start]
+    assert final and final[0].start == last.bar.start and final[0].pitch % 12 == 0  # tonic of C major
+    drums = next(p for p in score.parts if p.is_drum)
+    assert {n.pitch for n in drums.notes if n.start >= last.bar.start} <= {36, 49}
+
+
+def test_notes_are_valid():
+    with pytest.raises(ValueError):
+        Note(10, 10, 60, 80)
+    with pytest.raises(ValueError):
+        Note(0, 10, 128, 80)
