@@ -77,7 +77,7 @@ GENRES: dict[str, GenreDefaults] = {
 SECTION_LABELS = {"intro": "I", "verse": "A", "pre-chorus": "P", "chorus": "B", "bridge": "C", "solo": "S",
                   "interlude": "N", "outro": "O"}
 SECTION_ENERGY = {"intro": 2, "verse": 3, "pre-chorus": 3, "chorus": 4, "bridge": 3, "solo": 4, "interlude": 2, "outro": 2}
-BLUES = ["0:7", "5:7", "0:7", "0:7", "5:7", "5:7", "0:7", "0:7", "7:7", "5:7", "0:7", "7:7"]
+BLUES = ["0:maj", "5:7", "0:maj", "0:7", "5:7", "5:7", "0:maj", "0:maj", "7:7", "5:7", "0:maj", "7:7"]
 MINOR_BLUES = ["0:min7", "5:min7", "0:min7", "0:min7", "5:min7", "5:min7", "0:min7", "0:min7", "8:7", "7:7", "0:min7", "7:7"]
 
 
@@ -215,7 +215,10 @@ def _form_slots(form: str, target: int, brief: Brief, gd: GenreDefaults, rng: np
     else:
         letters = {"rondo": "ABACABA" if target >= 56 else "ABACA"}.get(form, form)
         slots = _letter_form(letters, rng)
-    slots = _fit(slots, target, form, rng, repeat_cycles=form in ("AABA", "AABB", "AB") or gd.table in ("jazz", "folk"))
+    if form == "verse-chorus":
+        slots = _fit(slots, target, form, rng, repeat_cycles=False)
+    else:
+        slots = _fit_letters(slots, target, brief, repeat_cycles=form in ("AABA", "AABB", "AB") or gd.table in ("jazz", "folk"))
     slots = _intro_outro(slots, brief, rng)
     if exact:
         _exact(slots, target)
@@ -287,11 +290,14 @@ def _fit(slots: list[Slot], target: int, form: str, rng, repeat_cycles: bool) ->
                     break
             else:
                 break
+        # Too short: another verse (and pre-chorus) and chorus before the ending, as long songs do.
+        first_verse = next((i for i, s in enumerate(slots) if s.kind == "verse"), 0)
+        first_chorus = next((i for i, s in enumerate(slots) if s.kind == "chorus" and i >= first_verse), len(slots) - 1)
+        block = slots[first_verse:first_chorus + 1] or [slots[-1]]
         while sum(s.bars for s in slots) < 0.7 * target and len(slots) < 40:
-            chorus = next((s for s in slots if s.kind == "chorus"), slots[-1])
             pos = len(slots) - (1 if slots[-1].kind == "outro" else 0)
-            n = sum(1 for s in slots if s.kind == chorus.kind) + 1
-            slots.insert(pos, Slot(chorus.kind, f"{chorus.name.rsplit(' ', 1)[0]} {n}", chorus.label, chorus.bars))
+            for s in reversed(block):
+                slots.insert(pos, Slot(s.kind, s.name, s.label, s.bars))
         _renumber(slots)
     # Scale lengths per label.
     labels: dict[str, int] = {}
@@ -324,6 +330,42 @@ def _fit(slots: list[Slot], target: int, form: str, rng, repeat_cycles: bool) ->
         for s in slots:
             s.bars = new[s.label]
     return slots
+
+
+def _fit_letters(slots: list[Slot], target: int, brief: Brief, repeat_cycles: bool) -> list[Slot]:
+    """Pick one section length (4-32 bars, 8 preferred) and a number of passes through the form,
+    with an intro or a closing tag where that brings the length closer to the request."""
+    n = len(slots)
+
+    def fills(total: int) -> tuple[int, int]:
+        short = target - total
+        intro = 4 if short >= 3 and not brief.intro else 0
+        short -= intro
+        coda = 0 if short < 3 or brief.outro else (4 if short < 6 else 8)
+        return intro, coda
+
+    best = None
+    for length in (4, 8, 12, 16, 24, 32):
+        for cycles in range(1, 200):
+            total = n * length * cycles
+            intro, coda = fills(total)
+            err = abs(total + intro + coda - target) / max(target, 1)
+            cost = err + 2 * max(0.0, err - 0.08) + 0.25 * abs(np.log2(length / 8))
+            cost += (0.01 if repeat_cycles else 0.06) * (cycles - 1) + 0.02 * bool(intro) + 0.02 * bool(coda)
+            if best is None or cost < best[0]:
+                best = (cost, length, cycles, intro, coda)
+            if total > 2 * target:
+                break
+    _, length, cycles, intro, coda = best
+    out = []
+    for c in range(cycles):
+        for s in slots:
+            out.append(Slot(s.kind, s.name if cycles == 1 else f"{s.name} ({c + 1})", s.label, length))
+    if intro:
+        out.insert(0, Slot("intro", "Intro", "I", intro))
+    if coda:
+        out.append(Slot("outro", "Coda", "O", coda))
+    return out
 
 
 def _renumber(slots: list[Slot]) -> None:
@@ -469,20 +511,66 @@ def _blues(bars: int, key: Key, final: bool) -> list[list[str]]:
 
 
 def _progression(n: int, t: dict, rng, final: bool, meter: tuple[int, int], start_on_tonic: bool, key: Key) -> list[list[str]]:
+    """Chords for one section. Long sections are built from 4- or 8-bar phrases that return
+    with new cadences (a a' b a''), as real songs and tunes do, rather than one long random walk."""
+    if n <= 8 or n % 4:
+        return _phrase(n, t, rng, final, meter, start_on_tonic, key)
+    length = 8 if n % 8 == 0 else 4
+    count = n // length
+    plan = {2: "aa", 3: "aba", 4: "aaba"}.get(count) or ("aaba" * (count // 4 + 1))[:count]
+    phrases: dict[str, list[list[str]]] = {}
+    out: list[list[str]] = []
+    for i, letter in enumerate(plan):
+        last = i == count - 1
+        if letter not in phrases:
+            phrases[letter] = _phrase(length, t, rng, final and last, meter, start_on_tonic or letter == "a", key)
+            bars = phrases[letter]
+        else:
+            bars = [list(b) for b in phrases[letter]]
+            bars[-2:] = _cadence(rng, final and last, key)
+        out += bars
+    if final:
+        out[-2:] = _cadence(rng, True, key)
+    return out
+
+
+def _mode_bias(key: Key) -> dict[str, float]:
+    """Weights that keep the requested key audible: the tonic of the other mode blurs it (the data has
+    picardy thirds and modal songs), tonic and dominant define it, chromatic roots weaken it."""
+    minor = key.mode == "minor"
+    diatonic = (0, 2, 3, 5, 7, 8, 10, 11) if minor else (0, 2, 4, 5, 7, 9, 11)
+    bias: dict[str, float] = {}
+    for off in range(12):
+        for q in ("maj", "min", "7", "maj7", "min7", "dim", "hdim7", "dim7", "aug", "sus4", "sus2", "maj6", "min6", "9"):
+            bias[f"{off}:{q}"] = 1.0 if off in diatonic else 0.6
+    for tok in (("0:maj", "0:7", "0:maj7") if minor else ("0:min", "0:min7")):
+        bias[tok] = 0.1
+    for tok in ("0:min", "0:min7") if minor else ("0:maj", "0:maj7", "0:maj6"):
+        bias[tok] = 1.25
+    for tok in ("7:maj", "7:7"):
+        bias[tok] = 1.3
+    bias["5:maj" if not minor else "5:min"] = 0.85
+    return bias
+
+
+def _phrase(n: int, t: dict, rng, final: bool, meter: tuple[int, int], start_on_tonic: bool, key: Key) -> list[list[str]]:
     tonic = "0:maj" if key.mode == "major" else "0:min"
     start = t["start"]
-    first = tonic if start_on_tonic else _pick(start, rng, 0.9)
+    mode_bias = _mode_bias(key)
+    first = tonic if start_on_tonic else _pick(start, rng, 0.9, mode_bias)
     bars: list[str] = [first]
     cad = t["cadence"]
     for b in range(1, n):
         prev = bars[-1]
         nxt = t["next"].get(prev) or start
-        bias = {prev: 0.35} if len(bars) >= 2 and bars[-2] == prev else {prev: 0.8}
+        bias = dict(mode_bias)
+        bias[prev] = 0.35 if len(bars) >= 2 and bars[-2] == prev else 0.8
         if b == n - 1:
             if final:
                 choice = tonic
             else:
-                choice = _pick(cad, rng, 0.8, {k: 1 + 3 * nxt.get(k, 0) / max(1, sum(nxt.values())) for k in cad})
+                choice = _pick(cad, rng, 0.8, {k: (1 + 3 * nxt.get(k, 0) / max(1, sum(nxt.values()))) * mode_bias.get(k, 1.0)
+                                               for k in cad})
             bars.append(choice)
         elif b == n - 2:
             target = tonic if final else None
@@ -510,7 +598,7 @@ def _progression(n: int, t: dict, rng, final: bool, meter: tuple[int, int], star
         split = t.get("split", {}).get(tok)
         last = b == n - 1
         if split and not last and meter[0] >= 2 and meter[0] != 3 and rng.random() < p_two:
-            second = _pick(split, rng, 0.8)
+            second = _pick(split, rng, 0.8, mode_bias)
             out.append([tok, second])
         else:
             out.append([tok])

@@ -19,6 +19,16 @@ HISTORY = "history"
 MAX_HISTORY = 50
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by the owner only; project files get the usual permissions.
+FILE_MODE = 0o666 & ~_umask()
+
+
 class ProjectError(OSError):
     """A project folder that cannot be read or written."""
 
@@ -33,6 +43,7 @@ def atomic_write(path: str | Path, data: bytes | str) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -263,11 +263,36 @@ def degree_token(chord: Chord, key: Key) -> str:
     return f"{(chord.root - key.tonic) % 12}:{chord.quality}"
 
 
+# Scale degree (0-6) of each chromatic offset from the tonic, so roots are spelled by letter:
+# C# (raised 7th) in D minor rather than Db, Bb (flat 7th) in C rather than A#.
+_DEGREE_OF_OFFSET = {"major": (0, 1, 1, 2, 2, 3, 3, 4, 5, 5, 6, 6), "minor": (0, 1, 1, 2, 2, 3, 3, 4, 5, 5, 6, 6)}
+_LETTERS = "CDEFGAB"
+
+
+def spell_degree(offset: int, key: Key) -> str:
+    """Name of the note `offset` semitones above the tonic, spelled by scale degree."""
+    offset %= 12
+    if key.mode == "minor" and offset == 11:
+        degree = 6
+    elif key.mode == "minor" and offset == 4:
+        degree = 2
+    elif key.mode == "minor" and offset == 9:
+        degree = 5
+    else:
+        degree = _DEGREE_OF_OFFSET[key.mode][offset]
+    tonic_name = key.tonic_name or key.names[key.tonic]
+    letter = _LETTERS[(_LETTERS.index(tonic_name[0]) + degree) % 7]
+    pc = (key.tonic + offset) % 12
+    diff = (pc - PITCH_CLASS[letter] + 6) % 12 - 6
+    if abs(diff) > 1:
+        return key.names[pc]
+    return letter + {0: "", 1: "#", -1: "b"}[diff]
+
+
 def chord_from_token(token: str, key: Key, bass_token: int | None = None) -> Chord:
     off, quality = token.split(":", 1)
     root = (key.tonic + int(off)) % 12
-    flats = key.uses_flats
-    return Chord(root, quality, None, chord_symbol(root, quality, None, flats))
+    return Chord(root, quality, None, spell_degree(int(off), key) + QUALITIES[quality][1])
 
 
 def roman(chord: Chord, key: Key) -> str:

@@ -1,0 +1,237 @@
+"""Rendering with the real FluidSynth library and a real SoundFont."""
+from __future__ import annotations
+
+import copy
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio import render as R
+from audio.render import RenderCancelled, RenderError, render_midi_file, render_score, safe_stem_names, ticks_to_samples
+from audio.soundfont import SoundFontError, find_soundfont
+from symbolic.midi_io import midi_bytes
+from symbolic.score import PPQ, Bar, Note, Part, Score
+
+BAR = 4 * PPQ
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _library():
+    try:
+        R._load_library()
+    except RenderError as exc:
+        pytest.skip(str(exc))
+
+
+def small_score(bars: int = 2, bpm: float = 120.0) -> Score:
+    score = Score(title="t")
+    score.tempos = [(0, bpm)]
+    score.bars = [Bar(i * BAR, 4, 4) for i in range(bars)]
+    piano, drums, bass = Part("Piano", 0, role="chords"), Part("Drums", 0, True, "drums"), Part("Bass", 33, role="bass")
+    for b in range(bars):
+        for q in range(4):
+            t = b * BAR + q * PPQ
+            piano.notes += [Note(t, t + 400, 60 + 2 * q, 90), Note(t, t + 400, 64 + 2 * q, 80)]
+            drums.notes += [Note(t, t + 120, 36 if q % 2 == 0 else 38, 100), Note(t, t + 120, 42, 80)]
+            bass.notes.append(Note(t, t + 450, 36 + q, 100))
+    score.parts = [piano, drums, bass]
+    return score
+
+
+def dbfs(a: np.ndarray) -> float:
+    return 20 * np.log10(np.abs(a).max())
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory, soundfont):
+    out = tmp_path_factory.mktemp("render")
+    score = small_score()
+    return score, out, render_score(score, soundfont, mix_path=out / "mix.wav", stems_dir=out / "stems")
+
+
+def test_wav_mix_and_stems(rendered):
+    score, out, res = rendered
+    assert res.sample_rate == 44100
+    assert res.mix.dtype == np.float32 and res.mix.ndim == 2 and res.mix.shape[1] == 2
+    assert list(res.stems) == [p.name for p in score.parts]
+    assert all(s.shape == res.mix.shape for s in res.stems.values())
+    assert res.files == [out / "mix.wav"] + [out / "stems" / f"{n}.wav" for n in ("Piano", "Drums", "Bass")]
+    # length: the music (2 bars at 120 bpm = 4 s) plus a release tail of at most 2 s
+    assert 4.0 < res.duration <= 6.0 + 0.1
+    np.testing.assert_allclose(sum(res.stems.values()), res.mix, atol=1e-5)
+
+    mix, sr = sf.read(out / "mix.wav", dtype="float32")
+    info = sf.info(out / "mix.wav")
+    assert (sr, info.channels, info.subtype, info.format) == (44100, 2, "PCM_16", "WAV")
+    assert mix.shape == res.mix.shape
+    stems = [sf.read(out / "stems" / f"{n}.wav", dtype="float32")[0] for n in ("Piano", "Drums", "Bass")]
+    # each file rounds to 16 bits on its own, so the sum may be off by half a step per file
+    assert np.abs(sum(stems) - mix).max() <= 2 / 32768
+    assert not list(out.rglob("*.part"))
+
+
+def test_peak_is_minus_one_dbfs(rendered):
+    _, out, res = rendered
+    assert -1.0 - 1e-4 <= res.peak_dbfs <= -1.0 + 1e-6
+    assert -1.5 < dbfs(res.mix) <= -1.0 + 1e-6
+    mix, _ = sf.read(out / "mix.wav")
+    assert -1.5 < dbfs(mix) <= -1.0
+    for stem in res.stems.values():
+        assert np.abs(stem).max() <= 1.0
+
+
+def test_flac_and_fmt_override(tmp_path, soundfont):
+    score = small_score(bars=1)
+    res = render_score(score, soundfont, mix_path=tmp_path / "song.flac", stems_dir=tmp_path / "st")
+    assert [p.suffix for p in res.files] == [".flac"] * 4
+    mix, sr = sf.read(tmp_path / "song.flac", dtype="float32")
+    assert sr == 44100 and mix.shape == res.mix.shape
+    assert sf.info(tmp_path / "song.flac").format == "FLAC"
+    assert np.abs(mix - res.mix).max() <= 2 / 32768  # written as round(x * 32767), read as n / 32768
+    res = render_score(score, soundfont, mix_path=tmp_path / "song.wav", stems_dir=tmp_path / "st2", fmt="flac")
+    assert res.files[0].suffix == ".wav" and {p.suffix for p in res.files[1:]} == {".flac"}
+    with pytest.raises(RenderError):
+        render_score(score, soundfont, mix_path=tmp_path / "song.mp3")
+
+
+def test_drum_stem_uses_the_drum_bank(rendered, soundfont):
+    score, _, res = rendered
+    drums = res.stems["Drums"]
+    assert dbfs(drums) > -40
+    pitched = copy.deepcopy(score)
+    pitched.parts[1].is_drum = False
+    other = render_score(pitched, soundfont)
+    a, b = drums / res.gain, other.stems["Drums"] / other.gain  # back to synth level
+    n = min(len(a), len(b))
+    a, b = a[:n, 0], b[:n, 0]
+    corr = float(np.dot(a, b) / np.sqrt(np.dot(a, a) * np.dot(b, b)))
+    assert corr < 0.5
+    # the other parts come out the same either way
+    np.testing.assert_allclose(res.stems["Bass"][:n] / res.gain, other.stems["Bass"][:n] / other.gain, atol=1e-3)
+
+
+def test_single_part_and_mix_only(tmp_path, soundfont):
+    score = small_score(bars=1)
+    solo = copy.deepcopy(score)
+    solo.parts = solo.parts[:1]
+    res = render_score(solo, soundfont)
+    assert list(res.stems) == ["Piano"] and np.array_equal(res.stems["Piano"], res.mix)
+    res = render_score(score, soundfont, mix_path=tmp_path / "m.wav", with_stems=False)
+    assert res.stems == {} and res.files == [tmp_path / "m.wav"]
+    assert -1.0 - 1e-4 <= res.peak_dbfs <= -1.0 + 1e-6
+    with pytest.raises(RenderError):
+        render_score(score, soundfont, stems_dir=tmp_path / "x", with_stems=False)
+
+
+def test_worker_count_does_not_change_the_music(soundfont):
+    score = small_score(bars=1)
+    one = render_score(score, soundfont, workers=1)
+    two = render_score(score, soundfont, workers=3)
+    n = min(len(one.mix), len(two.mix))
+    # Only each voice's first 64-sample block may differ slightly (FluidSynth reuses voice objects).
+    assert abs(one.gain - two.gain) / one.gain < 0.02
+    diff = np.abs(one.mix[:n] - two.mix[:n])
+    assert np.mean(diff) < 1e-3
+
+
+def test_bad_soundfont_path(tmp_path):
+    with pytest.raises(SoundFontError, match="does not exist"):
+        find_soundfont(tmp_path / "missing.sf2")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(SoundFontError, match="not a .sf2"):
+        find_soundfont(tmp_path / "notes.txt")
+    (tmp_path / "fake.sf2").write_bytes(b"not a soundfont at all")
+    with pytest.raises(SoundFontError, match="not a SoundFont"):
+        find_soundfont(tmp_path / "fake.sf2")
+    with pytest.raises(SoundFontError):
+        render_score(small_score(bars=1), tmp_path / "missing.sf2", mix_path=tmp_path / "m.wav")
+    assert not (tmp_path / "m.wav").exists()
+
+
+def test_no_soundfont_found(monkeypatch, tmp_path, soundfont):
+    monkeypatch.delenv("COMPOSER_SOUNDFONT", raising=False)
+    monkeypatch.setenv("COMPOSER_SOUNDFONT_SEARCH", "0")
+    with pytest.raises(SoundFontError, match="no SoundFont found"):
+        find_soundfont()
+    with pytest.raises(SoundFontError):
+        render_score(small_score(bars=1), mix_path=tmp_path / "m.wav")
+    assert not (tmp_path / "m.wav").exists()
+    with pytest.raises(SoundFontError):
+        find_soundfont(search=False)
+    monkeypatch.setenv("COMPOSER_SOUNDFONT", str(soundfont))
+    assert find_soundfont() == Path(soundfont).resolve()
+    monkeypatch.setenv("COMPOSER_SOUNDFONT", str(tmp_path / "gone.sf2"))
+    with pytest.raises(SoundFontError, match="COMPOSER_SOUNDFONT"):
+        find_soundfont()
+
+
+@pytest.mark.parametrize("when", ["before", "rendering", "normalized", "writing"])
+def test_cancel_writes_nothing_and_keeps_old_files(tmp_path, soundfont, when):
+    mix = tmp_path / "mix.wav"
+    mix.write_bytes(b"previous render")
+    stems = tmp_path / "stems"
+    cancel = threading.Event()
+    if when == "before":
+        cancel.set()
+    seen: list[str] = []
+
+    def progress(fraction: float, message: str) -> None:
+        seen.append(message)
+        if message.startswith(when):
+            cancel.set()
+
+    # long enough that the synthesizers are still busy when the first progress report arrives
+    score = small_score(bars=40 if when == "rendering" else 1)
+    with pytest.raises(RenderCancelled):
+        render_score(score, soundfont, mix_path=mix, stems_dir=stems, progress=progress, cancel=cancel)
+    assert mix.read_bytes() == b"previous render"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mix.wav"]
+    if when == "rendering":
+        assert "normalized" not in seen
+
+
+def test_progress_reports(soundfont, tmp_path):
+    seen: list[tuple[float, str]] = []
+    render_score(small_score(bars=1), soundfont, mix_path=tmp_path / "m.wav", progress=lambda f, m: seen.append((f, m)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and seen[-1] == (1.0, "done")
+
+
+def test_stem_names_are_safe_and_unique(tmp_path, soundfont):
+    assert safe_stem_names(["Piano", "piano", "a/b:c", "", "CON", "..."]) == ["Piano", "piano-2", "a_b_c", "part", "CON_", "part-2"]
+    score = small_score(bars=1)
+    score.parts[0].name = "Lead/Rhythm"
+    score.parts[2].name = "Lead/Rhythm"
+    res = render_score(score, soundfont, stems_dir=tmp_path)
+    assert [p.name for p in res.files] == ["Lead_Rhythm.wav", "Drums.wav", "Lead_Rhythm-2.wav"]
+    assert list(res.stems) == ["Lead/Rhythm", "Drums", "Lead/Rhythm 2"]
+
+
+def test_tempo_map_conversion():
+    score = small_score(bars=4)
+    score.tempos = [(0, 120.0), (BAR, 90.0), (3 * BAR + 240, 150.0)]
+    ticks = np.arange(0, score.end_tick + 1, 37)
+    expected = np.rint(np.array([score.seconds(int(t)) for t in ticks]) * 44100)
+    assert np.array_equal(ticks_to_samples(score, ticks), expected)
+
+
+def test_render_midi_file(tmp_path, soundfont):
+    midi = tmp_path / "piece.mid"
+    midi.write_bytes(midi_bytes(small_score(bars=1)))
+    res = render_midi_file(midi, tmp_path / "out.wav", stems_dir=tmp_path / "stems", soundfont=soundfont)
+    assert (tmp_path / "out.wav").is_file() and len(res.stems) == 3
+    (tmp_path / "bad.mid").write_bytes(b"garbage")
+    with pytest.raises(RenderError):
+        render_midi_file(tmp_path / "bad.mid", tmp_path / "bad.wav", soundfont=soundfont)
+
+
+def test_missing_library_is_reported(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(R, "_lib_cache", [])
+    monkeypatch.setitem(sys.modules, "fluidsynth", None)  # import fluidsynth -> ImportError
+    with pytest.raises(RenderError, match="libfluidsynth3"):
+        R._load_library()
