@@ -1,0 +1,149 @@
+"""The `composer` command: every subcommand, one-line errors, atomic writes, byte-identical output."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from composer.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+BRIEF = "a calm folk tune in G major, 4/4 at 100 bpm, for fiddle, acoustic guitar and upright bass, 30 seconds"
+
+
+def run(*args, cwd=None):
+    """Run the real command line in a subprocess, as a user would."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "composer.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=300)
+
+
+def test_help_everywhere():
+    for cmd in ([], ["new"], ["plan"], ["arrange"], ["render"], ["export"], ["import"], ["schema"], ["tui"]):
+        res = run(*cmd, "--help")
+        assert res.returncode == 0 and "usage:" in res.stdout
+
+
+def test_schema_command():
+    res = run("schema")
+    assert res.returncode == 0
+    schema = json.loads(res.stdout)
+    assert schema["title"] == "Plan"
+
+
+def test_plan_then_arrange_then_export(tmp_path, capsys):
+    plan_path = tmp_path / "plan.json"
+    assert main(["-q", "plan", BRIEF, "-o", str(plan_path), "--seed", "2"]) == 0
+    plan = json.loads(plan_path.read_text())
+    assert plan["key"] == "G major" and plan["tempo"] == 100
+    out = tmp_path / "proj"
+    assert main(["-q", "arrange", str(plan_path), "--out", str(out)]) == 0
+    assert (out / "piece.mid").stat().st_size > 0 and (out / "piece.musicxml").stat().st_size > 0
+    (out / "piece.musicxml").unlink()
+    assert main(["-q", "export", str(out)]) == 0
+    assert (out / "piece.musicxml").exists()
+
+
+def test_new_writes_every_file_and_is_deterministic(tmp_path, soundfont):
+    a, b = tmp_path / "a", tmp_path / "b"
+    res = run("new", BRIEF, "--out", str(a), "--seed", "7", "--soundfont", str(soundfont))
+    assert res.returncode == 0, res.stderr
+    assert "[plan]" in res.stderr and "[render]" in res.stderr  # progress on every step
+    for name in ("plan.json", "piece.mid", "piece.musicxml", "mix.wav"):
+        assert (a / name).stat().st_size > 0
+    stems = sorted(p.name for p in (a / "stems").iterdir())
+    assert stems == ["Acoustic Guitar.wav", "Fiddle.wav", "Upright Bass.wav"]
+    assert main(["-q", "new", BRIEF, "--out", str(b), "--seed", "7", "--no-audio"]) == 0
+    assert (a / "piece.mid").read_bytes() == (b / "piece.mid").read_bytes()
+    assert (a / "plan.json").read_text() == (b / "plan.json").read_text()
+    assert not (b / "mix.wav").exists()
+
+
+def test_render_and_import(tmp_path, soundfont):
+    proj = tmp_path / "p"
+    assert main(["-q", "new", BRIEF, "--out", str(proj), "--no-audio"]) == 0
+    res = run("render", str(proj / "piece.mid"), "-o", str(tmp_path / "mix.flac"), "--stems", str(tmp_path / "st"),
+              "--soundfont", str(soundfont))
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "mix.flac").exists() and len(list((tmp_path / "st").iterdir())) == 3
+    imp = tmp_path / "imported"
+    assert main(["-q", "import", str(proj / "piece.mid"), "--out", str(imp)]) == 0
+    assert (imp / "piece.mid").exists() and (imp / "piece.musicxml").exists()
+
+
+def _write(tmp_path, name, content):
+    p = tmp_path / name
+    p.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return p
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["new", "", "--out", "{tmp}/o", "--no-audio"], "brief is empty"),
+    (["new", "a song in C major and in D minor", "--out", "{tmp}/o", "--no-audio"], "two keys"),
+    (["new", "a pop song for theremin and piano", "--out", "{tmp}/o", "--no-audio"], "unknown instrument"),
+    (["new", "a 45 minute pop song", "--out", "{tmp}/o", "--no-audio"], "30-minute cap"),
+    (["new", "a pop song", "--out", "{tmp}/o", "--soundfont", "{tmp}/missing.sf2"], "missing.sf2"),
+    (["new", "a pop song", "--out", "{tmp}/afile/sub", "--no-audio"], "cannot write to"),
+    (["arrange", "{tmp}/badchord.json", "--out", "{tmp}/o"], "section 1 'A' bar 2 chord 'Q7'"),
+    (["arrange", "{tmp}/notjson.json", "--out", "{tmp}/o"], "not valid JSON"),
+    (["arrange", "{tmp}/nothere.json", "--out", "{tmp}/o"], "cannot read"),
+    (["render", "{tmp}/empty.mid"], "is empty"),
+    (["render", "{tmp}/corrupt.mid"], "not a readable MIDI"),
+    (["render", "{tmp}/good.mid", "--soundfont", "{tmp}/nope.sf2"], "nope.sf2"),
+    (["export", "{tmp}/emptydir"], "neither plan.json nor piece.mid"),
+])
+def test_bad_input_is_one_line_and_nonzero(tmp_path, args, needle):
+    _write(tmp_path, "afile", "x")
+    _write(tmp_path, "badchord.json", json.dumps({
+        "key": "C major", "tempo": 100, "tracks": [{"name": "P", "role": "melody", "program": 0}],
+        "sections": [{"name": "A", "label": "A", "bars": 2, "chords": ["C", "Q7"]}]}))
+    _write(tmp_path, "notjson.json", "{")
+    _write(tmp_path, "empty.mid", b"")
+    _write(tmp_path, "corrupt.mid", b"MThd\x00\x00\x00\x06garbage")
+    (tmp_path / "emptydir").mkdir()
+    main(["-q", "new", "a short pop song, 10 seconds", "--out", str(tmp_path / "g"), "--no-audio"])
+    (tmp_path / "good.mid").write_bytes((tmp_path / "g" / "piece.mid").read_bytes())
+    res = run(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert res.returncode == 2
+    errors = [line for line in res.stderr.strip().splitlines() if not line.startswith("[")]  # progress lines start with [
+    assert len(errors) == 1 and errors[0].startswith("composer: error:") and needle in errors[0], res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_a_bad_plan_writes_nothing_and_keeps_the_project(tmp_path):
+    proj = tmp_path / "p"
+    assert main(["-q", "new", BRIEF, "--out", str(proj), "--no-audio"]) == 0
+    before = {p.name: p.read_bytes() for p in proj.iterdir() if p.is_file()}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"key": "C major", "tempo": 100, "tracks": [{"name": "P", "role": "melody", "program": 0}],
+                               "sections": [{"name": "A", "label": "A", "bars": 1, "chords": ["C:3"]}]}))
+    assert main(["-q", "arrange", str(bad), "--out", str(proj)]) == 2
+    after = {p.name: p.read_bytes() for p in proj.iterdir() if p.is_file()}
+    assert before == after
+
+
+def test_interrupted_export_leaves_previous_files(tmp_path, monkeypatch):
+    """A crash in the middle of writing (here: MusicXML export raising) leaves every earlier file intact."""
+    proj = tmp_path / "p"
+    assert main(["-q", "new", BRIEF, "--out", str(proj), "--no-audio"]) == 0
+    before = {p.name: p.read_bytes() for p in proj.iterdir() if p.is_file()}
+    import symbolic.musicxml as mx
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt()
+    monkeypatch.setattr(mx, "to_musicxml", boom)
+    assert main(["-q", "new", BRIEF + " in 3/4", "--out", str(proj), "--no-audio", "--seed", "3"]) == 130
+    after = {p.name: p.read_bytes() for p in proj.iterdir() if p.is_file()}
+    assert before == after
+    assert not [p for p in proj.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_plan_history_keeps_the_previous_plan(tmp_path):
+    proj = tmp_path / "p"
+    main(["-q", "new", BRIEF, "--out", str(proj), "--no-audio", "--seed", "1"])
+    first = (proj / "plan.json").read_text()
+    main(["-q", "new", BRIEF, "--out", str(proj), "--no-audio", "--seed", "2"])
+    hist = sorted((proj / "history").glob("plan-*.json"))
+    assert hist and hist[-1].read_text() == first
