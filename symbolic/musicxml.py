@@ -1,0 +1,781 @@
+"""Score -> MusicXML (score-partwise) through music21.
+
+The measures are built here, directly on the Score's bar grid, and exported
+with makeNotation off, so music21 never re-notates (or copies) the piece:
+
+* one part per Score part, named after it, with a GM instrument, MIDI program
+  and channel (the channels and ports of ``midi_io.channel_map``);
+* exactly ``len(score.bars)`` measures in every part, a time signature wherever
+  the meter changes, key signatures at the start and at each key change (a
+  change inside a bar moves to the nearest barline), tempo marks (quarter =
+  bpm) and rehearsal marks (the section names) in the first part;
+* notes snapped to a 16th grid of each bar (at least one 16th long), split at
+  barlines and into plain or dotted values with ties (an off-beat note is tied
+  at the next beat unless one value carries it), equal onsets and lengths
+  grouped into chords, overlapping notes of other lengths in further voices (at
+  most four; past that a note is cut where the next one enters, so no onset is
+  lost); rests fill every gap, so each measure adds up to its bar exactly;
+  beams group eighths and shorter within each beat (dotted-quarter beats in
+  compound meters); velocities go to each note's ``dynamics``;
+* pitches spelled from the key in force (flats in flat keys, sharps in sharp
+  keys, the raised sixth and seventh in minor), with accidentals shown only
+  where the key signature and the measure so far do not already imply them;
+* drums as a percussion part: percussion clef, unpitched notes on the usual
+  drum-set lines and noteheads, hands (cymbals, snare, toms) stems up and feet
+  (kick, pedal hi-hat, low floor tom) stems down, each sound its own
+  ``<score-instrument>`` with its GM key as ``<midi-unpitched>``; a hit is
+  notated up to the next hit in its voice (at most a quarter, one value) and is
+  never tied;
+* the score is at concert pitch; guitars read in treble 8vb clef and basses in
+  bass 8vb clef, other parts in bass clef when their median pitch is below G3,
+  treble otherwise.
+"""
+from __future__ import annotations
+
+import bisect
+import gc
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from xml.etree.ElementTree import Element, SubElement
+
+from music21 import (bar as m21bar, chord as m21chord, clef as m21clef, duration as m21duration,
+                     expressions, instrument as m21instrument, key as m21key, metadata, meter,
+                     note as m21note, percussion, pitch as m21pitch, stream, tempo as m21tempo,
+                     tie as m21tie)
+from music21 import defaults as m21defaults
+from music21.musicxml.m21ToXml import ScoreExporter
+
+from .harmony import FLAT_NAMES, SHARP_NAMES, Key
+from .midi_io import channel_map
+from .score import PPQ, Bar, Part, Score
+
+Progress = Callable[[float, str], None]
+
+GRID = PPQ // 4          # a 16th note
+MAX_VOICES = 4           # what notation programs accept on one staff
+DRUM_MAX = PPQ           # a drum hit is notated at most a quarter long
+
+# Note values in ticks that need no tie: plain and single-dotted, whole down to 64th.
+_PLAIN = [1920, 960, 480, 240, 120, 60, 30]
+_VALUES = sorted({v for p in _PLAIN for v in (p, p * 3 // 2)} - {45}, reverse=True)
+
+_STEPS = "CDEFGAB"
+_NATURAL_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_SHARP_ORDER = "FCGDAEB"
+_FLAT_ORDER = "BEADGCF"
+
+# GM drum key -> (display step, display octave, notehead, foot voice) on a five-line percussion staff.
+_DRUM_DISPLAY: dict[int, tuple[str, int, str, bool]] = {
+    35: ("E", 4, "normal", True), 36: ("F", 4, "normal", True),
+    37: ("C", 5, "x", False), 38: ("C", 5, "normal", False), 39: ("C", 5, "slash", False),
+    40: ("C", 5, "normal", False), 41: ("G", 4, "normal", True), 42: ("G", 5, "x", False),
+    43: ("A", 4, "normal", False), 44: ("D", 4, "x", True), 45: ("B", 4, "normal", False),
+    46: ("G", 5, "circle-x", False), 47: ("D", 5, "normal", False), 48: ("E", 5, "normal", False),
+    49: ("A", 5, "x", False), 50: ("F", 5, "normal", False), 51: ("F", 5, "x", False),
+    52: ("B", 5, "x", False), 53: ("F", 5, "diamond", False), 54: ("E", 5, "x", False),
+    55: ("B", 5, "circle-x", False), 56: ("E", 5, "triangle", False), 57: ("A", 5, "circle-x", False),
+    59: ("F", 5, "circle-x", False),
+}
+
+# General MIDI (with the GM2 additions) percussion key names, for each drum sound's <score-instrument>.
+_GM_DRUM_NAMES = dict(enumerate((
+    "High Q", "Slap", "Scratch Push", "Scratch Pull", "Sticks", "Square Click", "Metronome Click",
+    "Metronome Bell", "Acoustic Bass Drum", "Bass Drum 1", "Side Stick", "Acoustic Snare", "Hand Clap",
+    "Electric Snare", "Low Floor Tom", "Closed Hi-Hat", "High Floor Tom", "Pedal Hi-Hat", "Low Tom",
+    "Open Hi-Hat", "Low-Mid Tom", "Hi-Mid Tom", "Crash Cymbal 1", "High Tom", "Ride Cymbal 1",
+    "Chinese Cymbal", "Ride Bell", "Tambourine", "Splash Cymbal", "Cowbell", "Crash Cymbal 2", "Vibraslap",
+    "Ride Cymbal 2", "Hi Bongo", "Low Bongo", "Mute Hi Conga", "Open Hi Conga", "Low Conga", "High Timbale",
+    "Low Timbale", "High Agogo", "Low Agogo", "Cabasa", "Maracas", "Short Whistle", "Long Whistle",
+    "Short Guiro", "Long Guiro", "Claves", "Hi Wood Block", "Low Wood Block", "Mute Cuica", "Open Cuica",
+    "Mute Triangle", "Open Triangle", "Shaker", "Jingle Bell", "Belltree", "Castanets", "Mute Surdo",
+    "Open Surdo"), start=27))
+
+
+def _other_drums() -> None:
+    """Every other key (the GM2 extras, Latin percussion, effects) on a line and notehead of its own."""
+    used = {(st, o, h) for st, o, h, _f in _DRUM_DISPLAY.values()}
+    lines = [("C", 5), ("B", 4), ("D", 5), ("A", 4), ("E", 5), ("G", 4), ("F", 5), ("F", 4),
+             ("G", 5), ("E", 4), ("A", 5), ("D", 4), ("B", 5)]
+    slots = ((st, o, h) for h in ("triangle", "diamond", "square", "slash", "circle-x", "x", "normal", "cross",
+                                  "inverted triangle", "circle dot", "left triangle", "rectangle")
+             for st, o in lines if (st, o, h) not in used)
+    for key in [*range(27, 88), *range(0, 27), *range(88, 128)]:
+        if key not in _DRUM_DISPLAY:
+            st, o, h = next(slots)
+            _DRUM_DISPLAY[key] = (st, o, h, False)
+
+
+_other_drums()
+
+
+class MusicXMLError(ValueError):
+    """A Score that cannot be written as MusicXML."""
+
+
+# --- grid and quantizing ----------------------------------------------------
+
+def _bars(score: Score) -> list[Bar]:
+    if score.bars:
+        return list(score.bars)
+    # No grid given: 4/4 bars that cover every note, at least one.
+    n = max(1, -(-score.end_tick // (PPQ * 4)))
+    return [Bar(i * PPQ * 4, 4, 4) for i in range(n)]
+
+
+class _Grid:
+    """16th-note points of every bar, counted from the bar's start, plus the last barline."""
+
+    def __init__(self, bars: list[Bar]):
+        pts: list[int] = []
+        for b in bars:
+            pts.extend(range(b.start, b.end, GRID))
+        pts.append(bars[-1].end)
+        self.points = pts
+        self.last = bars[-1].end
+        self.bar_starts = [b.start for b in bars]
+
+    def snap(self, tick: int) -> int:
+        pts = self.points
+        i = bisect.bisect_left(pts, tick)
+        if i == 0:
+            return pts[0]
+        if i == len(pts):
+            return pts[-1]
+        lo, hi = pts[i - 1], pts[i]
+        return lo if tick - lo < hi - tick else hi
+
+    def after(self, tick: int) -> int:
+        """The first grid point strictly after tick (or the last barline)."""
+        pts = self.points
+        i = bisect.bisect_right(pts, tick)
+        return pts[min(i, len(pts) - 1)]
+
+    def bar_index(self, tick: int) -> int:
+        return max(0, bisect.bisect_right(self.bar_starts, tick) - 1)
+
+
+def _quantize(notes, grid: _Grid) -> list[tuple[int, int, int, int]]:
+    """(start, end, pitch, velocity) on the grid; a repeated pitch cuts the earlier one short."""
+    out: list[list[int]] = []
+    for n in notes:
+        s = grid.snap(n.start)
+        if s >= grid.last:
+            continue
+        e = grid.snap(n.end)
+        if e <= s:
+            e = grid.after(s)
+        out.append([s, e, n.pitch, n.velocity])
+    out.sort(key=lambda q: (q[0], q[2], -q[1]))
+    last: dict[int, list[int]] = {}
+    kept: list[list[int]] = []
+    for q in out:
+        prev = last.get(q[2])
+        if prev is not None and prev[1] > q[0]:
+            if prev[0] == q[0]:      # same pitch, same onset: keep one, the longest
+                prev[1] = max(prev[1], q[1])
+                prev[3] = max(prev[3], q[3])
+                continue
+            prev[1] = q[0]
+        last[q[2]] = q
+        kept.append(q)
+    return [tuple(q) for q in kept]  # type: ignore[misc]
+
+
+# --- voices -----------------------------------------------------------------
+
+class _Chord:
+    __slots__ = ("start", "end", "pitches", "velocity")
+
+    def __init__(self, start: int, end: int, pitches: list[int], velocity: int):
+        self.start, self.end, self.pitches, self.velocity = start, end, pitches, velocity
+
+
+def _chords(qnotes) -> list[_Chord]:
+    groups: dict[tuple[int, int], _Chord] = {}
+    for s, e, p, v in qnotes:
+        c = groups.get((s, e))
+        if c is None:
+            groups[(s, e)] = _Chord(s, e, [p], v)
+        else:
+            c.pitches.append(p)
+            c.velocity = max(c.velocity, v)
+    for c in groups.values():
+        c.pitches.sort()
+    # At one onset the highest chord comes first, so it takes the upper voice.
+    return sorted(groups.values(), key=lambda c: (c.start, -c.pitches[-1], c.start - c.end))
+
+
+def _assign_voices(chords: list[_Chord]) -> list[list[_Chord]]:
+    """Interval partitioning: each chord goes to the first voice free at its onset.
+
+    Past MAX_VOICES, a chord joins the chord that starts with it (taking its
+    length) or cuts short the voice that frees up first, so no onset is lost.
+    """
+    voices: list[list[_Chord]] = []
+    for c in chords:
+        for v in voices:
+            if v[-1].end <= c.start:
+                v.append(c)
+                break
+        else:
+            if len(voices) < MAX_VOICES:
+                voices.append([c])
+                continue
+            same = next((v[-1] for v in voices if v[-1].start == c.start), None)
+            if same is not None:
+                same.pitches = sorted(set(same.pitches) | set(c.pitches))
+                same.velocity = max(same.velocity, c.velocity)
+                continue
+            v = min(voices, key=lambda v: v[-1].end)
+            v[-1].end = c.start
+            v.append(c)
+    return voices
+
+
+def _drum_voices(qnotes, grid: _Grid, bars: list[Bar]) -> list[list[_Chord]]:
+    """Hands (voice 1) then feet (voice 2); each hit lasts to the next hit in its voice, within its bar."""
+    out: list[list[_Chord]] = []
+    for foot in (False, True):
+        onsets: dict[int, list[tuple[int, int]]] = {}
+        for s, _e, p, v in qnotes:
+            if _DRUM_DISPLAY[p][3] == foot:
+                onsets.setdefault(s, []).append((p, v))
+        starts = sorted(onsets)
+        chords: list[_Chord] = []
+        for i, s in enumerate(starts):
+            bar_end = bars[grid.bar_index(s)].end
+            e = min(bar_end, s + DRUM_MAX, starts[i + 1] if i + 1 < len(starts) else bar_end)
+            pitches = sorted({p for p, _ in onsets[s]})
+            chords.append(_Chord(s, e, pitches, max(v for _, v in onsets[s])))
+        out.append(chords)
+    return out
+
+
+# --- durations --------------------------------------------------------------
+
+def _greedy(length: int) -> list[int]:
+    out = []
+    for v in _VALUES:
+        while length >= v:
+            out.append(v)
+            length -= v
+    if length:
+        raise MusicXMLError(f"a duration of {length} ticks cannot be notated")
+    return out
+
+
+def _split_note(pos: int, length: int, beat: int) -> list[int]:
+    """A note of length ticks at pos (ticks into the bar) as tied plain/dotted values.
+
+    A note off the beat is one value if that value ends by the second beat line
+    (the syncopated quarter); otherwise it is tied at the next beat line.
+    """
+    off = pos % beat
+    if off:
+        if length in _VALUES and off + length <= 2 * beat:
+            return [length]
+        first = beat - off
+        if length > first:
+            return _greedy(first) + _greedy(length - first)
+    return _greedy(length)
+
+
+def _split_rest(pos: int, length: int, beat: int, compound: bool) -> list[int]:
+    """Rests from pos (ticks into the bar): each plain value, a half at most, starts on a multiple
+    of itself; in compound meters a whole beat gets one dotted rest and no rest crosses a beat."""
+    out = []
+    while length > 0:
+        if compound and pos % beat == 0 and length >= beat:
+            v = beat
+        else:
+            limit = length
+            if compound:
+                limit = min(limit, beat - pos % beat)
+            # No whole rest short of a full bar: it would read as a whole-measure rest.
+            v = next((p for p in _PLAIN[1:] if p <= limit and pos % p == 0), 0)
+            if not v:   # off any binary position (odd meters): the largest value that fits
+                v = next(x for x in _VALUES if x <= limit and x < 1920)
+        out.append(v)
+        pos += v
+        length -= v
+    return out
+
+
+def _compound(b: Bar) -> bool:
+    return b.denominator >= 8 and b.numerator % 3 == 0 and b.numerator > 3
+
+
+def _beat(b: Bar) -> int:
+    return (3 if _compound(b) else 1) * PPQ * 4 // b.denominator
+
+
+def _beam_group(b: Bar) -> int:
+    """Length of one beam group: a dotted quarter in compound meters, else a quarter (an eighth in x/16)."""
+    unit = PPQ * 4 // b.denominator
+    if b.denominator >= 8:
+        return 3 * unit if b.numerator % 3 == 0 else 2 * unit
+    return PPQ
+
+
+def _beam_levels(length: int) -> int:
+    return 1 if length >= 240 else 2 if length >= 120 else 3 if length >= 60 else 4
+
+
+def _beam(items: list[tuple[int, int, object]], b: Bar, group: int) -> None:
+    """Beam runs of notes shorter than a quarter that fall within one beam group."""
+    run: list[tuple[int, int, object]] = []
+    runs: list[list[tuple[int, int, object]]] = []
+    current = None
+    for tick, length, el in items:
+        g = (tick - b.start) // group
+        fits = el is not None and length < PPQ and (tick + length - b.start - 1) // group == g
+        if fits and current == g and run:
+            run.append((tick, length, el))
+            continue
+        if len(run) > 1:
+            runs.append(run)
+        run, current = ([(tick, length, el)], g) if fits else ([], None)
+    if len(run) > 1:
+        runs.append(run)
+    for run in runs:
+        levels = [_beam_levels(length) for _t, length, _e in run]
+        last = len(run) - 1
+        for i, (_t, _length, el) in enumerate(run):
+            beams = el.beams  # type: ignore[attr-defined]
+            for level in range(1, levels[i] + 1):
+                left = i > 0 and levels[i - 1] >= level
+                right = i < last and levels[i + 1] >= level
+                if left and right:
+                    beams.append("continue")
+                elif right:
+                    beams.append("start")
+                elif left:
+                    beams.append("stop")
+                else:   # a lone shorter value: a hook toward the group
+                    beams.append("partial", "right" if i == 0 else "left")
+
+
+# --- spelling ---------------------------------------------------------------
+
+_SPELLINGS: dict[tuple[int, str, int], tuple[dict[int, tuple[str, int]], dict[str, int]]] = {}
+
+
+def _spelling(k: Key) -> tuple[dict[int, tuple[str, int]], dict[str, int]]:
+    """pc -> (step, alter) for a key, and the key signature's alter per step."""
+    ident = (k.sharps, k.mode, k.tonic)
+    got = _SPELLINGS.get(ident)
+    if got is not None:
+        return got
+    sharps = k.sharps
+    sig = {s: 0 for s in _STEPS}
+    for s in (_SHARP_ORDER[:sharps] if sharps > 0 else _FLAT_ORDER[:-sharps]):
+        sig[s] = 1 if sharps > 0 else -1
+    names: dict[int, tuple[str, int]] = {}
+    for s in _STEPS:
+        names[(_NATURAL_PC[s] + sig[s]) % 12] = (s, sig[s])
+    if k.mode == "minor":   # raised sixth and seventh, on the letters of the natural ones
+        for low in (10, 8):
+            pc = (k.tonic + low) % 12
+            if pc in names and (pc + 1) % 12 not in names:
+                s, a = names[pc]
+                names[(pc + 1) % 12] = (s, a + 1)
+    spelled = FLAT_NAMES if sharps < 0 or (sharps == 0 and k.uses_flats) else SHARP_NAMES
+    for pc in range(12):
+        if pc not in names:
+            nm = spelled[pc]
+            names[pc] = (nm[0], {"#": 1, "b": -1}.get(nm[1:2], 0))
+    _SPELLINGS[ident] = (names, sig)
+    return names, sig
+
+
+_ACC_NAMES = {-2: "double-flat", -1: "flat", 0: "natural", 1: "sharp", 2: "double-sharp"}
+
+
+def _pitch(midi: int, names: dict[int, tuple[str, int]]) -> m21pitch.Pitch:
+    step, alter = names[midi % 12]
+    octave = max(0, (midi - _NATURAL_PC[step] - alter) // 12 - 1)   # MusicXML has no octave below 0
+    p = m21pitch.Pitch(step=step, octave=octave)
+    if alter:
+        p.accidental = m21pitch.Accidental(_ACC_NAMES[alter])
+    return p
+
+
+def _mark_accidentals(items: list[tuple[int, bool, list[m21pitch.Pitch]]], sig: dict[str, int]) -> None:
+    """Show an accidental where the key signature and the measure so far do not imply it."""
+    state: dict[tuple[str, int], int] = {}
+    for _off, continued, pitches in sorted(items, key=lambda it: it[0]):
+        for p in pitches:
+            acc = p.accidental
+            alter = int(acc.alter) if acc is not None else 0
+            if continued:
+                if acc is not None:
+                    acc.displayStatus = False
+                continue
+            ident = (p.step, p.octave)
+            if alter == state.get(ident, sig[p.step]):
+                if acc is not None:
+                    acc.displayStatus = False
+            else:
+                if acc is None:
+                    p.accidental = acc = m21pitch.Accidental("natural")
+                acc.displayStatus = True
+                state[ident] = alter
+
+
+# --- building the music21 score ------------------------------------------------
+
+_TIE_TYPES = {(False, True): "start", (True, True): "continue", (True, False): "stop"}
+
+
+def _instrument(part: Part, index: int) -> m21instrument.Instrument:
+    if part.is_drum:
+        inst: m21instrument.Instrument = m21instrument.UnpitchedPercussion()
+        inst.instrumentName = part.name or "Drum Set"
+    else:
+        try:
+            inst = m21instrument.instrumentFromMidiProgram(part.program)
+        except Exception:  # music21 knows no class for this program
+            inst = m21instrument.Instrument()
+            inst.instrumentName = part.name
+        inst.midiProgram = part.program
+    inst.transposition = None          # the score is at concert pitch
+    inst.partName = part.name
+    inst.partAbbreviation = None
+    inst.instrumentAbbreviation = None
+    inst.partId = f"P{index + 1}"
+    inst.instrumentId = f"P{index + 1}-I1"
+    inst.midiChannel = 100 + index   # unique, so music21 reassigns nothing; replaced after export
+    return inst
+
+
+def _clef(part: Part, qnotes) -> m21clef.Clef:
+    if part.is_drum:
+        return m21clef.PercussionClef()
+    pitches = sorted(q[2] for q in qnotes)
+    median = pitches[len(pitches) // 2] if pitches else 60
+    if 32 <= part.program <= 39 or part.program == 43:
+        return m21clef.Bass8vbClef() if median < 60 else m21clef.Treble8vbClef()
+    if 24 <= part.program <= 31:
+        return m21clef.Treble8vbClef() if median >= 48 else m21clef.BassClef()
+    return m21clef.BassClef() if median < 55 else m21clef.TrebleClef()
+
+
+class _Builder:
+    def __init__(self, score: Score):
+        self.score = score
+        self.bars = _bars(score)
+        self.grid = _Grid(self.bars)
+        self.origin = self.bars[0].start
+        n = len(self.bars)
+        # Key per bar: a key change snaps to the nearest barline.
+        keys: list[Key | None] = [None] * n
+        for tick, k in score.keys:
+            i = self.grid.bar_index(tick)
+            b = self.bars[i]
+            if tick - b.start > b.length // 2:
+                i += 1
+            if i < n:
+                for j in range(i, n):
+                    keys[j] = k
+        default = Key(0, "major")
+        self.keys = [k or default for k in keys]
+        self.drum_ids: dict[int, list[int]] = {}   # part index -> used drum keys
+        # Tempo and rehearsal marks per bar, on the grid; of two tempi at one point the later wins.
+        tempos: dict[int, float] = {}
+        for tick, bpm in score.tempos:
+            t = self.grid.snap(tick)
+            if t < self.grid.last:
+                tempos[t] = bpm
+        self.tempo_marks: dict[int, list[tuple[int, float]]] = {}
+        for t, bpm in sorted(tempos.items()):
+            self.tempo_marks.setdefault(self.grid.bar_index(t), []).append((t, bpm))
+        self.rehearsal_marks: dict[int, list[tuple[int, str]]] = {}
+        for tick, name in score.markers:
+            t = self.grid.snap(tick)
+            if t < self.grid.last and str(name).strip():
+                self.rehearsal_marks.setdefault(self.grid.bar_index(t), []).append((t, str(name).strip()))
+
+    def key_signatures(self, m: stream.Measure, i: int, drum: bool) -> None:
+        if drum:
+            if i == 0:
+                m.coreInsert(0.0, m21key.KeySignature(0))
+            return
+        if i == 0 or self.keys[i].sharps != self.keys[i - 1].sharps:
+            m.coreInsert(0.0, m21key.KeySignature(self.keys[i].sharps))
+
+    def part(self, index: int, part: Part) -> stream.Part:
+        bars, grid = self.bars, self.grid
+        qnotes = _quantize(part.notes, grid)
+        if part.is_drum:
+            voices = _drum_voices(qnotes, grid, bars)
+            self.drum_ids[index] = sorted({q[2] for q in qnotes})
+        else:
+            voices = _assign_voices(_chords(qnotes))
+        # Per bar, per voice: chords sounding in the bar.
+        per_bar: list[dict[int, list[_Chord]]] = [dict() for _ in bars]
+        for vi, chords in enumerate(voices):
+            for c in chords:
+                i = grid.bar_index(c.start)
+                while i < len(bars) and bars[i].start < c.end:
+                    per_bar[i].setdefault(vi, []).append(c)
+                    i += 1
+
+        p = stream.Part()
+        p.id = f"P{index + 1}"
+        p.partName = part.name
+        p.atSoundingPitch = True
+        p.coreInsert(0.0, _instrument(part, index))
+        first_clef = _clef(part, qnotes)
+        prev_meter = None
+        for i, b in enumerate(bars):
+            m = stream.Measure(number=i + 1)
+            if i == 0:
+                m.coreInsert(0.0, first_clef)
+            self.key_signatures(m, i, part.is_drum)
+            if (b.numerator, b.denominator) != prev_meter:
+                m.coreInsert(0.0, meter.TimeSignature(f"{b.numerator}/{b.denominator}"))
+                prev_meter = (b.numerator, b.denominator)
+            if index == 0:
+                self.directions(m, i)
+            self.fill(m, b, i, per_bar[i], part.is_drum)
+            if i == len(bars) - 1:
+                m.rightBarline = m21bar.Barline("final")
+            m.coreElementsChanged()
+            p.coreInsert((b.start - self.origin) / PPQ, m)
+        p.coreElementsChanged()
+        return p
+
+    def directions(self, m: stream.Measure, i: int) -> None:
+        b = self.bars[i]
+        for t, bpm in self.tempo_marks.get(i, []):
+            number = round(float(bpm), 2)
+            mm = m21tempo.MetronomeMark(number=int(number) if number == int(number) else number,
+                                        referent=m21duration.Duration(1.0))
+            mm.placement = "above"
+            m.coreInsert((t - b.start) / PPQ, mm)
+        for t, name in self.rehearsal_marks.get(i, []):
+            rm = expressions.RehearsalMark(name)
+            rm.placement = "above"
+            m.coreInsert((t - b.start) / PPQ, rm)
+
+    def fill(self, m: stream.Measure, b: Bar, i: int, voices: dict[int, list[_Chord]], drum: bool) -> None:
+        if not voices:
+            r = m21note.Rest(quarterLength=b.length / PPQ)
+            r.fullMeasure = True
+            m.coreInsert(0.0, r)
+            return
+        names, sig = _spelling(self.keys[i])
+        beat = _beat(b)
+        accidental_items: list[tuple[int, bool, list[m21pitch.Pitch]]] = []
+        # Voice numbers stay with the voices (so a tie never changes voice at a barline); a bar whose
+        # only music is in a lower voice keeps that voice and gets a resting voice 1.
+        used = sorted(voices)
+        multi = len(used) > 1 or used[0] != 0
+        for vi in ([0] if multi and used[0] != 0 else []) + used:
+            target: stream.Stream = stream.Voice() if multi else m
+            if multi:
+                target.id = vi + 1
+            if drum:
+                stem = "down" if vi == 1 else "up"
+            else:
+                stem = ("up" if vi % 2 == 0 else "down") if multi else None
+            pos = b.start
+            items: list[tuple[int, int, object]] = []   # (tick, length, note or chord; None for a rest)
+            for c in voices.get(vi, []):
+                s, e = max(c.start, b.start), min(c.end, b.end)
+                if s > pos:
+                    self.rests(target, pos, s, b, beat, items)
+                pieces = _split_note(s - b.start, e - s, beat)
+                if drum:   # a hit is one value; whatever it does not cover becomes rest
+                    pieces = pieces[:1]
+                    e = s + pieces[0]
+                off = s
+                for j, length in enumerate(pieces):
+                    before = c.start < b.start or j > 0
+                    after = c.end > b.end or j < len(pieces) - 1
+                    el = self.make_chord(c, length, drum, names, stem, _TIE_TYPES.get((before, after)))
+                    if not drum:
+                        accidental_items.append((off, before, el.pitches if isinstance(el, m21chord.Chord)
+                                                 else [el.pitch]))
+                    target.coreInsert((off - b.start) / PPQ, el)
+                    items.append((off, length, el))
+                    off += length
+                pos = e
+            if pos < b.end:
+                self.rests(target, pos, b.end, b, beat, items)
+            _beam(items, b, _beam_group(b))
+            if multi:
+                target.coreElementsChanged()
+                m.coreInsert(0.0, target)
+        if accidental_items:
+            _mark_accidentals(accidental_items, sig)
+
+    @staticmethod
+    def rests(target: stream.Stream, s: int, e: int, b: Bar, beat: int, items: list) -> None:
+        if s == b.start and e == b.end:
+            r = m21note.Rest(quarterLength=b.length / PPQ)
+            r.fullMeasure = True
+            target.coreInsert(0.0, r)
+            return
+        pos = s
+        for length in _split_rest(s - b.start, e - s, beat, _compound(b)):
+            r = m21note.Rest(quarterLength=length / PPQ)
+            r.fullMeasure = False       # spares the exporter a context search per rest
+            target.coreInsert((pos - b.start) / PPQ, r)
+            items.append((pos, length, None))
+            pos += length
+
+    def make_chord(self, c: _Chord, length: int, drum: bool, names, stem, tie_type):
+        d = length / PPQ
+        if drum:
+            notes = []
+            for pitch in c.pitches:
+                step, octave, head, _foot = _DRUM_DISPLAY[pitch]
+                u = m21note.Unpitched(quarterLength=d)
+                u.displayStep, u.displayOctave = step, octave
+                if head != "normal":
+                    u.notehead = head
+                u.id = f"drum{pitch}"   # mapped to its <score-instrument> after export
+                notes.append(u)
+            el = notes[0] if len(notes) == 1 else percussion.PercussionChord(notes, quarterLength=d)
+        elif len(c.pitches) == 1:
+            el = m21note.Note(_pitch(c.pitches[0], names), quarterLength=d)
+            if tie_type:
+                el.tie = m21tie.Tie(tie_type)
+        else:
+            members = [m21note.Note(_pitch(x, names)) for x in c.pitches]
+            if tie_type:
+                for n in members:
+                    n.tie = m21tie.Tie(tie_type)
+            el = m21chord.Chord(members, quarterLength=d)
+        if stem:
+            el.stemDirection = stem
+        el.volume.velocity = c.velocity
+        return el
+
+
+# --- export -----------------------------------------------------------------
+
+def _drum_instruments(root: Element, part_id: str, pitches: list[int], channel: int) -> None:
+    """One <score-instrument> per drum sound, and an <instrument> reference on each drum note."""
+    for sp in root.iter("score-part"):
+        if sp.get("id") != part_id or not pitches:
+            continue
+        for el in list(sp):
+            if el.tag in ("score-instrument", "midi-instrument"):
+                sp.remove(el)
+        for pitch in pitches:
+            name = _GM_DRUM_NAMES.get(pitch, f"Percussion {pitch}")
+            si = SubElement(sp, "score-instrument", id=f"{part_id}-I{pitch}")
+            SubElement(si, "instrument-name").text = name
+        for pitch in pitches:
+            mi = SubElement(sp, "midi-instrument", id=f"{part_id}-I{pitch}")
+            SubElement(mi, "midi-channel").text = str(channel + 1)
+            SubElement(mi, "midi-program").text = "1"
+            SubElement(mi, "midi-unpitched").text = str(pitch + 1)
+    for part in root.iter("part"):
+        if part.get("id") != part_id:
+            continue
+        for n in part.iter("note"):
+            nid = n.attrib.pop("id", None)
+            if not nid or not nid.startswith("drum"):
+                continue
+            inst = Element("instrument", id=f"{part_id}-I{nid[4:]}")
+            # <instrument> follows <duration> and any <tie> in a <note>.
+            idx = 0
+            for j, child in enumerate(list(n)):
+                if child.tag in ("duration", "tie", "unpitched", "chord", "grace"):
+                    idx = j + 1
+            n.insert(idx, inst)
+
+
+def _midi_channels(root: Element, channels: list[tuple[int, int]]) -> None:
+    """The channels of midi_io.channel_map (1-based in MusicXML), and a <midi-device> port past 16 channels."""
+    parts = {sp.get("id"): sp for sp in root.iter("score-part")}
+    for i, (port, ch) in enumerate(channels):
+        sp = parts.get(f"P{i + 1}")
+        if sp is None:
+            continue
+        for mi in [el for el in sp if el.tag == "midi-instrument"]:
+            mc = mi.find("midi-channel")
+            if mc is None:
+                mc = Element("midi-channel")
+                mi.insert(0, mc)
+            mc.text = str(ch + 1)
+            if port:
+                sp.insert(list(sp).index(mi), Element("midi-device", id=mi.get("id", ""), port=str(port + 1)))
+
+
+def to_musicxml(score: Score, progress: Progress | None = None) -> bytes:
+    """The Score as MusicXML 4 (score-partwise, UTF-8, with DOCTYPE)."""
+    # music21 objects reference each other in cycles; collecting them while thousands are being
+    # made costs a third of the export, so the collector waits until the document is done.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _to_musicxml(score, progress)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _to_musicxml(score: Score, progress: Progress | None) -> bytes:
+    if not score.parts:
+        raise MusicXMLError("the score has no parts")
+    score.validate()
+    builder = _Builder(score)
+    channels = channel_map(score.parts)
+    total = len(score.parts) + 1
+    sc = stream.Score()
+    md = metadata.Metadata()
+    if score.title:
+        md.title = score.title
+    sc.coreInsert(0.0, md)
+    for i, part in enumerate(score.parts):
+        if progress:
+            progress(i / total, f"notating {part.name}")
+        sc.coreInsert(0.0, builder.part(i, part))
+    sc.coreElementsChanged()
+    sc.atSoundingPitch = True
+    if progress:
+        progress(len(score.parts) / total, "writing MusicXML")
+    exporter = ScoreExporter(sc, makeNotation=False)
+    root = exporter.parse()
+    for i, part in enumerate(score.parts):
+        if part.is_drum:
+            _drum_instruments(root, f"P{i + 1}", builder.drum_ids.get(i, []), channels[i][1])
+    _midi_channels(root, channels)
+    ident = root.find("identification")
+    if ident is not None:
+        for cr in ident.findall("creator"):
+            if cr.get("type") == "composer" and cr.text == m21defaults.author:
+                ident.remove(cr)   # music21's placeholder, not the piece's composer
+    movement = root.find("movement-title")
+    if movement is not None and not score.title and movement.text == m21defaults.title:
+        root.remove(movement)
+    data = exporter.asBytes()
+    if progress:
+        progress(1.0, "MusicXML done")
+    return data
+
+
+def write_musicxml(score: Score, path: str | os.PathLike, progress: Progress | None = None) -> Path:
+    """Write the Score to path atomically: the old file stays intact if anything fails."""
+    path = Path(path)
+    data = to_musicxml(score, progress)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path

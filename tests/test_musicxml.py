@@ -1,0 +1,305 @@
+"""MusicXML export: structure, notes and timing, checked by reading the output back with music21."""
+from __future__ import annotations
+
+import random
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+from music21 import converter, expressions, note as m21note, percussion, stream, tempo
+
+from symbolic.harmony import parse_key
+from symbolic.musicxml import to_musicxml, write_musicxml
+from symbolic.score import PPQ, Bar, Note, Part, Score
+
+METERS = [(4, 4), (4, 4), (3, 4), (3, 4), (6, 8), (6, 8), (4, 4)]
+
+
+def _bars(meters) -> list[Bar]:
+    out, t = [], 0
+    for num, den in meters:
+        out.append(Bar(t, num, den))
+        t = out[-1].end
+    return out
+
+
+def _small() -> Score:
+    bars = _bars(METERS)
+    s = Score(title="Test Piece", bars=bars,
+              tempos=[(0, 96.0), (bars[2].start, 132.0)],
+              keys=[(0, parse_key("F major")), (bars[3].start, parse_key("A major"))],
+              markers=[(0, "Intro"), (bars[4].start, "Chorus")])
+    melody = Part("Melody", 73, role="lead", notes=[
+        Note(0, 480, 65, 90),          # F4
+        Note(483, 955, 70, 90),        # Bb4, off the grid -> 480..960
+        Note(960, 1200, 71, 90),       # B4 natural in F major: shows a natural
+        Note(1200, 1440, 71, 90),      # again in the same bar: no accidental
+        Note(1440, 2400, 72, 90),      # C5 across the barline 1 | 2
+        Note(2400, 3000, 69, 90),      # five 16ths: quarter + 16th tied
+        Note(5280, 5760, 73, 90),      # C#5 in A major
+        Note(5760, 6240, 68, 90),      # G#4 in A major
+        Note(6720, 7440, 76, 90),      # 6/8: dotted quarter
+        Note(7440, 7680, 74, 90),
+        Note(9600, 11520, 81, 90),     # whole note in the last bar
+    ])
+    piano = Part("Piano", 0, role="chords", notes=[
+        Note(0, 960, 53, 70), Note(0, 960, 57, 70), Note(0, 960, 60, 70),   # chord
+        Note(0, 1920, 41, 70),                                              # same onset, longer: voice 2
+        Note(1920, 2880, 55, 70), Note(1920, 2880, 58, 70), Note(1920, 2880, 62, 70),
+        Note(2880, 3840, 60, 70), Note(3360, 3840, 64, 70),                 # overlap, other onset
+        Note(5280, 6720, 57, 70), Note(5280, 6720, 61, 70), Note(5280, 6720, 64, 70),
+    ])
+    bass = Part("Bass", 33, role="bass", notes=[
+        Note(b.start, b.end, p, 100) for b, p in zip(bars, (29, 36, 38, 33, 40, 28, 29))])
+    drums = Part("Drums", 0, is_drum=True, role="drums")
+    for b in bars:
+        drums.notes.append(Note(b.start, b.start + 60, 36, 100))
+        for t in range(b.start, b.end, 240):
+            drums.notes.append(Note(t, t + 60, 42, 80))
+        if b.numerator == 4:
+            drums.notes.append(Note(b.start + 480, b.start + 540, 38, 100))
+            drums.notes.append(Note(b.start + 1440, b.start + 1500, 38, 100))
+    s.parts = [melody, piano, bass, drums]
+    return s
+
+
+@pytest.fixture(scope="module")
+def exported():
+    score = _small()
+    calls: list[tuple[float, str]] = []
+    data = to_musicxml(score, progress=lambda f, msg: calls.append((f, msg)))
+    parsed = converter.parse(data, format="musicxml")
+    return score, data, parsed, calls
+
+
+def _snap(t: int) -> int:
+    return (t + PPQ // 8) // (PPQ // 4) * (PPQ // 4)
+
+
+def _onsets(part: stream.Part) -> list[tuple[float, int]]:
+    """(offset in quarters, MIDI pitch) of each sounded note; tie continuations are skipped."""
+    out = []
+    for el in part.flatten().notes:
+        for sub in (el.notes if el.isChord else [el]):
+            if sub.tie is not None and sub.tie.type in ("stop", "continue"):
+                continue
+            out.append((float(el.offset), sub.pitch.midi))
+    return sorted(out)
+
+
+def test_well_formed_partwise_with_doctype(exported):
+    _score, data, _parsed, _calls = exported
+    assert data.startswith(b"<?xml")
+    assert b"<!DOCTYPE score-partwise" in data
+    root = ET.fromstring(data)
+    assert root.tag == "score-partwise"
+    assert root.findtext("work/work-title") == "Test Piece"
+    assert b"Music21" not in data.split(b"<part-list>")[0].replace(b"music21 v", b"")
+
+
+def test_parts_names_and_measures(exported):
+    score, _data, parsed, _calls = exported
+    assert [p.partName for p in parsed.parts] == [p.name for p in score.parts]
+    for p in parsed.parts:
+        measures = list(p.getElementsByClass(stream.Measure))
+        assert len(measures) == len(score.bars)
+        assert [m.number for m in measures] == list(range(1, len(score.bars) + 1))
+
+
+def test_time_signatures_where_the_meter_changes(exported):
+    _score, _data, parsed, _calls = exported
+    for p in parsed.parts:
+        sigs = {m.number: m.timeSignature.ratioString for m in p.getElementsByClass(stream.Measure)
+                if m.timeSignature is not None}
+        assert sigs == {1: "4/4", 3: "3/4", 5: "6/8", 7: "4/4"}
+
+
+def test_key_signatures(exported):
+    _score, _data, parsed, _calls = exported
+    for p in list(parsed.parts)[:3]:
+        keys = {m.number: m.keySignature.sharps for m in p.getElementsByClass(stream.Measure)
+                if m.keySignature is not None}
+        assert keys == {1: -1, 4: 3}
+
+
+def test_every_measure_adds_up_to_its_bar(exported):
+    score, _data, parsed, _calls = exported
+    for p in parsed.parts:
+        for m, b in zip(p.getElementsByClass(stream.Measure), score.bars):
+            want = b.length / PPQ
+            layers = list(m.voices) or [m]
+            for layer in layers:
+                assert sum(float(n.quarterLength) for n in layer.notesAndRests) == want, (p.partName, m.number)
+
+
+def test_pitched_notes_are_preserved_on_the_grid(exported):
+    score, _data, parsed, _calls = exported
+    for part, out in zip(score.parts[:3], list(parsed.parts)[:3]):
+        want = sorted({(_snap(n.start) / PPQ, n.pitch) for n in part.notes})
+        assert _onsets(out) == want, part.name
+
+
+def test_ties_across_the_barline_and_inexpressible_lengths(exported):
+    _score, _data, parsed, _calls = exported
+    melody = parsed.parts[0].flatten().notes
+    c5 = [n for n in melody if n.pitch.midi == 72]
+    assert [(float(n.offset), float(n.quarterLength), n.tie.type) for n in c5] == [(3.0, 1.0, "start"),
+                                                                                  (4.0, 1.0, "stop")]
+    a4 = [n for n in melody if n.pitch.midi == 69]   # five 16ths
+    assert [(float(n.offset), float(n.quarterLength), n.tie.type) for n in a4] == [(5.0, 1.0, "start"),
+                                                                                  (6.0, 0.25, "stop")]
+
+
+def test_chords_and_voices(exported):
+    _score, _data, parsed, _calls = exported
+    m1 = parsed.parts[1].getElementsByClass(stream.Measure)[0]
+    assert len(m1.voices) == 2
+    chords = list(m1.recurse().getElementsByClass("Chord"))
+    assert sorted(p.midi for p in chords[0].pitches) == [53, 57, 60]
+    m2 = parsed.parts[1].getElementsByClass(stream.Measure)[1]
+    assert len(m2.voices) == 2   # 60 held while 64 enters
+
+
+def test_spelling_and_accidentals(exported):
+    _score, data, parsed, _calls = exported
+    melody = parsed.parts[0].flatten().notes
+    names = {(float(n.offset), n.pitch.midi): n.pitch.name for n in melody}
+    assert names[(1.0, 70)] == "B-"          # F major: flats
+    assert names[(11.0, 73)] == "C#"         # A major: sharps
+    piano = parsed.parts[1].flatten().notes
+    assert any(p.name == "B-" for c in piano for p in c.pitches)
+    root = ET.fromstring(data)
+    m1 = root.find("part[@id='P1']/measure[@number='1']")
+    shown = [n.findtext("accidental") for n in m1.iter("note") if n.find("rest") is None]
+    assert shown == [None, None, "natural", None, None]
+    m4 = root.find("part[@id='P1']/measure[@number='4']")
+    assert [n.findtext("accidental") for n in m4.iter("note") if n.find("rest") is None] == [None, None]
+
+
+def test_clefs(exported):
+    _score, data, _parsed, _calls = exported
+    root = ET.fromstring(data)
+    signs = [root.findtext(f"part[@id='P{i}']/measure[@number='1']/attributes/clef/sign") for i in range(1, 5)]
+    assert signs == ["G", "G", "F", "percussion"]
+
+
+def test_tempo_and_rehearsal_marks(exported):
+    _score, _data, parsed, _calls = exported
+    first = parsed.parts[0]
+    marks = [(mm.getContextByClass(stream.Measure).number, mm.number)
+             for mm in first.recurse().getElementsByClass(tempo.MetronomeMark)]
+    assert marks == [(1, 96), (3, 132)]
+    rehearsal = [(r.getContextByClass(stream.Measure).number, r.content)
+                 for r in first.recurse().getElementsByClass(expressions.RehearsalMark)]
+    assert rehearsal == [(1, "Intro"), (5, "Chorus")]
+
+
+def test_drum_part(exported):
+    score, data, parsed, _calls = exported
+    drums = parsed.parts[3]
+    hits = []
+    for el in drums.flatten().notes:
+        subs = el.notes if isinstance(el, percussion.PercussionChord) else [el]
+        assert all(isinstance(s, m21note.Unpitched) for s in subs)
+        hits.extend((float(el.offset), s.displayStep, s.displayOctave) for s in subs)
+    assert len(hits) == len({(n.start, n.pitch) for n in score.parts[3].notes})
+    root = ET.fromstring(data)
+    unpitched = sorted(int(e.text) for e in root.iter("midi-unpitched"))
+    assert unpitched == [37, 39, 43]
+    drum_notes = [n for n in root.find("part[@id='P4']").iter("note") if n.find("unpitched") is not None]
+    assert drum_notes and all(n.find("instrument") is not None for n in drum_notes)
+    assert all(n.get("id") is None for n in drum_notes)
+
+
+def test_progress_reports(exported):
+    _score, _data, _parsed, calls = exported
+    fractions = [f for f, _ in calls]
+    assert len(calls) >= 4 and fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_crowded_overlaps_and_odd_meters():
+    bars = _bars([(5, 4), (7, 8), (3, 8), (2, 2)])
+    s = Score(bars=bars)
+    # Six notes that all overlap, with different onsets: more than four voices' worth.
+    crowd = Part("Strings", 48, notes=[Note(k * 120, bars[0].end, 60 + k, 80) for k in range(6)])
+    crowd.notes.append(Note(bars[1].start + 240, bars[3].start + 480, 67, 80))   # tied over two barlines
+    empty = Part("Horn", 60)
+    s.parts = [crowd, empty]
+    parsed = converter.parse(to_musicxml(s), format="musicxml")
+    for p in parsed.parts:
+        measures = list(p.getElementsByClass(stream.Measure))
+        assert len(measures) == 4
+        for m, b in zip(measures, bars):
+            assert len(m.voices) <= 4
+            for layer in list(m.voices) or [m]:
+                assert sum(float(n.quarterLength) for n in layer.notesAndRests) == b.length / PPQ
+    assert _onsets(parsed.parts[0]) == sorted({(n.start / PPQ, n.pitch) for n in crowd.notes})
+    assert not list(parsed.parts[1].flatten().notes)
+
+
+def test_score_without_bars_gets_a_four_four_grid():
+    s = Score(bars=[], parts=[Part("Piano", 0, notes=[Note(0, 480, 60, 80), Note(4000, 4480, 62, 80)])])
+    parsed = converter.parse(to_musicxml(s), format="musicxml")
+    assert len(parsed.parts[0].getElementsByClass(stream.Measure)) == 3
+
+
+def test_write_is_atomic(tmp_path):
+    target = tmp_path / "song.musicxml"
+    target.write_bytes(b"OLD")
+
+    def boom(fraction, message):
+        if fraction > 0.3:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        write_musicxml(_small(), target, progress=boom)
+    assert target.read_bytes() == b"OLD"
+    assert [p.name for p in tmp_path.iterdir()] == ["song.musicxml"]
+
+    write_musicxml(_small(), target)
+    assert target.read_bytes().startswith(b"<?xml")
+    assert [p.name for p in tmp_path.iterdir()] == ["song.musicxml"]
+
+
+def _large(n_bars: int = 90, seed: int = 7) -> Score:
+    rnd = random.Random(seed)
+    meters = [(3, 4) if 30 <= i < 40 else (6, 8) if 60 <= i < 66 else (4, 4) for i in range(n_bars)]
+    bars = _bars(meters)
+    s = Score(title="Large", bars=bars, tempos=[(0, 100.0), (bars[45].start, 120.0)],
+              keys=[(0, parse_key("Eb major")), (bars[50].start, parse_key("E minor"))],
+              markers=[(0, "Intro"), (bars[8].start, "Verse"), (bars[40].start, "Chorus")])
+    lead, keys, bass, drums = Part("Lead", 73), Part("Keys", 0), Part("Bass", 33), Part("Drums", 0, True)
+    t, end = 0, bars[-1].end
+    while t < end:
+        d = rnd.choice([120, 240, 240, 360, 480, 720, 960])
+        lead.notes.append(Note(max(0, t + rnd.randint(-25, 25)), t + d - 10, rnd.randint(62, 86), 90))
+        t += d
+    for b in bars:
+        for o in range(0, b.length, 480):
+            root = rnd.randint(48, 60)
+            for iv in (0, 4, 7):
+                keys.notes.append(Note(b.start + o, b.start + o + 480, root + iv, 70))
+            keys.notes.append(Note(b.start + o + 240, b.start + o + 240 * rnd.randint(2, 6), root + 12, 60))
+        for o in range(0, b.length, 240):
+            bass.notes.append(Note(b.start + o + (rnd.randint(-15, 15) if o else 0), b.start + o + 230,
+                                   rnd.randint(28, 48), 100))
+            drums.notes.append(Note(b.start + o, b.start + o + 60, 42, 80))
+            if o % 960 == 0:
+                drums.notes.append(Note(b.start + o, b.start + o + 60, 36, 100))
+    s.parts = [lead, keys, bass, drums]
+    return s
+
+
+def test_large_score_exports_quickly():
+    s = _large()
+    assert 2700 <= s.n_notes <= 3600 and s.duration > 150
+    t0 = time.perf_counter()
+    data = to_musicxml(s)
+    took = time.perf_counter() - t0
+    print(f"\nMusicXML export: {s.n_notes} notes, {len(s.parts)} parts, {len(s.bars)} bars "
+          f"({s.duration:.0f} s of music) in {took:.2f} s")
+    assert took < 15
+    root = ET.fromstring(data)
+    parts = root.findall("part")
+    assert len(parts) == 4
+    assert all(len(p.findall("measure")) == len(s.bars) for p in parts)
