@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from audio.render import RenderCancelled
 from symbolic.midi_io import midi_bytes, read_midi
 from symbolic.patterns import arrange as pattern_arrange
 from symbolic.score import Score

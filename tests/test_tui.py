@@ -43,7 +43,7 @@ def test_generate_export_render(tmp_path, soundfont):
 
 def test_open_existing_project_and_cancel_render(tmp_path, soundfont):
     from composer.pipeline import new_piece
-    new_piece(BRIEF.replace("20 seconds", "3 minutes"), tmp_path / "p", audio=False)
+    new_piece(BRIEF.replace("20 seconds", "10 minutes"), tmp_path / "p", audio=False)
 
     async def scenario():
         app = ComposerApp(tmp_path / "p", soundfont=str(soundfont))
@@ -52,7 +52,6 @@ def test_open_existing_project_and_cancel_render(tmp_path, soundfont):
             assert app.query_one("#sections", DataTable).row_count == len(app.plan.sections)
             app.set_focus(None)
             await pilot.press("r")
-            await pilot.pause(0.3)
             assert app.busy
             await pilot.press("c")
             await wait_idle(app, pilot)

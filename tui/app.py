@@ -14,7 +14,6 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Input, Label, ProgressBar, RichLog
-from textual.worker import get_current_worker
 
 from composer import pipeline, project
 from composer.plan import Plan
@@ -146,72 +145,66 @@ class ComposerApp(App):
         if not brief and self.plan is None:
             self.notify("Type a brief first", severity="warning")
             return
-        if self._start("generating"):
-            self.generate(brief)
-
-    @work(thread=True, exclusive=True, group="task")
-    def generate(self, brief: str) -> None:
-        t = time.perf_counter()
-        try:
-            plan = pipeline.make_plan(brief, self.seed, self._progress) if brief else self.plan
-            self.call_from_thread(self._set_plan, plan)
-            score = pipeline.arrange(plan, self.seed, progress=self._progress)
-            self.score = score
-            pipeline.export(plan, score, self.folder, musicxml=False, progress=self._progress)
-            self.call_from_thread(self._finish, f"generated {score.n_notes} notes in {time.perf_counter() - t:.1f}s; "
-                                                f"saved plan.json and piece.mid in {self.folder}")
-        except Cancelled:
-            self.call_from_thread(self._finish, "cancelled; files already saved are intact", True)
-        except Exception as exc:
-            self.call_from_thread(self._finish, f"error: {str(exc).splitlines()[0] if str(exc) else exc!r}", True)
-
-    def _set_plan(self, plan: Plan) -> None:
-        self.plan = plan
-        self.show_plan()
+        self.run_task("generating", self._generate, brief)
 
     def action_export(self) -> None:
         if self.score is None:
             self.notify("Nothing to export yet: generate first (g)", severity="warning")
             return
-        if self._start("exporting"):
-            self.export()
-
-    @work(thread=True, exclusive=True, group="task")
-    def export(self) -> None:
-        try:
-            files = pipeline.export(self.plan, self.score, self.folder, progress=self._progress)
-            self.call_from_thread(self._finish, "exported " + ", ".join(f.name for f in files))
-        except Cancelled:
-            self.call_from_thread(self._finish, "cancelled; files already saved are intact", True)
-        except Exception as exc:
-            self.call_from_thread(self._finish, f"error: {str(exc).splitlines()[0] if str(exc) else exc!r}", True)
+        self.run_task("exporting", self._export)
 
     def action_render(self) -> None:
         if self.score is None:
             self.notify("Nothing to render yet: generate first (g)", severity="warning")
             return
-        if self._start("rendering"):
-            self.render_audio()
+        self.run_task("rendering", self._render)
+
+    def run_task(self, what: str, job, *args) -> None:
+        """Run one blocking job at a time in a thread worker; its result message or error goes to the log."""
+        if self._start(what):
+            self._worker(job, *args)
 
     @work(thread=True, exclusive=True, group="task")
-    def render_audio(self) -> None:
-        from audio.render import RenderCancelled
+    def _worker(self, job, *args) -> None:
         try:
-            res = pipeline.render(self.score, self.folder / project.MIX, self.folder / project.STEMS, self.soundfont,
-                                  progress=self._progress, cancel=self.cancel_event)
-            self.call_from_thread(self._finish, f"rendered mix.wav and {len(res.stems)} stems in {res.seconds:.1f}s "
-                                                f"(peak {res.peak_dbfs:.1f} dBFS)")
-        except (Cancelled, RenderCancelled):
+            message = job(*args)
+            self.call_from_thread(self._finish, message)
+        except (Cancelled, pipeline.RenderCancelled):
             self.call_from_thread(self._finish, "cancelled; files already saved are intact", True)
-        except Exception as exc:
+        except Exception as exc:  # shown in the log, never a crash
             self.call_from_thread(self._finish, f"error: {str(exc).splitlines()[0] if str(exc) else exc!r}", True)
+
+    # Jobs: they run in the worker thread and return the message to show.
+
+    def _generate(self, brief: str) -> str:
+        t = time.perf_counter()
+        plan = pipeline.make_plan(brief, self.seed, self._progress) if brief else self.plan
+        self.call_from_thread(self._set_plan, plan)
+        score = pipeline.arrange(plan, self.seed, progress=self._progress)
+        self.score = score
+        pipeline.export(plan, score, self.folder, musicxml=False, progress=self._progress)
+        return (f"generated {score.n_notes} notes in {time.perf_counter() - t:.1f}s; "
+                f"saved plan.json and piece.mid in {self.folder}")
+
+    def _export(self) -> str:
+        files = pipeline.export(self.plan, self.score, self.folder, progress=self._progress)
+        return "exported " + ", ".join(f.name for f in files)
+
+    def _render(self) -> str:
+        res = pipeline.render(self.score, self.folder / project.MIX, self.folder / project.STEMS, self.soundfont,
+                              progress=self._progress, cancel=self.cancel_event)
+        return f"rendered mix.wav and {len(res.stems)} stems in {res.seconds:.1f}s (peak {res.peak_dbfs:.1f} dBFS)"
+
+    def _set_plan(self, plan: Plan) -> None:
+        self.plan = plan
+        self.show_plan()
 
     def action_cancel(self) -> None:
         if self.busy:
             self.cancel_event.set()
-            get_worker = [w for w in self.workers if w.group == "task"]
-            for w in get_worker:
-                w.cancel()
+            for w in self.workers:
+                if w.group == "task":
+                    w.cancel()
             self.log_line("cancelling...")
 
     def action_help(self) -> None:
@@ -229,4 +222,4 @@ def run_app(folder: str | None = None, soundfont: str | None = None) -> None:
     ComposerApp(folder, soundfont).run()
 
 
-__all__ = ["ComposerApp", "run_app", "get_current_worker"]
+__all__ = ["ComposerApp", "run_app"]
