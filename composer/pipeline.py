@@ -19,6 +19,9 @@ from . import project
 from .plan import Plan, load_plan
 from .planner import plan_from_brief
 
+__all__ = ["RenderCancelled", "Result", "make_plan", "arrange", "export", "render", "new_piece", "arrange_project",
+           "read_plan", "load_project", "export_project"]
+
 # progress(stage, fraction 0..1, message)
 Progress = Callable[[str, float, str], None]
 

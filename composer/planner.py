@@ -16,7 +16,7 @@ from symbolic.harmony import Key, chord_from_token, chord_symbol, parse_key
 from symbolic.instruments import INSTRUMENTS, Instrument
 
 from .brief import Brief, Modulation, parse_brief
-from .plan import MAX_SECONDS, Plan, parse_meter
+from .plan import MAX_SECONDS, Plan
 from .tables import load_table
 
 
@@ -229,7 +229,6 @@ def _letter_form(letters: str, rng) -> list[Slot]:
     out, i = [], 0
     tokens = []
     while i < len(letters):
-        ch = letters[i]
         j = i + 1
         while j < len(letters) and letters[j] in "'’":
             j += 1

@@ -10,6 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from symbolic.files import atomic_write
+
 PLAN = "plan.json"
 MIDI = "piece.mid"
 MUSICXML = "piece.musicxml"
@@ -18,40 +20,11 @@ STEMS = "stems"
 HISTORY = "history"
 MAX_HISTORY = 50
 
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# mkstemp creates files readable by the owner only; project files get the usual permissions.
-FILE_MODE = 0o666 & ~_umask()
+__all__ = ["atomic_write", "ensure_dir", "save_plan", "history", "ProjectError"]
 
 
 class ProjectError(OSError):
     """A project folder that cannot be read or written."""
-
-
-def atomic_write(path: str | Path, data: bytes | str) -> Path:
-    path = Path(path)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
 
 
 def ensure_dir(path: str | Path) -> Path:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import bisect
 import gc
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from xml.etree.ElementTree import Element, SubElement
@@ -49,6 +48,7 @@ from music21.musicxml.m21ToXml import ScoreExporter
 
 from .harmony import FLAT_NAMES, SHARP_NAMES, Key
 from .midi_io import channel_map
+from .files import atomic_write
 from .score import PPQ, Bar, Part, Score
 
 Progress = Callable[[float, str], None]
@@ -764,18 +764,4 @@ def _to_musicxml(score: Score, progress: Progress | None) -> bytes:
 def write_musicxml(score: Score, path: str | os.PathLike, progress: Progress | None = None) -> Path:
     """Write the Score to path atomically: the old file stays intact if anything fails."""
     path = Path(path)
-    data = to_musicxml(score, progress)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return atomic_write(path, to_musicxml(score, progress))

@@ -14,7 +14,7 @@ import numpy as np
 
 from .harmony import Chord, Key
 from .instruments import GM_DRUMS, instrument_for_program
-from .score import PPQ, Note, Part, PartSpec, Score, Sheet, SheetBar
+from .score import PPQ, Note, PartSpec, Score, Sheet, SheetBar
 
 SIXTEENTH = PPQ // 4
 

@@ -76,7 +76,7 @@ def test_palette_lists_the_actions(tmp_path):
     app = ComposerApp(tmp_path)
 
     async def scenario():
-        async with app.run_test() as pilot:
+        async with app.run_test():
             titles = [c.title for c in app.get_system_commands(app.screen)]
             assert {"Generate", "Export", "Render", "Cancel"} <= set(titles)
             ids = {b.id for b in app.BINDINGS}
