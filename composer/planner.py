@@ -270,62 +270,103 @@ def _song_form(target: int, rng) -> list[Slot]:
 
 
 def _fit(slots: list[Slot], target: int, form: str, rng, repeat_cycles: bool) -> list[Slot]:
-    """Repeat or trim sections and scale lengths per label so the form lasts about target bars."""
-    total = sum(s.bars for s in slots)
-    if repeat_cycles and target >= 1.6 * total and form not in ("verse-chorus",):
-        cycles = max(1, int(round(target / total)))
-        base = list(slots)
-        slots = []
-        for c in range(min(cycles, 64)):
-            for s in base:
-                slots.append(Slot(s.kind, s.name if cycles == 1 else f"{s.name} ({c + 1})", s.label, s.bars))
-    if form == "verse-chorus":
-        removable = ("solo", "interlude", "pre-chorus", "intro", "outro", "verse", "bridge")
-        while sum(s.bars for s in slots) > 1.3 * target and len(slots) > 2:
-            for kind in removable:
-                cand = [i for i, s in enumerate(slots) if s.kind == kind]
-                if cand and not (kind == "verse" and len(cand) <= 1):
-                    del slots[cand[-1] if kind != "verse" else cand[1]]
-                    break
-            else:
-                break
-        # Too short: another verse (and pre-chorus) and chorus before the ending, as long songs do.
-        first_verse = next((i for i, s in enumerate(slots) if s.kind == "verse"), 0)
-        first_chorus = next((i for i, s in enumerate(slots) if s.kind == "chorus" and i >= first_verse), len(slots) - 1)
-        block = slots[first_verse:first_chorus + 1] or [slots[-1]]
-        while sum(s.bars for s in slots) < 0.7 * target and len(slots) < 40:
-            pos = len(slots) - (1 if slots[-1].kind == "outro" else 0)
-            for s in reversed(block):
-                slots.insert(pos, Slot(s.kind, s.name, s.label, s.bars))
-        _renumber(slots)
-    # Scale lengths per label.
+    """Fit a song form to about target bars: drop or add whole verse-chorus blocks (never a lone
+    verse or chorus), then scale section lengths per label in whole phrases."""
+    tail = 0  # the closing chorus group and outro stay at the end; new blocks go before them
+    while tail < len(slots) - 1 and slots[len(slots) - 1 - tail].kind in ("outro", "chorus"):
+        tail += 1
+    for _ in range(24):
+        slots = _scale(slots, target)
+        total = sum(s.bars for s in slots)
+        if total > 1.1 * target and _shrink(slots):
+            tail = min(tail, len(slots) - 1)
+            continue
+        if total < 0.9 * target and len(slots) < 40 and _grow(slots, len(slots) - tail):
+            continue
+        break
+    _renumber(slots)
+    return slots
+
+
+def _block(slots: list[Slot], start: int) -> tuple[int, int]:
+    """The verse at start through the chorus that answers it: [start, end)."""
+    for end in range(start + 1, min(len(slots), start + 5)):
+        if slots[end].kind == "chorus":
+            return start, end + 1
+    return start, start + 1
+
+
+def _shrink(slots: list[Slot]) -> bool:
+    for kind in ("solo", "interlude"):
+        idx = [i for i, s in enumerate(slots) if s.kind == kind]
+        if idx:
+            del slots[idx[-1]]
+            return True
+    verses = [i for i, s in enumerate(slots) if s.kind == "verse"]
+    if len(verses) >= 2:
+        a, b = _block(slots, verses[1])
+        del slots[a:b]
+        return True
+    for i in range(len(slots) - 1, 0, -1):  # a repeated chorus at the end
+        if slots[i].kind == slots[i - 1].kind == "chorus":
+            del slots[i]
+            return True
+    for kind in ("bridge", "pre-chorus", "outro", "intro"):
+        idx = [i for i, s in enumerate(slots) if s.kind == kind]
+        if idx and len(slots) > 2:
+            del slots[idx[-1]]
+            return True
+    return False
+
+
+def _grow(slots: list[Slot], pos: int) -> bool:
+    verses = [i for i, s in enumerate(slots) if s.kind == "verse"]
+    if not verses:
+        return False
+    a, b = _block(slots, verses[0])
+    slots[pos:pos] = [Slot(s.kind, s.name, s.label, s.bars) for s in slots[a:b]]
+    return True
+
+
+def _scale(slots: list[Slot], target: int) -> list[Slot]:
+    # Scale lengths per label, in whole phrases, inside the range each kind of section has in songs.
+    kinds: dict[str, str] = {}
     labels: dict[str, int] = {}
     for s in slots:
         labels.setdefault(s.label, s.bars)
+        kinds.setdefault(s.label, s.kind)
     total = sum(s.bars for s in slots)
     factor = target / max(1, total)
-    unit = 4 if target >= 24 else 1
-    new = {lab: max(unit if unit > 1 else 2, int(round(b * factor / unit)) * unit) for lab, b in labels.items()}
+    unit = 4 if target >= 40 else 2 if target >= 12 else 1
+    ranges = {"intro": (2, 8), "outro": (2, 8), "interlude": (2, 8), "pre-chorus": (2, 8), "solo": (4, 16)}
+
+    def bounds(label: str) -> tuple[int, int]:
+        lo, hi = ranges.get(kinds[label], (4, 16))
+        if target > 24 * len(slots):  # long pieces need long sections
+            hi *= 2
+        return min(lo, unit * 2) if unit < 4 else lo, hi
+
+    new = {}
+    for lab, b in labels.items():
+        lo, hi = bounds(lab)
+        new[lab] = int(min(max(round(b * factor / unit) * unit, lo, unit), hi))
     for s in slots:
         s.bars = new[s.label]
-    # Nudge the most frequent label's length until the total is within reach of the target.
+    # Nudge verse and chorus lengths (the song's body) a phrase at a time toward the target.
+    body = [lab for lab in new if kinds[lab] in ("verse", "chorus", "bridge")] or list(new)
     for _ in range(64):
         total = sum(s.bars for s in slots)
         if abs(total - target) <= max(2, 0.06 * target):
             break
-        freq: dict[str, int] = {}
-        for s in slots:
-            freq[s.label] = freq.get(s.label, 0) + 1
-        step = 1 if unit == 1 else 2
-        if total < target:
-            lab = min(freq, key=lambda k: (abs(total + step * freq[k] - target), -new[k]))
-            new[lab] += step
-        else:
-            cands = [k for k in freq if new[k] - step >= 2]
-            if not cands:
-                break
-            lab = min(cands, key=lambda k: (abs(total - step * freq[k] - target), -new[k]))
-            new[lab] -= step
+        freq = {lab: sum(1 for s in slots if s.label == lab) for lab in body}
+        sign = 1 if total < target else -1
+        cands = [lab for lab in body if bounds(lab)[0] <= new[lab] + sign * unit <= bounds(lab)[1]]
+        if not cands:
+            break
+        lab = min(cands, key=lambda k: (abs(total + sign * unit * freq[k] - target), -freq[k]))
+        if abs(total + sign * unit * freq[lab] - target) >= abs(total - target):
+            break
+        new[lab] += sign * unit
         for s in slots:
             s.bars = new[s.label]
     return slots

@@ -79,7 +79,8 @@ class ComposerApp(App):
             except Exception as exc:  # a broken project must not crash the app
                 self.log_line(f"cannot open {self.folder}: {exc}")
         self.show_plan()
-        self.query_one("#brief", Input).focus()
+        # With a plan open the keys act at once; a new project starts in the brief box.
+        (self.query_one("#sections", DataTable) if self.plan else self.query_one("#brief", Input)).focus()
 
     # --- helpers -----------------------------------------------------------------
 
