@@ -39,6 +39,7 @@ class Brief:
     form: str | None = None          # "verse-chorus", "AABA", "ABA", "rondo", "blues", "variations", letters...
     intro: bool = False
     outro: bool = False
+    bridge: bool = False
     instruments: list[Instrument] = field(default_factory=list)
     genre: str | None = None
     moods: list[str] = field(default_factory=list)
@@ -82,6 +83,8 @@ GENRES = {
     "hip hop": "hiphop", "hip-hop": "hiphop", "lofi": "hiphop", "lo-fi": "hiphop", "trap": "hiphop",
     "gospel": "pop", "nocturne": "classical", "etude": "classical", "prelude": "classical", "sonatina": "classical",
 }
+
+SPECIFIC_GENRES = {"jig", "waltz", "march", "lullaby", "blues", "bossa", "tango", "hymn"}
 
 MOODS = {
     "happy": ("major", 4), "joyful": ("major", 4), "cheerful": ("major", 4), "bright": ("major", 4),
@@ -307,17 +310,20 @@ def _read_form(brief: Brief, text: str, low: str) -> None:
     if brief.form is None and re.search(r"\bblues\b", low) and not re.search(r"\bblues[- ]rock\b", low):
         brief.form = "blues"
     brief.intro = bool(re.search(r"\bintro(duction)?\b", low))
+    brief.bridge = bool(re.search(r"\bbridge\b", low))
     brief.outro = bool(re.search(r"\b(outro|coda|ending section)\b", low))
 
 
 def _read_genre_mood(brief: Brief, low: str) -> None:
-    best = None
+    found = []
     for word in sorted(GENRES, key=len, reverse=True):
         m = re.search(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", low)
-        if m and (best is None or m.start() < best[0]):
-            best = (m.start(), GENRES[word])
-    if best:
-        brief.genre = best[1]
+        if m:
+            found.append((m.start(), GENRES[word]))
+    # Dances and set forms say more than broad styles: "an irish jig" is a jig, "a jazz waltz" a waltz.
+    specific = [f for f in found if f[1] in SPECIFIC_GENRES]
+    if specific or found:
+        brief.genre = min(specific or found)[1]
     for word in MOODS:
         if re.search(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", low):
             brief.moods.append(word)

@@ -216,6 +216,9 @@ def _form_slots(form: str, target: int, brief: Brief, gd: GenreDefaults, rng: np
         letters = {"rondo": "ABACABA" if target >= 56 else "ABACA"}.get(form, form)
         slots = _letter_form(letters, rng)
     if form == "verse-chorus":
+        if brief.bridge and not any(s.kind == "bridge" for s in slots):
+            pos = max(1, len(slots) - (2 if slots[-1].kind == "outro" else 1))
+            slots.insert(pos, Slot("bridge", "Bridge", SECTION_LABELS["bridge"], 8))
         slots = _fit(slots, target, form, rng, repeat_cycles=False)
     else:
         slots = _fit_letters(slots, target, brief, repeat_cycles=form in ("AABA", "AABB", "AB") or gd.table in ("jazz", "folk"))

@@ -1,0 +1,87 @@
+import pytest
+
+from composer.planner import plan_from_brief
+from symbolic.harmony import parse_chord, parse_key
+
+
+def keys_by_section(plan):
+    key, out = plan.key, []
+    for s in plan.sections:
+        key = s.key or key
+        out.append((s.name, parse_key(key)))
+    return out
+
+
+def test_same_brief_and_seed_same_plan():
+    brief = "a bossa nova in F, two minutes"
+    assert plan_from_brief(brief, 3) == plan_from_brief(brief, 3)
+    assert plan_from_brief(brief, 3) != plan_from_brief(brief, 4)
+
+
+def test_genre_defaults_fill_what_the_brief_leaves_out():
+    jazz = plan_from_brief("a jazz tune")
+    assert [t.role for t in jazz.tracks] == ["melody", "chords", "bass", "drums"]
+    assert {s.label.rstrip("'") for s in jazz.sections} >= {"A", "B"}
+    waltz = plan_from_brief("a waltz for piano")
+    assert waltz.meter == "3/4"
+    jig = plan_from_brief("an irish jig")
+    assert jig.meter == "6/8"
+    sad = plan_from_brief("a sad piano piece")
+    assert sad.key.endswith("minor")
+
+
+def test_modulation_to_the_relative_minor_in_the_bridge():
+    plan = plan_from_brief("a pop ballad in C major with a bridge that modulates to the relative minor, 3 minutes")
+    keys = keys_by_section(plan)
+    bridges = [k for name, k in keys if name.startswith("Bridge")]
+    assert bridges and all(k.name == "A minor" for k in bridges)
+    assert keys[0][1].name == "C major" and keys[-1][1].name == "C major"
+
+
+def test_key_change_up_a_whole_step_for_the_last_chorus():
+    plan = plan_from_brief("a pop song in G major with a key change up a whole step for the last chorus, 3 minutes")
+    keys = keys_by_section(plan)
+    last_chorus = [i for i, (name, _) in enumerate(keys) if name.startswith("Chorus")][-1]
+    assert keys[last_chorus][1].name == "A major"
+    assert keys[0][1].name == "G major"
+    # The section before the lift ends on the new key's dominant.
+    before = plan.sections[last_chorus - 1].chords[-1][-1].symbol
+    assert parse_chord(before).root == parse_key("A major").tonic + 7 - 12
+
+
+@pytest.mark.parametrize("brief", ["a pop song in D major", "a folk tune in E minor", "a jazz tune in Eb major",
+                                   "a waltz in G minor", "a march in Bb major", "a ballad in A major"])
+def test_sections_start_and_the_piece_ends_on_the_tonic(brief):
+    plan = plan_from_brief(brief)
+    key = parse_key(plan.key)
+    first = parse_chord(plan.sections[0].chords[0][0].symbol)
+    last = parse_chord(plan.sections[-1].chords[-1][-1].symbol)
+    assert first.root == key.tonic
+    assert last.root == key.tonic and last.is_minor == (key.mode == "minor")
+
+
+def test_chords_come_from_the_table():
+    from composer.tables import load_table
+    from symbolic.harmony import degree_token
+    table = load_table()["chords"]["pop"]["major"]
+    vocab = set(table["next"]) | set(table["start"]) | set(table["cadence"])
+    plan = plan_from_brief("a pop song in Eb major, 2 minutes", 5)
+    key = parse_key(plan.key)
+    tokens = [degree_token(parse_chord(c.symbol), key) for s in plan.sections for bar in s.chords for c in bar]
+    assert set(tokens) <= vocab | {"7:7"}  # V7 pivots and cadences are added by the planner
+    assert len(set(tokens)) >= 4
+
+
+@pytest.mark.parametrize("brief,seconds", [("a pop song, 3 minutes", 180), ("a jazz tune, 90 seconds", 90),
+                                           ("a string quartet piece, 5 minutes", 300), ("a rock song, 30 seconds", 30),
+                                           ("a jig, 2 minutes", 120), ("a 12-bar blues, 2 minutes", 120),
+                                           ("theme and variations for piano, 4 minutes", 240),
+                                           ("an ambient piece, 29 minutes", 29 * 60)])
+def test_length_is_close_to_the_request(brief, seconds):
+    plan = plan_from_brief(brief)
+    assert plan.duration_seconds() == pytest.approx(seconds, rel=0.15)
+
+
+def test_bars_are_exact_when_asked_in_bars():
+    assert plan_from_brief("a 32 bar jazz tune").total_bars == 32
+    assert plan_from_brief("a pop song, 50 bars").total_bars == 50
