@@ -43,16 +43,31 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from symbolic.score import ScoreError
 
     from .brief import BriefError
+    from .llm import LLMError
     from .plan import PlanError
     from .project import ProjectError
+    from .revise import EditError
     return (BriefError, PlanError, ScoreError, HarmonyError, SoundFontError, RenderError, ProjectError,
-            ValidationError, OSError, ValueError)
+            LLMError, EditError, ValidationError, OSError, ValueError)
+
+
+def _warn(message: str) -> None:
+    print(f"composer: {message}", file=sys.stderr, flush=True)
+
+
+def _llm_settings(args):
+    if getattr(args, "planner", "rules") != "llm":
+        return None
+    from .llm import load_settings
+    return load_settings(url=args.llm_url, model=args.llm_model, path=args.llm_path, backend=args.llm_backend,
+                         timeout=args.llm_timeout, retries=args.llm_retries)
 
 
 def _cmd_new(args) -> int:
     from .pipeline import new_piece
     res = new_piece(args.brief, args.out, seed=args.seed, audio=not args.no_audio, soundfont=args.soundfont,
-                    arranger=args.arranger, fmt=args.format, progress=CliProgress(quiet=args.quiet))
+                    arranger=args.arranger, fmt=args.format, progress=CliProgress(quiet=args.quiet),
+                    planner=args.planner, llm=_llm_settings(args), fallback=not args.no_fallback, warn=_warn)
     plan = res.plan
     print(f"{plan.title}: {plan.key}, {plan.meter}, {plan.tempo:g} BPM, {len(plan.sections)} sections, "
           f"{plan.total_bars} bars, {res.score.duration:.0f} s, {len(plan.tracks)} tracks")
@@ -64,7 +79,8 @@ def _cmd_new(args) -> int:
 def _cmd_plan(args) -> int:
     from . import project
     from .pipeline import make_plan
-    plan = make_plan(args.brief, args.seed, CliProgress(quiet=args.quiet))
+    plan = make_plan(args.brief, args.seed, CliProgress(quiet=args.quiet), planner=args.planner,
+                     llm=_llm_settings(args), fallback=not args.no_fallback, warn=_warn)
     text = plan.to_json()
     if args.output in (None, "-"):
         sys.stdout.write(text)
@@ -118,6 +134,27 @@ def _cmd_import(args) -> int:
     return 0
 
 
+def _cmd_revise(args) -> int:
+    from .pipeline import revise_project
+    plan, diff, regen = revise_project(args.folder, args.instruction, planner=args.planner, llm=_llm_settings(args),
+                                       seed=args.seed, fallback=not args.no_fallback,
+                                       progress=CliProgress(quiet=args.quiet), warn=_warn)
+    if not diff:
+        print("the plan is unchanged")
+        return 0
+    for line in diff:
+        print(line)
+    print(f"re-arranged {len(regen)} of {plan.total_bars} bars; `composer undo {args.folder}` restores the previous plan")
+    return 0
+
+
+def _cmd_undo(args) -> int:
+    from .pipeline import undo_project
+    plan = undo_project(args.folder, progress=CliProgress(quiet=args.quiet))
+    print(f"restored the previous plan: {plan.title}, {plan.key}, {plan.total_bars} bars" if plan else "restored")
+    return 0
+
+
 def _cmd_schema(args) -> int:
     from .plan import plan_schema
     print(json.dumps(plan_schema(), indent=2))
@@ -139,8 +176,23 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name, fn, help_):
         sp = sub.add_parser(name, help=help_, description=help_)
         sp.set_defaults(fn=fn)
-        sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        sp.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output")
         return sp
+
+    def llm_options(sp):
+        g = sp.add_argument_group("planner")
+        g.add_argument("--planner", choices=["rules", "llm"], default="rules",
+                       help="rules (offline default) or llm (a local or remote language model)")
+        g.add_argument("--llm-url", help="OpenAI-compatible base URL (Ollama, llama-server, vLLM, LM Studio, OpenAI); "
+                                         "or COMPOSER_LLM_URL; the key comes from COMPOSER_LLM_API_KEY")
+        g.add_argument("--llm-model", help="model name on that server (or COMPOSER_LLM_MODEL)")
+        g.add_argument("--llm-path", help="a local transformers causal LM folder, used offline")
+        g.add_argument("--llm-backend", choices=["auto", "openai", "ollama", "llamacpp", "vllm"],
+                       help="how to ask for structured output (default: guessed from the URL)")
+        g.add_argument("--llm-timeout", type=float, help="seconds to wait for an answer (default 120)")
+        g.add_argument("--llm-retries", type=int, help="how often to send problems back before giving up (default 3)")
+        g.add_argument("--no-fallback", action="store_true",
+                       help="fail instead of falling back to the rules planner when the LLM fails")
 
     sp = add("new", _cmd_new, "plan, arrange, export and render a piece from a brief")
     sp.add_argument("brief", help="free-text brief, e.g. 'a melancholic waltz in D minor for string quartet'")
@@ -150,11 +202,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--soundfont", help="SoundFont (.sf2/.sf3) to render with")
     sp.add_argument("--format", choices=["wav", "flac"], help="audio format (default wav)")
     sp.add_argument("--arranger", default="patterns", help="arranger to use (default: patterns)")
+    llm_options(sp)
 
     sp = add("plan", _cmd_plan, "write the form and chord plan for a brief")
     sp.add_argument("brief")
     sp.add_argument("-o", "--output", help="plan.json to write (default: standard output)")
     sp.add_argument("--seed", type=int, default=0)
+    llm_options(sp)
+
+    sp = add("revise", _cmd_revise, "edit a project's plan in words and re-arrange only what changed")
+    sp.add_argument("folder", help="project folder")
+    sp.add_argument("instruction", help="e.g. 'transpose up a whole step', 'make the chorus 16 bars', "
+                                        "'make the bridge modulate to the relative minor'")
+    sp.add_argument("--seed", type=int, default=0)
+    llm_options(sp)
+
+    sp = add("undo", _cmd_undo, "restore the plan and MIDI from before the last change")
+    sp.add_argument("folder", help="project folder")
 
     sp = add("arrange", _cmd_arrange, "arrange a plan file into MIDI and MusicXML")
     sp.add_argument("plan", help="plan.json (or a project folder holding one)")

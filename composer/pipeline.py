@@ -16,11 +16,12 @@ from symbolic.patterns import arrange as pattern_arrange
 from symbolic.score import Score
 
 from . import project
+from .llm import LLMError, LLMSettings, ask_for_plan, load_settings, messages_for_brief, messages_for_revision
 from .plan import Plan, load_plan
 from .planner import plan_from_brief
 
 __all__ = ["RenderCancelled", "Result", "make_plan", "arrange", "export", "render", "new_piece", "arrange_project",
-           "read_plan", "load_project", "export_project"]
+           "read_plan", "load_project", "export_project", "revise_project", "undo_project", "LLMError"]
 
 # progress(stage, fraction 0..1, message)
 Progress = Callable[[str, float, str], None]
@@ -39,10 +40,94 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def make_plan(brief: str, seed: int = 0, progress: Progress = _quiet) -> Plan:
+def make_plan(brief: str, seed: int = 0, progress: Progress = _quiet, planner: str = "rules",
+              llm: LLMSettings | None = None, fallback: bool = True, warn: Callable[[str], None] | None = None) -> Plan:
+    """The plan for a brief, from the rules planner or an LLM (checked, repaired, or replaced by the
+    rules planner with a warning when the LLM fails and fallback is on)."""
     progress("plan", 0.0, "reading the brief")
-    plan = plan_from_brief(brief, seed)
+    if planner == "llm":
+        plan = _llm_plan(brief, seed, progress, llm or load_settings(), fallback, warn or (lambda m: progress("plan", 0.5, m)))
+    elif planner == "rules":
+        plan = plan_from_brief(brief, seed)
+    else:
+        raise ValueError(f"unknown planner {planner!r}; choose rules or llm")
     progress("plan", 1.0, f"{len(plan.sections)} sections, {plan.total_bars} bars, {plan.duration_seconds():.0f} s")
+    return plan
+
+
+def _llm_plan(brief: str, seed: int, progress: Progress, settings: LLMSettings, fallback: bool,
+              warn: Callable[[str], None]) -> Plan:
+    from .brief import parse_brief
+    parse_brief(brief)  # the same one-line errors for an empty or impossible brief
+    try:
+        if settings.path:
+            from .llm_local import LocalPlanner
+            return LocalPlanner(settings.path).plan(brief, lambda m: progress("plan", 0.3, m))
+        if not settings.url:
+            raise LLMError("no LLM configured: give --llm-url or --llm-path, or set COMPOSER_LLM_URL")
+        result = ask_for_plan(messages_for_brief(brief), settings, progress=lambda m: progress("plan", 0.3, m))
+        for w in result.warnings:
+            warn(f"warning: {w}")
+        return result.plan
+    except LLMError as exc:
+        if not fallback:
+            raise
+        warn(f"warning: {exc}; using the rules planner instead")
+        return plan_from_brief(brief, seed)
+
+
+def revise_project(folder: str | Path, instruction: str, planner: str = "rules", llm: LLMSettings | None = None,
+                   seed: int = 0, fallback: bool = True, progress: Progress = _quiet,
+                   warn: Callable[[str], None] | None = None) -> tuple[Plan, list[str], set[int]]:
+    """Edit a project's plan, keep the previous one for undo, and re-arrange only what changed.
+    Returns (new plan, diff lines, regenerated bar indices)."""
+    from .revise import diff_plans, rearrange, rules_revise
+    warn = warn or (lambda m: progress("revise", 0.5, m))
+    folder = Path(folder)
+    old_plan, old_score = load_project(folder)
+    if old_plan is None:
+        raise project.ProjectError(f"{folder} has no {project.PLAN} to revise")
+    progress("revise", 0.0, f"editing the plan: {instruction}")
+    if planner == "llm":
+        settings = llm or load_settings()
+        try:
+            if not settings.url:
+                raise LLMError("no LLM server configured for revisions: give --llm-url or set COMPOSER_LLM_URL")
+            result = ask_for_plan(messages_for_revision(old_plan, instruction), settings,
+                                  progress=lambda m: progress("revise", 0.3, m))
+            for w in result.warnings:
+                warn(f"warning: {w}")
+            new_plan = result.plan
+        except LLMError as exc:
+            if not fallback:
+                raise
+            warn(f"warning: {exc}; using the rules planner's edits instead")
+            new_plan = rules_revise(old_plan, instruction)
+    else:
+        new_plan = rules_revise(old_plan, instruction)
+    diff = diff_plans(old_plan, new_plan)
+    if not diff:
+        return new_plan, [], set()
+    score, regen = rearrange(old_plan, old_score, new_plan, _arrange_for_revise, seed)
+    export(new_plan, score, folder, progress=progress)
+    progress("revise", 1.0, f"{len(diff)} changes, {len(regen)} bars re-arranged")
+    return new_plan, diff, regen
+
+
+def _arrange_for_revise(plan: Plan, seed: int = 0, base: Score | None = None, bars: set[int] | None = None,
+                        tracks: set[str] | None = None, locked: frozenset = frozenset()) -> Score:
+    return arrange(plan, seed, base=base, bars=bars, tracks=tracks, locked=locked)
+
+
+def undo_project(folder: str | Path, progress: Progress = _quiet) -> Plan:
+    """Restore the previous plan.json and piece.mid exactly, and rewrite piece.musicxml to match."""
+    from symbolic.musicxml import to_musicxml
+    folder = Path(folder)
+    project.undo(folder)
+    plan, score = load_project(folder)
+    if score is not None and plan is not None:
+        _apply_plan_meta(plan, score)
+        project.atomic_write(folder / project.MUSICXML, to_musicxml(score, lambda f, m: progress("export", f, m)))
     return plan
 
 
@@ -98,7 +183,8 @@ def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = No
 
 def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True, soundfont: str | None = None,
               arranger: str = "patterns", fmt: str | None = None, progress: Progress = _quiet,
-              cancel: threading.Event | None = None) -> Result:
+              cancel: threading.Event | None = None, planner: str = "rules", llm: LLMSettings | None = None,
+              fallback: bool = True, warn: Callable[[str], None] | None = None) -> Result:
     folder = project.ensure_dir(folder)
     if audio:
         # Fail before any work when no SoundFont can be found.
@@ -106,7 +192,7 @@ def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True,
         find_soundfont(soundfont)
     timings = {}
     t = time.perf_counter()
-    plan = make_plan(brief, seed, progress)
+    plan = make_plan(brief, seed, progress, planner=planner, llm=llm, fallback=fallback, warn=warn)
     timings["plan"] = time.perf_counter() - t
     t = time.perf_counter()
     score = arrange(plan, seed, arranger, progress=progress)

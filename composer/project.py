@@ -40,22 +40,52 @@ def ensure_dir(path: str | Path) -> Path:
     return path
 
 
+def snapshot(folder: str | Path) -> Path | None:
+    """Keep the current plan.json (and piece.mid beside it) in history/ before they are replaced."""
+    folder = Path(folder)
+    plan = folder / PLAN
+    if not plan.exists():
+        return None
+    hist = folder / HISTORY
+    hist.mkdir(exist_ok=True)
+    existing = history(folder)
+    n = int(existing[-1].name.split("-")[1].split(".")[0]) + 1 if existing else 1
+    target = hist / f"plan-{n:04d}.json"
+    atomic_write(target, plan.read_bytes())
+    midi = folder / MIDI
+    if midi.exists():
+        atomic_write(hist / f"piece-{n:04d}.mid", midi.read_bytes())
+    for stale in existing[: max(0, len(existing) + 1 - MAX_HISTORY)]:
+        stale.unlink(missing_ok=True)
+        stale.with_name(stale.name.replace("plan-", "piece-").replace(".json", ".mid")).unlink(missing_ok=True)
+    return target
+
+
 def save_plan(folder: str | Path, plan_json: str) -> Path:
-    """Write plan.json, keeping the previous plan in history/ for undo."""
+    """Write plan.json, keeping the previous plan (and its MIDI) in history/ for undo."""
     folder = Path(folder)
     target = folder / PLAN
-    if target.exists():
-        old = target.read_text(encoding="utf-8")
-        if old != plan_json:
-            hist = folder / HISTORY
-            hist.mkdir(exist_ok=True)
-            existing = sorted(hist.glob("plan-*.json"))
-            n = int(existing[-1].stem.split("-")[1]) + 1 if existing else 1
-            atomic_write(hist / f"plan-{n:04d}.json", old)
-            for stale in existing[: max(0, len(existing) + 1 - MAX_HISTORY)]:
-                stale.unlink(missing_ok=True)
+    if target.exists() and target.read_text(encoding="utf-8") != plan_json:
+        snapshot(folder)
     return atomic_write(target, plan_json)
 
 
 def history(folder: str | Path) -> list[Path]:
     return sorted((Path(folder) / HISTORY).glob("plan-*.json"))
+
+
+def undo(folder: str | Path) -> tuple[Path, bool]:
+    """Put back the latest plan (and its MIDI) from history/; returns (plan path, whether MIDI came back)."""
+    folder = Path(folder)
+    snaps = history(folder)
+    if not snaps:
+        raise ProjectError(f"nothing to undo in {folder}")
+    last = snaps[-1]
+    midi = last.with_name(last.name.replace("plan-", "piece-").replace(".json", ".mid"))
+    atomic_write(folder / PLAN, last.read_bytes())
+    restored = midi.exists()
+    if restored:
+        atomic_write(folder / MIDI, midi.read_bytes())
+        midi.unlink()
+    last.unlink()
+    return folder / PLAN, restored

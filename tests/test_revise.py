@@ -1,0 +1,139 @@
+"""Revising a project: rules edits, a scripted LLM, re-arranging only what changed, exact undo."""
+import json
+
+import pytest
+
+from composer.pipeline import load_project, new_piece, revise_project, undo_project
+from composer.revise import EditError, rules_revise, section_keys
+from composer.llm import LLMSettings
+from symbolic.harmony import parse_chord
+
+from .llm_server import LLMServer
+
+BRIEF = "a pop song in C major with intro, verse, chorus and a bridge, 4/4 at 110 bpm, 2 minutes"
+
+
+@pytest.fixture()
+def proj(tmp_path):
+    new_piece(BRIEF, tmp_path / "p", audio=False, seed=1)
+    return tmp_path / "p"
+
+
+def snapshot(folder):
+    return {n: (folder / n).read_bytes() for n in ("plan.json", "piece.mid")}
+
+
+def names(plan):
+    return [s.name for s in plan.sections]
+
+
+def test_transpose_keeps_every_note_moved_by_the_interval(proj):
+    old_plan, old_score = load_project(proj)
+    plan, diff, regen = revise_project(proj, "transpose up a whole step")
+    assert plan.key == "D major" and not regen and diff[0] == "key: C major -> D major"
+    _, score = load_project(proj)
+    for a, b in zip(old_score.parts, score.parts):
+        shift = 0 if a.is_drum else 2
+        assert [(n.start, n.pitch + shift) for n in a.notes] == [(n.start, n.pitch) for n in b.notes]
+    assert all(parse_chord(c.symbol).root == (parse_chord(o.symbol).root + 2) % 12
+               for s, os_ in zip(plan.sections, old_plan.sections) for bar, ob in zip(s.chords, os_.chords)
+               for c, o in zip(bar, ob))
+
+
+def test_change_one_chord_regenerates_only_its_section(proj):
+    old_plan, old_score = load_project(proj)
+    verse = next(s for s in old_plan.sections if s.name.startswith("Verse"))
+    plan, diff, regen = revise_project(proj, f"change bar 2 of {verse.name} to Am")
+    sheet = plan.to_sheet()
+    sec = next(s for s in sheet.sections if s.name == verse.name)
+    same_label = [s for s in sheet.sections if s.name == verse.name]
+    assert regen == set(sec.bar_range) and len(same_label) == 1
+    _, score = load_project(proj)
+    lo, hi = sheet.bars[sec.first_bar].bar.start, sheet.bars[sec.first_bar + sec.n_bars - 1].bar.end
+    for a, b in zip(old_score.parts, score.parts):
+        keep_a = [(n.start, n.pitch) for n in a.notes if not lo <= n.start < hi]
+        keep_b = [(n.start, n.pitch) for n in b.notes if not lo <= n.start < hi]
+        assert keep_a == keep_b
+
+
+def test_undo_restores_plan_and_midi_exactly(proj):
+    before = snapshot(proj)
+    revise_project(proj, "make the chorus 12 bars")
+    middle = snapshot(proj)
+    revise_project(proj, "tempo 96")
+    assert snapshot(proj) != middle
+    undo_project(proj)
+    assert snapshot(proj) == middle
+    undo_project(proj)
+    assert snapshot(proj) == before
+
+
+@pytest.mark.parametrize("edit,check", [
+    ("transpose to Eb major", lambda p: p.key == "Eb major"),
+    ("tempo 132", lambda p: p.tempo == 132),
+    ("slower", lambda p: p.tempo == 99),
+    ("change the meter to 3/4", lambda p: p.meter == "3/4" and all(sum(c.beats for c in b) == 3 for s in p.sections for b in s.chords)),
+    ("make the bridge 3/4", lambda p: next(s for s in p.sections if s.name == "Bridge").meter == "3/4"),
+    ("make the chorus 12 bars", lambda p: all(s.bars == 12 for s in p.sections if s.name.startswith("Chorus"))),
+    ("lengthen the bridge", lambda p: next(s for s in p.sections if s.name == "Bridge").bars == 12),
+    ("repeat the last chorus", lambda p: names(p)[names(p).index("Chorus 4") + 1] == "Chorus 5"),
+    ("remove the bridge", lambda p: "Bridge" not in [s.name for s in p.sections]),
+    ("add an outro", lambda p: p.sections[-1].name.startswith("Outro") and p.sections[-1].chords[-1][0].symbol == "C"),
+    ("add an intro of 2 bars", lambda p: p.sections[0].bars == 2),
+    ("replace G with G7", lambda p: any(c.symbol == "G7" for s in p.sections for b in s.chords for c in b)),
+    ("make the bridge modulate to the relative minor and end on a half cadence",
+     lambda p: section_keys(p)[names(p).index("Bridge")].name == "A minor"
+     and p.sections[names(p).index("Bridge")].chords[-1][0].symbol == "E"
+     and p.sections[names(p).index("Bridge")].chords[0][0].symbol in ("Am", "C", "Dm", "F", "G", "E", "Bdim")),
+    ("end the bridge on a half cadence", lambda p: p.sections[names(p).index("Bridge")].chords[-1][0].symbol == "G"),
+])
+def test_rules_edits(proj, edit, check):
+    plan, diff, _ = revise_project(proj, edit)
+    assert diff
+    assert check(plan), diff
+    # The key after a modulated section comes back.
+    keys = section_keys(plan)
+    assert keys[-1].tonic == keys[0].tonic
+
+
+@pytest.mark.parametrize("edit,needle", [("frobnicate the widget", "cannot read the edit"),
+                                         ("make the refrain 8 bars", "no section called"),
+                                         ("tempo 999", "outside 20-320"),
+                                         ("change bar 99 of the bridge to Am", "has 8 bars"),
+                                         ("", "empty")])
+def test_bad_edits_change_nothing(proj, edit, needle):
+    before = snapshot(proj)
+    with pytest.raises(EditError, match=needle):
+        revise_project(proj, edit)
+    assert snapshot(proj) == before
+
+
+def test_revise_with_a_scripted_llm_and_undo(proj):
+    old_plan, _ = load_project(proj)
+    edited = old_plan.model_dump(mode="json", exclude_none=True)
+    bridge = next(s for s in edited["sections"] if s["name"] == "Bridge")
+    bridge["key"] = "A minor"
+    bridge["chords"] = [[{"symbol": s, "beats": 4}] for s in ["Am", "Dm", "Am", "E7", "Am", "Dm", "E", "E"]]
+    idx = edited["sections"].index(bridge)
+    if idx + 1 < len(edited["sections"]):
+        edited["sections"][idx + 1]["key"] = "C major"
+    before = snapshot(proj)
+    with LLMServer([{"content": json.dumps(edited)}]) as srv:
+        plan, diff, regen = revise_project(proj, "make the bridge modulate to the relative minor and end on a half cadence",
+                                           planner="llm", llm=LLMSettings(url=srv.url, timeout=5, retries=1))
+        sent = srv.script.requests[0]["messages"][1]["content"]
+    assert "Current plan:" in sent and "relative minor" in sent
+    assert any(line.startswith("~ section Bridge") for line in diff)
+    sheet = plan.to_sheet()
+    b = next(s for s in sheet.sections if s.name == "Bridge")
+    assert set(b.bar_range) <= regen
+    undo_project(proj)
+    assert snapshot(proj) == before
+
+
+def test_rules_revise_is_pure():
+    from composer.planner import plan_from_brief
+    plan = plan_from_brief(BRIEF, 1)
+    copy_before = plan.model_dump_json()
+    rules_revise(plan, "transpose up a fifth")
+    assert plan.model_dump_json() == copy_before
