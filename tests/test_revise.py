@@ -137,3 +137,20 @@ def test_rules_revise_is_pure():
     copy_before = plan.model_dump_json()
     rules_revise(plan, "transpose up a fifth")
     assert plan.model_dump_json() == copy_before
+
+
+def test_llm_fault_during_revise_leaves_the_project_untouched(proj, capsys):
+    from composer.cli import main
+    before = snapshot(proj)
+    with LLMServer([{"status": 503}] * 4) as srv:
+        code = main(["-q", "revise", str(proj), "make the chorus longer", "--planner", "llm", "--llm-url", srv.url,
+                     "--no-fallback"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("composer: error: the LLM server answered HTTP 503")
+    assert snapshot(proj) == before
+    with LLMServer([{"status": 503}] * 4) as srv:
+        code = main(["-q", "revise", str(proj), "lengthen the bridge", "--planner", "llm", "--llm-url", srv.url])
+    assert code == 0
+    assert "using the rules planner's edits instead" in capsys.readouterr().err
+    assert snapshot(proj) != before
