@@ -329,16 +329,28 @@ def parse_roman(text: str, key: Key) -> Chord:
     offsets = _DEGREE_OFFSETS if key.mode == "major" else _MINOR_DEGREE_OFFSETS
     off = offsets[numeral.upper()] + (1 if acc == "#" else -1 if acc == "b" else 0)
     minor = numeral.islower()
-    rest = {"°": "dim", "o": "dim", "°7": "dim7", "o7": "dim7", "ø7": "hdim7", "ø": "hdim7", "+": "aug"}.get(rest, rest)
-    if rest in QUALITIES:
+    special = {"°": "dim", "o": "dim", "°7": "dim7", "o7": "dim7", "ø7": "hdim7", "ø": "hdim7", "+": "aug"}
+    if rest in special:
+        quality = special[rest]
+    elif minor and ("m" + rest) in _ALIASES:
+        quality = _ALIASES["m" + rest]  # ii7 is a minor seventh, not a dominant one
+    elif rest in QUALITIES:
         quality = rest
+    elif rest in _ALIASES:
+        quality = _ALIASES[rest]
     else:
-        quality_text = ("m" + rest) if minor else rest
-        if quality_text not in _ALIASES:
-            raise HarmonyError(f"unknown chord quality {rest!r} in Roman numeral {text!r}")
-        quality = _ALIASES[quality_text]
+        raise HarmonyError(f"unknown chord quality {rest!r} in Roman numeral {text!r}")
     root = (key.tonic + off) % 12
-    return Chord(root, quality, None, chord_symbol(root, quality, None, key.uses_flats))
+    return Chord(root, quality, None, _spell_offset(off % 12, acc, key) + QUALITIES[quality][1])
+
+
+def _spell_offset(off: int, acc: str, key: Key) -> str:
+    """Spell a degree with the accidental the numeral asked for: bVII in C is Bb, #IV is F#."""
+    name = spell_degree(off, key)
+    if acc == "b" and "#" in name or acc == "#" and name.endswith("b") and len(name) > 1:
+        names = FLAT_NAMES if acc == "b" else SHARP_NAMES
+        return names[(key.tonic + off) % 12]
+    return name
 
 
 def diatonic_triads(key: Key) -> list[Chord]:

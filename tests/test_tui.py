@@ -1,10 +1,12 @@
-"""The first TUI screen, driven with Textual's Pilot: generate, export, render, cancel."""
+"""The TUI, driven with Textual's Pilot: the flows a composer uses, and snapshots of the main screens."""
 import asyncio
 
 import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, TabbedContent
 
+from composer.pipeline import new_piece
 from tui.app import ComposerApp
+from tui.widgets import ChordEditor, Picker
 
 BRIEF = "a calm folk tune in G major, 4/4 at 100 bpm, for fiddle, acoustic guitar and upright bass, 20 seconds"
 
@@ -17,18 +19,24 @@ async def wait_idle(app, pilot, timeout=120.0):
     raise AssertionError("task did not finish")
 
 
-def test_generate_export_render(tmp_path, soundfont):
+def run(coro):
+    asyncio.run(coro)
+
+
+@pytest.fixture()
+def project(tmp_path):
+    new_piece(BRIEF.replace("20 seconds", "40 seconds"), tmp_path / "p", audio=False)
+    return tmp_path / "p"
+
+
+def test_brief_to_export_and_mix(tmp_path, soundfont):
     async def scenario():
         app = ComposerApp(tmp_path / "proj", soundfont=str(soundfont))
         async with app.run_test(size=(100, 30)) as pilot:
-            brief = app.query_one("#brief", Input)
-            brief.value = BRIEF
+            app.query_one("#brief", Input).value = BRIEF
             await pilot.press("enter")
             await wait_idle(app, pilot)
-            sections = app.query_one("#sections", DataTable)
-            tracks = app.query_one("#tracks", DataTable)
-            assert sections.row_count == len(app.plan.sections) > 0
-            assert tracks.row_count == 3
+            assert app.query_one("#sections", DataTable).row_count == len(app.plan.sections) > 0
             assert (tmp_path / "proj" / "plan.json").exists() and (tmp_path / "proj" / "piece.mid").exists()
             app.set_focus(None)
             await pilot.press("e")
@@ -38,26 +46,120 @@ def test_generate_export_render(tmp_path, soundfont):
             await wait_idle(app, pilot)
             assert (tmp_path / "proj" / "mix.wav").exists()
             assert len(list((tmp_path / "proj" / "stems").iterdir())) == 3
-    asyncio.run(scenario())
+    run(scenario())
 
 
-def test_open_existing_project_and_cancel_render(tmp_path, soundfont):
-    from composer.pipeline import new_piece
-    new_piece(BRIEF.replace("20 seconds", "10 minutes"), tmp_path / "p", audio=False)
+def test_edit_a_chord_valid_and_invalid_then_undo_redo(project):
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test(size=(100, 30)) as pilot:
+            before = app.plan.model_dump_json()
+            chords = app.query_one("#chords", DataTable)
+            chords.focus()
+            chords.move_cursor(row=1)
+            await pilot.press("enter")
+            assert isinstance(app.screen, ChordEditor)
+            editor = app.screen.query_one("#chord-input", Input)
+            editor.value = "Hx7"
+            await pilot.pause()
+            assert "neither a chord symbol" in str(app.screen.query_one("#chord-error").render())
+            await pilot.press("enter")
+            assert isinstance(app.screen, ChordEditor)  # an invalid chord is not applied
+            editor.value = "ii7 V7"
+            await pilot.press("enter")
+            await wait_idle(app, pilot)
+            bar = app.plan.sections[app.section].chords[1]
+            assert [c.symbol for c in bar] == ["Am7", "D7"]
+            assert "Am7" in (project / "plan.json").read_text()  # autosaved
+            after = app.plan.model_dump_json()
+            await pilot.press("ctrl+z")
+            assert app.plan.model_dump_json() == before
+            assert (project / "plan.json").read_text() == app.plan.to_json()
+            await pilot.press("ctrl+y")
+            assert app.plan.model_dump_json() == after
+    run(scenario())
+
+
+def test_regenerate_section_keeps_other_sections_and_locked_tracks(project):
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test(size=(100, 30)) as pilot:
+            sheet = app.plan.to_sheet()
+            sec = sheet.sections[1]
+            lo, hi = sheet.bars[sec.first_bar].bar.start, sheet.bars[sec.first_bar + sec.n_bars - 1].bar.end
+            old = {p.name: [(n.start, n.pitch) for n in p.notes] for p in app.score.parts}
+            await pilot.pause()
+            await pilot.press("2")
+            await pilot.pause()
+            assert app.query_one("#tabs", TabbedContent).active == "tab-arrangement"
+            cells = app.query_one("#cells", DataTable)
+            cells.move_cursor(row=2, column=5 + 1)  # the bass, second section
+            await pilot.pause()
+            await pilot.press("l")
+            assert "Upright Bass" in app.session.locked
+            app.track = None
+            await pilot.press("1")
+            app.section = 1
+            app.set_focus(None)
+            await pilot.press("x")
+            await wait_idle(app, pilot)
+            new = {p.name: [(n.start, n.pitch) for n in p.notes] for p in app.score.parts}
+            assert new["Upright Bass"] == old["Upright Bass"]
+            changed = False
+            for name in old:
+                outside_old = [x for x in old[name] if not lo <= x[0] < hi]
+                outside_new = [x for x in new[name] if not lo <= x[0] < hi]
+                assert outside_old == outside_new
+                changed |= old[name] != new[name]
+            assert changed
+    run(scenario())
+
+
+def test_alternatives_pick_and_instrument_change(project):
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.set_focus(None)
+            old = app.score.n_notes, [(n.start, n.pitch) for p in app.score.parts for n in p.notes]
+            await pilot.press("a")
+            await wait_idle(app, pilot)
+            assert isinstance(app.screen, Picker)
+            await pilot.press("down", "enter")
+            await pilot.pause()
+            assert not isinstance(app.screen, Picker)
+            assert [(n.start, n.pitch) for p in app.score.parts for n in p.notes] != old[1]
+            app.track = "Fiddle"
+            app.set_focus(None)
+            await pilot.press("i")
+            assert isinstance(app.screen, Picker)
+            picker = app.screen
+            names = picker.options
+            picker.dismiss(names.index("violin"))
+            await pilot.pause()
+            assert next(t for t in app.plan.tracks if t.name == "Fiddle").program == 40
+    run(scenario())
+
+
+def test_revise_box_and_cancel_render(project, soundfont):
+    new_piece(BRIEF.replace("20 seconds", "10 minutes"), project, audio=False)
 
     async def scenario():
-        app = ComposerApp(tmp_path / "p", soundfont=str(soundfont))
+        app = ComposerApp(project, soundfont=str(soundfont))
         async with app.run_test(size=(100, 30)) as pilot:
-            assert app.plan is not None and app.score is not None
-            assert app.query_one("#sections", DataTable).row_count == len(app.plan.sections)
+            box = app.query_one("#revise", Input)
+            box.value = "transpose up a whole step"
+            box.focus()
+            await pilot.press("enter")
+            await wait_idle(app, pilot)
+            assert app.plan.key == "A major"
             app.set_focus(None)
             await pilot.press("r")
             assert app.busy
             await pilot.press("c")
             await wait_idle(app, pilot)
-            assert not (tmp_path / "p" / "mix.wav").exists()
-            assert (tmp_path / "p" / "piece.mid").exists()
-    asyncio.run(scenario())
+            assert not (project / "mix.wav").exists()
+            assert (project / "piece.mid").exists()
+    run(scenario())
 
 
 def test_bad_brief_is_reported_not_raised(tmp_path):
@@ -69,31 +171,79 @@ def test_bad_brief_is_reported_not_raised(tmp_path):
             await wait_idle(app, pilot)
             assert app.plan is None
             assert not (tmp_path / "x" / "plan.json").exists()
-    asyncio.run(scenario())
+    run(scenario())
 
 
-def test_palette_lists_the_actions(tmp_path):
+def test_palette_and_bindings(tmp_path):
     app = ComposerApp(tmp_path)
 
     async def scenario():
         async with app.run_test():
-            titles = [c.title for c in app.get_system_commands(app.screen)]
-            assert {"Generate", "Export", "Render", "Cancel"} <= set(titles)
+            titles = {c.title for c in app.get_system_commands(app.screen)}
+            assert {"Generate", "Regenerate section", "Alternatives", "Export", "Render", "Play", "Undo", "Redo",
+                    "Mute track", "Solo track", "Lock track", "Change instrument", "Cancel"} <= titles
             ids = {b.id for b in app.BINDINGS}
-            assert {"generate", "export", "render", "cancel", "quit", "help"} <= ids
-    asyncio.run(scenario())
+            assert {"generate", "render", "export", "undo", "redo", "help", "quit"} <= ids
+            keys = {b.id: b.key for b in app.BINDINGS}
+            assert (keys["generate"], keys["render"], keys["export"], keys["undo"], keys["redo"], keys["quit"]) == \
+                ("g", "r", "e", "ctrl+z", "ctrl+y", "q")
+    run(scenario())
+
+
+def test_keys_remap_from_the_config_file(tmp_path, monkeypatch):
+    cfg = tmp_path / "config.json"
+    cfg.write_text('{"keys": {"generate": "ctrl+g"}}')
+    monkeypatch.setenv("COMPOSER_CONFIG", str(cfg))
+
+    async def scenario():
+        app = ComposerApp(tmp_path / "p")
+        async with app.run_test() as pilot:
+            app.query_one("#brief", Input).value = "a short folk tune, 10 seconds"
+            app.set_focus(None)
+            await pilot.press("ctrl+g")
+            await wait_idle(app, pilot)
+            assert app.plan is not None
+    run(scenario())
+
+
+def test_play_says_plainly_when_there_is_no_audio_device(project, monkeypatch):
+    import tui.app as tapp
+    monkeypatch.setattr(tapp, "audio_player", lambda: None)
+
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test() as pilot:
+            app.set_focus(None)
+            await pilot.press("p")
+            await wait_idle(app, pilot)
+            lines = [str(line.text) for line in app.query_one("#log").lines]
+            assert any("no audio device found" in line for line in lines)
+    run(scenario())
+
+
+async def _setup(pilot, tab):
+    app = pilot.app
+    await pilot.pause()  # the initial focus selects the Plan tab; let it land first
+    app.query_one("#log").clear()
+    app.sub_title = "waltz"  # the folder path differs from run to run
+    app.action_show_tab(tab)
+    await pilot.pause()
+
+
+@pytest.fixture(scope="module")
+def waltz(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("snap") / "w"
+    new_piece("a melancholic waltz in D minor for string quartet, ABA, 3/4 at 120 bpm, one minute", folder, audio=False)
+    return folder
 
 
 @pytest.mark.slow
-def test_snapshot_main_screen(tmp_path, snap_compare):
-    from composer.pipeline import new_piece
-    new_piece("a melancholic waltz in D minor for string quartet, ABA, 3/4 at 120 bpm, one minute",
-              tmp_path / "w", audio=False)
-
+@pytest.mark.parametrize("tab", ["tab-plan", "tab-arrangement", "tab-roll", "tab-render"])
+def test_snapshots(waltz, snap_compare, tab):
     async def setup(pilot):
-        app = pilot.app
-        app.query_one("#log").clear()
-        app.sub_title = "waltz"  # the folder path differs from run to run
-        await pilot.pause()
-    app = ComposerApp(tmp_path / "w")
-    assert snap_compare(app, terminal_size=(100, 30), run_before=setup)
+        await _setup(pilot, tab)
+        if tab == "tab-roll":
+            pilot.app.section, pilot.app.track = 1, "Violin I"
+            pilot.app._show_roll()
+            await pilot.pause()
+    assert snap_compare(ComposerApp(waltz), terminal_size=(80, 24), run_before=setup)

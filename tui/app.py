@@ -1,10 +1,14 @@
-"""The terminal workstation: see the plan, generate, export and render with progress.
+"""The terminal workstation: compose, edit, regenerate, render and export without leaving the terminal.
 
-Blocking work runs in thread workers that report progress and can be cancelled;
-every action calls the same composer.pipeline functions as the CLI.
+Blocking work runs in thread workers that report progress and can be cancelled; every
+action goes through composer.session / composer.pipeline, the same functions the CLI uses.
 """
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -12,27 +16,56 @@ from pathlib import Path
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Input, Label, ProgressBar, RichLog
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import (Button, DataTable, Footer, Header, Input, Label, ProgressBar, RichLog, Select, Switch,
+                             TabbedContent, TabPane)
 
-from composer import pipeline, project
-from composer.plan import Plan
+from composer import pipeline
+from composer.llm import load_settings
+from composer.session import Session
+from symbolic.instruments import INSTRUMENTS
+
+from .widgets import ChordEditor, PianoRoll, Picker
 
 
 class Cancelled(Exception):
     pass
 
 
+def audio_player() -> list[str] | None:
+    """A command that plays a WAV file on this machine's audio device, or None when there is none."""
+    has_device = Path("/dev/snd").exists() or os.environ.get("PULSE_SERVER") or \
+        Path(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent"), "pulse").exists()
+    for cmd, needs_device in (["afplay"], False), (["paplay"], True), (["aplay", "-q"], True), \
+                              (["ffplay", "-nodisp", "-autoexit", "-loglevel", "quiet"], True):
+        if shutil.which(cmd[0]) and (has_device or not needs_device):
+            return cmd
+    return None
+
+
 class ComposerApp(App):
-    """Brief box, plan and tracks tables, progress bar and log."""
+    """Brief and revise boxes; plan, arrangement, piano-roll and render tabs; progress and log."""
 
     CSS_PATH = "app.tcss"
     TITLE = "composer"
     BINDINGS = [
         Binding("g", "generate", "Generate", id="generate"),
-        Binding("e", "export", "Export", id="export"),
         Binding("r", "render", "Render", id="render"),
-        Binding("c", "cancel", "Cancel", id="cancel"),
+        Binding("e", "export", "Export", id="export"),
+        Binding("x", "regenerate", "Regen", id="regenerate"),
+        Binding("a", "alternatives", "A/B", id="alternatives"),
+        Binding("p", "play", "Play", id="play"),
+        Binding("ctrl+z", "undo", "Undo", id="undo"),
+        Binding("ctrl+y", "redo", "Redo", id="redo"),
+        Binding("m", "mute", "Mute", id="mute", show=False),
+        Binding("s", "solo", "Solo", id="solo", show=False),
+        Binding("l", "lock", "Lock", id="lock", show=False),
+        Binding("i", "instrument", "Instrument", id="instrument", show=False),
+        Binding("c", "cancel", "Cancel", id="cancel", show=False),
+        Binding("1", "show_tab('tab-plan')", "Plan", id="tab-plan", show=False),
+        Binding("2", "show_tab('tab-arrangement')", "Arrangement", id="tab-arrangement", show=False),
+        Binding("3", "show_tab('tab-roll')", "Piano roll", id="tab-roll", show=False),
+        Binding("4", "show_tab('tab-render')", "Render", id="tab-render", show=False),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
     ]
@@ -40,72 +73,192 @@ class ComposerApp(App):
     def __init__(self, folder: str | Path | None = None, soundfont: str | None = None, seed: int = 0):
         super().__init__()
         self.folder = Path(folder) if folder else Path.cwd() / "composer-project"
+        self.session = Session.open(self.folder, seed)
         self.soundfont = soundfont
-        self.seed = seed
-        self.plan: Plan | None = None
-        self.score = None
         self.cancel_event = threading.Event()
         self.busy = False
+        self.section = 0
+        self.track: str | None = None
+        try:
+            self.llm = load_settings()
+        except Exception:  # a broken config file must not stop the app
+            self.llm = None
 
-    # --- layout ---------------------------------------------------------------
+    @property
+    def plan(self):
+        return self.session.plan
+
+    @property
+    def score(self):
+        return self.session.score
+
+    # --- layout ----------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal(id="brief-row"):
-            yield Input(placeholder="Brief, e.g. a melancholic waltz in D minor for string quartet, ABA, two minutes",
+        with Horizontal(id="boxes"):
+            yield Input(placeholder="Brief: a melancholic waltz in D minor for string quartet, ABA, two minutes",
                         id="brief")
-        with Horizontal(id="main"):
-            with Vertical(id="plan-pane"):
-                yield Label("Plan", classes="pane-title", id="plan-title")
-                yield DataTable(id="sections", cursor_type="row", zebra_stripes=True)
-            with Vertical(id="tracks-pane"):
-                yield Label("Tracks", classes="pane-title")
-                yield DataTable(id="tracks", cursor_type="row")
+            yield Input(placeholder="Revise: transpose up a tone / make the chorus 16 bars" +
+                        (" (LLM)" if self.llm and self.llm.configured else ""), id="revise")
+        with TabbedContent(id="tabs"):
+            with TabPane("Plan", id="tab-plan"):
+                with Horizontal():
+                    yield DataTable(id="sections", cursor_type="row", zebra_stripes=True)
+                    yield DataTable(id="chords", cursor_type="row")
+            with TabPane("Arrangement", id="tab-arrangement"):
+                yield DataTable(id="cells", cursor_type="cell")
+            with TabPane("Piano roll", id="tab-roll"):
+                with VerticalScroll(id="roll-scroll"):
+                    yield PianoRoll(id="roll")
+            with TabPane("Render", id="tab-render"):
+                with Vertical(id="render-settings"):
+                    yield Label("SoundFont (empty: the default)")
+                    yield Input(self.soundfont or "", id="soundfont")
+                    with Horizontal(classes="row"):
+                        yield Label("Format ")
+                        yield Select([("WAV", "wav"), ("FLAC", "flac")], value="wav", allow_blank=False, id="format")
+                        yield Label(" Renderer ")
+                        yield Select([("fluidsynth", "fluidsynth")], value="fluidsynth", allow_blank=False, id="renderer")
+                    with Horizontal(classes="row"):
+                        yield Button("Render (r)", id="do-render")
+                        yield Button("Export (e)", id="do-export")
+                        yield Button("Play (p)", id="do-play")
         with Vertical(id="status"):
             yield ProgressBar(total=100, show_eta=False, id="progress")
             yield RichLog(id="log", max_lines=500, wrap=True, markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        sections = self.query_one("#sections", DataTable)
-        sections.add_columns("Section", "Label", "Bars", "Key", "Meter", "Tempo", "Energy", "Chords")
-        tracks = self.query_one("#tracks", DataTable)
-        tracks.add_columns("Track", "Role", "Program")
+        self.query_one("#sections", DataTable).add_columns("Section", "Bars", "Key", "Meter", "Tempo", "En")
+        self.query_one("#chords", DataTable).add_columns("Bar", "Chords")
         self.sub_title = str(self.folder)
-        if (self.folder / project.PLAN).exists() or (self.folder / project.MIDI).exists():
-            try:
-                self.plan, self.score = pipeline.load_project(self.folder)
-                self.log_line(f"opened {self.folder}")
-            except Exception as exc:  # a broken project must not crash the app
-                self.log_line(f"cannot open {self.folder}: {exc}")
-        self.show_plan()
-        # With a plan open the keys act at once; a new project starts in the brief box.
+        self._load_keymap()
+        if self.plan is not None:
+            self.log_line(f"opened {self.folder}")
+        self.refresh_views()
         (self.query_one("#sections", DataTable) if self.plan else self.query_one("#brief", Input)).focus()
 
-    # --- helpers -----------------------------------------------------------------
+    def _load_keymap(self) -> None:
+        """Users remap keys by binding id in the config file: {"keys": {"generate": "ctrl+g"}}."""
+        from composer.llm import config_path
+        try:
+            keys = json.loads(config_path().read_text(encoding="utf-8")).get("keys", {})
+        except (OSError, ValueError, AttributeError):
+            return
+        if isinstance(keys, dict) and keys:
+            self.set_keymap({str(k): str(v) for k, v in keys.items()})
+
+    # --- views ------------------------------------------------------------------------------
 
     def log_line(self, text: str) -> None:
         self.query_one("#log", RichLog).write(text)
 
-    def show_plan(self) -> None:
-        sections = self.query_one("#sections", DataTable)
-        tracks = self.query_one("#tracks", DataTable)
-        sections.clear()
-        tracks.clear()
+    def refresh_views(self) -> None:
+        self._show_sections()
+        self._show_chords()
+        self._show_cells()
+        self._show_roll()
+
+    def _show_sections(self) -> None:
+        table = self.query_one("#sections", DataTable)
+        table.clear()
         plan = self.plan
         if plan is None:
-            self.query_one("#plan-title", Label).update("Plan: none yet - type a brief and press Enter or g")
+            self.sub_title = f"{self.folder} - no plan yet: type a brief and press Enter"
             return
-        self.query_one("#plan-title", Label).update(
-            f"{plan.title} - {plan.key}, {plan.meter}, {plan.tempo:g} BPM, {plan.total_bars} bars, "
-            f"{plan.duration_seconds():.0f} s")
+        self.sub_title = (f"{plan.title} - {plan.key}, {plan.meter}, {plan.tempo:g} BPM, {plan.total_bars} bars, "
+                          f"{plan.duration_seconds():.0f} s")
         key, meter, tempo = plan.key, plan.meter, plan.tempo
         for sec in plan.sections:
             key, meter, tempo = sec.key or key, sec.meter or meter, sec.tempo or tempo
-            chords = " | ".join(" ".join(c.symbol for c in bar) for bar in sec.chords)
-            sections.add_row(sec.name, sec.label, str(sec.bars), key, meter, f"{tempo:g}", str(sec.energy), chords)
-        for t in plan.tracks:
-            tracks.add_row(t.name, t.role, "drums" if t.drum else str(t.program))
+            table.add_row(sec.name, str(sec.bars), key, meter, f"{tempo:g}", str(sec.energy))
+        self.section = min(self.section, len(plan.sections) - 1)
+        table.move_cursor(row=self.section)
+
+    def _show_chords(self) -> None:
+        table = self.query_one("#chords", DataTable)
+        table.clear()
+        if self.plan is None:
+            return
+        sec = self.plan.sections[self.section]
+        for i, bar in enumerate(sec.chords):
+            table.add_row(str(i + 1), " ".join(f"{c.symbol}:{c.beats:g}" if len(bar) > 1 else c.symbol for c in bar))
+
+    def _show_cells(self) -> None:
+        table = self.query_one("#cells", DataTable)
+        table.clear(columns=True)
+        if self.plan is None:
+            return
+        table.add_columns("Track", "Role", "M", "S", "L", *[s.name for s in self.plan.sections])
+        counts = self._cell_counts()
+        for t in self.plan.tracks:
+            row = [t.name, t.role, "M" if t.name in self.session.muted else "·", "S" if t.name in self.session.solo else "·",
+                   "L" if t.name in self.session.locked else "·"]
+            row += [str(counts.get((t.name, i), 0)) for i in range(len(self.plan.sections))]
+            table.add_row(*row)
+
+    def _cell_counts(self) -> dict[tuple[str, int], int]:
+        if self.score is None:
+            return {}
+        sheet = self.plan.to_sheet()
+        starts = [(sheet.bars[s.first_bar].bar.start, sheet.bars[s.first_bar + s.n_bars - 1].bar.end) for s in sheet.sections]
+        out: dict[tuple[str, int], int] = {}
+        for p in self.score.parts:
+            for i, (lo, hi) in enumerate(starts):
+                out[(p.name, i)] = sum(1 for n in p.notes if lo <= n.start < hi)
+        return out
+
+    def _show_roll(self) -> None:
+        roll = self.query_one("#roll", PianoRoll)
+        if self.plan is None or self.score is None:
+            roll.update("Generate a piece, then pick a section and a track in the Arrangement tab.")
+            return
+        name = self.track or self.plan.tracks[0].name
+        part = next((p for p in self.score.parts if p.name == name), self.score.parts[0])
+        sheet = self.plan.to_sheet()
+        sec = sheet.sections[self.section]
+        lo = sheet.bars[sec.first_bar].bar.start
+        hi = sheet.bars[sec.first_bar + sec.n_bars - 1].bar.end
+        notes = [n for n in part.notes if lo <= n.start < hi]
+        roll.show(notes, lo, hi, [b.bar.start for b in sheet.bars], f"{part.name} in {sec.name}", part.is_drum)
+
+    # --- selection ------------------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#sections")
+    def _section_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.plan is not None and event.cursor_row is not None and event.cursor_row != self.section:
+            self.section = event.cursor_row
+            self._show_chords()
+            self._show_roll()
+
+    @on(DataTable.CellHighlighted, "#cells")
+    def _cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        if self.plan is None:
+            return
+        row, col = event.coordinate.row, event.coordinate.column
+        if row < len(self.plan.tracks):
+            self.track = self.plan.tracks[row].name
+        if col >= 5 and col - 5 < len(self.plan.sections):
+            self.section = col - 5
+        self._show_roll()
+
+    @on(DataTable.RowSelected, "#chords")
+    def _edit_chord(self, event: DataTable.RowSelected) -> None:
+        if self.plan is None:
+            return
+        bar = event.cursor_row
+        sec = self.plan.sections[self.section]
+        value = " ".join(f"{c.symbol}:{c.beats:g}" for c in sec.chords[bar])
+        section = self.section
+
+        def done(text: str | None) -> None:
+            if text is not None:
+                self.run_task("re-arranging", self._set_chords, section, bar, text)
+        self.push_screen(ChordEditor(f"{sec.name}, bar {bar + 1}", value,
+                                     lambda v: self.session.parse_bar(section, v)), done)
+
+    # --- tasks ---------------------------------------------------------------------------------
 
     def _progress(self, stage: str, fraction: float, message: str) -> None:
         """Called from worker threads."""
@@ -118,52 +271,16 @@ class ComposerApp(App):
         if fraction in (0.0, 1.0) or not message.startswith("arranged"):
             self.log_line(f"[{stage}] {message}")
 
-    def _start(self, what: str) -> bool:
+    def run_task(self, what: str, job, *args) -> None:
+        """Run one blocking job at a time in a thread worker; its message or error goes to the log."""
         if self.busy:
             self.notify("A task is running: wait, or press c to cancel it", severity="warning")
-            return False
+            return
         self.busy = True
         self.cancel_event.clear()
         self.query_one("#progress", ProgressBar).update(progress=0)
         self.log_line(f"{what}...")
-        return True
-
-    def _finish(self, message: str, error: bool = False) -> None:
-        self.busy = False
-        self.log_line(message)
-        self.notify(message, severity="error" if error else "information")
-        if not error:
-            self.query_one("#progress", ProgressBar).update(progress=100)
-
-    # --- actions -----------------------------------------------------------------
-
-    @on(Input.Submitted, "#brief")
-    def _brief_submitted(self) -> None:
-        self.action_generate()
-
-    def action_generate(self) -> None:
-        brief = self.query_one("#brief", Input).value.strip()
-        if not brief and self.plan is None:
-            self.notify("Type a brief first", severity="warning")
-            return
-        self.run_task("generating", self._generate, brief)
-
-    def action_export(self) -> None:
-        if self.score is None:
-            self.notify("Nothing to export yet: generate first (g)", severity="warning")
-            return
-        self.run_task("exporting", self._export)
-
-    def action_render(self) -> None:
-        if self.score is None:
-            self.notify("Nothing to render yet: generate first (g)", severity="warning")
-            return
-        self.run_task("rendering", self._render)
-
-    def run_task(self, what: str, job, *args) -> None:
-        """Run one blocking job at a time in a thread worker; its result message or error goes to the log."""
-        if self._start(what):
-            self._worker(job, *args)
+        self._worker(job, *args)
 
     @work(thread=True, exclusive=True, group="task")
     def _worker(self, job, *args) -> None:
@@ -175,30 +292,189 @@ class ComposerApp(App):
         except Exception as exc:  # shown in the log, never a crash
             self.call_from_thread(self._finish, f"error: {str(exc).splitlines()[0] if str(exc) else exc!r}", True)
 
+    def _finish(self, message: str, error: bool = False) -> None:
+        self.busy = False
+        self.log_line(message)
+        self.notify(message, severity="error" if error else "information")
+        if not error:
+            self.query_one("#progress", ProgressBar).update(progress=100)
+        self.refresh_views()
+
     # Jobs: they run in the worker thread and return the message to show.
 
     def _generate(self, brief: str) -> str:
         t = time.perf_counter()
-        plan = pipeline.make_plan(brief, self.seed, self._progress) if brief else self.plan
-        self.call_from_thread(self._set_plan, plan)
-        score = pipeline.arrange(plan, self.seed, progress=self._progress)
-        self.score = score
-        pipeline.export(plan, score, self.folder, musicxml=False, progress=self._progress)
-        return (f"generated {score.n_notes} notes in {time.perf_counter() - t:.1f}s; "
-                f"saved plan.json and piece.mid in {self.folder}")
+        self.session.generate(brief or None, self._progress)
+        return f"generated {self.score.n_notes} notes in {time.perf_counter() - t:.1f}s; saved in {self.folder}"
+
+    def _set_chords(self, section: int, bar: int, text: str) -> str:
+        regen = self.session.set_bar_chords(section, bar, text, self._progress)
+        return f"bar {bar + 1} of {self.plan.sections[section].name} is now {text}; re-arranged {len(regen)} bars"
+
+    def _revise(self, instruction: str) -> str:
+        planner = "llm" if self.llm and self.llm.url else "rules"
+        diff = self.session.revise(instruction, self._progress, planner=planner, llm=self.llm)
+        return "\n".join(diff) if diff else "the plan is unchanged"
+
+    def _regenerate(self, section: int, track: str | None) -> str:
+        self.session.regenerate(section=section, track=track, progress=self._progress)
+        return f"regenerated {track or 'every unlocked track'} in {self.plan.sections[section].name}"
+
+    def _alternatives(self, section: int, track: str | None) -> str:
+        self.session.make_alternatives(section, track, n=3, progress=self._progress)
+        self.call_from_thread(self._pick_alternative, section, track)
+        return "3 alternatives ready: pick one (Escape keeps the current one)"
 
     def _export(self) -> str:
-        files = pipeline.export(self.plan, self.score, self.folder, progress=self._progress)
+        files = self.session.export(self._progress)
         return "exported " + ", ".join(f.name for f in files)
 
-    def _render(self) -> str:
-        res = pipeline.render(self.score, self.folder / project.MIX, self.folder / project.STEMS, self.soundfont,
-                              progress=self._progress, cancel=self.cancel_event)
-        return f"rendered mix.wav and {len(res.stems)} stems in {res.seconds:.1f}s (peak {res.peak_dbfs:.1f} dBFS)"
+    def _render(self, section: int | None = None) -> str:
+        fmt = self.query_one("#format", Select).value
+        sf = self.query_one("#soundfont", Input).value.strip() or self.soundfont
+        res = self.session.render(sf or None, str(fmt), self._progress, self.cancel_event, section=section)
+        what = f"section {section + 1}" if section is not None else f"the mix and {len(res.stems)} stems"
+        return f"rendered {what} in {res.seconds:.1f}s (peak {res.peak_dbfs:.1f} dBFS)"
 
-    def _set_plan(self, plan: Plan) -> None:
-        self.plan = plan
-        self.show_plan()
+    def _play(self, section: int | None) -> str:
+        player = audio_player()
+        if player is None:
+            return "no audio device found here: the mix is in " + str(self.folder / "mix.wav") + "; open it in a player"
+        self._render(section)
+        path = self.folder / (f"section-{section + 1}.wav" if section is not None else "mix.wav")
+        subprocess.Popen([*player, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return f"playing {path.name}"
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#brief")
+    def _brief_submitted(self) -> None:
+        self.action_generate()
+
+    @on(Input.Submitted, "#revise")
+    def _revise_submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip() and self._need_plan():
+            self.run_task("revising", self._revise, event.value.strip())
+
+    @on(Button.Pressed, "#do-render")
+    def _render_pressed(self) -> None:
+        self.action_render()
+
+    @on(Button.Pressed, "#do-export")
+    def _export_pressed(self) -> None:
+        self.action_export()
+
+    @on(Button.Pressed, "#do-play")
+    def _play_pressed(self) -> None:
+        self.action_play()
+
+    def _need_plan(self) -> bool:
+        if self.plan is None:
+            self.notify("Generate a piece first (type a brief, then Enter or g)", severity="warning")
+            return False
+        return True
+
+    def _need_score(self) -> bool:
+        if self.score is None:
+            self.notify("Nothing arranged yet: generate first (g)", severity="warning")
+            return False
+        return True
+
+    def action_generate(self) -> None:
+        brief = self.query_one("#brief", Input).value.strip()
+        if not brief and self.plan is None:
+            self.notify("Type a brief first", severity="warning")
+            return
+        self.run_task("generating", self._generate, brief)
+
+    def action_export(self) -> None:
+        if self._need_score():
+            self.run_task("exporting", self._export)
+
+    def action_render(self) -> None:
+        if self._need_score():
+            self.run_task("rendering", self._render)
+
+    def action_play(self) -> None:
+        if self._need_score():
+            tab = self.query_one("#tabs", TabbedContent).active
+            self.run_task("preparing playback", self._play, None if tab == "tab-render" else self.section)
+
+    def action_regenerate(self) -> None:
+        if self._need_score():
+            track = self.track if self.query_one("#tabs", TabbedContent).active == "tab-arrangement" else None
+            self.run_task("regenerating", self._regenerate, self.section, track)
+
+    def action_alternatives(self) -> None:
+        if self._need_score():
+            track = self.track if self.query_one("#tabs", TabbedContent).active == "tab-arrangement" else None
+            self.run_task("writing alternatives", self._alternatives, self.section, track)
+
+    def _pick_alternative(self, section: int, track: str | None) -> None:
+        counts = [sum(len(p.notes) for p in alt.parts) for alt in self.session.alternatives]
+        options = [f"{chr(66 + i)}: alternative {i + 1} ({c} notes in the piece)" for i, c in enumerate(counts)]
+
+        def done(index: int | None) -> None:
+            if index is None:
+                self.log_line("kept the current version (A)")
+                return
+            self.session.pick(index)
+            self.log_line(f"picked {chr(66 + index)} for {self.plan.sections[section].name}")
+            self.refresh_views()
+        self.push_screen(Picker(f"A is the current {self.plan.sections[section].name}"
+                                f"{' (' + track + ')' if track else ''}; pick B, C or D", options), done)
+
+    def _toggle(self, which: set[str], label: str) -> None:
+        if self._need_plan():
+            name = self.track or self.plan.tracks[0].name
+            which.symmetric_difference_update({name})
+            self.log_line(f"{label} {name}: {'on' if name in which else 'off'}")
+            self._show_cells()
+
+    def action_mute(self) -> None:
+        self._toggle(self.session.muted, "mute")
+
+    def action_solo(self) -> None:
+        self._toggle(self.session.solo, "solo")
+
+    def action_lock(self) -> None:
+        self._toggle(self.session.locked, "lock")
+
+    def action_instrument(self) -> None:
+        if not self._need_plan():
+            return
+        track = self.track or self.plan.tracks[0].name
+        drum = next(t.drum for t in self.plan.tracks if t.name == track)
+        names = sorted({k for k, v in INSTRUMENTS.items() if v.drum == drum})
+
+        def done(index: int | None) -> None:
+            if index is not None:
+                try:
+                    self.session.set_instrument(track, names[index])
+                    self.log_line(f"{track} now plays as {names[index]}")
+                except ValueError as exc:
+                    self.notify(str(exc), severity="error")
+                self.refresh_views()
+        self.push_screen(Picker(f"Instrument for {track}", names), done)
+
+    def action_show_tab(self, tab: str) -> None:
+        """Switch tabs and focus the tab's main widget (focus is what keeps a tab selected)."""
+        self.query_one("#tabs", TabbedContent).active = tab
+        target = {"tab-plan": "#sections", "tab-arrangement": "#cells", "tab-roll": "#roll-scroll",
+                  "tab-render": "#soundfont"}[tab]
+        self.query_one(target).focus()
+
+    def action_undo(self) -> None:
+        if self.busy:
+            return
+        self.log_line("undone" if self.session.undo() else "nothing to undo")
+        self.refresh_views()
+
+    def action_redo(self) -> None:
+        if self.busy:
+            return
+        self.log_line("redone" if self.session.redo() else "nothing to redo")
+        self.refresh_views()
 
     def action_cancel(self) -> None:
         if self.busy:
@@ -209,14 +485,28 @@ class ComposerApp(App):
             self.log_line("cancelling...")
 
     def action_help(self) -> None:
-        self.notify("g generate · e export · r render · c cancel · ctrl+p commands · q quit", timeout=6)
+        self.notify("g generate · x regenerate section (or cell in Arrangement) · a alternatives · Enter on a bar "
+                    "edits its chords · m/s/l mute/solo/lock · i instrument · r render · p play · e export · "
+                    "ctrl+z/ctrl+y undo/redo · c cancel · ctrl+p commands · q quit", timeout=10)
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Generate", "Plan and arrange the piece from the brief", self.action_generate)
-        yield SystemCommand("Export", "Write piece.mid and piece.musicxml", self.action_export)
-        yield SystemCommand("Render", "Render mix.wav and stems with fluidsynth", self.action_render)
-        yield SystemCommand("Cancel", "Cancel the running task", self.action_cancel)
+        for title, help_, fn in (
+            ("Generate", "Plan and arrange the piece from the brief", self.action_generate),
+            ("Regenerate section", "New material for the selected section (or cell)", self.action_regenerate),
+            ("Alternatives", "Three alternatives for the selected section (or cell), then pick", self.action_alternatives),
+            ("Export", "Write piece.mid and piece.musicxml", self.action_export),
+            ("Render", "Render mix and stems with fluidsynth", self.action_render),
+            ("Play", "Play the selected section, or the mix from the Render tab", self.action_play),
+            ("Undo", "Undo the last edit", self.action_undo),
+            ("Redo", "Redo the last undone edit", self.action_redo),
+            ("Mute track", "Mute the selected track", self.action_mute),
+            ("Solo track", "Solo the selected track", self.action_solo),
+            ("Lock track", "Lock the selected track against regeneration", self.action_lock),
+            ("Change instrument", "Pick another instrument for the selected track", self.action_instrument),
+            ("Cancel", "Cancel the running task", self.action_cancel),
+        ):
+            yield SystemCommand(title, help_, fn)
 
 
 def run_app(folder: str | None = None, soundfont: str | None = None) -> None:

@@ -1,0 +1,295 @@
+"""An editing session on one project: the state behind the TUI, built on the pipeline's functions.
+
+Every edit (plan or notes) is undoable and redoable, and is saved to the project folder
+at once (plan.json and piece.mid, atomically); MusicXML and audio are written on export
+and render.
+"""
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from symbolic.harmony import HarmonyError, parse_chord, parse_roman
+from symbolic.instruments import INSTRUMENTS
+from symbolic.midi_io import midi_bytes
+from symbolic.score import Score
+
+from . import pipeline, project
+from .plan import Plan, PlanError, load_plan, parse_meter
+from .revise import rearrange, rules_revise, section_keys
+
+MAX_UNDO = 100
+
+
+class SessionError(ValueError):
+    """An edit that cannot be applied; the message is one line."""
+
+
+@dataclass
+class State:
+    plan_json: str
+    score: Score | None
+
+
+@dataclass
+class Session:
+    folder: Path
+    seed: int = 0
+    plan: Plan | None = None
+    score: Score | None = None
+    muted: set[str] = field(default_factory=set)
+    solo: set[str] = field(default_factory=set)
+    locked: set[str] = field(default_factory=set)
+    undo_stack: list[State] = field(default_factory=list)
+    redo_stack: list[State] = field(default_factory=list)
+    alternatives: list[Score] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, folder: str | Path, seed: int = 0) -> "Session":
+        folder = Path(folder)
+        s = cls(folder, seed)
+        if (folder / project.PLAN).exists() or (folder / project.MIDI).exists():
+            s.plan, s.score = pipeline.load_project(folder)
+            if s.plan is not None and s.score is not None:
+                pipeline._apply_plan_meta(s.plan, s.score)
+        return s
+
+    # --- history -----------------------------------------------------------------
+
+    def _state(self) -> State:
+        return State(self.plan.to_json() if self.plan else "", copy.deepcopy(self.score))
+
+    def _restore(self, st: State) -> None:
+        self.plan = load_plan(st.plan_json) if st.plan_json else None
+        self.score = st.score
+        self.save()
+
+    def _commit(self, plan: Plan | None, score: Score | None) -> None:
+        """Make (plan, score) current, remembering the previous state for undo, and save."""
+        self.undo_stack.append(self._state())
+        del self.undo_stack[:-MAX_UNDO]
+        self.redo_stack.clear()
+        self.plan, self.score = plan, score
+        self.save()
+
+    def undo(self) -> bool:
+        if not self.undo_stack:
+            return False
+        self.redo_stack.append(self._state())
+        self._restore(self.undo_stack.pop())
+        return True
+
+    def redo(self) -> bool:
+        if not self.redo_stack:
+            return False
+        self.undo_stack.append(self._state())
+        self._restore(self.redo_stack.pop())
+        return True
+
+    def save(self) -> list[Path]:
+        """Autosave: plan.json and piece.mid, atomically."""
+        project.ensure_dir(self.folder)
+        files = []
+        if self.plan is not None:
+            files.append(project.atomic_write(self.folder / project.PLAN, self.plan.to_json()))
+        if self.score is not None:
+            files.append(project.atomic_write(self.folder / project.MIDI, midi_bytes(self.score)))
+        return files
+
+    # --- composing -------------------------------------------------------------------
+
+    def generate(self, brief: str | None = None, progress=pipeline._quiet, planner: str = "rules", llm=None,
+                 warn=None) -> None:
+        plan = pipeline.make_plan(brief, self.seed, progress, planner=planner, llm=llm, warn=warn) if brief else self.plan
+        if plan is None:
+            raise SessionError("type a brief first")
+        score = pipeline.arrange(plan, self.seed, progress=progress)
+        self._commit(plan, score)
+
+    def section_bars(self, section: int) -> set[int]:
+        sheet = self.plan.to_sheet()
+        return set(sheet.sections[section].bar_range)
+
+    def regenerate(self, section: int | None = None, track: str | None = None, bars: set[int] | None = None,
+                   seed: int | None = None, progress=pipeline._quiet) -> None:
+        """New material for a section, a track, a bar range or a cell; locked tracks stay as they are."""
+        self._need_score()
+        if section is not None:
+            bars = self.section_bars(section) if bars is None else bars
+        self.seed = self.seed + 1 if seed is None else seed
+        score = pipeline.arrange(self.plan, self.seed, base=self.score, bars=bars,
+                                 tracks={track} if track else None, locked=frozenset(self.locked), progress=progress)
+        self._commit(self.plan, score)
+
+    def make_alternatives(self, section: int, track: str | None = None, n: int = 3, progress=pipeline._quiet) -> list[Score]:
+        """N candidates for a section (or one track of it), not applied until pick()."""
+        self._need_score()
+        bars = self.section_bars(section)
+        self.alternatives = []
+        for k in range(n):
+            self.alternatives.append(pipeline.arrange(self.plan, self.seed + 101 + k + 31 * len(self.undo_stack),
+                                                      base=self.score, bars=bars, tracks={track} if track else None,
+                                                      locked=frozenset(self.locked), progress=progress))
+        return self.alternatives
+
+    def pick(self, index: int) -> None:
+        if not 0 <= index < len(self.alternatives):
+            raise SessionError(f"no alternative {index + 1}")
+        self._commit(self.plan, self.alternatives[index])
+        self.alternatives = []
+
+    # --- plan edits --------------------------------------------------------------------
+
+    def parse_bar(self, section: int, text: str) -> list[dict]:
+        """'Dm:2 A7' or Roman numerals 'ii7 V7' for one bar of a section -> chord entries; one-line errors."""
+        self._need_plan()
+        key = section_keys(self.plan)[section]
+        meter = parse_meter(self.plan.meter)
+        for s in self.plan.sections[: section + 1]:
+            meter = parse_meter(s.meter) if s.meter else meter
+        entries = []
+        tokens = text.split()
+        if not tokens:
+            raise SessionError("a bar needs at least one chord")
+        for tok in tokens:
+            sym, _, beats = tok.partition(":")
+            try:
+                chord = parse_chord(sym)
+                symbol = chord.text
+            except HarmonyError:
+                try:
+                    symbol = parse_roman(sym, key).text
+                except HarmonyError:
+                    raise SessionError(f"{sym!r} is neither a chord symbol (C, F#m7, Bb/D) nor a Roman numeral "
+                                       f"(ii7, V7, bVII) in {key.name}") from None
+            try:
+                b = float(beats) if beats else None
+            except ValueError:
+                raise SessionError(f"{beats!r} is not a number of beats") from None
+            entries.append({"symbol": symbol, "beats": b})
+        fixed = sum(e["beats"] for e in entries if e["beats"])
+        free = [e for e in entries if not e["beats"]]
+        for e in free:
+            e["beats"] = (meter[0] - fixed) / len(free)
+        total = sum(e["beats"] for e in entries)
+        if abs(total - meter[0]) > 1e-6 or any(e["beats"] <= 0 for e in entries):
+            raise SessionError(f"the chords fill {total:g} beats but a {meter[0]}/{meter[1]} bar has {meter[0]}")
+        return entries
+
+    def set_bar_chords(self, section: int, bar: int, text: str, progress=pipeline._quiet) -> set[int]:
+        """Change one bar's chords and re-arrange only the sections whose music changed."""
+        entries = self.parse_bar(section, text)
+        data = self.plan.model_dump(mode="json", exclude_none=True)
+        data["sections"][section]["chords"][bar] = entries
+        return self._apply_plan(data, progress)
+
+    def revise(self, instruction: str, progress=pipeline._quiet, planner: str = "rules", llm=None) -> list[str]:
+        from .revise import diff_plans
+        self._need_plan()
+        if planner == "llm":
+            from .llm import ask_for_plan, messages_for_revision
+            new_plan = ask_for_plan(messages_for_revision(self.plan, instruction), llm).plan
+        else:
+            new_plan = rules_revise(self.plan, instruction)
+        diff = diff_plans(self.plan, new_plan)
+        if diff:
+            self._apply_plan(new_plan.model_dump(mode="json", exclude_none=True), progress)
+        return diff
+
+    def set_instrument(self, track: str, instrument: str) -> None:
+        self._need_plan()
+        inst = INSTRUMENTS.get(instrument.lower().strip())
+        if inst is None:
+            raise SessionError(f"unknown instrument {instrument!r}")
+        data = self.plan.model_dump(mode="json", exclude_none=True)
+        for t in data["tracks"]:
+            if t["name"] == track:
+                if t["role"] == "drums" and not inst.drum or inst.drum and t["role"] != "drums":
+                    raise SessionError("drums and pitched instruments cannot swap places")
+                t["program"] = inst.program
+                break
+        else:
+            raise SessionError(f"no track {track!r}")
+        plan = Plan.model_validate(data)
+        score = self.score
+        if score is not None:
+            # Same notes, new sound: only the program changes.
+            score = Score(score.title, [type(p)(p.name, inst.program if p.name == track else p.program, p.is_drum,
+                                                p.role, list(p.notes)) for p in score.parts],
+                          score.bars, score.tempos, score.keys, score.markers)
+        self._commit(plan, score)
+
+    def _apply_plan(self, data: dict, progress) -> set[int]:
+        try:
+            new_plan = Plan.model_validate(data)
+        except Exception as exc:  # pydantic ValidationError or PlanError
+            from pydantic import ValidationError
+
+            from .plan import error_message
+            msg = error_message(exc) if isinstance(exc, ValidationError) else str(exc)
+            raise SessionError(msg) from None
+        score, regen = rearrange(self.plan, self.score, new_plan, _arrange(self.locked), self.seed)
+        self._commit(new_plan, score)
+        return regen
+
+    # --- output -----------------------------------------------------------------------------
+
+    def audible_score(self) -> Score:
+        """The score as heard: solo wins over mute."""
+        self._need_score()
+        keep = [p for p in self.score.parts
+                if (p.name in self.solo if self.solo else p.name not in self.muted)]
+        return Score(self.score.title, keep, self.score.bars, self.score.tempos, self.score.keys, self.score.markers)
+
+    def export(self, progress=pipeline._quiet) -> list[Path]:
+        self._need_score()
+        return pipeline.export(self.plan, self.score, self.folder, progress=progress)
+
+    def render(self, soundfont: str | None = None, fmt: str | None = None, progress=pipeline._quiet,
+               cancel: threading.Event | None = None, section: int | None = None):
+        score = self.audible_score()
+        if not score.parts:
+            raise SessionError("every track is muted")
+        mix = self.folder / (project.MIX if fmt in (None, "wav") else f"mix.{fmt}")
+        if section is not None:
+            score = _excerpt(score, self.plan, section)
+            mix = self.folder / f"section-{section + 1}.wav"
+            return pipeline.render(score, mix, None, soundfont, fmt, progress, cancel)
+        return pipeline.render(score, mix, self.folder / project.STEMS, soundfont, fmt, progress, cancel)
+
+    def _need_plan(self) -> None:
+        if self.plan is None:
+            raise SessionError("there is no plan yet: generate first")
+
+    def _need_score(self) -> None:
+        self._need_plan()
+        if self.score is None:
+            raise SessionError("there are no notes yet: generate first")
+
+
+def _arrange(locked: set[str]):
+    """The arranger as rearrange() calls it, with this session's locked tracks kept."""
+    def fn(plan, seed=0, base=None, bars=None, tracks=None, **_):
+        return pipeline.arrange(plan, seed, base=base, bars=bars, tracks=tracks, locked=frozenset(locked))
+    return fn
+
+
+def _excerpt(score: Score, plan: Plan, section: int) -> Score:
+    """One section of the score, moved to start at zero (for auditioning)."""
+    from symbolic.score import Bar, Note, Part
+    sheet = plan.to_sheet()
+    sec = sheet.sections[section]
+    lo = sheet.bars[sec.first_bar].bar.start
+    hi = sheet.bars[sec.first_bar + sec.n_bars - 1].bar.end
+    parts = [Part(p.name, p.program, p.is_drum, p.role,
+                  [Note(n.start - lo, min(n.end, hi) - lo, n.pitch, n.velocity) for n in p.notes if lo <= n.start < hi])
+             for p in score.parts]
+    bars = [Bar(b.bar.start - lo, b.bar.numerator, b.bar.denominator) for b in sheet.bars[sec.first_bar:sec.first_bar + sec.n_bars]]
+    tempo = sheet.bars[sec.first_bar].tempo
+    key = sheet.bars[sec.first_bar].key
+    return Score(score.title, parts, bars, [(0, tempo)], [(0, key)], [(0, sec.name)])
+
+
+__all__ = ["Session", "SessionError", "PlanError"]

@@ -1,0 +1,123 @@
+"""Widgets of the composer app: piano roll, chord editor, alternatives picker, instrument picker."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Input, Label, OptionList, Static
+
+NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+
+
+class PianoRoll(Static):
+    """Notes of one track in one section as a text grid: a row per pitch, a column per 16th."""
+
+    DEFAULT_CSS = """
+    PianoRoll { width: auto; height: auto; }
+    """
+
+    def show(self, notes, start: int, end: int, bar_starts: list[int], title: str, drum: bool = False) -> None:
+        step = 120  # a 16th at PPQ 480
+        cols = max(1, (end - start) // step)
+        if not notes:
+            self.update(Text(f"{title}\n(no notes)"))
+            return
+        lo = min(n.pitch for n in notes)
+        hi = max(n.pitch for n in notes)
+        rows = {p: [" "] * cols for p in range(lo, hi + 1)}
+        bars = {(b - start) // step for b in bar_starts if start <= b < end}
+        for p in rows:
+            for c in bars:
+                if c < cols:
+                    rows[p][c] = "│"
+        for n in notes:
+            c0 = max(0, (n.start - start) // step)
+            c1 = min(cols, max(c0 + 1, (n.end - start + step - 1) // step))
+            row = rows[n.pitch]
+            row[c0] = "█" if drum else "▐"
+            for c in range(c0 + 1, c1):
+                row[c] = "█" if not drum else row[c]
+        out = Text(title + "\n", style="bold")
+        for p in range(hi, lo - 1, -1):
+            label = f"{p:3d}" if drum else f"{NOTE_NAMES[p % 12]}{p // 12 - 1}".ljust(4)
+            out.append(label.rjust(4) + " ", style="dim")
+            out.append("".join(rows[p]) + "\n", style="cyan" if p % 12 not in (1, 3, 6, 8, 10) else "blue")
+        self.update(out)
+
+
+class BarValidator(Validator):
+    def __init__(self, check):
+        super().__init__()
+        self.check = check
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            self.check(value)
+        except ValueError as exc:
+            return self.failure(str(exc))
+        return self.success()
+
+
+class ChordEditor(ModalScreen[str | None]):
+    """Edit one bar's chords as symbols or Roman numerals, validated as you type."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel-edit")]
+    DEFAULT_CSS = """
+    ChordEditor { align: center middle; }
+    ChordEditor > Vertical { width: 60; height: auto; border: round $accent; padding: 1 2; background: $surface; }
+    ChordEditor #chord-error { color: $error; height: auto; }
+    """
+
+    def __init__(self, title: str, value: str, check):
+        super().__init__()
+        self.title_text, self.value, self.check = title, value, check
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text)
+            yield Label("Chord symbols (Dm:2 A7) or Roman numerals (ii7 V7); beats after a colon", classes="dim")
+            yield Input(self.value, id="chord-input", validators=[BarValidator(self.check)], validate_on=["changed", "submitted"])
+            yield Label("", id="chord-error")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        result = event.validation_result
+        self.query_one("#chord-error", Label).update("" if result is None or result.is_valid
+                                                      else result.failure_descriptions[0])
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.validation_result is None or event.validation_result.is_valid:
+            self.dismiss(event.value)
+        else:
+            self.query_one("#chord-error", Label).update(event.validation_result.failure_descriptions[0])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class Picker(ModalScreen[int | None]):
+    """Choose one of several options (alternatives A/B/C..., instruments)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Keep the current one", id="cancel-pick")]
+    DEFAULT_CSS = """
+    Picker { align: center middle; }
+    Picker > Vertical { width: 64; height: auto; max-height: 20; border: round $accent; padding: 1 2; background: $surface; }
+    Picker OptionList { height: auto; max-height: 14; }
+    """
+
+    def __init__(self, title: str, options: list[str]):
+        super().__init__()
+        self.title_text, self.options = title, options
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text)
+            yield OptionList(*self.options, id="picker-options")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option_index)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
