@@ -17,8 +17,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import (Button, DataTable, Footer, Header, Input, Label, ProgressBar, RichLog, Select, Switch,
-                             TabbedContent, TabPane)
+from textual.widgets import (Button, DataTable, Footer, Header, Input, Label, ProgressBar, RichLog, Select, TabbedContent, TabPane)
 
 from composer import pipeline
 from composer.llm import load_settings
