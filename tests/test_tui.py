@@ -247,3 +247,61 @@ def test_snapshots(waltz, snap_compare, tab):
             pilot.app._show_roll()
             await pilot.pause()
     assert snap_compare(ComposerApp(waltz), terminal_size=(80, 24), run_before=setup)
+
+
+def test_regenerate_a_bar_range(project):
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test(size=(100, 30)) as pilot:
+            sheet = app.plan.to_sheet()
+            old = {p.name: [(n.start, n.pitch) for n in p.notes] for p in app.score.parts}
+            app.set_focus(None)
+            await pilot.press("b")
+            box = app.screen.query_one("#ask-input", Input)
+            box.value = "99-100"
+            await pilot.press("enter")
+            assert "bars run from 1" in str(app.screen.query_one("#ask-error").render())
+            box.value = "3-4"
+            await pilot.press("enter")
+            await wait_idle(app, pilot)
+            lo, hi = sheet.bars[2].bar.start, sheet.bars[3].bar.end
+            new = {p.name: [(n.start, n.pitch) for n in p.notes] for p in app.score.parts}
+            for name in old:
+                assert [x for x in old[name] if not lo <= x[0] < hi] == [x for x in new[name] if not lo <= x[0] < hi]
+            assert old != new
+    run(scenario())
+
+
+@pytest.mark.slow
+def test_smoke_under_tmux(tmp_path):
+    """The real program in a real terminal: start it, type a brief, generate, quit."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    if not shutil.which("tmux"):
+        pytest.skip("tmux is not installed")
+    root = Path(__file__).resolve().parents[1]
+    name = f"composer-smoke-{os.getpid()}"
+    cmd = f"cd {root} && PYTHONPATH={root} {sys.executable} -m composer.cli tui {tmp_path / 'proj'}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd], check=True)
+    try:
+        def pane() -> str:
+            return subprocess.run(["tmux", "capture-pane", "-t", name, "-p"], capture_output=True, text=True).stdout
+        for _ in range(100):
+            if "Brief" in pane():
+                break
+            time.sleep(0.2)
+        subprocess.run(["tmux", "send-keys", "-t", name, "a short folk tune in D major, 15 seconds", "Enter"], check=True)
+        for _ in range(150):
+            if (tmp_path / "proj" / "piece.mid").exists() and "generated" in pane():
+                break
+            time.sleep(0.2)
+        screen = pane()
+        assert "D major" in screen and "bars" in screen
+        subprocess.run(["tmux", "send-keys", "-t", name, "Escape", ""], check=True)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+    assert (tmp_path / "proj" / "plan.json").exists()

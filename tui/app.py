@@ -24,7 +24,7 @@ from composer.llm import load_settings
 from composer.session import Session
 from symbolic.instruments import INSTRUMENTS
 
-from .widgets import ChordEditor, PianoRoll, Picker
+from .widgets import Ask, ChordEditor, PianoRoll, Picker
 
 
 class Cancelled(Exception):
@@ -60,6 +60,7 @@ class ComposerApp(App):
         Binding("s", "solo", "Solo", id="solo", show=False),
         Binding("l", "lock", "Lock", id="lock", show=False),
         Binding("i", "instrument", "Instrument", id="instrument", show=False),
+        Binding("b", "regenerate_bars", "Regenerate bars", id="regenerate-bars", show=False),
         Binding("c", "cancel", "Cancel", id="cancel", show=False),
         Binding("1", "show_tab('tab-plan')", "Plan", id="tab-plan", show=False),
         Binding("2", "show_tab('tab-arrangement')", "Arrangement", id="tab-arrangement", show=False),
@@ -319,6 +320,10 @@ class ComposerApp(App):
         self.session.regenerate(section=section, track=track, progress=self._progress)
         return f"regenerated {track or 'every unlocked track'} in {self.plan.sections[section].name}"
 
+    def _regenerate_bars(self, first: int, last: int, track: str | None) -> str:
+        self.session.regenerate(bars=set(range(first - 1, last)), track=track, progress=self._progress)
+        return f"regenerated bars {first}-{last} of the piece"
+
     def _alternatives(self, section: int, track: str | None) -> str:
         self.session.make_alternatives(section, track, n=3, progress=self._progress)
         self.call_from_thread(self._pick_alternative, section, track)
@@ -404,6 +409,28 @@ class ComposerApp(App):
             track = self.track if self.query_one("#tabs", TabbedContent).active == "tab-arrangement" else None
             self.run_task("regenerating", self._regenerate, self.section, track)
 
+    def action_regenerate_bars(self) -> None:
+        if not self._need_score():
+            return
+        total = self.plan.total_bars
+        track = self.track if self.query_one("#tabs", TabbedContent).active == "tab-arrangement" else None
+
+        def parse(text: str) -> tuple[int, int]:
+            parts = text.replace(" ", "").replace("to", "-").split("-")
+            try:
+                first, last = int(parts[0]), int(parts[-1])
+            except ValueError:
+                raise ValueError("write a bar range such as 9-12") from None
+            if not 1 <= first <= last <= total:
+                raise ValueError(f"bars run from 1 to {total}")
+            return first, last
+
+        def done(text: str | None) -> None:
+            if text:
+                self.run_task("regenerating bars", self._regenerate_bars, *parse(text), track)
+        self.push_screen(Ask(f"Regenerate bars of the piece (1-{total})" + (f", {track} only" if track else ""),
+                             "e.g. 9-12", parse), done)
+
     def action_alternatives(self) -> None:
         if self._need_score():
             track = self.track if self.query_one("#tabs", TabbedContent).active == "tab-arrangement" else None
@@ -484,7 +511,8 @@ class ComposerApp(App):
             self.log_line("cancelling...")
 
     def action_help(self) -> None:
-        self.notify("g generate · x regenerate section (or cell in Arrangement) · a alternatives · Enter on a bar "
+        self.notify("g generate · x regenerate section (or cell in Arrangement) · b a bar range · a alternatives · "
+                    "1-4 tabs · Enter on a bar "
                     "edits its chords · m/s/l mute/solo/lock · i instrument · r render · p play · e export · "
                     "ctrl+z/ctrl+y undo/redo · c cancel · ctrl+p commands · q quit", timeout=10)
 
@@ -494,6 +522,7 @@ class ComposerApp(App):
             ("Generate", "Plan and arrange the piece from the brief", self.action_generate),
             ("Regenerate section", "New material for the selected section (or cell)", self.action_regenerate),
             ("Alternatives", "Three alternatives for the selected section (or cell), then pick", self.action_alternatives),
+            ("Regenerate bars", "New material for a bar range of the piece", self.action_regenerate_bars),
             ("Export", "Write piece.mid and piece.musicxml", self.action_export),
             ("Render", "Render mix and stems with fluidsynth", self.action_render),
             ("Play", "Play the selected section, or the mix from the Render tab", self.action_play),

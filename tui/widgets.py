@@ -121,3 +121,34 @@ class Picker(ModalScreen[int | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class Ask(ModalScreen[str | None]):
+    """One line of input with validation (e.g. a bar range)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel-ask")]
+    DEFAULT_CSS = """
+    Ask { align: center middle; }
+    Ask > Vertical { width: 60; height: auto; border: round $accent; padding: 1 2; background: $surface; }
+    Ask #ask-error { color: $error; height: auto; }
+    """
+
+    def __init__(self, title: str, placeholder: str, check):
+        super().__init__()
+        self.title_text, self.placeholder, self.check = title, placeholder, check
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text)
+            yield Input(placeholder=self.placeholder, id="ask-input", validators=[BarValidator(self.check)],
+                        validate_on=["submitted"])
+            yield Label("", id="ask-error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.validation_result is None or event.validation_result.is_valid:
+            self.dismiss(event.value)
+        else:
+            self.query_one("#ask-error", Label).update(event.validation_result.failure_descriptions[0])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
