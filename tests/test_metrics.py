@@ -1,0 +1,44 @@
+import math
+
+import pytest
+
+from symbolic.harmony import parse_key
+from symbolic.metrics import (chord_tone_ratio, empty_beat_rate, form_agreement, groove_consistency, key_scores,
+                              pitch_class_entropy, scale_consistency, tempo_bin, tempo_scores)
+from symbolic.patterns import arrange
+from symbolic.score import Bar, Note
+
+from .helpers import small_plan
+
+Q = 480
+
+
+def test_tempo_and_key_scores():
+    assert [tempo_bin(b) for b in (30, 40, 65, 100, 120, 150, 200, 220)] == [0, 1, 2, 4, 5, 6, 7, 8]
+    assert tempo_scores(120, 125) == (True, True)
+    assert tempo_scores(120, 100) == (False, True)
+    assert tempo_scores(120, 60) == (False, False)
+    assert key_scores(parse_key("C major"), parse_key("C major")) == (True, True)
+    assert key_scores(parse_key("C major"), parse_key("A minor")) == (False, True)
+    assert key_scores(parse_key("C major"), parse_key("G major")) == (False, False)
+
+
+def test_musp_style_statistics():
+    scale = [Note(i * Q, (i + 1) * Q, p, 80) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72])]
+    assert scale_consistency(scale) == 1.0
+    assert pitch_class_entropy([Note(0, Q, 60, 80)] * 4) == 0
+    assert pitch_class_entropy([Note(0, Q, p, 80) for p in range(60, 72)]) == pytest.approx(math.log2(12))
+    bars = [Bar(i * 4 * Q, 4, 4) for i in range(4)]
+    same = [Note(b.start + k * Q, b.start + k * Q + Q // 2, 60, 80) for b in bars for k in (0, 2)]
+    assert groove_consistency(same, bars) == 1.0
+    assert empty_beat_rate(same, bars) == pytest.approx(0.5)
+    assert empty_beat_rate([Note(0, 16 * Q, 60, 80)], bars) == 0.0
+
+
+def test_plan_metrics_on_the_pattern_arranger():
+    sheet = small_plan().to_sheet()
+    score = arrange(sheet, seed=1)
+    pad = next(p for p in score.parts if p.role == "pad")
+    assert chord_tone_ratio(pad.notes, sheet) == 1.0
+    # Sections with the same label sound alike: the form is audible.
+    assert form_agreement(score, sheet) > 0.05
