@@ -45,6 +45,7 @@ class Brief:
     moods: list[str] = field(default_factory=list)
     modulations: list[Modulation] = field(default_factory=list)
     title: str | None = None
+    chords: list[str] = field(default_factory=list)  # a progression named in the brief
 
 
 NUMBER_WORDS = {
@@ -55,14 +56,17 @@ NUMBER_WORDS = {
 _NUM = r"(\d+(?:\.\d+)?|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")"
 
 TEMPO_TERMS = {  # Italian terms and plain words -> (typical BPM, low, high)
-    "grave": (40, 25, 50), "largo": (50, 40, 63), "larghetto": (63, 55, 72), "lento": (55, 45, 65),
-    "adagio": (70, 55, 80), "adagietto": (75, 68, 82), "andante": (90, 73, 108), "andantino": (96, 80, 110),
-    "moderato": (112, 100, 124), "allegretto": (116, 100, 128), "allegro": (132, 116, 168),
-    "vivace": (160, 150, 180), "vivacissimo": (172, 160, 190), "presto": (180, 168, 200),
-    "prestissimo": (204, 190, 240),
-    "very slow": (56, 40, 66), "slow": (70, 50, 88), "slowly": (70, 50, 88), "relaxed": (84, 65, 100),
-    "laid-back": (84, 65, 100), "mid-tempo": (100, 88, 116), "medium tempo": (100, 88, 116),
-    "brisk": (132, 116, 150), "fast": (150, 125, 200), "quick": (144, 120, 190), "very fast": (180, 160, 240),
+    # The Italian markings sit in the MidiCaps tempo bins (40, 60, 70, 90, 110, 140, 160, 210 BPM), which follow them.
+    "grave": (35, 20, 45), "largo": (50, 40, 63), "larghetto": (62, 55, 72), "lento": (55, 45, 65),
+    "adagio": (65, 55, 80), "adagietto": (70, 62, 82), "andante": (80, 70, 95), "andantino": (88, 75, 100),
+    "moderato": (100, 88, 115), "allegretto": (112, 100, 128), "allegro": (125, 110, 150),
+    "vivace": (150, 138, 170), "vivacissimo": (165, 150, 185), "presto": (185, 160, 212),
+    "prestissimo": (220, 200, 260),
+    # Plain words, placed where MidiCaps-style captions use them (moderate ~ 90-120, fast ~ 120-160 BPM).
+    "very slow": (56, 40, 66), "slow": (70, 50, 90), "slowly": (70, 50, 90), "relaxed": (84, 65, 100),
+    "laid-back": (84, 65, 100), "mid-tempo": (105, 88, 120), "medium tempo": (105, 88, 120),
+    "moderate tempo": (105, 88, 120), "moderate": (105, 88, 120), "moderately": (105, 88, 120),
+    "brisk": (132, 116, 150), "fast": (135, 118, 200), "quick": (135, 118, 190), "very fast": (175, 155, 240),
     "uptempo": (132, 115, 170), "up-tempo": (132, 115, 170),
 }
 
@@ -156,8 +160,9 @@ def parse_brief(text: str) -> Brief:
     _read_genre_mood(brief, low)
     _read_instruments(brief, low)
     _read_modulation(brief, low)
+    _read_chords(brief, text)
     if not any([brief.key, brief.mode, brief.tempo, brief.meter, brief.seconds, brief.bars, brief.form,
-                brief.instruments, brief.genre, brief.moods, brief.tempo_word, brief.intro, brief.outro]):
+                brief.instruments, brief.genre, brief.moods, brief.tempo_word, brief.intro, brief.outro, brief.chords]):
         raise BriefError(f"nothing in the brief {text.strip()[:60]!r} describes music: name a style, key, "
                          f"instrument, mood, tempo or length")
     return brief
@@ -359,11 +364,16 @@ def _read_instruments(brief: Brief, low: str) -> None:
 
 _NON_INSTRUMENT = set(GENRES) | set(MOODS) | set(TEMPO_TERMS) | {
     "form", "intro", "outro", "coda", "bridge", "chorus", "verse", "minutes", "minute", "seconds", "bars", "key",
-    "major", "minor", "bpm", "tempo", "feel", "groove", "beat", "vibe", "mood", "style", "ending", "modulation",
-    "dancing", "film", "game", "video", "party", "wedding", "children", "kids", "meditation", "study", "sleep",
-    "love", "life", "me", "you", "us", "them", "it", "fun", "rain", "night", "morning", "summer", "winter",
+    "major", "minor", "bpm", "tempo", "feel", "groove", "beat", "beats", "vibe", "mood", "style", "ending",
+    "modulation", "dancing", "film", "game", "video", "party", "wedding", "children", "kids", "meditation", "study",
+    "sleep", "love", "life", "me", "you", "us", "them", "it", "fun", "rain", "night", "morning", "summer", "winter",
     "spring", "autumn", "time", "everyone", "friends", "variations", "theme", "swing", "solos", "solo",
+    "chords", "chord", "melody", "melodies", "harmony", "harmonies", "rhythm", "rhythms", "accompaniment",
+    "background", "lead", "notes", "riffs", "riff", "progression", "progressions", "lines", "line", "arpeggios",
+    "energy", "emotion", "feeling", "passion", "dynamics", "texture", "layers", "sound", "sounds", "touch",
+    "pace", "pulse", "changes", "breaks", "fills", "hooks", "hook", "words", "lyrics", "space", "reverb",
 }
+_INSTRUMENT_ENDING = re.compile(r"(phone|ello|orn|ute|oon|pet|bone|tar|lin|ina|imba|pipes?|harp|ax|ano|olo|ola|sizer)$")
 
 
 def _check_unknown_instruments(brief: Brief, low: str, taken: list[bool]) -> None:
@@ -378,12 +388,66 @@ def _check_unknown_instruments(brief: Brief, low: str, taken: list[bool]) -> Non
             continue
         if re.match(r"^(\d|" + "|".join(NUMBER_WORDS) + r")\b", phrase):
             continue
-        # Only an error when the list around it names instruments, or the phrase ends like an instrument noun.
-        around = low[m.end():m.end() + 40]
-        listed = bool(_INSTR_RE.search(around)) or bool(_INSTR_RE.search(low[max(0, m.start() - 40):m.start()]))
-        if listed or re.search(r"(phone|ophone|ello|ina|orn|et|ar|um|le|ion|ax|pipe|pipes|ute|oon)$", words[-1]):
+        # An error only when the phrase sits in a list of instruments ("theremin and piano", "piano, kazoo")
+        # or ends like an instrument's name; other words after "with" are left alone.
+        after = low[m.end():m.end() + 30]
+        before = low[max(0, m.start() - 30):m.start()]
+        coordinated = bool(re.match(r"\s*(,|and|&)\s*(a |an |the )?(" + "|".join(re.escape(n) for n in _INSTR_NAMES[:400]) + r")\b",
+                                    after)) or bool(re.search(r"(" + "|".join(re.escape(n) for n in _INSTR_NAMES[:400]) +
+                                                             r")\s*(,|and|&)\s*$", before))
+        if coordinated or _INSTRUMENT_ENDING.search(words[-1]):
             raise BriefError(f"unknown instrument {phrase!r}; try a common name such as piano, violin, fiddle, "
                              f"electric bass, drums, or an ensemble such as string quartet")
+
+
+_CHORD_WORD = r"[A-G][#b]?(?:maj7|maj|m7b5|m7|m6|m9|m|dim7|dim|aug|sus4|sus2|7|6|9|add9)?(?:/[A-G][#b]?)?"
+
+
+def _read_chords(brief: Brief, text: str) -> None:
+    """A progression named in the brief ('the chords A, E7, A7, D', 'progression: Am F C G') is kept, and
+    when no key is stated the key is inferred from it."""
+    from symbolic.harmony import parse_chord
+    m = re.search(r"(?:chords?|progression|changes)(?: progression)?(?: is| are| of| like|:)?\s+((?:" + _CHORD_WORD +
+                  r")(?:\s*(?:,|-|–|\||and|then|to)?\s*" + _CHORD_WORD + r")+)\b", text)
+    if not m:
+        return
+    symbols = re.findall(_CHORD_WORD + r"(?![a-z])", m.group(1))
+    chords = []
+    for sym in symbols:
+        try:
+            parse_chord(sym)
+            chords.append(sym)
+        except HarmonyError:
+            continue
+    if len(chords) < 2:
+        return
+    brief.chords = chords[:16]
+    if brief.key is None:
+        brief.key = infer_key(chords, brief.mode)
+
+
+def infer_key(symbols: list[str], mode: str | None = None) -> Key:
+    """The key that best explains a chord progression: chord tones inside the scale, with the
+    first and last chords weighing most as a possible tonic."""
+    from symbolic.harmony import parse_chord
+    chords = [parse_chord(c) for c in symbols]
+    best, best_score = None, -1e9
+    for tonic in range(12):
+        for m in ("major", "minor"):
+            if mode and m != mode:
+                continue
+            key = Key(tonic, m)
+            scale = key.scale_pcs
+            score = sum(sum(1 for pc in c.pitch_classes if pc in scale) / len(c.pitch_classes) for c in chords)
+            for c, w in ((chords[0], 1.5), (chords[-1], 1.0)):
+                if c.root == tonic and c.is_minor == (m == "minor"):
+                    score += w
+            if any(c.root == (tonic + 7) % 12 and not c.is_minor for c in chords):
+                score += 0.5
+            if score > best_score:
+                best, best_score = key, score
+    names = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+    return parse_key(f"{names[best.tonic]} {best.mode}")
 
 
 def _read_modulation(brief: Brief, low: str) -> None:

@@ -108,11 +108,37 @@ def _cmd_render(args) -> int:
     progress = CliProgress(quiet=args.quiet)
     score = read_midi(args.midi)
     out = Path(args.output) if args.output else Path(args.midi).with_name("mix.wav")
-    res = render(score, out, args.stems, args.soundfont, args.format, progress)
+    if args.renderer == "diffusion":
+        res = render(score, out, args.stems, args.soundfont, args.format, progress, renderer="diffusion",
+                     diffusion=_diffusion_options(args), plan=_plan_beside(args.midi), warn=_warn)
+    else:
+        res = render(score, out, args.stems, args.soundfont, args.format, progress)
     print(f"rendered {score.duration:.1f} s of music in {res.seconds:.2f} s; peak {res.peak_dbfs:.2f} dBFS")
     for f in res.files:
         print(f"wrote {f}")
     return 0
+
+
+# --- diffusion rendering options (composer render --renderer diffusion) ---
+
+def _diffusion_options(args) -> dict:
+    if not args.model:
+        raise ValueError("--renderer diffusion needs --model (a diffusers pipeline folder, or a hub id with a network)")
+    return {"model": args.model, "strength": args.strength, "guidance": args.guidance, "steps": args.steps,
+            "seed": args.seed, "per_stem": args.per_stem, "device": args.device}
+
+
+def _plan_beside(midi: str):
+    """plan.json next to the MIDI file (a project folder), for per-section prompts; None if absent or invalid."""
+    path = Path(midi).with_name("plan.json")
+    if not path.is_file():
+        return None
+    from .pipeline import read_plan
+    try:
+        return read_plan(path)
+    except Exception as exc:  # noqa: BLE001 - the prompts then come from the MIDI alone
+        _warn(f"warning: ignoring {path} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+        return None
 
 
 def _cmd_export(args) -> int:
@@ -152,6 +178,30 @@ def _cmd_undo(args) -> int:
     from .pipeline import undo_project
     plan = undo_project(args.folder, progress=CliProgress(quiet=args.quiet))
     print(f"restored the previous plan: {plan.title}, {plan.key}, {plan.total_bars} bars" if plan else "restored")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from symbolic.train import main as train_main
+    return int(train_main(args.train_args) or 0)
+
+
+def _cmd_data(args) -> int:
+    from symbolic.data import main as data_main
+    return int(data_main(args.data_args) or 0)
+
+
+def _cmd_eval(args) -> int:
+    import os
+
+    from .evaluate import run
+    from .pipeline import model_dir
+    data = Path(args.data or os.environ.get("COMPOSER_CACHE", Path.home() / ".cache" / "composer") / "data"
+                if not args.data else args.data)
+    text = run(Path(args.output), data if (Path(data) / "test").exists() else None,
+               None if args.no_model else model_dir(), n_heldout=args.n, n_own=args.captions, seed=args.seed,
+               progress=(lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr)))
+    print(text)
     return 0
 
 
@@ -201,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-audio", action="store_true", help="skip rendering audio")
     sp.add_argument("--soundfont", help="SoundFont (.sf2/.sf3) to render with")
     sp.add_argument("--format", choices=["wav", "flac"], help="audio format (default wav)")
-    sp.add_argument("--arranger", default="patterns", help="arranger to use (default: patterns)")
+    sp.add_argument("--arranger", default="auto", choices=["auto", "transformer", "patterns"],
+                    help="auto (the transformer when its weights are installed, else patterns), transformer or patterns")
     llm_options(sp)
 
     sp = add("plan", _cmd_plan, "write the form and chord plan for a brief")
@@ -224,14 +275,26 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("plan", help="plan.json (or a project folder holding one)")
     sp.add_argument("--out", required=True, help="project folder to write")
     sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--arranger", default="patterns")
+    sp.add_argument("--arranger", default="auto", choices=["auto", "transformer", "patterns"])
 
-    sp = add("render", _cmd_render, "render a MIDI file to audio with a SoundFont")
+    sp = add("render", _cmd_render, "render a MIDI file to audio with a SoundFont (or a diffusion model)")
     sp.add_argument("midi", help="MIDI file")
     sp.add_argument("-o", "--output", help="mix file (.wav or .flac; default mix.wav beside the MIDI)")
     sp.add_argument("--stems", help="folder for one stem per track")
     sp.add_argument("--soundfont", help="SoundFont (.sf2/.sf3)")
     sp.add_argument("--format", choices=["wav", "flac"], help="format for the stems (default: the mix's)")
+    g = sp.add_argument_group("diffusion renderer")
+    g.add_argument("--renderer", choices=["fluidsynth", "diffusion"], default="fluidsynth",
+                   help="fluidsynth (default) or diffusion (a diffusers audio pipeline conditioned on the MIDI)")
+    g.add_argument("--model", help="diffusers pipeline folder (Stable Audio or AudioLDM2), or a hub id with a network")
+    g.add_argument("--strength", type=float, default=0.5,
+                   help="how far the SoundFont render is noised before denoising, 0-1 (default 0.5)")
+    g.add_argument("--guidance", type=float, default=1.0,
+                   help="strength of the pull toward the MIDI's chroma and onsets, 0 = none (default 1.0)")
+    g.add_argument("--steps", type=int, help="denoising steps for a full run (default: the pipeline's usual)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--per-stem", action="store_true", help="render every track on its own and mix them (needed for --stems)")
+    g.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cuda, mps or cpu")
 
     sp = add("export", _cmd_export, "write piece.mid and piece.musicxml for a project folder")
     sp.add_argument("folder")
@@ -242,6 +305,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("schema", _cmd_schema, "print the Plan JSON schema")
 
+    sp = add("eval", _cmd_eval, "measure the arrangers against held-out data and briefs; writes docs/EVAL.md")
+    sp.add_argument("-o", "--output", default="docs/EVAL.md")
+    sp.add_argument("--data", help="token shards (default: $COMPOSER_CACHE/data or ~/.cache/composer/data)")
+    sp.add_argument("--n", type=int, default=200, help="held-out sequences")
+    sp.add_argument("--captions", type=int, default=24, help="captions in our own set")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--no-model", action="store_true", help="leave the transformer out")
+
+    sp = sub.add_parser("train", help="train the arranger model (see `composer train -- --help`)",
+                        description="Train the arranger model; arguments after `--` go to the trainer, "
+                                    "e.g. composer train -- --config configs/small.json --resume", add_help=True)
+    sp.set_defaults(fn=_cmd_train)
+    sp.add_argument("train_args", nargs=argparse.REMAINDER, help="trainer arguments")
+
+    sp = sub.add_parser("data", help="build the training data (see `composer data -- --help`)",
+                        description="Build token shards from ../shared/data and the music21 corpus; arguments after "
+                                    "`--` go to the builder, e.g. composer data -- build --limit 20")
+    sp.set_defaults(fn=_cmd_data)
+    sp.add_argument("data_args", nargs=argparse.REMAINDER, help="builder arguments")
+
     sp = add("tui", _cmd_tui, "open the terminal workstation")
     sp.add_argument("folder", nargs="?", default=None, help="project folder to open")
     sp.add_argument("--soundfont", help="SoundFont (.sf2/.sf3)")
@@ -251,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name in ("train_args", "data_args"):
+        if getattr(args, name, None) and args.__dict__[name][:1] == ["--"]:
+            args.__dict__[name] = args.__dict__[name][1:]
     try:
         return int(args.fn(args) or 0)
     except KeyboardInterrupt:

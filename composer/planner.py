@@ -133,7 +133,7 @@ def plan_brief(brief: Brief, seed: int = 0) -> Plan:
     table = load_table()
     style = gd.table if gd.table in table["chords"] else "pop"
     keys = _section_keys(slots, key, brief.modulations)
-    chords = _progressions(slots, keys, style, form, rng, table, meter, key)
+    chords = _progressions(slots, keys, style, form, rng, table, meter, key, _named_tokens(brief, key))
 
     tracks = _tracks(brief.instruments, gd)
     sections = []
@@ -500,8 +500,23 @@ def _pick(dist: dict[str, float], rng, temperature: float = 1.0, bias: dict[str,
     return toks[int(rng.choice(len(toks), p=w / w.sum()))]
 
 
-def _progressions(slots, keys, style, form, rng, table, meter, home: Key) -> list[list[list[dict]]]:
+def _named_tokens(brief: Brief, key: Key) -> list[str]:
+    """A progression named in the brief, as key-relative tokens (one chord per bar)."""
+    from symbolic.harmony import degree_token, parse_chord
+    out = []
+    for sym in brief.chords:
+        c = parse_chord(sym)
+        tok = degree_token(c, key)
+        q = tok.split(":")[1]
+        if q not in ("maj", "min", "7", "maj7", "min7", "dim", "hdim7", "dim7", "aug", "sus4", "sus2", "maj6", "min6", "9"):
+            tok = f"{tok.split(':')[0]}:{'min' if c.is_minor else 'maj'}"
+        out.append(tok)
+    return out
+
+
+def _progressions(slots, keys, style, form, rng, table, meter, home: Key, named: list[str] | None = None) -> list[list[list[dict]]]:
     by_label: dict[tuple[str, int, bool], list[list[str]]] = {}
+    main = next((s.label.rstrip("'") for s in slots if s.kind in ("verse", "A", "chorus")), slots[0].label.rstrip("'"))
     out = []
     for i, slot in enumerate(slots):
         key = keys[i]
@@ -510,6 +525,11 @@ def _progressions(slots, keys, style, form, rng, table, meter, home: Key) -> lis
         sig = (base, slot.bars, final, key.mode)
         if form == "blues":
             toks = _blues(slot.bars, key, final)
+        elif named and base == main and key.tonic == home.tonic and key.mode == home.mode:
+            # The progression the brief names loops through the main section.
+            toks = [[named[b % len(named)]] for b in range(slot.bars)]
+            if final and slot.bars >= 2:
+                toks[-2:] = _cadence(rng, True, key)
         elif sig in by_label:
             toks = by_label[sig]
         else:

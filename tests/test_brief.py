@@ -15,8 +15,8 @@ def test_full_brief():
 @pytest.mark.parametrize("text,attr,value", [
     ("a melancholic waltz in D minor for string quartet, ABA, two minutes", "form", "ABA"),
     ("a melancholic waltz in D minor for string quartet, ABA, two minutes", "seconds", 120),
-    ("an adagio for strings in G minor", "tempo", 70),
-    ("allegro in C", "tempo", 132),
+    ("an adagio for strings in G minor", "tempo", 65),
+    ("allegro in C", "tempo", 125),
     ("a jig in 6/8 for fiddle", "meter", (6, 8)),
     ("a tune in E-flat major", "key", "Eb major"),
     ("a tune in F# minor", "key", "F# minor"),
@@ -71,3 +71,18 @@ def test_bad_briefs(text, needle):
         parse_brief(text)
     assert needle in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_named_progression_sets_the_key_and_the_main_section():
+    from composer.planner import plan_from_brief
+    b = parse_brief("It is built around the chords A, E7, A7, D and the tempo is fast")
+    assert b.chords == ["A", "E7", "A7", "D"] and b.key.name == "A major" and b.tempo == 135
+    plan = plan_from_brief("a folk song with the progression Am F C G, one minute")
+    assert plan.key == "A minor"
+    main = next(s for s in plan.sections if s.label == "A")
+    assert [bar[0].symbol for bar in main.chords[:4]] == ["Am", "F", "C", "G"]
+
+
+def test_words_after_with_are_not_taken_for_instruments():
+    b = parse_brief("A piano plays a lead melody with chords in the background while a bass guitar keeps time")
+    assert [i.name for i in b.instruments] == ["Piano", "Electric Bass"]
