@@ -131,17 +131,48 @@ def undo_project(folder: str | Path, progress: Progress = _quiet) -> Plan:
     return plan
 
 
-ARRANGERS = ("patterns",)
+ARRANGERS = ("auto", "transformer", "patterns")
 
 
-def arrange(plan: Plan, seed: int = 0, arranger: str = "patterns", base: Score | None = None,
+def model_dir() -> Path:
+    """Where the transformer's weights are: $COMPOSER_MODEL_DIR, else the ones shipped in the package."""
+    import os
+
+    from symbolic.generate import WEIGHTS_DIR
+    return Path(os.environ.get("COMPOSER_MODEL_DIR") or WEIGHTS_DIR)
+
+
+_ARRANGER_CACHE: dict[str, object] = {}
+
+
+def transformer_arranger():
+    """The transformer arranger, loaded once per process; None when no trained weights are installed."""
+    from symbolic.generate import GenerationError, TransformerArranger
+    folder = model_dir()
+    if str(folder) not in _ARRANGER_CACHE:
+        try:
+            _ARRANGER_CACHE[str(folder)] = TransformerArranger.load(folder)
+        except GenerationError:
+            _ARRANGER_CACHE[str(folder)] = None
+    return _ARRANGER_CACHE[str(folder)]
+
+
+def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | None = None,
             bars: set[int] | None = None, tracks: set[str] | None = None, locked: set[str] | frozenset = frozenset(),
-            progress: Progress = _quiet) -> Score:
+            progress: Progress = _quiet, brief: str = "") -> Score:
+    """Fill the plan's tracks: the transformer when its weights are installed (auto), else the patterns."""
     if arranger not in ARRANGERS:
         raise ValueError(f"unknown arranger {arranger!r}; choose from {', '.join(ARRANGERS)}")
     sheet = plan.to_sheet()
-    score = pattern_arrange(sheet, seed=seed, base=base, bars=bars, tracks=tracks, locked=locked,
-                            progress=lambda f, m: progress("arrange", f, m))
+    model = transformer_arranger() if arranger in ("auto", "transformer") else None
+    if arranger == "transformer" and model is None:
+        raise ValueError(f"no trained transformer weights in {model_dir()}; use --arranger patterns")
+    if model is not None:
+        score = model.arrange(sheet, seed=seed, base=base, bars=bars, tracks=tracks, locked=locked,
+                              brief=brief or plan.style, progress=lambda f, m: progress("arrange", f, m))
+    else:
+        score = pattern_arrange(sheet, seed=seed, base=base, bars=bars, tracks=tracks, locked=locked,
+                                progress=lambda f, m: progress("arrange", f, m))
     score.validate()
     return score
 
@@ -168,21 +199,40 @@ def export(plan: Plan | None, score: Score, folder: str | Path, musicxml: bool =
     return files
 
 
+RENDERERS = ("fluidsynth", "diffusion")
+
+
 def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = None, soundfont: str | None = None,
-           fmt: str | None = None, progress: Progress = _quiet, cancel: threading.Event | None = None):
+           fmt: str | None = None, progress: Progress = _quiet, cancel: threading.Event | None = None,
+           *, renderer: str = "fluidsynth", diffusion: dict | None = None, plan: Plan | None = None,
+           warn: Callable[[str], None] | None = None):
+    """Render a Score to mix_path (and stems). renderer="diffusion" takes its options in `diffusion`
+    (model, strength, guidance, steps, seed, per_stem, device, ...; see audio.diffusion.render_diffusion)
+    and uses `plan` for per-section prompts."""
     from audio.render import render_score
 
+    if renderer not in RENDERERS:
+        raise ValueError(f"unknown renderer {renderer!r}; choose from {', '.join(RENDERERS)}")
+    if renderer == "diffusion" and stems_dir is not None and not (diffusion or {}).get("per_stem"):
+        raise ValueError("stems from the diffusion renderer need per-stem rendering (--per-stem)")
     mix_path = Path(mix_path)
     project.ensure_dir(mix_path.parent)
     if stems_dir is not None:
         project.ensure_dir(stems_dir)
+    # --- diffusion renderer (audio.diffusion) ---
+    if renderer == "diffusion":
+        from audio.diffusion import render_diffusion
+        opts = dict(diffusion or {})
+        model = opts.pop("model", None)
+        return render_diffusion(score, model, mix_path, stems_dir=stems_dir, fmt=fmt, soundfont=soundfont, plan=plan,
+                                progress=lambda f, m: progress("render", f, m), cancel=cancel, warn=warn, **opts)
     return render_score(score, soundfont=soundfont, mix_path=mix_path,
                         stems_dir=Path(stems_dir) if stems_dir is not None else None, fmt=fmt,
                         progress=lambda f, m: progress("render", f, m), cancel=cancel)
 
 
 def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True, soundfont: str | None = None,
-              arranger: str = "patterns", fmt: str | None = None, progress: Progress = _quiet,
+              arranger: str = "auto", fmt: str | None = None, progress: Progress = _quiet,
               cancel: threading.Event | None = None, planner: str = "rules", llm: LLMSettings | None = None,
               fallback: bool = True, warn: Callable[[str], None] | None = None) -> Result:
     folder = project.ensure_dir(folder)
@@ -195,7 +245,7 @@ def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True,
     plan = make_plan(brief, seed, progress, planner=planner, llm=llm, fallback=fallback, warn=warn)
     timings["plan"] = time.perf_counter() - t
     t = time.perf_counter()
-    score = arrange(plan, seed, arranger, progress=progress)
+    score = arrange(plan, seed, arranger, progress=progress, brief=brief)
     timings["arrange"] = time.perf_counter() - t
     t = time.perf_counter()
     files = export(plan, score, folder, progress=progress)
@@ -209,7 +259,7 @@ def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True,
     return Result(folder, plan, score, files, timings)
 
 
-def arrange_project(plan_path: str | Path, folder: str | Path, seed: int = 0, arranger: str = "patterns",
+def arrange_project(plan_path: str | Path, folder: str | Path, seed: int = 0, arranger: str = "auto",
                     progress: Progress = _quiet) -> Result:
     plan = read_plan(plan_path)
     folder = project.ensure_dir(folder)

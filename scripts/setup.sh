@@ -42,4 +42,7 @@ if [ "$mode" = "--test" ]; then
 else
   $py -m pip install -q -e .
 fi
+# basic-pitch only for the ONNX transcription model inside its wheel (audio.metrics runs it with onnxruntime):
+# --no-deps keeps TensorFlow and its other heavy requirements out.
+$py -m pip install -q --no-deps "basic-pitch==0.4.0"
 echo "setup: ready ($($py -c 'import sys; print(sys.version.split()[0])'), .venv)"
