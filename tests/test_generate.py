@@ -1,0 +1,102 @@
+"""Plan-constrained generation with a tiny MusicGPT built in the test (random weights): the plan's
+bars, meters, keys, chords, ranges and drum rules hold whatever the weights are."""
+import pytest
+import torch
+
+from symbolic.generate import TransformerArranger
+from symbolic.instruments import instrument_for_program
+from symbolic.model import ModelConfig, MusicGPT
+from symbolic.patterns import pulses
+from symbolic.tokenizer import MusicTokenizer
+
+from .helpers import small_plan
+
+
+@pytest.fixture(scope="module")
+def arranger():
+    torch.set_num_threads(1)
+    tok = MusicTokenizer.default()
+    torch.manual_seed(0)
+    model = MusicGPT(ModelConfig(vocab_size=tok.vocab_size, block_size=1024, n_layer=2, n_head=2, n_embd=48,
+                                 n_text_tokens=0))
+    return TransformerArranger(model, tok, None)
+
+
+def test_follows_the_plan(arranger):
+    plan = small_plan()
+    sheet = plan.to_sheet()
+    score = arranger.arrange(sheet, seed=1, n_candidates=2)
+    score.validate()
+    assert [b.numerator for b in score.bars] == [b.bar.numerator for b in sheet.bars]
+    assert [k.name for _, k in score.keys] == ["C major", "G major", "C major"]
+    end = sheet.bars[-1].bar.end
+    for part, spec in zip(score.parts, sheet.parts):
+        inst = instrument_for_program(spec.program, spec.drum)
+        assert part.notes, part.name
+        for n in part.notes:
+            assert 0 <= n.start < n.end <= end
+            if not spec.drum:
+                assert inst.low <= n.pitch <= inst.high
+            else:
+                assert 27 <= n.pitch <= 88
+
+
+def test_chord_tones_are_favoured_on_strong_beats(arranger):
+    sheet = small_plan().to_sheet()
+    parts = [p for seed in range(4) for p in arranger.arrange(sheet, seed=seed, n_candidates=1).parts]
+    hits = total = 0
+    for part in parts:
+        if part.is_drum:
+            continue
+        for n in part.notes:
+            bar = next(b for b in reversed(sheet.bars) if b.bar.start <= n.start)
+            if any(p.start == n.start and p.strength >= 0.6 for p in pulses(bar)):
+                total += 1
+                hits += n.pitch % 12 in bar.chord_at(n.start).pitch_classes
+    # Random weights alone would land on a chord tone about 3 times in 12.
+    assert total > 20 and hits / total > 0.5
+
+
+def test_same_seed_same_notes_and_label_reuse(arranger):
+    sheet = small_plan().to_sheet()
+    a = arranger.arrange(sheet, seed=3)
+    b = arranger.arrange(sheet, seed=3)
+    assert [[(n.start, n.pitch) for n in p.notes] for p in a.parts] == [[(n.start, n.pitch) for n in p.notes] for p in b.parts]
+    v1, v2 = sheet.sections[0], sheet.sections[2]  # both labelled A with the same chords
+    off = sheet.bars[v2.first_bar].bar.start - sheet.bars[v1.first_bar].bar.start
+    drums = next(p for p in a.parts if p.is_drum)
+    lo1, hi1 = sheet.bars[v1.first_bar].bar.start, sheet.bars[v1.first_bar + v1.n_bars - 1].bar.end
+    first = [(n.start + off, n.pitch) for n in drums.notes if lo1 <= n.start < hi1]
+    second = [(n.start, n.pitch) for n in drums.notes if lo1 + off <= n.start < hi1 + off]
+    assert first == second
+
+
+def test_regenerate_one_section_keeps_the_rest_and_locked_tracks(arranger):
+    sheet = small_plan().to_sheet()
+    base = arranger.arrange(sheet, seed=1)
+    chorus = sheet.sections[1]
+    new = arranger.arrange(sheet, seed=7, base=base, bars=set(chorus.bar_range), locked={"Bass"})
+    lo, hi = sheet.bars[chorus.first_bar].bar.start, sheet.bars[chorus.first_bar + chorus.n_bars - 1].bar.end
+    for old, cur in zip(base.parts, new.parts):
+        assert [(n.start, n.pitch) for n in old.notes if not lo <= n.start < hi] == \
+            [(n.start, n.pitch) for n in cur.notes if not lo <= n.start < hi]
+        if cur.name == "Bass":
+            assert [(n.start, n.pitch) for n in old.notes] == [(n.start, n.pitch) for n in cur.notes]
+
+
+def test_pipeline_uses_installed_weights(tmp_path, monkeypatch, arranger):
+    from composer import pipeline
+    arranger.model.save_pretrained(tmp_path / "w")
+    arranger.tok.save(tmp_path / "w" / "tokenizer.json")
+    monkeypatch.setenv("COMPOSER_MODEL_DIR", str(tmp_path / "w"))
+    pipeline._ARRANGER_CACHE.clear()
+    model = pipeline.transformer_arranger()
+    assert model is not None
+    plan = small_plan()
+    score = pipeline.arrange(plan, seed=1, arranger="transformer")
+    assert score.n_notes > 0
+    monkeypatch.setenv("COMPOSER_MODEL_DIR", str(tmp_path / "none"))
+    with pytest.raises(ValueError, match="no trained transformer weights"):
+        pipeline.arrange(plan, arranger="transformer")
+    assert pipeline.arrange(plan, arranger="auto").n_notes > 0  # falls back to the patterns
+    pipeline._ARRANGER_CACHE.clear()
