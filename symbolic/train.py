@@ -98,6 +98,7 @@ class TrainConfig:
     text_dropout: float = 0.1  # chance to train a row with the empty (zero) text embedding
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     amp: str = "auto"  # "auto" (bf16 on CUDA, off on CPU) | "bf16" | "off"
+    init_from: str | None = None  # exported weights to start a new run from (a fresh optimizer)
     threads: int | None = None  # torch CPU threads (default: cores / processes)
 
     def __post_init__(self) -> None:
@@ -540,6 +541,15 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None,
         if state:
             from safetensors.torch import load_file
             model.load_state_dict(load_file(str(ckpt / "model.safetensors")), strict=True)
+        elif cfg.init_from:
+            # A warm start from shipped weights: the machine that trained them is gone, its optimizer too.
+            from safetensors.torch import load_file
+            src = Path(cfg.init_from).expanduser()
+            if not (src / "model.safetensors").exists():
+                raise TrainError(f"init_from {src} holds no model.safetensors")
+            weights = {k: v.float() for k, v in load_file(str(src / "model.safetensors")).items()}
+            model.load_state_dict(weights, strict=True)
+            say(f"starting from the weights in {src}")
         model.to(device)
         optimizer = model.configure_optimizer(cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2), device.type)
         if state:

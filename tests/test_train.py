@@ -162,6 +162,18 @@ def test_export_writes_fp16_model_config_and_summary(shards, tmp_path):
         assert (shipped(idx).logits - best(idx).logits).abs().max().item() < 1e-2
 
 
+def test_warm_start_from_exported_weights(shards, tmp_path):
+    cfg = tiny_config(shards, tmp_path / "run", max_iters=4, eval_interval=2)
+    train(cfg, quiet=True, export_dir=tmp_path / "ship")
+    warm = tiny_config(shards, tmp_path / "run2", max_iters=1, eval_interval=1, init_from=str(tmp_path / "ship"))
+    cold = tiny_config(shards, tmp_path / "run3", max_iters=1, eval_interval=1)
+    w = train(warm, quiet=True)
+    c = train(cold, quiet=True)
+    assert w["best_val_loss"] < c["best_val_loss"]  # the warm start begins where the export left off
+    with pytest.raises(Exception, match="holds no model.safetensors"):
+        train(tiny_config(shards, tmp_path / "run4", max_iters=1, init_from=str(tmp_path)), quiet=True)
+
+
 def test_cli_main(shards, tmp_path, capsys):
     cfg = tiny_config(shards, tmp_path / "unused").to_dict()
     cfg.pop("out_dir"), cfg.pop("data_dir")
