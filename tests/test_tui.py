@@ -227,6 +227,8 @@ async def _setup(pilot, tab):
     app.query_one("#log").clear()
     app.sub_title = "waltz"  # the folder path differs from run to run
     app.action_show_tab(tab)
+    for box in app.query(Input):
+        box.cursor_blink = False  # a blinking cursor would make the capture depend on timing
     await pilot.pause()
 
 
