@@ -51,7 +51,8 @@ import numpy as np
 from symbolic.score import Score
 
 from . import metrics as M
-from .render import SAMPLE_RATE, TARGET_PEAK_DBFS, RenderCancelled, RenderError, RenderResult
+from .render import FORMATS as _FORMATS
+from .render import SAMPLE_RATE, TARGET_PEAK_DBFS, RenderCancelled, RenderError, RenderResult, _format_of
 
 Progress = Callable[[float, str], None]
 Warn = Callable[[str], None]
@@ -61,7 +62,6 @@ DEFAULT_STRENGTH = 0.5
 DEFAULT_GUIDANCE = 1.0
 GUIDANCE_LR = 0.05          # x0 moves by guidance * GUIDANCE_LR * rms(x0) per guidance iteration
 ENERGY_WORDS = {1: "very calm", 2: "calm", 3: "moderate energy", 4: "energetic", 5: "very energetic, intense"}
-_FORMATS = {"wav": "WAV", "flac": "FLAC"}
 
 
 class DiffusionError(RenderError):
@@ -1050,13 +1050,6 @@ def _crossfade_pass(adapter, audio, score, parts, spans, steps, strength, guidan
 
 
 # --- files ------------------------------------------------------------------------------
-
-def _format_of(path: Path) -> str:
-    ext = path.suffix.lower().lstrip(".")
-    if ext not in _FORMATS:
-        raise DiffusionError(f"cannot write {path}: the extension must be .wav or .flac")
-    return ext
-
 
 def _write_outputs(outputs: list[tuple[Path, np.ndarray, str]], rep: _Reporter) -> list[Path]:
     """16-bit files written to temporary names beside their targets, then all renamed into place."""

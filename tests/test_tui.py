@@ -59,10 +59,10 @@ def test_edit_a_chord_valid_and_invalid_then_undo_redo(project):
             chords.move_cursor(row=1)
             await pilot.press("enter")
             assert isinstance(app.screen, ChordEditor)
-            editor = app.screen.query_one("#chord-input", Input)
+            editor = app.screen.query_one("#ask-input", Input)
             editor.value = "Hx7"
             await pilot.pause()
-            assert "neither a chord symbol" in str(app.screen.query_one("#chord-error").render())
+            assert "neither a chord symbol" in str(app.screen.query_one("#ask-error").render())
             await pilot.press("enter")
             assert isinstance(app.screen, ChordEditor)  # an invalid chord is not applied
             editor.value = "ii7 V7"

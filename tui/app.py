@@ -429,7 +429,7 @@ class ComposerApp(App):
             if text:
                 self.run_task("regenerating bars", self._regenerate_bars, *parse(text), track)
         self.push_screen(Ask(f"Regenerate bars of the piece (1-{total})" + (f", {track} only" if track else ""),
-                             "e.g. 9-12", parse), done)
+                             parse, placeholder="e.g. 9-12"), done)
 
     def action_alternatives(self) -> None:
         if self._need_score():

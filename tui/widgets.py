@@ -61,42 +61,6 @@ class BarValidator(Validator):
         return self.success()
 
 
-class ChordEditor(ModalScreen[str | None]):
-    """Edit one bar's chords as symbols or Roman numerals, validated as you type."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel-edit")]
-    DEFAULT_CSS = """
-    ChordEditor { align: center middle; }
-    ChordEditor > Vertical { width: 60; height: auto; border: round $accent; padding: 1 2; background: $surface; }
-    ChordEditor #chord-error { color: $error; height: auto; }
-    """
-
-    def __init__(self, title: str, value: str, check):
-        super().__init__()
-        self.title_text, self.value, self.check = title, value, check
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(self.title_text)
-            yield Label("Chord symbols (Dm:2 A7) or Roman numerals (ii7 V7); beats after a colon", classes="dim")
-            yield Input(self.value, id="chord-input", validators=[BarValidator(self.check)], validate_on=["changed", "submitted"])
-            yield Label("", id="chord-error")
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        result = event.validation_result
-        self.query_one("#chord-error", Label).update("" if result is None or result.is_valid
-                                                      else result.failure_descriptions[0])
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.validation_result is None or event.validation_result.is_valid:
-            self.dismiss(event.value)
-        else:
-            self.query_one("#chord-error", Label).update(event.validation_result.failure_descriptions[0])
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
 class Picker(ModalScreen[int | None]):
     """Choose one of several options (alternatives A/B/C..., instruments)."""
 
@@ -124,7 +88,7 @@ class Picker(ModalScreen[int | None]):
 
 
 class Ask(ModalScreen[str | None]):
-    """One line of input with validation (e.g. a bar range)."""
+    """One line of input, validated (live, or on Enter); Escape cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel-ask")]
     DEFAULT_CSS = """
@@ -133,16 +97,26 @@ class Ask(ModalScreen[str | None]):
     Ask #ask-error { color: $error; height: auto; }
     """
 
-    def __init__(self, title: str, placeholder: str, check):
+    def __init__(self, title: str, check, value: str = "", placeholder: str = "", hint: str = "", live: bool = False):
         super().__init__()
-        self.title_text, self.placeholder, self.check = title, placeholder, check
+        self.title_text, self.check, self.value = title, check, value
+        self.placeholder, self.hint, self.live = placeholder, hint, live
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.title_text)
-            yield Input(placeholder=self.placeholder, id="ask-input", validators=[BarValidator(self.check)],
-                        validate_on=["submitted"])
+            if self.hint:
+                yield Label(self.hint, classes="dim")
+            yield Input(self.value, placeholder=self.placeholder, id="ask-input",
+                        validators=[BarValidator(self.check)],
+                        validate_on=["changed", "submitted"] if self.live else ["submitted"])
             yield Label("", id="ask-error")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if self.live:
+            result = event.validation_result
+            self.query_one("#ask-error", Label).update("" if result is None or result.is_valid
+                                                       else result.failure_descriptions[0])
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.validation_result is None or event.validation_result.is_valid:
@@ -152,3 +126,11 @@ class Ask(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ChordEditor(Ask):
+    """Edit one bar's chords as symbols or Roman numerals, validated as you type."""
+
+    def __init__(self, title: str, value: str, check):
+        super().__init__(title, check, value=value, live=True,
+                         hint="Chord symbols (Dm:2 A7) or Roman numerals (ii7 V7); beats after a colon")
