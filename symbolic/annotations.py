@@ -13,8 +13,8 @@ import sqlite3
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .harmony import HarmonyError, parse_note_name
 

@@ -67,6 +67,7 @@ def tempo_words(bpm: float) -> tuple[str, str]:
 
 
 def duration_word(seconds: float) -> str:
+    """MidiCaps' length words: short fragment, short song, song, long piece."""
     if seconds < 30:
         return "short fragment"
     if seconds < 120:
@@ -74,6 +75,10 @@ def duration_word(seconds: float) -> str:
     if seconds < 300:
         return "song"
     return "long piece"
+
+
+def _length_phrase(word: str) -> str:
+    return "full-length song" if word == "song" else word
 
 
 def moods_for(mode: str | None, energy: int | None, bpm: float | None, genre: str = "") -> list[str]:
@@ -156,7 +161,7 @@ def _form_text(form: list[str] | None) -> str | None:
         return None
     letters = [w for w in words if len(w) == 1]
     if len(words) > 9:
-        words = words[:8] + ["..."]
+        return "a form that begins " + "-".join(words[:8])
     shape = "-".join(words)
     if len(letters) >= 2:
         return f"a form of {shape}"
@@ -207,7 +212,7 @@ class _Writer:
         italian, english = tempo_words(self.bpm)
         return self.pick([
             f"at {bpm} bpm", f"at a {english} tempo of {bpm} bpm", f"at {_article(english)} {english} tempo",
-            f"at a {italian} tempo", f"at {bpm} beats per minute", f"in a {english} {bpm} bpm pulse",
+            f"at {_article(italian)} {italian} tempo", f"at {bpm} beats per minute", f"in a {english} {bpm} bpm pulse",
             f"at a {english} pace",
         ])
 
@@ -250,7 +255,7 @@ class _Writer:
     def length_sentence(self) -> str | None:
         if not self.duration:
             return None
-        word = duration_word(float(self.duration))
+        word = _length_phrase(duration_word(float(self.duration)))
         seconds = int(round(float(self.duration)))
         minutes = max(1, round(seconds / 60))
         return self.pick([f"It is {_article(word)} {word} of about {seconds} seconds.",
@@ -340,7 +345,7 @@ def _brief(w: _Writer) -> str:
         bits.append(" ".join(tempo))
     if w.instruments:
         bits.append(w.pick([f"with {w.instr()}", f"for {w.instr()}", f"{w.instr()}"]))
-    if w.form and w.rng.random() < 0.5:
+    if w.form and w.rng.random() < 0.5 and "begins" not in w.form:
         bits.append(w.form.replace("a form of ", "").replace(" form", "") + " form")
     return ", ".join(bits)
 

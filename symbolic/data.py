@@ -55,19 +55,35 @@ import time
 import warnings
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from .annotations import (estimate_key, m21_chord, mxl_to_xml, openewld_genres, parse_harte,
-                          parse_pop909_phrases, read_tar_members, section_break_after,
-                          section_break_before)
-from .harmony import QUALITIES, Chord, chord_symbol
+from .annotations import (
+    estimate_key,
+    m21_chord,
+    mxl_to_xml,
+    openewld_genres,
+    parse_harte,
+    parse_pop909_phrases,
+    read_tar_members,
+    section_break_after,
+    section_break_before,
+)
+from .harmony import QUALITIES, Chord, chord_symbol, parse_note_name
 from .score import PPQ, Bar, Note
-from .tokenizer import (METERS, ROLES, STEP, TOKENIZER_PATH, MusicTokenizer, TokBar, form_position,
-                        section_class)
+from .tokenizer import (
+    METERS,
+    ROLES,
+    STEP,
+    TOKENIZER_PATH,
+    MusicTokenizer,
+    TokBar,
+    form_position,
+    section_class,
+)
 
 MAX_BARS = 8
 STRIDE = 4
@@ -371,12 +387,11 @@ def pop909_piece(song: dict, shift: int = 0) -> tuple[Piece | None, str]:
 
     sid = song["sid"]
     score = midi_to_score(mido.MidiFile(file=io.BytesIO(song["midi"]), clip=True), title=sid)
-    ppq_scale = 1.0  # midi_to_score already converted to PPQ 480
     beat_rows = [line.split() for line in song["beat_midi.txt"].decode().splitlines() if line.strip()]
     if len(beat_rows) < 8:
         return None, "too few beats"
     beat_sec = np.array([float(r[0]) for r in beat_rows])
-    beats = seconds_to_ticks(score.tempos, beat_sec) * ppq_scale
+    beats = seconds_to_ticks(score.tempos, beat_sec)  # midi_to_score gives ticks at PPQ 480
     if np.any(np.diff(beats) <= 0):
         return None, "beats out of order"
     tracks = {p.name.split(" ch")[0].upper(): p for p in score.parts}
@@ -488,8 +503,6 @@ def pop909_piece(song: dict, shift: int = 0) -> tuple[Piece | None, str]:
 
     # Key: analyzed key(s); with several, each section takes the one its chords fit best.
     key_text = song.get("analyzed_key.txt", b"").decode(errors="replace")
-    from .harmony import parse_note_name
-
     keys_found = [(parse_note_name(t), "major" if q == "maj" else "minor") for t, q in _KEY_RE.findall(key_text)]
     flat = [(c.root, c.quality, 1.0) for bar in per_bar for _, c in bar if c is not None]
     if not keys_found:
@@ -946,7 +959,7 @@ def chorale_piece(item: dict) -> tuple[Piece | None, str]:
               for v, role, prog, notes in zip(_VOICE_NAMES, CHORALE_ROLES, programs, voice_notes)]
     piece = Piece(id=pid, source="bach_chorales", split=split_of(pid), bars=bars, chords=per_bar,
                   keys=[key] * len(bars), tempos=[CHORALE_TEMPO] * len(bars), sections=[], tracks=tracks,
-                  genre="baroque chorale", title=pid.rsplit("/", 1)[-1],
+                  genre="baroque", title=pid.rsplit("/", 1)[-1],
                   meta={"ensemble": ensemble, "tempo_source": "default"})
     return piece, ""
 
@@ -977,11 +990,6 @@ def _parse_item(task: tuple[str, dict]) -> tuple[str, Piece | None, str]:
     except Exception as exc:  # noqa: BLE001 - one broken file must not stop the build
         return kind, None, f"{type(exc).__name__}: {str(exc)[:80]}"
     return kind, piece, why
-
-
-def _item_name(kind: str, item: dict) -> str:
-    return {"pop909": lambda: item["sid"], "groove": lambda: item["id"], "lead_sheet": lambda: item["id"],
-            "chorale": lambda: item["name"]}[kind]()
 
 
 def read_pieces(data_dir: Path, limit: int | None = None, workers: int = 1, progress: Progress = print,
@@ -1198,28 +1206,26 @@ def encode_record(tok: MusicTokenizer, piece: Piece, notes: list[Note], track: T
 
 
 def _chord_summary(piece: Piece) -> tuple[list[str], int]:
-    """The most frequent run of four bar chords (as symbols) and how often it occurs."""
+    """The most frequent run of four chords (as symbols, repeats merged) and how often it occurs."""
     from .harmony import Key as HKey
 
     flats = HKey(*piece.keys[0]).uses_flats if piece.keys else False
-    firsts = []
+    seq: list[str] = []
     for bar in piece.chords:
-        c = bar[0][1] if bar else None
-        firsts.append(None if c is None else chord_symbol(c.root, c.quality, None, flats))
+        for _, c in bar:
+            sym = None if c is None else chord_symbol(c.root, c.quality, None, flats)
+            if sym is not None and (not seq or seq[-1] != sym):
+                seq.append(sym)
     grams: Counter = Counter()
-    for i in range(len(firsts) - 3):
-        g = tuple(firsts[i:i + 4])
-        if None in g or len(set(g)) < 2:
-            continue
+    first_seen: dict[tuple, int] = {}
+    for i in range(len(seq) - 3):
+        g = tuple(seq[i:i + 4])
         grams[g] += 1
+        first_seen.setdefault(g, i)
     if grams:
-        g, n = max(grams.items(), key=lambda kv: (kv[1], -firsts.index(kv[0][0])))
-        return list(g), n
-    distinct: list[str] = []
-    for c in firsts:
-        if c is not None and c not in distinct:
-            distinct.append(c)
-    return distinct[:4], 1
+        g = max(grams, key=lambda k: (grams[k], -first_seen[k]))
+        return list(g), grams[g]
+    return seq[:4], 1
 
 
 _KINDS = {"pop909": "song", "openewld": "tune", "chord_melody": "tune", "bach_chorales": "chorale"}

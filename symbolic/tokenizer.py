@@ -36,10 +36,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -350,6 +351,12 @@ class MusicTokenizer:
             if t.startswith(prefix) and not (prefix == "Pitch_" and t.startswith("PitchDrum")):
                 out.append(i)
         return out
+
+    @property
+    def kinds(self) -> list[tuple[str, Any]]:
+        """(family, value) of every id, e.g. ('Pitch', 60), ('Chord', (0, 'maj')), ('Chord', None),
+        ('Duration', 480 ticks), ('Key', (9, 'minor')), ('Meter', (6, 8)), ('Bar', 'None')."""
+        return self._kinds
 
     def family(self, token_id: int) -> str:
         """Token family ('Bar', 'Position', 'Pitch', 'Chord', 'Role', ...) of an id."""

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from symbolic import data as D
-from symbolic.captions import caption, captions, duration_word, instrument_name, tempo_words
+from symbolic.captions import (
+    caption,
+    captions,
+    duration_word,
+    instrument_name,
+    tempo_words,
+)
 from symbolic.harmony import parse_chord
 from symbolic.score import Bar, Note
 from symbolic.tokenizer import MusicTokenizer
@@ -185,7 +191,7 @@ def test_small_build(shared_data, tmp_path):
             assert np.all(tokens[offsets[:-1]] == tok.bos_id) and np.all(tokens[offsets[1:] - 1] == tok.eos_id)
             norms = np.linalg.norm(text.astype(np.float32), axis=1)
             assert np.allclose(norms, 1.0, atol=2e-3)
-            h, notes, chords = tok.decode(tokens[offsets[0]:offsets[1]])
+            h, _, chords = tok.decode(tokens[offsets[0]:offsets[1]])
             assert h["role"] and len(chords) >= 1
         total += meta["n_sequences"]
     assert total == summary["sequences"]

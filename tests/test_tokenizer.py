@@ -6,11 +6,22 @@ import json
 import numpy as np
 import pytest
 
-from symbolic.harmony import Chord, parse_chord
+from symbolic.harmony import Chord, Key, parse_chord
 from symbolic.score import PPQ, Bar, ChordSpan, Note, SheetBar
-from symbolic.harmony import Key
-from symbolic.tokenizer import (METERS, ROLES, STEP, TOKENIZER_PATH, MusicTokenizer, TokBar, TokenizerError,
-                                added_tokens, form_position, reduce_chord, section_class, tempo_bin)
+from symbolic.tokenizer import (
+    METERS,
+    ROLES,
+    STEP,
+    TOKENIZER_PATH,
+    MusicTokenizer,
+    TokBar,
+    TokenizerError,
+    added_tokens,
+    form_position,
+    reduce_chord,
+    section_class,
+    tempo_bin,
+)
 
 
 @pytest.fixture(scope="module")
