@@ -67,7 +67,8 @@ def _cmd_new(args) -> int:
     from .pipeline import new_piece
     res = new_piece(args.brief, args.out, seed=args.seed, audio=not args.no_audio, soundfont=args.soundfont,
                     arranger=args.arranger, fmt=args.format, progress=CliProgress(quiet=args.quiet),
-                    planner=args.planner, llm=_llm_settings(args), fallback=not args.no_fallback, warn=_warn)
+                    planner=args.planner, llm=_llm_settings(args), fallback=not args.no_fallback, warn=_warn,
+                    humanize=_humanize(args))
     plan = res.plan
     print(f"{plan.title}: {plan.key}, {plan.meter}, {plan.tempo:g} BPM, {len(plan.sections)} sections, "
           f"{plan.total_bars} bars, {res.score.duration:.0f} s, {len(plan.tracks)} tracks")
@@ -108,15 +109,50 @@ def _cmd_render(args) -> int:
     progress = CliProgress(quiet=args.quiet)
     score = read_midi(args.midi)
     out = Path(args.output) if args.output else Path(args.midi).with_name("mix.wav")
+    human = _humanize(args)
+    performed = _performed_path(args.midi, out) if human > 0 else None
     if args.renderer == "diffusion":
         res = render(score, out, args.stems, args.soundfont, args.format, progress, renderer="diffusion",
-                     diffusion=_diffusion_options(args), plan=_plan_beside(args.midi), warn=_warn)
+                     diffusion=_diffusion_options(args), plan=_plan_beside(args.midi), warn=_warn,
+                     humanize=human, humanize_seed=args.seed, performed_midi=performed)
     else:
-        res = render(score, out, args.stems, args.soundfont, args.format, progress)
+        res = render(score, out, args.stems, args.soundfont, args.format, progress, humanize=human,
+                     humanize_seed=args.seed, performed_midi=performed)
+    if performed is not None:
+        print(f"wrote {performed}")
     print(f"rendered {score.duration:.1f} s of music in {res.seconds:.2f} s; peak {res.peak_dbfs:.2f} dBFS")
     for f in res.files:
         print(f"wrote {f}")
     return 0
+
+
+# --- expressive performance options (--humanize, --no-humanize) ---
+
+def _humanize(args) -> float:
+    if getattr(args, "no_humanize", False):
+        return 0.0
+    amount = getattr(args, "humanize", 1.0)
+    if not (0.0 <= amount <= 1.0):
+        raise ValueError(f"--humanize must be between 0 and 1, not {amount:g}")
+    return amount
+
+
+def _performed_path(midi: str, mix: Path) -> Path | None:
+    """piece.performed.mid beside piece.mid, or beside the mix when the MIDI's folder is not writable
+    (None when the input is itself a performed file)."""
+    import os
+    path = Path(midi)
+    if path.name.endswith(".performed.mid"):
+        return None
+    folder = path.parent if os.access(path.parent, os.W_OK) else mix.parent
+    return folder / (path.stem + ".performed.mid")
+
+
+def _humanize_options(sp) -> None:
+    g = sp.add_argument_group("expressive performance")
+    g.add_argument("--humanize", type=float, default=1.0, metavar="0..1",
+                   help="how much of the performance model's timing, velocity and articulation to apply (default 1.0)")
+    g.add_argument("--no-humanize", action="store_true", help="render the quantized notes as written")
 
 
 # --- diffusion rendering options (composer render --renderer diffusion) ---
@@ -200,6 +236,7 @@ def _cmd_eval(args) -> int:
                 if not args.data else args.data)
     text = run(Path(args.output), data if (Path(data) / "test").exists() else None,
                None if args.no_model else model_dir(), n_heldout=args.n, n_own=args.captions, seed=args.seed,
+               model_briefs=args.model_briefs,
                progress=(lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr)))
     print(text)
     return 0
@@ -251,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-audio", action="store_true", help="skip rendering audio")
     sp.add_argument("--soundfont", help="SoundFont (.sf2/.sf3) to render with")
     sp.add_argument("--format", choices=["wav", "flac"], help="audio format (default wav)")
+    _humanize_options(sp)
     sp.add_argument("--arranger", default="auto", choices=["auto", "transformer", "patterns"],
                     help="auto (the transformer when its weights are installed, else patterns), transformer or patterns")
     llm_options(sp)
@@ -295,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     g.add_argument("--per-stem", action="store_true", help="render every track on its own and mix them (needed for --stems)")
     g.add_argument("--device", default="auto", help="auto (default: cuda, then mps, then cpu), cuda, mps or cpu")
+    _humanize_options(sp)
 
     sp = add("export", _cmd_export, "write piece.mid and piece.musicxml for a project folder")
     sp.add_argument("folder")
@@ -312,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--captions", type=int, default=24, help="captions in our own set")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--no-model", action="store_true", help="leave the transformer out")
+    sp.add_argument("--model-briefs", type=int, help="run only the first N briefs of each set through the transformer")
 
     sp = sub.add_parser("train", help="train the arranger model (see `composer train -- --help`)",
                         description="Train the arranger model; arguments after `--` go to the trainer, "

@@ -136,7 +136,7 @@ def _track_metrics(notes, sheet: Sheet, drum: bool) -> dict:
 
 # --- briefs -------------------------------------------------------------------------------------
 
-def briefs(items: list[dict], seed: int, arrangers: dict, progress=print) -> dict:
+def briefs(items: list[dict], seed: int, arrangers: dict, progress=print, limits: dict | None = None) -> dict:
     from symbolic.midi_io import midi_bytes, read_midi  # noqa: F401 - the MIDI carries what we measure
 
     from .planner import plan_from_brief
@@ -151,6 +151,8 @@ def briefs(items: list[dict], seed: int, arrangers: dict, progress=print) -> dic
         sheet = plan.to_sheet()
         want = parse_key(item["key"])
         for name, fn in arrangers.items():
+            if limits and k >= limits.get(name, len(items)):
+                continue
             score = fn(sheet, seed)
             pitched = [n for p in score.parts if not p.is_drum for n in p.notes]
             got = analyze_key(pitched)
@@ -193,7 +195,7 @@ def arrangers(model_dir: Path | None) -> dict:
 
 
 def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int = 200, n_own: int = 24,
-        seed: int = 0, progress=print) -> str:
+        seed: int = 0, progress=print, model_briefs: int | None = None) -> str:
     t0 = time.perf_counter()
     systems = arrangers(model_dir)
     lines = ["# Evaluation", "",
@@ -219,7 +221,7 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
         sets.append(("MidiCaps examples", midicaps_examples()))
     sets.append((f"our caption set ({n_own})", own_captions(n_own, seed)))
     for title, items in sets:
-        res = briefs(items, seed, systems, progress)
+        res = briefs(items, seed, systems, progress, {"model": model_briefs} if model_briefs is not None else None)
         lines += [f"## Briefs: {title}", "",
                   "TB/TBT: tempo in the requested MidiCaps bin / within one bin; CK/CKD: music21's key of the notes "
                   "is the requested key / or its relative; key acc: music21's key equals the plan's key; "

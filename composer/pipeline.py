@@ -110,6 +110,7 @@ def revise_project(folder: str | Path, instruction: str, planner: str = "rules",
         return new_plan, [], set()
     score, regen = rearrange(old_plan, old_score, new_plan, _arrange_for_revise, seed)
     export(new_plan, score, folder, progress=progress)
+    _refresh_performed(folder, score, seed, progress)
     progress("revise", 1.0, f"{len(diff)} changes, {len(regen)} bars re-arranged")
     return new_plan, diff, regen
 
@@ -128,6 +129,7 @@ def undo_project(folder: str | Path, progress: Progress = _quiet) -> Plan:
     if score is not None and plan is not None:
         _apply_plan_meta(plan, score)
         project.atomic_write(folder / project.MUSICXML, to_musicxml(score, lambda f, m: progress("export", f, m)))
+        _refresh_performed(folder, score, 0, progress)
     return plan
 
 
@@ -205,10 +207,12 @@ RENDERERS = ("fluidsynth", "diffusion")
 def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = None, soundfont: str | None = None,
            fmt: str | None = None, progress: Progress = _quiet, cancel: threading.Event | None = None,
            *, renderer: str = "fluidsynth", diffusion: dict | None = None, plan: Plan | None = None,
-           warn: Callable[[str], None] | None = None):
+           warn: Callable[[str], None] | None = None, humanize: float = 0.0, humanize_seed: int = 0,
+           performed_midi: str | Path | None = None):
     """Render a Score to mix_path (and stems). renderer="diffusion" takes its options in `diffusion`
     (model, strength, guidance, steps, seed, per_stem, device, ...; see audio.diffusion.render_diffusion)
-    and uses `plan` for per-section prompts."""
+    and uses `plan` for per-section prompts. humanize > 0 renders the expressive performance of the score
+    (symbolic.perform) instead of the quantized notes, and writes its MIDI to `performed_midi` when given."""
     from audio.render import render_score
 
     if renderer not in RENDERERS:
@@ -219,6 +223,9 @@ def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = No
     project.ensure_dir(mix_path.parent)
     if stems_dir is not None:
         project.ensure_dir(stems_dir)
+    # --- expressive performance (symbolic.perform) ---
+    if humanize > 0:
+        score = perform_score(score, humanize, humanize_seed, performed_midi, progress)
     # --- diffusion renderer (audio.diffusion) ---
     if renderer == "diffusion":
         from audio.diffusion import render_diffusion
@@ -231,10 +238,33 @@ def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = No
                         progress=lambda f, m: progress("render", f, m), cancel=cancel)
 
 
+# --- expressive performance (symbolic.perform) ---
+
+PERFORMED_MIDI = "piece.performed.mid"
+
+
+def perform_score(score: Score, amount: float = 1.0, seed: int = 0, midi_path: str | Path | None = None,
+                  progress: Progress = _quiet) -> Score:
+    """The performed version of a quantized score; its MIDI is written to midi_path when given."""
+    from symbolic.perform import perform
+    progress("perform", 0.0, f"performing {score.n_notes} notes (humanize {amount:g})")
+    performed = perform(score, seed=seed, amount=amount)
+    if midi_path is not None:
+        project.atomic_write(Path(midi_path), midi_bytes(performed))
+    progress("perform", 1.0, "performed")
+    return performed
+
+
+def _refresh_performed(folder: Path, score: Score, seed: int, progress: Progress = _quiet) -> None:
+    """Keep a project's performed MIDI in step with its piece.mid after a revision or an undo."""
+    if (Path(folder) / PERFORMED_MIDI).exists():
+        perform_score(score, 1.0, seed, Path(folder) / PERFORMED_MIDI, progress)
+
+
 def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True, soundfont: str | None = None,
               arranger: str = "auto", fmt: str | None = None, progress: Progress = _quiet,
               cancel: threading.Event | None = None, planner: str = "rules", llm: LLMSettings | None = None,
-              fallback: bool = True, warn: Callable[[str], None] | None = None) -> Result:
+              fallback: bool = True, warn: Callable[[str], None] | None = None, humanize: float = 1.0) -> Result:
     folder = project.ensure_dir(folder)
     if audio:
         # Fail before any work when no SoundFont can be found.
@@ -250,9 +280,15 @@ def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True,
     t = time.perf_counter()
     files = export(plan, score, folder, progress=progress)
     timings["export"] = time.perf_counter() - t
+    if humanize > 0:  # the performed MIDI beside the quantized one
+        t = time.perf_counter()
+        performed = perform_score(score, humanize, seed, folder / PERFORMED_MIDI, progress)
+        files.append(folder / PERFORMED_MIDI)
+        timings["perform"] = time.perf_counter() - t
     if audio:
         t = time.perf_counter()
-        res = render(score, folder / (project.MIX if fmt in (None, "wav") else f"mix.{fmt}"),
+        res = render(performed if humanize > 0 else score,
+                     folder / (project.MIX if fmt in (None, "wav") else f"mix.{fmt}"),
                      folder / project.STEMS, soundfont, fmt, progress, cancel)
         files += res.files
         timings["render"] = time.perf_counter() - t

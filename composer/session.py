@@ -248,16 +248,26 @@ class Session:
         return pipeline.export(self.plan, self.score, self.folder, progress=progress)
 
     def render(self, soundfont: str | None = None, fmt: str | None = None, progress=pipeline._quiet,
-               cancel: threading.Event | None = None, section: int | None = None):
+               cancel: threading.Event | None = None, section: int | None = None, renderer: str = "fluidsynth",
+               model: str | None = None, humanize: float = 1.0):
+        """Render the audible tracks (or one section, for auditioning) with fluidsynth or a diffusion model,
+        from the expressive performance when humanize > 0."""
         score = self.audible_score()
         if not score.parts:
             raise SessionError("every track is muted")
+        if renderer == "diffusion" and not model:
+            raise SessionError("the diffusion renderer needs a model folder (Render tab)")
+        options = {"renderer": renderer, "humanize": humanize, "humanize_seed": self.seed, "plan": self.plan,
+                   "diffusion": {"model": model, "per_stem": False} if renderer == "diffusion" else None}
         mix = self.folder / (project.MIX if fmt in (None, "wav") else f"mix.{fmt}")
         if section is not None:
             score = _excerpt(score, self.plan, section)
             mix = self.folder / f"section-{section + 1}.wav"
-            return pipeline.render(score, mix, None, soundfont, fmt, progress, cancel)
-        return pipeline.render(score, mix, self.folder / project.STEMS, soundfont, fmt, progress, cancel)
+            return pipeline.render(score, mix, None, soundfont, fmt, progress, cancel, **options)
+        stems = self.folder / project.STEMS if renderer == "fluidsynth" else None
+        return pipeline.render(score, mix, stems, soundfont, fmt, progress, cancel,
+                               performed_midi=self.folder / pipeline.PERFORMED_MIDI if humanize > 0 else None,
+                               **options)
 
     def _need_plan(self) -> None:
         if self.plan is None:

@@ -112,14 +112,22 @@ class ComposerApp(App):
                 with VerticalScroll(id="roll-scroll"):
                     yield PianoRoll(id="roll")
             with TabPane("Render", id="tab-render"):
-                with Vertical(id="render-settings"):
-                    yield Label("SoundFont (empty: the default)")
-                    yield Input(self.soundfont or "", id="soundfont")
+                with VerticalScroll(id="render-settings"):
+                    with Horizontal(classes="row"):
+                        yield Label("SoundFont ")
+                        yield Input(self.soundfont or "", placeholder="empty: the default GM SoundFont", id="soundfont")
                     with Horizontal(classes="row"):
                         yield Label("Format ")
                         yield Select([("WAV", "wav"), ("FLAC", "flac")], value="wav", allow_blank=False, id="format")
                         yield Label(" Renderer ")
-                        yield Select([("fluidsynth", "fluidsynth")], value="fluidsynth", allow_blank=False, id="renderer")
+                        yield Select([("fluidsynth", "fluidsynth"), ("diffusion", "diffusion")], value="fluidsynth",
+                                     allow_blank=False, id="renderer")
+                    with Horizontal(classes="row"):
+                        yield Label("Humanize ")
+                        yield Select([("full", "1.0"), ("half", "0.5"), ("off", "0")], value="1.0",
+                                     allow_blank=False, id="humanize")
+                        yield Label(" Diffusion model ")
+                        yield Input("", placeholder="a diffusers pipeline folder", id="diffusion-model")
                     with Horizontal(classes="row"):
                         yield Button("Render (r)", id="do-render")
                         yield Button("Export (e)", id="do-export")
@@ -336,7 +344,11 @@ class ComposerApp(App):
     def _render(self, section: int | None = None) -> str:
         fmt = self.query_one("#format", Select).value
         sf = self.query_one("#soundfont", Input).value.strip() or self.soundfont
-        res = self.session.render(sf or None, str(fmt), self._progress, self.cancel_event, section=section)
+        renderer = str(self.query_one("#renderer", Select).value)
+        model = self.query_one("#diffusion-model", Input).value.strip() or None
+        humanize = float(str(self.query_one("#humanize", Select).value))
+        res = self.session.render(sf or None, str(fmt), self._progress, self.cancel_event, section=section,
+                                  renderer=renderer, model=model, humanize=humanize)
         what = f"section {section + 1}" if section is not None else f"the mix and {len(res.stems)} stems"
         return f"rendered {what} in {res.seconds:.1f}s (peak {res.peak_dbfs:.1f} dBFS)"
 

@@ -1,0 +1,160 @@
+"""Expressive performance (symbolic.perform): the shipped diffusion model applied to a Score, and the
+--humanize / --no-humanize options of the pipeline and the command line."""
+import random
+
+import pytest
+
+from composer.cli import main
+from symbolic.midi_io import midi_bytes, read_midi
+from symbolic.perform import WEIGHTS_DIR, load, perform, wasserstein1
+from symbolic.score import PPQ, Bar, Note, Part, Score
+
+
+def small_score(bars: int = 8) -> Score:
+    rng = random.Random(3)
+    score = Score(title="t", bars=[Bar(i * 4 * PPQ, 4, 4) for i in range(bars)], tempos=[(0, 110.0)])
+    drums = Part("Drums", 0, True, "drums")
+    piano = Part("Piano", 0, False, "chords")
+    mel = Part("Flute", 73, False, "melody")
+    bass = Part("Bass", 33, False, "bass")
+    step = PPQ // 4
+    for b in range(bars):
+        t0 = b * 4 * PPQ
+        for s in range(16):
+            t = t0 + s * step
+            if s % 2 == 0:
+                drums.notes.append(Note(t, t + 60, 42, 80))
+            if s % 8 == 0:
+                drums.notes.append(Note(t, t + 60, 36, 100))
+            if s % 8 == 4:
+                drums.notes.append(Note(t, t + 60, 38, 95))
+        for beat in range(4):
+            t = t0 + beat * PPQ
+            for p in (60, 64, 67):
+                piano.notes.append(Note(t, t + PPQ, p, 70))
+            mel.notes.append(Note(t, t + PPQ // 2, 72 + rng.randrange(8), 90))
+            mel.notes.append(Note(t + PPQ // 2, t + PPQ, 72 + rng.randrange(8), 85))
+        bass.notes.append(Note(t0, t0 + 2 * PPQ, 36, 90))
+        bass.notes.append(Note(t0 + 2 * PPQ, t0 + 4 * PPQ, 43, 90))
+    for p in (drums, piano, mel, bass):
+        p.sort()
+    score.parts = [drums, piano, mel, bass]
+    return score
+
+
+def test_shipped_weights_load_and_are_small():
+    model, cfg = load(WEIGHTS_DIR)
+    assert cfg["steps"] >= 50 and cfg["schedule"] == "cosine"
+    assert (WEIGHTS_DIR / "model.safetensors").stat().st_size < 2_000_000
+    assert (WEIGHTS_DIR / "card.json").is_file()
+
+
+def test_perform_keeps_every_note_and_is_deterministic():
+    score = small_score()
+    before = [[(n.start, n.end, n.pitch, n.velocity) for n in p.notes] for p in score.parts]
+    a = perform(score, seed=5)
+    b = perform(score, seed=5)
+    c = perform(score, seed=6)
+    assert [[(n.start, n.end, n.pitch, n.velocity) for n in p.notes] for p in a.parts] == \
+           [[(n.start, n.end, n.pitch, n.velocity) for n in p.notes] for p in b.parts]
+    assert any(x.start != y.start for p, q in zip(a.parts, c.parts) for x, y in zip(p.notes, q.notes))
+    moved = changed = 0
+    for orig, perf in zip(score.parts, a.parts):
+        assert [n.pitch for n in orig.notes] == [n.pitch for n in perf.notes]
+        assert len(orig.notes) == len(perf.notes)
+        for o, n in zip(orig.notes, perf.notes):
+            assert 0 <= n.start and n.end > n.start and 1 <= n.velocity <= 127
+            assert abs(n.start - o.start) <= PPQ // 4
+            moved += orig.is_drum and n.start != o.start
+            changed += (n.start, n.end, n.velocity) != (o.start, o.end, o.velocity)
+        # Monotonic at the grid: a note never starts before one written earlier in its part.
+        pairs = sorted(zip(orig.notes, perf.notes), key=lambda x: x[0].start)
+        for (o1, p1), (o2, p2) in zip(pairs, pairs[1:]):
+            if o1.start < o2.start:
+                assert p1.start <= p2.start
+    # Drums (Groove) are played off the grid; the pitched parts (POP909, mostly on its beat grid) at
+    # least change velocity or articulation.
+    assert moved > len(score.parts[0].notes) // 2
+    assert changed > score.n_notes * 3 // 4
+    # The input is left alone.
+    assert [[(n.start, n.end, n.pitch, n.velocity) for n in p.notes] for p in score.parts] == before
+
+
+def test_amount_zero_is_the_quantized_score_and_amount_scales():
+    score = small_score(4)
+    zero = perform(score, seed=1, amount=0.0)
+    assert [[(n.start, n.end, n.velocity) for n in p.notes] for p in zero.parts] == \
+           [[(n.start, n.end, n.velocity) for n in p.notes] for p in score.parts]
+    def spread(s):
+        return sum(abs(n.start - o.start) for p, q in zip(s.parts, score.parts) for n, o in zip(p.notes, q.notes))
+    assert spread(perform(score, seed=1, amount=0.3)) < spread(perform(score, seed=1, amount=1.0))
+
+
+def test_performed_midi_round_trips(tmp_path):
+    perf = perform(small_score(2), seed=0)
+    (tmp_path / "p.mid").write_bytes(midi_bytes(perf))
+    back = read_midi(tmp_path / "p.mid")
+    assert back.n_notes == perf.n_notes
+
+
+def test_wasserstein():
+    assert wasserstein1([0.0, 1.0], [0.0, 1.0]) == pytest.approx(0.0)
+    assert wasserstein1([0.0, 0.0], [2.0, 2.0]) == pytest.approx(2.0)
+
+
+def test_render_with_and_without_humanize(tmp_path, soundfont):
+    score = small_score(2)
+    mid = tmp_path / "piece.mid"
+    mid.write_bytes(midi_bytes(score))
+    assert main(["-q", "render", str(mid), "-o", str(tmp_path / "a.wav"), "--soundfont", str(soundfont)]) == 0
+    performed = tmp_path / "piece.performed.mid"
+    assert performed.is_file() and (tmp_path / "a.wav").stat().st_size > 1000
+    perf = read_midi(performed)
+    assert perf.n_notes == score.n_notes
+    assert read_midi(mid).n_notes == score.n_notes  # the quantized file is untouched
+    performed.unlink()
+    assert main(["-q", "render", str(mid), "-o", str(tmp_path / "b.wav"), "--soundfont", str(soundfont),
+                 "--no-humanize"]) == 0
+    assert (tmp_path / "b.wav").is_file() and not performed.exists()
+    assert main(["-q", "render", str(mid), "-o", str(tmp_path / "c.wav"), "--soundfont", str(soundfont),
+                 "--humanize", "0.5"]) == 0
+    assert main(["-q", "render", str(mid), "-o", str(tmp_path / "d.wav"), "--humanize", "2"]) == 2
+
+
+def test_new_piece_writes_performed_midi(tmp_path):
+    out = tmp_path / "p"
+    brief = "a short pop tune in C major, 4/4 at 110 bpm, for piano, bass and drums, 8 bars"
+    assert main(["-q", "new", brief, "--out", str(out), "--no-audio", "--arranger", "patterns"]) == 0
+    assert (out / "piece.mid").is_file() and (out / "piece.performed.mid").is_file()
+    q, p = read_midi(out / "piece.mid"), read_midi(out / "piece.performed.mid")
+    assert q.n_notes == p.n_notes and all(n.start % (PPQ // 4) == 0 for part in q.parts for n in part.notes
+                                          if part.notes)
+    out2 = tmp_path / "q"
+    assert main(["-q", "new", brief, "--out", str(out2), "--no-audio", "--arranger", "patterns", "--no-humanize"]) == 0
+    assert not (out2 / "piece.performed.mid").exists()
+
+
+def test_examples_from_real_files(shared_data):
+    from symbolic.data import _read_groove, _read_pop909
+    from symbolic.perform import N_FEATURES, groove_examples, pop909_examples
+    item = next(i for i in _read_groove(shared_data, 40) if i["split"] == "test")
+    ex = groove_examples(item)
+    assert ex is not None and ex["x"].shape[1] == N_FEATURES and len(ex["y"]) == len(ex["cls"])
+    assert abs(ex["dev"]).max() <= 60000 / (4 * float(item["bpm"])) / 2 + 1
+    songs = _read_pop909(shared_data, 2)
+    ex = next(e for e in (pop909_examples(s) for s in songs) if e is not None)
+    assert set(ex["cls"]) <= {"melody", "piano", "bass"} and ex["x"].shape[1] == N_FEATURES
+
+
+def test_revise_and_undo_keep_the_performed_midi_in_step(tmp_path):
+    from composer.pipeline import new_piece, revise_project, undo_project
+    out = tmp_path / "p"
+    new_piece("a short pop tune in C major, 4/4 at 110 bpm, for piano, bass and drums, 8 bars", out, audio=False,
+              arranger="patterns")
+    def pitches(name):
+        return sorted(n.pitch for p in read_midi(out / name).parts for n in p.notes)
+    before = pitches("piece.performed.mid")
+    revise_project(out, "transpose up a whole step")
+    assert pitches("piece.performed.mid") == pitches("piece.mid") != before
+    undo_project(out)
+    assert pitches("piece.performed.mid") == pitches("piece.mid") == before
