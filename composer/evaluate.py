@@ -234,6 +234,11 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
                          f"{_pct(r, 'key_acc')} | {_num(r, 'ct')} | {_num(r, 'form')} |")
         lines += ["", "Text2midi's published figures on MidiCaps for comparison: TB 39.7, TBT 65.8, CK 33.6, CKD 35.6.", ""]
     lines.append(f"Run time: {time.perf_counter() - t0:.0f} s on {os.cpu_count()} CPU cores.")
+    perf = Path(out).parent / "EVAL_PERFORMANCE.md"
+    if perf.exists():
+        # The performance model has its own evaluation (python -m symbolic.perform eval); keep it in one place.
+        body = perf.read_text(encoding="utf-8").split("\n", 1)[1] if perf.read_text(encoding="utf-8").startswith("#") else perf.read_text(encoding="utf-8")
+        lines += ["", "## Performance", body.strip()]
     text = "\n".join(lines) + "\n"
     from symbolic.files import atomic_write
     Path(out).parent.mkdir(parents=True, exist_ok=True)
