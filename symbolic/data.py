@@ -463,16 +463,7 @@ def pop909_piece(song: dict, shift: int = 0) -> tuple[Piece | None, str]:
 
     label = song.get("human_label1.txt", b"").decode(errors="replace").strip()
     phrases = parse_pop909_phrases(label)
-    chord_rows: list[tuple[tuple[int, str] | None, float]] = []
-    for line in song.get("finalized_chord.txt", b"").decode(errors="replace").splitlines():
-        m = _CHORD_LINE_RE.match(line.strip())
-        if not m:
-            continue
-        try:
-            ch = parse_harte(m.group(1).replace(" ", ""))
-        except ValueError:
-            ch = None
-        chord_rows.append((ch, float(m.group(3))))
+    chord_rows = _chord_rows(song)
     chord_beats = sum(d for _, d in chord_rows)
     label_bars = sum(n for _, n in phrases)
     if phrases and abs(chord_beats - label_bars * beats_per_bar) > 2 * beats_per_bar:
@@ -539,6 +530,18 @@ def pop909_piece(song: dict, shift: int = 0) -> tuple[Piece | None, str]:
 def _chord_masks(song: dict) -> list[int]:
     """Pitch-class bit masks of the annotated chord on each beat of POP909_structure's grid."""
     masks: list[int] = []
+    for ch, beats in _chord_rows(song):
+        mask = 0
+        if ch is not None:
+            for i in QUALITIES[ch[1]][0]:
+                mask |= 1 << ((ch[0] + i) % 12)
+        masks.extend([mask] * int(round(beats)))
+    return masks
+
+
+def _chord_rows(song: dict) -> list[tuple[tuple[int, str] | None, float]]:
+    """(chord or None, beats) per line of POP909_structure's finalized_chord.txt."""
+    rows: list[tuple[tuple[int, str] | None, float]] = []
     for line in song.get("finalized_chord.txt", b"").decode(errors="replace").splitlines():
         m = _CHORD_LINE_RE.match(line.strip())
         if not m:
@@ -547,12 +550,8 @@ def _chord_masks(song: dict) -> list[int]:
             ch = parse_harte(m.group(1).replace(" ", ""))
         except ValueError:
             ch = None
-        mask = 0
-        if ch is not None:
-            for i in QUALITIES[ch[1]][0]:
-                mask |= 1 << ((ch[0] + i) % 12)
-        masks.extend([mask] * int(round(float(m.group(3)))))
-    return masks
+        rows.append((ch, float(m.group(3))))
+    return rows
 
 
 def _align_chords(piano: list[Note], beats: np.ndarray, song: dict, sub: int, guess: int,
