@@ -440,6 +440,22 @@ def _bp_frame_times(n_frames: int) -> np.ndarray:
     return t - window_offset * window_numbers
 
 
+
+def _trace(remaining: np.ndarray, mid: int, freq: int, step: int, n_frames: int, frame_thresh: float,
+           energy_tol: int) -> int:
+    """Follow a note from its peak frame forwards (step +1) or backwards (-1) until energy_tol frames fall
+    under the threshold, clearing what it passes (and the neighbouring bins); returns the last frame kept."""
+    i, k = mid + step, 0
+    while (i < n_frames - 1 if step > 0 else i > 0) and k < energy_tol:
+        k = k + 1 if remaining[i, freq] < frame_thresh else 0
+        remaining[i, freq] = 0
+        if freq < BP_MAX_FREQ_IDX:
+            remaining[i, freq + 1] = 0
+        if freq > 0:
+            remaining[i, freq - 1] = 0
+        i += step
+    return i - step * (1 + k)
+
 def activations_to_notes(frames: np.ndarray, onsets: np.ndarray, onset_thresh: float = 0.5,
                          frame_thresh: float = 0.3, min_note_len: int = 11, energy_tol: int = 11,
                          infer_onsets: bool = True, melodia_trick: bool = True) -> list[tuple[int, int, int, float]]:
@@ -495,26 +511,8 @@ def activations_to_notes(frames: np.ndarray, onsets: np.ndarray, onset_thresh: f
         while remaining.max() > frame_thresh:
             mid, freq = np.unravel_index(np.argmax(remaining), remaining.shape)
             remaining[mid, freq] = 0
-            i, k = mid + 1, 0
-            while i < n_frames - 1 and k < energy_tol:
-                k = k + 1 if remaining[i, freq] < frame_thresh else 0
-                remaining[i, freq] = 0
-                if freq < BP_MAX_FREQ_IDX:
-                    remaining[i, freq + 1] = 0
-                if freq > 0:
-                    remaining[i, freq - 1] = 0
-                i += 1
-            end = i - 1 - k
-            i, k = mid - 1, 0
-            while i > 0 and k < energy_tol:
-                k = k + 1 if remaining[i, freq] < frame_thresh else 0
-                remaining[i, freq] = 0
-                if freq < BP_MAX_FREQ_IDX:
-                    remaining[i, freq + 1] = 0
-                if freq > 0:
-                    remaining[i, freq - 1] = 0
-                i -= 1
-            start = i + 1 + k
+            end = _trace(remaining, mid, freq, +1, n_frames, frame_thresh, energy_tol)
+            start = _trace(remaining, mid, freq, -1, n_frames, frame_thresh, energy_tol)
             if end - start <= min_note_len:
                 continue
             events.append((int(start), int(end), int(freq) + BP_MIDI_OFFSET, float(frames[start:end, freq].mean())))

@@ -22,3 +22,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"training data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def fluidsynth_library():
+    """Skip the module cleanly where libfluidsynth cannot be loaded."""
+    from audio import render
+    try:
+        render._load_library()
+    except render.RenderError as exc:
+        pytest.skip(str(exc))

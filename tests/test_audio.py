@@ -18,12 +18,7 @@ from symbolic.score import PPQ, Bar, Note, Part, Score
 BAR = 4 * PPQ
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _library():
-    try:
-        R._load_library()
-    except RenderError as exc:
-        pytest.skip(str(exc))
+pytestmark = pytest.mark.usefixtures("fluidsynth_library")
 
 
 def small_score(bars: int = 2, bpm: float = 120.0) -> Score:

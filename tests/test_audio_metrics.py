@@ -6,19 +6,14 @@ import pytest
 
 from audio import metrics as M
 from audio import render as R
-from audio.render import RenderError, render_score
+from audio.render import render_score
 from symbolic.score import PPQ, Bar, Note, Part, Score
 
 BAR = 4 * PPQ
 SR = R.SAMPLE_RATE
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _library():
-    try:
-        R._load_library()
-    except RenderError as exc:
-        pytest.skip(str(exc))
+pytestmark = pytest.mark.usefixtures("fluidsynth_library")
 
 
 def melody(pitches=(60, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65), program: int = 0, bpm: float = 100.0) -> Score:
