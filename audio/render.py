@@ -138,6 +138,7 @@ def _load_library():
             "fluid_synth_program_change": (i, [v, i, i]),
             "fluid_synth_noteon": (i, [v, i, i, i]),
             "fluid_synth_noteoff": (i, [v, i, i]),
+            "fluid_synth_cc": (i, [v, i, i, i]),
             "fluid_synth_get_active_voice_count": (i, [v]),
             "fluid_synth_process": (i, [v, i, i, v, i, v]),
             "fluid_set_log_function": (v, [i, _LOGFUNC, v]),
@@ -246,11 +247,13 @@ def _part_events(part: Part, chan: int) -> tuple[np.ndarray, ...]:
     """(tick, is_on, channel, key, velocity) arrays for one part.
 
     A note that starts again on the same pitch before the previous one has ended
-    cuts the previous one short, exactly as the MIDI export does.
+    cuts the previous one short, exactly as the MIDI export does. Sustain pedal
+    changes are events with key -1 and velocity 127 (down) or 0 (up).
     """
     if not part.notes:
         e = np.zeros(0, dtype=np.int64)
         return e, e, e, e, e
+    pedal = np.array(part.pedal, dtype=np.int64).reshape(-1, 2)
     arr = np.array([(n.start, n.end, n.pitch, n.velocity) for n in part.notes], dtype=np.int64)
     order = np.lexsort((arr[:, 1], arr[:, 0], arr[:, 2]))  # by pitch, then start, then end
     start, end, pitch, vel = (arr[order, k] for k in range(4))
@@ -258,12 +261,12 @@ def _part_events(part: Part, chan: int) -> tuple[np.ndarray, ...]:
     end[:-1] = np.where(same, np.minimum(end[:-1], start[1:]), end[:-1])
     keep = end > start
     start, end, pitch, vel = start[keep], end[keep], pitch[keep], vel[keep]
-    n = len(start)
-    ticks = np.concatenate([start, end])
-    is_on = np.concatenate([np.ones(n, np.int64), np.zeros(n, np.int64)])
-    keys = np.concatenate([pitch, pitch])
-    vels = np.concatenate([vel, np.zeros(n, np.int64)])
-    return ticks, is_on, np.full(2 * n, chan, np.int64), keys, vels
+    n, m = len(start), len(pedal)
+    ticks = np.concatenate([start, end, pedal[:, 0], pedal[:, 1]])
+    is_on = np.concatenate([np.ones(n, np.int64), np.zeros(n, np.int64), np.ones(m, np.int64), np.zeros(m, np.int64)])
+    keys = np.concatenate([pitch, pitch, np.full(2 * m, -1, np.int64)])
+    vels = np.concatenate([vel, np.zeros(n, np.int64), np.full(m, 127, np.int64), np.zeros(m, np.int64)])
+    return ticks, is_on, np.full(2 * (n + m), chan, np.int64), keys, vels
 
 
 # --- names and files ---------------------------------------------------------
@@ -447,7 +450,7 @@ class _Worker(threading.Thread):
             for j, p in enumerate(self.parts):
                 synth.setup_channel(j, p.program, p.is_drum)
             process = lib.fluid_synth_process
-            noteon, noteoff = lib.fluid_synth_noteon, lib.fluid_synth_noteoff
+            noteon, noteoff, cc = lib.fluid_synth_noteon, lib.fluid_synth_noteoff, lib.fluid_synth_cc
             stopped = rep.stopped
 
             def render_to(stop: int) -> None:
@@ -466,7 +469,9 @@ class _Worker(threading.Thread):
             for t, c, k, v in zip(samples.tolist(), chans.tolist(), keys.tolist(), vels.tolist()):
                 if t > self.pos:
                     render_to(t)
-                if v:
+                if k < 0:
+                    cc(syn, c, 64, v)
+                elif v:
                     noteon(syn, c, k, v)
                 else:
                     noteoff(syn, c, k)

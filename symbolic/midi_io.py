@@ -80,6 +80,10 @@ def to_midi(score: Score) -> mido.MidiFile:
                 continue
             ev.append((n.start, 10 + n.pitch, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity, time=0)))
             ev.append((e, 5, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0, time=0)))
+        for down, up in part.pedal:
+            # An up sorts before a down at the same tick (a re-press at a chord change).
+            ev.append((down, 6, mido.Message("control_change", channel=ch, control=64, value=127, time=0)))
+            ev.append((up, 4, mido.Message("control_change", channel=ch, control=64, value=0, time=0)))
         mid.tracks.append(_track(ev, end))
     return mid
 
@@ -141,6 +145,8 @@ def midi_to_score(mid: mido.MidiFile, title: str = "") -> Score:
         program: dict[int, int] = {}
         open_notes: dict[tuple[int, int], list[tuple[int, int]]] = {}
         by_channel: dict[int, list[Note]] = {}
+        pedal_down: dict[int, int] = {}
+        pedal: dict[int, list[tuple[int, int]]] = {}
         for msg in track:
             now += msg.time
             t = conv(now)
@@ -161,6 +167,13 @@ def midi_to_score(mid: mido.MidiFile, title: str = "") -> Score:
                 continue
             if msg.type == "program_change":
                 program.setdefault(msg.channel, msg.program)
+            elif msg.type == "control_change" and msg.control == 64:
+                if msg.value >= 64:
+                    pedal_down.setdefault(msg.channel, t)
+                elif msg.channel in pedal_down:
+                    down = pedal_down.pop(msg.channel)
+                    if t > down:
+                        pedal.setdefault(msg.channel, []).append((down, t))
             elif msg.type == "note_on" and msg.velocity > 0:
                 open_notes.setdefault((msg.channel, msg.note), []).append((t, msg.velocity))
             elif msg.type in ("note_off", "note_on"):
@@ -175,7 +188,11 @@ def midi_to_score(mid: mido.MidiFile, title: str = "") -> Score:
             pname = name or f"Track {ti}"
             if len(by_channel) > 1:
                 pname = f"{pname} ch{ch + 1}"
-            part = Part(pname, program.get(ch, 0), drum, "drums" if drum else "", notes)
+            if ch in pedal_down:  # a pedal still down at the end of the track lifts with the last note
+                end = max(n.end for n in notes)
+                if end > pedal_down[ch]:
+                    pedal.setdefault(ch, []).append((pedal_down[ch], end))
+            part = Part(pname, program.get(ch, 0), drum, "drums" if drum else "", notes, pedal.get(ch, []))
             part.sort()
             parts.append(part)
     if not parts:

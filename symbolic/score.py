@@ -47,13 +47,26 @@ class Part:
     is_drum: bool = False
     role: str = ""
     notes: list[Note] = field(default_factory=list)
+    # Sustain pedal (MIDI CC64) as (down, up) tick spans, sorted and disjoint.
+    pedal: list[tuple[int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not (0 <= self.program <= 127):
             raise ScoreError(f"part {self.name!r} has program {self.program} outside 0-127")
+        check_pedal(self.pedal, self.name)
 
     def sort(self) -> None:
         self.notes.sort(key=lambda n: (n.start, n.pitch, n.end))
+
+
+def check_pedal(spans: list[tuple[int, int]], name: str = "") -> None:
+    """Raise ScoreError unless the pedal spans are sorted, disjoint and non-empty."""
+    prev = -1
+    for down, up in spans:
+        if down < 0 or up <= down or down < prev:
+            raise ScoreError(f"part {name!r} has a sustain pedal span ({down}, {up}) that is empty, "
+                             "negative or overlaps the previous one")
+        prev = up
 
 
 @dataclass(frozen=True, slots=True)

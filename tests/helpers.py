@@ -29,3 +29,25 @@ def small_plan(style: str = "pop", meter: str = "4/4", extra_sections: bool = Tr
         ],
         "sections": sections,
     })
+
+
+def band_score(bars: int = 2, bpm: float = 120.0, hats: bool = True, markers: bool = False):
+    """Piano, drums and bass playing quarter notes: a small real score for the audio tests."""
+    from symbolic.score import PPQ, Bar, Note, Part, Score
+    bar = 4 * PPQ
+    score = Score(title="t")
+    score.tempos = [(0, bpm)]
+    score.bars = [Bar(i * bar, 4, 4) for i in range(bars)]
+    piano, drums, bass = Part("Piano", 0, role="chords"), Part("Drums", 0, True, "drums"), Part("Bass", 33, role="bass")
+    for b in range(bars):
+        for q in range(4):
+            t = b * bar + q * PPQ
+            piano.notes += [Note(t, t + 400, 60 + 2 * q, 90), Note(t, t + 400, 64 + 2 * q, 80)]
+            drums.notes.append(Note(t, t + 120, 36 if q % 2 == 0 else 38, 100))
+            if hats:
+                drums.notes.append(Note(t, t + 120, 42, 80))
+            bass.notes.append(Note(t, t + 450, 36 + q, 100))
+    score.parts = [piano, drums, bass]
+    if markers:
+        score.markers = [(0, "Verse"), (bars // 2 * bar, "Chorus")]
+    return score

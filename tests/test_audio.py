@@ -12,6 +12,7 @@ import soundfile as sf
 from audio import render as R
 from audio.render import RenderCancelled, RenderError, render_midi_file, render_score, safe_stem_names, ticks_to_samples
 from audio.soundfont import SoundFontError, find_soundfont
+from tests.helpers import band_score
 from symbolic.midi_io import midi_bytes
 from symbolic.score import PPQ, Bar, Note, Part, Score
 
@@ -19,21 +20,6 @@ BAR = 4 * PPQ
 
 
 pytestmark = pytest.mark.usefixtures("fluidsynth_library")
-
-
-def small_score(bars: int = 2, bpm: float = 120.0) -> Score:
-    score = Score(title="t")
-    score.tempos = [(0, bpm)]
-    score.bars = [Bar(i * BAR, 4, 4) for i in range(bars)]
-    piano, drums, bass = Part("Piano", 0, role="chords"), Part("Drums", 0, True, "drums"), Part("Bass", 33, role="bass")
-    for b in range(bars):
-        for q in range(4):
-            t = b * BAR + q * PPQ
-            piano.notes += [Note(t, t + 400, 60 + 2 * q, 90), Note(t, t + 400, 64 + 2 * q, 80)]
-            drums.notes += [Note(t, t + 120, 36 if q % 2 == 0 else 38, 100), Note(t, t + 120, 42, 80)]
-            bass.notes.append(Note(t, t + 450, 36 + q, 100))
-    score.parts = [piano, drums, bass]
-    return score
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -49,7 +35,7 @@ def dbfs(a: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory, soundfont):
     out = tmp_path_factory.mktemp("render")
-    score = small_score()
+    score = band_score()
     return score, out, render_score(score, soundfont, mix_path=out / "mix.wav", stems_dir=out / "stems")
 
 
@@ -85,7 +71,7 @@ def test_peak_is_minus_one_dbfs(rendered):
 
 
 def test_flac_and_fmt_override(tmp_path, soundfont):
-    score = small_score(bars=1)
+    score = band_score(bars=1)
     res = render_score(score, soundfont, mix_path=tmp_path / "song.flac", stems_dir=tmp_path / "st")
     assert [p.suffix for p in res.files] == [".flac"] * 4
     mix, sr = sf.read(tmp_path / "song.flac", dtype="float32")
@@ -111,7 +97,7 @@ def test_drum_stem_uses_the_drum_bank(rendered, soundfont):
 
 
 def test_single_part_and_mix_only(tmp_path, soundfont):
-    score = small_score(bars=1)
+    score = band_score(bars=1)
     solo = copy.deepcopy(score)
     solo.parts = solo.parts[:1]
     res = render_score(solo, soundfont)
@@ -124,7 +110,7 @@ def test_single_part_and_mix_only(tmp_path, soundfont):
 
 
 def test_worker_count_does_not_change_the_music(soundfont):
-    score = small_score(bars=1)
+    score = band_score(bars=1)
     one = render_score(score, soundfont, workers=1)
     two = render_score(score, soundfont, workers=3)
     # Only the first 64-sample block of a voice may differ a little: FluidSynth ramps a reused
@@ -143,7 +129,7 @@ def test_bad_soundfont_path(tmp_path):
     with pytest.raises(SoundFontError, match="not a SoundFont"):
         find_soundfont(tmp_path / "fake.sf2")
     with pytest.raises(SoundFontError):
-        render_score(small_score(bars=1), tmp_path / "missing.sf2", mix_path=tmp_path / "m.wav")
+        render_score(band_score(bars=1), tmp_path / "missing.sf2", mix_path=tmp_path / "m.wav")
     assert not (tmp_path / "m.wav").exists()
 
 
@@ -153,7 +139,7 @@ def test_no_soundfont_found(monkeypatch, tmp_path, soundfont):
     with pytest.raises(SoundFontError, match="no SoundFont found"):
         find_soundfont()
     with pytest.raises(SoundFontError):
-        render_score(small_score(bars=1), mix_path=tmp_path / "m.wav")
+        render_score(band_score(bars=1), mix_path=tmp_path / "m.wav")
     assert not (tmp_path / "m.wav").exists()
     with pytest.raises(SoundFontError):
         find_soundfont(search=False)
@@ -180,7 +166,7 @@ def test_cancel_writes_nothing_and_keeps_old_files(tmp_path, soundfont, when):
             cancel.set()
 
     # long enough that the synthesizers are still busy when the first progress report arrives
-    score = small_score(bars=40 if when == "rendering" else 1)
+    score = band_score(bars=40 if when == "rendering" else 1)
     with pytest.raises(RenderCancelled):
         render_score(score, soundfont, mix_path=mix, stems_dir=stems, progress=progress, cancel=cancel)
     assert mix.read_bytes() == b"previous render"
@@ -191,14 +177,14 @@ def test_cancel_writes_nothing_and_keeps_old_files(tmp_path, soundfont, when):
 
 def test_progress_reports(soundfont, tmp_path):
     seen: list[tuple[float, str]] = []
-    render_score(small_score(bars=1), soundfont, mix_path=tmp_path / "m.wav", progress=lambda f, m: seen.append((f, m)))
+    render_score(band_score(bars=1), soundfont, mix_path=tmp_path / "m.wav", progress=lambda f, m: seen.append((f, m)))
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and seen[-1] == (1.0, "done")
 
 
 def test_stem_names_are_safe_and_unique(tmp_path, soundfont):
     assert safe_stem_names(["Piano", "piano", "a/b:c", "", "CON", "..."]) == ["Piano", "piano-2", "a_b_c", "part", "CON_", "part-2"]
-    score = small_score(bars=1)
+    score = band_score(bars=1)
     score.parts[0].name = "Lead/Rhythm"
     score.parts[2].name = "Lead/Rhythm"
     res = render_score(score, soundfont, stems_dir=tmp_path)
@@ -207,7 +193,7 @@ def test_stem_names_are_safe_and_unique(tmp_path, soundfont):
 
 
 def test_tempo_map_conversion():
-    score = small_score(bars=4)
+    score = band_score(bars=4)
     score.tempos = [(0, 120.0), (BAR, 90.0), (3 * BAR + 240, 150.0)]
     ticks = np.arange(0, score.end_tick + 1, 37)
     expected = np.rint(np.array([score.seconds(int(t)) for t in ticks]) * 44100)
@@ -216,7 +202,7 @@ def test_tempo_map_conversion():
 
 def test_render_midi_file(tmp_path, soundfont):
     midi = tmp_path / "piece.mid"
-    midi.write_bytes(midi_bytes(small_score(bars=1)))
+    midi.write_bytes(midi_bytes(band_score(bars=1)))
     res = render_midi_file(midi, tmp_path / "out.wav", stems_dir=tmp_path / "stems", soundfont=soundfont)
     assert (tmp_path / "out.wav").is_file() and len(res.stems) == 3
     (tmp_path / "bad.mid").write_bytes(b"garbage")

@@ -21,6 +21,7 @@ from audio import metrics as M  # noqa: E402
 from audio.diffusion import (DiffusionCancelled, DiffusionError, choose_device, load_pipeline,  # noqa: E402
                              pipeline_class_of, plan_windows, prompt_at, render_diffusion, section_prompts)
 from audio.render import RenderError, render_score  # noqa: E402
+from tests.helpers import band_score  # noqa: E402
 from symbolic.midi_io import midi_bytes  # noqa: E402
 from symbolic.score import PPQ, Bar, Note, Part, Score  # noqa: E402
 
@@ -125,23 +126,6 @@ def audioldm2_dir(tmp_path_factory):
     return folder
 
 
-def small_score(bars: int = 2, bpm: float = 120.0, markers: bool = False) -> Score:
-    score = Score(title="t")
-    score.tempos = [(0, bpm)]
-    score.bars = [Bar(i * BAR, 4, 4) for i in range(bars)]
-    piano, drums, bass = Part("Piano", 0, role="chords"), Part("Drums", 0, True, "drums"), Part("Bass", 33, role="bass")
-    for b in range(bars):
-        for q in range(4):
-            t = b * BAR + q * PPQ
-            piano.notes += [Note(t, t + 400, 60 + 2 * q, 90), Note(t, t + 400, 64 + 2 * q, 80)]
-            drums.notes.append(Note(t, t + 120, 36 if q % 2 == 0 else 38, 100))
-            bass.notes.append(Note(t, t + 450, 36 + q, 100))
-    score.parts = [piano, drums, bass]
-    if markers:
-        score.markers = [(0, "Verse"), (bars // 2 * BAR, "Chorus")]
-    return score
-
-
 def test_the_saved_pipelines_are_recognised(stable_audio_dir, audioldm2_dir):
     assert pipeline_class_of(stable_audio_dir) == "StableAudioPipeline"
     assert pipeline_class_of(audioldm2_dir) == "AudioLDM2Pipeline"
@@ -152,7 +136,7 @@ def test_the_saved_pipelines_are_recognised(stable_audio_dir, audioldm2_dir):
 
 
 def test_missing_or_wrong_model_gives_one_line_errors(tmp_path):
-    score = small_score(1)
+    score = band_score(hats=False, bars=1)
     with pytest.raises(DiffusionError, match="does not exist") as exc:
         render_diffusion(score, tmp_path / "no-such-model", tmp_path / "out.wav")
     assert "\n" not in str(exc.value)
@@ -202,7 +186,7 @@ def test_section_prompts_come_from_the_plan_or_the_score():
     assert prompt_at(spans, mid - 0.5, mid + 0.5) == spans[1].prompt
     solo = section_prompts(score, plan, parts=["Violin"])
     assert solo[0].prompt.startswith("upbeat pop music, solo violin")
-    bare = section_prompts(small_score(4, markers=True))
+    bare = section_prompts(band_score(4, hats=False, markers=True))
     assert [("verse" in s.prompt, "chorus" in s.prompt) for s in bare] == [(True, False), (False, True)]
     assert "piano, drums and bass" in bare[0].prompt
 
@@ -212,7 +196,7 @@ def _chroma(result, score) -> float:
 
 
 def test_stable_audio_sdedit_guidance_and_files(stable_audio_dir, tmp_path):
-    score = small_score(2)
+    score = band_score(hats=False, bars=2)
     common = dict(strength=0.8, steps=8, seed=3, device="cpu", guidance_iters=3)
     t = time.perf_counter()
     plain = render_diffusion(score, stable_audio_dir, tmp_path / "plain.wav", guidance=0.0, **common)
@@ -235,13 +219,13 @@ def test_stable_audio_sdedit_guidance_and_files(stable_audio_dir, tmp_path):
 
 
 def test_strength_zero_returns_the_vae_round_trip(stable_audio_dir):
-    score = small_score(1)
+    score = band_score(hats=False, bars=1)
     res = render_diffusion(score, stable_audio_dir, None, strength=0.0, guidance=1.0, steps=4, device="cpu")
     assert res.steps_run == 0 and res.mix.shape[1] == 2 and np.abs(res.mix).max() > 0
 
 
 def test_long_input_is_windowed_with_multidiffusion_and_crossfades(tmp_path, stable_audio_dir):
-    score = small_score(6, markers=True)    # 12 s of music, about 14 s with the tail; window 64 frames = 1 s
+    score = band_score(6, hats=False, markers=True)    # 12 s of music, about 14 s with the tail; window 64 frames = 1 s
     fs = render_score(score, with_stems=False)
     res = render_diffusion(score, stable_audio_dir, tmp_path / "long.wav", strength=0.6, guidance=1.0, steps=4,
                            device="cpu", overlap=0.25)
@@ -257,7 +241,7 @@ def test_long_input_is_windowed_with_multidiffusion_and_crossfades(tmp_path, sta
 
 
 def test_audioldm2_sdedit_guidance_and_windows(audioldm2_dir):
-    score = small_score(2)
+    score = band_score(hats=False, bars=2)
     common = dict(strength=0.8, steps=8, seed=1, device="cpu", guidance_iters=3)
     plain = render_diffusion(score, audioldm2_dir, None, guidance=0.0, **common)
     guided = render_diffusion(score, audioldm2_dir, None, guidance=5.0, **common)
@@ -292,7 +276,7 @@ def test_per_stem_rendering_writes_stems_that_sum_to_the_mix(tmp_path, audioldm2
 
 
 def test_progress_and_cancel(stable_audio_dir, tmp_path):
-    score = small_score(1)
+    score = band_score(hats=False, bars=1)
     seen = []
     render_diffusion(score, stable_audio_dir, None, steps=4, device="cpu", progress=lambda f, m: seen.append((f, m)))
     assert seen[0][0] == 0.0 and seen[-1] == (1.0, "done")
@@ -314,7 +298,7 @@ def test_progress_and_cancel(stable_audio_dir, tmp_path):
 def test_cli_renders_with_a_saved_pipeline(tmp_path, stable_audio_dir, capsys):
     from composer.cli import main
     midi = tmp_path / "piece.mid"
-    midi.write_bytes(midi_bytes(small_score(1)))
+    midi.write_bytes(midi_bytes(band_score(hats=False, bars=1)))
     out = tmp_path / "out.wav"
     code = main(["-q", "render", str(midi), "-o", str(out), "--renderer", "diffusion", "--model", str(stable_audio_dir),
                  "--strength", "0.5", "--guidance", "1.0", "--steps", "4", "--seed", "7", "--device", "cpu"])

@@ -2,6 +2,8 @@
 --humanize / --no-humanize options of the pipeline and the command line."""
 import random
 
+import numpy as np
+
 import pytest
 
 from composer.cli import main
@@ -158,3 +160,76 @@ def test_revise_and_undo_keep_the_performed_midi_in_step(tmp_path):
     assert pitches("piece.performed.mid") == pitches("piece.mid") != before
     undo_project(out)
     assert pitches("piece.performed.mid") == pitches("piece.mid") == before
+
+
+def test_pedal_spans_from_votes():
+    from symbolic.perform import pedal_spans
+    starts = [0, 0, 0, 4, 8, 8, 12]
+    press = [1.0, 0.5, -0.2, -1.0, 0.8, 0.4, 1.0]
+    spans = pedal_spans(np.array(starts, float), np.array(press), np.full(7, 0.5), np.full(7, 6.0), gap=0.25, min_len=1)
+    # Pressed at 0, 8 and 12 (mean vote > 0); held 6 units or until just before the next press.
+    assert spans == [(0.5, 6.5), (8.5, 12.25), (12.5, 18.5)]
+
+
+def test_pedal_targets_tie_each_press_to_its_onset():
+    from symbolic.perform import pedal_targets
+    on16 = np.array([0, 0, 4, 8, 16])
+    spans = np.array([[0.1, 1.9], [1.95, 3.0], [4.05, 5.0]])  # in beats; the last is on the onset at 16
+    t = pedal_targets(on16, spans)
+    assert t[:, 0].tolist() == [1, 1, -1, 1, 1]
+    assert t[0, 1] == pytest.approx(0.1) and t[0, 2] == pytest.approx(1.8)
+    # A press slightly early belongs to the next onset (beat 2), not the one before.
+    assert t[3, 1] == pytest.approx(-0.05) and t[4, 1] == pytest.approx(0.05)
+
+
+def test_perform_pedals_the_piano_only():
+    score = small_score(8)
+    a, b = perform(score, seed=2), perform(score, seed=2)
+    assert a.parts[1].pedal == b.parts[1].pedal
+    spans = a.parts[1].pedal
+    assert spans, "the piano part gets a sustain pedal"
+    for (d1, u1), (d2, _) in zip(spans, spans[1:]):
+        assert d1 < u1 <= d2
+    end = score.end_tick
+    assert all(0 <= d and u <= end + 16 * PPQ for d, u in spans)
+    assert not any(p.pedal for p in a.parts if p.name != "Piano")
+    assert score.parts[1].pedal == []  # the written score keeps no pedal
+    # A pedal already in the score (an imported performance) is kept as it is.
+    score.parts[1].pedal = [(0, PPQ)]
+    assert perform(score, seed=2).parts[1].pedal == [(0, PPQ)]
+
+
+def test_pedal_round_trips_through_midi(tmp_path):
+    score = small_score(2)
+    score.parts[1].pedal = [(0, 3 * PPQ), (3 * PPQ, 7 * PPQ), (7 * PPQ + 30, 8 * PPQ)]
+    (tmp_path / "p.mid").write_bytes(midi_bytes(score))
+    back = read_midi(tmp_path / "p.mid")
+    piano = next(p for p in back.parts if p.name == "Piano")
+    assert piano.pedal == score.parts[1].pedal
+    assert all(not p.pedal for p in back.parts if p.name != "Piano")
+
+
+def test_overlapping_pedal_is_rejected():
+    from symbolic.score import ScoreError
+    with pytest.raises(ScoreError, match="pedal"):
+        Part("Piano", 0, pedal=[(0, 100), (50, 200)])
+    with pytest.raises(ScoreError, match="pedal"):
+        Part("Piano", 0, pedal=[(100, 100)])
+
+
+def test_pedal_sustains_in_the_render(tmp_path, soundfont, fluidsynth_library):
+    from audio.render import render_score
+    import soundfile as sf
+
+    def tail_energy(pedal):
+        score = Score(title="p", bars=[Bar(i * 4 * PPQ, 4, 4) for i in range(4)], tempos=[(0, 120.0)])
+        score.parts = [Part("Piano", 0, notes=[Note(0, PPQ // 4, 60, 100), Note(0, PPQ // 4, 64, 100)], pedal=pedal)]
+        out = tmp_path / f"p{len(pedal)}.wav"
+        render_score(score, soundfont, mix_path=out, with_stems=False)
+        audio, sr = sf.read(out)
+        a, b = int(0.5 * sr), int(1.5 * sr)  # from a beat after the key release to three beats later
+        # The mix is normalized to its peak, so compare the tail with the attack.
+        return float((audio[a:b] ** 2).sum() / (audio[:a] ** 2).sum())
+
+    held, dry = tail_energy([(0, 8 * PPQ)]), tail_energy([])
+    assert held > 4 * dry
