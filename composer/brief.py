@@ -407,10 +407,19 @@ def _read_chords(brief: Brief, text: str) -> None:
     """A progression named in the brief ('the chords A, E7, A7, D', 'progression: Am F C G') is kept, and
     when no key is stated the key is inferred from it."""
     from symbolic.harmony import parse_chord
-    m = re.search(r"(?:chords?|progression|changes)(?: progression)?(?: is| are| of| like|:)?\s+((?:" + _CHORD_WORD +
-                  r")(?:\s*(?:,|-|–|\||and|then|to)?\s*" + _CHORD_WORD + r")+)\b", text)
-    if not m:
+    chord_list = (r"((?:" + _CHORD_WORD + r")(?:\s*(?:,?\s*(?:and|then|to)\b|,|-|–|\|)?\s*" + _CHORD_WORD +
+                  r"(?![a-z]))+)")
+    # 'the chords A, E7, D', 'progression consists of Eb, Ab, Bb', 'revolves around the chords of G6 and D6',
+    # and the list before the word: 'a B/A, E/B, F# chord sequence', 'between the C and G chords'.
+    after = re.search(r"(?:chords?|progression|sequence|changes|pattern)(?:\s+(?:progression|sequence))?"
+                      r"(?:\s+(?:is|are|of|like|consists|consisting|follows|following|includes|including|goes|"
+                      r"built|based|on|around|between|such|as|the|from|features|featuring|with)\b|:)*\s+" + chord_list,
+                      text)
+    before = re.search(chord_list + r"\s+(?:chords?|progression|chord (?:progression|sequence|pattern|changes))\b", text)
+    found = [m for m in (after, before) if m]
+    if not found:
         return
+    m = min(found, key=lambda x: x.start())
     symbols = re.findall(_CHORD_WORD + r"(?![a-z])", m.group(1))
     chords = []
     for sym in symbols:
@@ -437,7 +446,9 @@ def infer_key(symbols: list[str], mode: str | None = None) -> Key:
             if mode and m != mode:
                 continue
             key = Key(tonic, m)
-            scale = key.scale_pcs
+            scale = set(key.scale_pcs)
+            if m == "minor":
+                scale.add((tonic + 11) % 12)  # the leading tone of harmonic minor: V is major
             score = sum(sum(1 for pc in c.pitch_classes if pc in scale) / len(c.pitch_classes) for c in chords)
             for c, w in ((chords[0], 1.5), (chords[-1], 1.0)):
                 if c.root == tonic and c.is_minor == (m == "minor"):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from symbolic.captions import caption
 from symbolic.harmony import Chord, HarmonyError, Key, parse_key
 from symbolic.metrics import (analyze_key, chord_tone_ratio, empty_beat_rate, form_agreement, groove_consistency,
                               key_scores, nanmean, note_density, pitch_class_entropy, scale_consistency, tempo_scores)
@@ -113,9 +114,12 @@ def heldout(data_dir: Path, n: int, seed: int, arrangers: dict, progress=print) 
         n_bars = max(1, len(chords))
         program = 0 if header.get("program") in (None, "drums") else int(header["program"])
         sheet = _sheet_for(header, chords, n_bars, program, role, drum)
+        # A caption in the style the model was trained on, written from the sequence's own header.
+        text = caption({"key": header.get("key"), "tempo": header.get("tempo"), "meter": header.get("meter"),
+                        "instruments": ["drums" if drum else program], "energy": header.get("energy")}, seed + k)
         systems = {"human": notes}
         for name, fn in arrangers.items():
-            score = fn(sheet, seed + k)
+            score = fn(sheet, seed + k, text)
             systems[name] = score.parts[0].notes
         for name, ns in systems.items():
             rows.setdefault(role, {}).setdefault(name, []).append(_track_metrics(ns, sheet, drum))
@@ -153,7 +157,7 @@ def briefs(items: list[dict], seed: int, arrangers: dict, progress=print, limits
         for name, fn in arrangers.items():
             if limits and k >= limits.get(name, len(items)):
                 continue
-            score = fn(sheet, seed)
+            score = fn(sheet, seed, item["caption"])
             pitched = [n for p in score.parts if not p.is_drum for n in p.notes]
             got = analyze_key(pitched)
             ck, ckd = key_scores(want, got) if got else (False, False)
@@ -183,12 +187,12 @@ def _num(rows: list[dict], key: str, fmt: str = "{:.2f}") -> str:
 
 def arrangers(model_dir: Path | None) -> dict:
     from symbolic.patterns import arrange as pattern_arrange
-    out = {"patterns": lambda sheet, seed: pattern_arrange(sheet, seed=seed)}
+    out = {"patterns": lambda sheet, seed, brief="": pattern_arrange(sheet, seed=seed)}
     if model_dir is not None:
         from symbolic.generate import GenerationError, TransformerArranger
         try:
             model = TransformerArranger.load(model_dir)
-            out = {"model": lambda sheet, seed: model.arrange(sheet, seed=seed), **out}
+            out = {"model": lambda sheet, seed, brief="": model.arrange(sheet, seed=seed, brief=brief), **out}
         except GenerationError:
             pass
     return out

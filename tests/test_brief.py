@@ -86,3 +86,22 @@ def test_named_progression_sets_the_key_and_the_main_section():
 def test_words_after_with_are_not_taken_for_instruments():
     b = parse_brief("A piano plays a lead melody with chords in the background while a bass guitar keeps time")
     assert [i.name for i in b.instruments] == ["Piano", "Electric Bass"]
+
+
+@pytest.mark.parametrize("text, chords, key", [
+    ("the primary chord progression consists of Eb, Ab, G, Ab, Bb", ["Eb", "Ab", "G", "Ab", "Bb"], "Eb major"),
+    ("with a single B/A, E/B, B, C#, F# chord sequence", ["B/A", "E/B", "B", "C#", "F#"], None),
+    ("the pattern alternates between the C and G chords", ["C", "G"], "C major"),
+    ("The chords Eb, F6, and G are repeated often", ["Eb", "F6", "G"], None),
+    ("often revolves around the chords of G6 and D6", ["G6", "D6"], None),
+])
+def test_progressions_named_in_many_ways(text, chords, key):
+    b = parse_brief(text)
+    assert b.chords == chords
+    assert b.key is not None and (key is None or b.key.name == key)
+
+
+def test_a_minor_key_hears_its_major_dominant():
+    from composer.brief import infer_key
+    assert infer_key(["Am", "Dm", "E7", "Am"]).name == "A minor"
+    assert infer_key(["Cm", "Fm", "G", "Cm"]).name == "C minor"
