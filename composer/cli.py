@@ -117,7 +117,7 @@ def _cmd_render(args) -> int:
                      humanize=human, humanize_seed=args.seed, performed_midi=performed)
     else:
         res = render(score, out, args.stems, args.soundfont, args.format, progress, humanize=human,
-                     humanize_seed=args.seed, performed_midi=performed)
+                     humanize_seed=args.seed, performed_midi=performed, plan=_plan_beside(args.midi))
     if performed is not None:
         print(f"wrote {performed}")
     print(f"rendered {score.duration:.1f} s of music in {res.seconds:.2f} s; peak {res.peak_dbfs:.2f} dBFS")

@@ -110,7 +110,7 @@ def revise_project(folder: str | Path, instruction: str, planner: str = "rules",
         return new_plan, [], set()
     score, regen = rearrange(old_plan, old_score, new_plan, _arrange_for_revise, seed)
     export(new_plan, score, folder, progress=progress)
-    _refresh_performed(folder, score, seed, progress)
+    _refresh_performed(folder, score, seed, progress, new_plan.style)
     progress("revise", 1.0, f"{len(diff)} changes, {len(regen)} bars re-arranged")
     return new_plan, diff, regen
 
@@ -129,7 +129,7 @@ def undo_project(folder: str | Path, progress: Progress = _quiet) -> Plan:
     if score is not None and plan is not None:
         _apply_plan_meta(plan, score)
         project.atomic_write(folder / project.MUSICXML, to_musicxml(score, lambda f, m: progress("export", f, m)))
-        _refresh_performed(folder, score, 0, progress)
+        _refresh_performed(folder, score, 0, progress, plan.style)
     return plan
 
 
@@ -225,7 +225,7 @@ def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = No
         project.ensure_dir(stems_dir)
     # --- expressive performance (symbolic.perform) ---
     if humanize > 0:
-        score = perform_score(score, humanize, humanize_seed, performed_midi, progress)
+        score = perform_score(score, humanize, humanize_seed, performed_midi, progress, plan.style if plan else "")
     # --- diffusion renderer (audio.diffusion) ---
     if renderer == "diffusion":
         from audio.diffusion import render_diffusion
@@ -244,21 +244,22 @@ PERFORMED_MIDI = "piece.performed.mid"
 
 
 def perform_score(score: Score, amount: float = 1.0, seed: int = 0, midi_path: str | Path | None = None,
-                  progress: Progress = _quiet) -> Score:
-    """The performed version of a quantized score; its MIDI is written to midi_path when given."""
+                  progress: Progress = _quiet, style: str = "") -> Score:
+    """The performed version of a quantized score, played in `style` (the plan's); its MIDI is written to
+    midi_path when given."""
     from symbolic.perform import perform
     progress("perform", 0.0, f"performing {score.n_notes} notes (humanize {amount:g})")
-    performed = perform(score, seed=seed, amount=amount)
+    performed = perform(score, seed=seed, amount=amount, style=style)
     if midi_path is not None:
         project.atomic_write(Path(midi_path), midi_bytes(performed))
     progress("perform", 1.0, "performed")
     return performed
 
 
-def _refresh_performed(folder: Path, score: Score, seed: int, progress: Progress = _quiet) -> None:
+def _refresh_performed(folder: Path, score: Score, seed: int, progress: Progress = _quiet, style: str = "") -> None:
     """Keep a project's performed MIDI in step with its piece.mid after a revision or an undo."""
     if (Path(folder) / PERFORMED_MIDI).exists():
-        perform_score(score, 1.0, seed, Path(folder) / PERFORMED_MIDI, progress)
+        perform_score(score, 1.0, seed, Path(folder) / PERFORMED_MIDI, progress, style)
 
 
 def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True, soundfont: str | None = None,
@@ -282,7 +283,7 @@ def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True,
     timings["export"] = time.perf_counter() - t
     if humanize > 0:  # the performed MIDI beside the quantized one
         t = time.perf_counter()
-        performed = perform_score(score, humanize, seed, folder / PERFORMED_MIDI, progress)
+        performed = perform_score(score, humanize, seed, folder / PERFORMED_MIDI, progress, plan.style)
         files.append(folder / PERFORMED_MIDI)
         timings["perform"] = time.perf_counter() - t
     if audio:

@@ -48,6 +48,8 @@ STEP16 = PPQ // 4
 CLASSES = ("kick", "snare", "hats", "cymbals", "toms", "percussion", "piano", "bass")
 DRUM_CLASSES = CLASSES[:6]
 ROLE_GROUPS = ("melody", "counter-melody", "accompaniment", "bass", "drums")
+# Style families the data has (Groove's styles; POP909 is pop); every other style reads as "other".
+STYLES = ("pop", "rock", "funk", "jazz", "bossa", "hiphop", "reggae", "other")
 _KIT = {35: "kick", 36: "kick", 37: "snare", 38: "snare", 39: "snare", 40: "snare",
         42: "hats", 44: "hats", 46: "hats", 22: "hats", 26: "hats",
         49: "cymbals", 51: "cymbals", 52: "cymbals", 53: "cymbals", 55: "cymbals", 57: "cymbals", 59: "cymbals",
@@ -99,9 +101,47 @@ class PartGrid:
     program: int
     role: str
     bpm: np.ndarray          # float per note
+    style: str = "pop"       # a style word or brief; see style_index
 
 
-N_FEATURES = len(CLASSES) + len(ROLE_GROUPS) + 4 + 4 + 17
+N_FEATURES = len(CLASSES) + len(ROLE_GROUPS) + len(STYLES) + 4 + 4 + 18
+
+
+def style_index(style: str) -> int:
+    from .patterns import style_family
+    low = (style or "").lower()
+    fam = "bossa" if any(w in low for w in ("afro", "cuban", "brazil")) else style_family(low)
+    return STYLES.index(fam) if fam in STYLES else STYLES.index("other")
+
+
+_ENERGY_ROLE = {"accompaniment": "chords"}
+
+
+def energy_level(onset16: np.ndarray, barpos16: np.ndarray, bar16: np.ndarray, role: str) -> np.ndarray:
+    """Per note: the energy level (1-5, the tokenizer's per-role density bins) of its part over the 4-bar
+    block it falls in, the arrangement's own measure of the section's energy."""
+    if len(onset16) == 0:
+        return np.zeros(0)
+    bar_len = float(bar16[0])
+    bar = np.floor((onset16 - barpos16) / bar_len + 1e-6).astype(np.int64)
+    block = bar // 4
+    uniq, inv, counts = np.unique(block, return_inverse=True, return_counts=True)
+    last_bar = int(bar.max())
+    n_bars = np.minimum(4, last_bar - uniq * 4 + 1)  # the last block may be shorter
+    tok = _tokenizer()
+    levels = np.array([tok.energy(_ENERGY_ROLE.get(role, role), int(c), int(b)) for c, b in zip(counts, n_bars)],
+                      dtype=np.float64)
+    return levels[inv]
+
+
+_TOK: list = []
+
+
+def _tokenizer():
+    if not _TOK:
+        from .tokenizer import MusicTokenizer
+        _TOK.append(MusicTokenizer.default())
+    return _TOK[0]
 
 
 def harmony_change(onset16: np.ndarray, pitch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -142,8 +182,11 @@ def part_features(g: PartGrid) -> np.ndarray:
         cls = np.full(n, CLASSES.index(pitched_class(g.program)))
     f[np.arange(n), col + cls] = 1.0
     col += len(CLASSES)
-    f[:, col + ROLE_GROUPS.index(role_group(g.role, g.is_drum, g.program))] = 1.0
+    group = role_group(g.role, g.is_drum, g.program)
+    f[:, col + ROLE_GROUPS.index(group)] = 1.0
     col += len(ROLE_GROUPS)
+    f[:, col + style_index(g.style)] = 1.0
+    col += len(STYLES)
     frac = g.barpos16 - np.floor(g.barpos16)
     pos = np.floor(g.barpos16).astype(np.int64)
     f[np.arange(n), col + pos % 4] = 1.0                      # 16th within the beat
@@ -190,6 +233,7 @@ def part_features(g: PartGrid) -> np.ndarray:
         np.ones(n),
         new_pc,
         bass_moved,
+        (energy_level(g.onset16, g.barpos16, g.bar16, group) - 3.0) / 2.0,
     ]
     f[:, col:] = np.stack(extra, axis=1)
     return f
@@ -230,7 +274,7 @@ def groove_examples(item: dict) -> dict | None:
     classes = [kit_class(int(p)) for p in pitch]
     svel = _class_mean_velocity(classes, vel)
     g = PartGrid(q, np.ones(len(q)), pitch, svel, np.mod(q, bar16), np.full(len(q), bar16), True, 0, "drums",
-                 np.full(len(q), bpm))
+                 np.full(len(q), bpm), item.get("style") or "rock")
     z = np.zeros(len(q))
     target = np.stack([dev_ms / T_MS, (vel - svel) / V_SCALE, z, z - 1, z, z], axis=1)
     return {"x": part_features(g), "y": target.astype(np.float32), "cls": classes, "svel": svel, "vel": vel,
@@ -331,7 +375,7 @@ def pop909_examples(song: dict) -> dict | None:
             bar16 = bpb * 4
             bpm = 60.0 / spb[k[idx]]
             g = PartGrid(on16, (qe - qs)[idx], np.array([notes[i].pitch for i in idx]), svel,
-                         np.mod(on16, bar16), np.full(len(idx), float(bar16)), False, prog, r, bpm)
+                         np.mod(on16, bar16), np.full(len(idx), float(bar16)), False, prog, r, bpm, "pop")
             ped = np.zeros((len(idx), 3))
             ped[:, 0] = -1
             if r == "chords":
@@ -638,21 +682,23 @@ def _bpm_at(score: Score, ticks: np.ndarray) -> np.ndarray:
     return bb[k]
 
 
-def score_features(score: Score, part: Part) -> np.ndarray:
+def score_features(score: Score, part: Part, style: str = "") -> np.ndarray:
     notes = part.notes
     ticks = np.array([n.start for n in notes], dtype=np.int64)
     barpos, bar16 = _bar_arrays(score, ticks)
     g = PartGrid(ticks / STEP16, np.array([n.duration / STEP16 for n in notes]), np.array([n.pitch for n in notes]),
                  np.array([n.velocity for n in notes], dtype=np.float64), barpos, bar16, part.is_drum, part.program,
-                 part.role, _bpm_at(score, ticks))
+                 part.role, _bpm_at(score, ticks), style or "pop")
     return part_features(g)
 
 
-def perform(score: Score, seed: int = 0, amount: float = 1.0, weights: Path | str | None = None) -> Score:
+def perform(score: Score, seed: int = 0, amount: float = 1.0, weights: Path | str | None = None,
+            style: str = "") -> Score:
     """A new Score: the same notes in the same order per part, with sampled timing, velocity and articulation.
 
     `amount` (0..1, larger values exaggerate) scales every deviation; 0 returns the quantized timing and
     velocities. Onsets never go below 0 and, within a part, a note never starts before a note written earlier.
+    `style` (the plan's style or any text with a genre word) picks the feel: jazz swings, rock pushes, ...
     """
     import copy
     out = copy.deepcopy(score)
@@ -661,7 +707,7 @@ def perform(score: Score, seed: int = 0, amount: float = 1.0, weights: Path | st
         return out
     model, cfg = load(weights)
     parts = [p for p in out.parts if p.notes]
-    feats = [score_features(out, p) for p in parts]
+    feats = [score_features(out, p, style) for p in parts]
     allf = np.concatenate(feats) if feats else np.zeros((0, N_FEATURES), np.float32)
     y = sample(model, cfg, allf, seed)
     sc = cfg.get("target_scales", {})
@@ -775,7 +821,7 @@ def evaluate(cache: Path, weights: Path | None = None, seed: int = 0) -> dict:
     return res
 
 
-_EXTRA = len(CLASSES) + len(ROLE_GROUPS) + 8  # first of the scalar feature columns
+_EXTRA = len(CLASSES) + len(ROLE_GROUPS) + len(STYLES) + 8  # first of the scalar feature columns
 BAR_COL = _EXTRA + 12
 
 

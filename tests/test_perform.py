@@ -233,3 +233,30 @@ def test_pedal_sustains_in_the_render(tmp_path, soundfont, fluidsynth_library):
 
     held, dry = tail_energy([(0, 8 * PPQ)]), tail_energy([])
     assert held > 4 * dry
+
+
+def test_style_and_energy_are_features():
+    from symbolic.perform import N_FEATURES, STYLES, energy_level, score_features, style_index
+    assert style_index("a smoky jazz ballad") == STYLES.index("jazz")
+    assert style_index("afrocuban/bembe") == STYLES.index("bossa")
+    assert style_index("string quartet") == STYLES.index("other")
+    score = small_score(8)
+    f_jazz, f_rock = score_features(score, score.parts[0], "jazz"), score_features(score, score.parts[0], "rock")
+    assert f_jazz.shape == (len(score.parts[0].notes), N_FEATURES) and not np.array_equal(f_jazz, f_rock)
+    # Energy: the part's density over 4-bar blocks, in the tokenizer's per-role bins.
+    on = np.r_[np.arange(0, 64, 1.0), np.arange(64, 128, 8.0)]   # 16 notes a bar, then 2 a bar
+    lv = energy_level(on, np.mod(on, 16), np.full(len(on), 16.0), "melody")
+    assert lv[0] == 5 and lv[-1] == 1
+
+
+def test_the_style_changes_the_drummer():
+    score = small_score(8)
+    swing, rock = perform(score, seed=3, style="jazz"), perform(score, seed=3, style="rock")
+    assert [n.start for n in swing.parts[0].notes] != [n.start for n in rock.parts[0].notes]
+
+
+def test_the_bar_length_column_is_where_the_pedal_evaluation_reads_it():
+    from symbolic.perform import BAR_COL, score_features
+    score = small_score(2)
+    f = score_features(score, score.parts[1])
+    assert np.allclose(f[:, BAR_COL], 1.0)  # 16 sixteenths / 16
