@@ -34,6 +34,10 @@ TOKENS_PER_BAR = {"melody": 32, "counter-melody": 28, "chords": 72, "pad": 28, "
 MAX_NOTES_PER_BAR = {"melody": 16, "counter-melody": 12, "chords": 40, "pad": 16, "arpeggio": 32, "bass": 16,
                      "drums": 48}
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "musicgpt"
+# Candidates are ranked by harmonic fit + rhythmic fit + energy (each 0..1) + TEXT_WEIGHT x the cosine
+# similarity of the candidate's caption to the brief.
+TEXT_WEIGHT = 2.0
+_ENERGY_WORDS = ("sparse, calm and gentle", "relaxed", "steady", "lively and energetic", "busy, intense and driving")
 
 
 class GenerationError(RuntimeError):
@@ -365,6 +369,41 @@ class TransformerArranger:
         energy = 1.0 - abs(level - row.energy) / 4
         return harmonic + rhythmic + energy
 
+    def describe(self, row: Row, notes: list[Note]) -> str:
+        """A caption of one candidate in the words briefs use (energy, register, motion, articulation)."""
+        role = row.spec.role
+        name = "drums" if row.spec.drum else instrument_for_program(row.spec.program, False).name.lower()
+        level = self.tok.energy(role, len(notes), len(row.bars))
+        words = [_ENERGY_WORDS[level - 1]]
+        if notes and not row.spec.drum:
+            mean = sum(n.pitch for n in notes) / len(notes)
+            words.append("low" if mean < 48 else "high" if mean > 74 else "")
+        words.append(f"{name} {role.replace('-', ' ')} part")
+        if len(notes) > 2:
+            onsets = sorted(notes, key=lambda n: (n.start, n.pitch))
+            if not row.spec.drum and role in ("melody", "counter-melody", "bass"):
+                leaps = [abs(b.pitch - a.pitch) for a, b in zip(onsets, onsets[1:])]
+                words.append("with smooth stepwise lines" if sum(leaps) / len(leaps) <= 2.5 else
+                             "with wide leaps" if sum(leaps) / len(leaps) >= 5 else "")
+            gaps = [b.start - a.start for a, b in zip(onsets, onsets[1:]) if b.start > a.start]
+            if gaps and not row.spec.drum:
+                held = sum(min(n.duration, g) for n, g in zip(onsets, gaps)) / sum(gaps)
+                words.append("played legato" if held > 0.9 else "short and punchy" if held < 0.5 else "")
+        return " ".join(w for w in words if w)
+
+    def text_fit(self, rows: list[Row], candidates: list[list[Note]], brief_emb: np.ndarray | None) -> list[float]:
+        """Similarity of each candidate's caption to the brief, by the same sentence encoder the model
+        reads (local, no network); zeros without an encoder or a brief."""
+        if brief_emb is None or self.text_embed is None or len(rows) == 0:
+            return [0.0] * len(rows)
+        texts = [self.describe(r, ns) for r, ns in zip(rows, candidates)]
+        uniq = sorted(set(texts))
+        embs = self.text_embed(uniq)
+        b = np.asarray(brief_emb, dtype=np.float64)
+        b = b / (np.linalg.norm(b) + 1e-9)
+        cos = {t: float(np.dot(e, b) / (np.linalg.norm(e) + 1e-9)) for t, e in zip(uniq, np.asarray(embs, np.float64))}
+        return [TEXT_WEIGHT * cos[t] for t in texts]
+
     # --- the arranger --------------------------------------------------------------------------
 
     def arrange(self, sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[int] | None = None,
@@ -399,10 +438,11 @@ class TransformerArranger:
                 emb = self.text_embed([brief or sheet.style or sheet.title])[0]
                 text = torch.tensor(np.repeat(emb[None, :], len(rows), axis=0), dtype=torch.float32)
             self._sample(rows, text, temperature, top_p, seed, progress)
+            candidates = [self._notes(r) for r in rows]
+            fits = self.text_fit(rows, candidates, emb if text is not None else None)
             best: dict[tuple[int, int], dict[int, tuple[float, list[Note]]]] = {}
-            for r in rows:
-                notes = self._notes(r)
-                s = self.score_candidate(r, notes)
+            for r, notes, fit in zip(rows, candidates, fits):
+                s = self.score_candidate(r, notes) + fit
                 chunk = r.bars[0].index
                 cur = best.setdefault(r.cell, {}).get(chunk)
                 if cur is None or s > cur[0]:

@@ -100,3 +100,25 @@ def test_pipeline_uses_installed_weights(tmp_path, monkeypatch, arranger):
         pipeline.arrange(plan, arranger="transformer")
     assert pipeline.arrange(plan, arranger="auto").n_notes > 0  # falls back to the patterns
     pipeline._ARRANGER_CACHE.clear()
+
+
+def test_candidates_are_ranked_by_their_likeness_to_the_brief(arranger):
+    """The caption of each candidate is embedded by the real sentence encoder and compared with the brief."""
+    from symbolic.generate import Row
+    from symbolic.score import Note
+    from symbolic.text import embed
+    ranker = TransformerArranger(arranger.model, arranger.tok, embed)
+    sheet = small_plan().to_sheet()
+    spec = next(p for p in sheet.parts if p.role == "melody")
+    bars = sheet.bars[:4]
+    row = Row((0, 0), 0, bars, spec, 3, [], [], 60, 96)
+    start = bars[0].bar.start
+    calm = [Note(start + i * 960, start + i * 960 + 900, 72 + (i % 2), 60) for i in range(8)]
+    busy = [Note(start + i * 120, start + i * 120 + 50, 60 + (i * 7) % 24, 100) for i in range(128)]
+    assert "gentle" in ranker.describe(row, calm) and "intense" in ranker.describe(row, busy)
+    brief_calm = embed(["a calm, gentle and sparse lullaby with a legato flute"])[0]
+    brief_busy = embed(["an intense, driving and busy dance track with punchy short notes"])[0]
+    fit_calm = ranker.text_fit([row, row], [calm, busy], brief_calm)
+    fit_busy = ranker.text_fit([row, row], [calm, busy], brief_busy)
+    assert fit_calm[0] > fit_calm[1] and fit_busy[1] > fit_busy[0]
+    assert arranger.text_fit([row], [calm], brief_calm) == [0.0]  # no encoder: no text term
