@@ -46,6 +46,7 @@ class Brief:
     modulations: list[Modulation] = field(default_factory=list)
     title: str | None = None
     chords: list[str] = field(default_factory=list)  # a progression named in the brief
+    key_source: str | None = None    # "named" (the brief names the key) or "chords" (inferred from a progression)
 
 
 NUMBER_WORDS = {
@@ -66,7 +67,7 @@ TEMPO_TERMS = {  # Italian terms and plain words -> (typical BPM, low, high)
     "very slow": (56, 40, 66), "slow": (70, 50, 90), "slowly": (70, 50, 90), "relaxed": (84, 65, 100),
     "laid-back": (84, 65, 100), "mid-tempo": (105, 88, 120), "medium tempo": (105, 88, 120),
     "moderate tempo": (105, 88, 120), "moderate": (105, 88, 120), "moderately": (105, 88, 120),
-    "brisk": (132, 116, 150), "fast": (135, 118, 200), "quick": (135, 118, 190), "very fast": (175, 155, 240),
+    "brisk": (132, 116, 150), "fast": (135, 118, 200), "quick": (135, 118, 190), "rapid": (135, 118, 200), "very fast": (175, 155, 240),
     "uptempo": (132, 115, 170), "up-tempo": (132, 115, 170),
 }
 
@@ -206,6 +207,7 @@ def _read_key(brief: Brief, text: str, low: str) -> None:
         raise BriefError(f"the brief asks for two keys ({distinct[0].name} and {distinct[1].name}); name one home key")
     if distinct:
         brief.key = distinct[0]
+        brief.key_source = "named"
         if len(distinct) > 1:
             brief.modulations.append(Modulation(distinct[1].name, "auto"))
     if brief.key is None:
@@ -433,6 +435,7 @@ def _read_chords(brief: Brief, text: str) -> None:
     brief.chords = chords[:16]
     if brief.key is None:
         brief.key = infer_key(chords, brief.mode)
+        brief.key_source = "chords"
 
 
 def infer_key(symbols: list[str], mode: str | None = None) -> Key:

@@ -528,7 +528,9 @@ def _progressions(slots, keys, style, form, rng, table, meter, home: Key, named:
         elif named and base == main and key.tonic == home.tonic and key.mode == home.mode:
             # The progression the brief names loops through the main section.
             toks = [[named[b % len(named)]] for b in range(slot.bars)]
-            if final and slot.bars >= 2:
+            tonic = "0:maj" if key.mode == "major" else "0:min"
+            if slot.bars >= 2 and (final or (slot.bars >= 2 * len(named) and toks[-1][0] != tonic)):
+                # A section long enough to loop the named progression twice closes in the home key.
                 toks[-2:] = _cadence(rng, True, key)
         elif sig in by_label:
             toks = by_label[sig]
