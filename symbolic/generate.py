@@ -7,7 +7,8 @@ logits mask per row keeps the token grammar (Position > Pitch > Velocity > Durat
 instrument's range, drum keys only on the drum track, and onsets inside the bar; on strong beats
 pitches of the bar's chord get a bonus. All rows (and N candidates of each) are sampled together in
 one batch with the key/value cache; the best candidate per cell is kept by harmonic fit to the
-chords, rhythmic fit to the meter and closeness to the planned energy. Sections that share a label
+chords, rhythmic fit to the meter, closeness to the planned energy and likeness to the brief (the
+candidate's caption against the brief under the sentence encoder). Sections that share a label
 reuse their material with a controlled variation; locked tracks and bars outside the request are
 copied from the base score.
 """
