@@ -352,20 +352,25 @@ class TransformerArranger:
         if not notes:
             return -1.0
         strong_hits = strong_total = 0
-        on_grid = 0
+        on_grid = 0.0
+        downbeats = set()
         for n in notes:
             bi = _bar_in(row.bars, n.start)
             bar = row.bars[bi]
             ps = pulses(bar)
+            if n.start == bar.bar.start:
+                downbeats.add(bi)
             if any(p.start == n.start for p in ps):
                 on_grid += 1
                 if not row.spec.drum and any(p.start == n.start and p.strength >= 0.6 for p in ps):
                     strong_total += 1
                     strong_hits += n.pitch % 12 in bar.chord_at(n.start).pitch_classes
-            elif (n.start - bar.bar.start) % (2 * STEP) == 0:
-                on_grid += 0.5
+            else:
+                # Off-beat 8ths and 16ths are part of any style; they weigh less than the beats, not nothing.
+                on_grid += 0.8 if (n.start - bar.bar.start) % (2 * STEP) == 0 else 0.6
         harmonic = strong_hits / strong_total if strong_total else 1.0
-        rhythmic = on_grid / len(notes)
+        # Drums fit the meter by marking the bars (a hit on the downbeat), not by avoiding off-beats.
+        rhythmic = len(downbeats) / len(row.bars) if row.spec.drum else on_grid / len(notes)
         level = self.tok.energy(row.spec.role, len(notes), len(row.bars))
         energy = 1.0 - abs(level - row.energy) / 4
         return harmonic + rhythmic + energy
