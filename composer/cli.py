@@ -14,8 +14,9 @@ EXIT_INTERRUPTED = 130
 class CliProgress:
     """Prints a line when a step starts, at most one a second while it runs, and when it ends."""
 
-    def __init__(self, stream=sys.stderr, quiet: bool = False):
-        self.stream, self.quiet = stream, quiet
+    def __init__(self, stream=None, quiet: bool = False):
+        self.stream = stream if stream is not None else sys.stderr  # the stderr of now, not of import time
+        self.quiet = quiet
         self.stage, self.started, self.last = None, 0.0, 0.0
 
     def __call__(self, stage: str, fraction: float, message: str) -> None:

@@ -147,6 +147,16 @@ def model_dir() -> Path:
 _ARRANGER_CACHE: dict[str, object] = {}
 
 
+def default_arranger() -> str:
+    """What "auto" means: $COMPOSER_ARRANGER when set (auto, transformer or patterns), else auto."""
+    import os
+
+    choice = os.environ.get("COMPOSER_ARRANGER", "").strip().lower() or "auto"
+    if choice not in ARRANGERS:
+        raise ValueError(f"COMPOSER_ARRANGER={choice!r} is not an arranger; choose from {', '.join(ARRANGERS)}")
+    return choice
+
+
 def transformer_arranger():
     """The transformer arranger, loaded once per process; None when no trained weights are installed."""
     from symbolic.generate import GenerationError, TransformerArranger
@@ -163,12 +173,15 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
             bars: set[int] | None = None, tracks: set[str] | None = None, locked: set[str] | frozenset = frozenset(),
             progress: Progress = _quiet, brief: str = "") -> Score:
     """Fill the plan's tracks: the transformer when its weights are installed (auto), else the patterns."""
+    if arranger == "auto":
+        arranger = default_arranger()
     if arranger not in ARRANGERS:
         raise ValueError(f"unknown arranger {arranger!r}; choose from {', '.join(ARRANGERS)}")
     sheet = plan.to_sheet()
     model = transformer_arranger() if arranger in ("auto", "transformer") else None
     if arranger == "transformer" and model is None:
         raise ValueError(f"no trained transformer weights in {model_dir()}; use --arranger patterns")
+    progress("arrange", 0.0, f"transformer arranger ({model_dir()})" if model is not None else "pattern arranger")
     if model is not None:
         score = model.arrange(sheet, seed=seed, base=base, bars=bars, tracks=tracks, locked=locked,
                               brief=brief or plan.style, progress=lambda f, m: progress("arrange", f, m))

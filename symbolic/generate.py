@@ -38,6 +38,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "musicgpt"
 # Candidates are ranked by harmonic fit + rhythmic fit + energy (each 0..1) + TEXT_WEIGHT x the cosine
 # similarity of the candidate's caption to the brief.
 TEXT_WEIGHT = 2.0
+CHORD_BIAS = (2.0, 0.5, 1.5)
 _ENERGY_WORDS = ("sparse, calm and gentle", "relaxed", "steady", "lively and energetic", "busy, intense and driving")
 
 
@@ -69,8 +70,11 @@ class Row:
 
 
 class TransformerArranger:
-    def __init__(self, model, tokenizer: MusicTokenizer, text_embed: Callable[[list[str]], np.ndarray] | None = None):
+    def __init__(self, model, tokenizer: MusicTokenizer, text_embed: Callable[[list[str]], np.ndarray] | None = None,
+                 chord_bias: tuple[float, float, float] | None = None):
         self.model = model.eval()
+        # Logit bonus for the bar's chord tones on strong / other onsets, and penalty for pitches outside the key.
+        self.chord_bias = CHORD_BIAS if chord_bias is None else tuple(chord_bias)
         self.tok = tokenizer
         self.text_embed = text_embed
         k = tokenizer._kinds
@@ -173,7 +177,8 @@ class TransformerArranger:
             pc = self.pitch_val % 12
             in_chord = self.is_pitch & torch.isin(pc, pcs)
             off_key = self.is_pitch & ~torch.isin(pc, scale) & ~in_chord
-            bias = in_chord.float() * (2.0 if strong else 0.5) - off_key.float() * 1.5
+            on, off, out = self.chord_bias
+            bias = in_chord.float() * (on if strong else off) - off_key.float() * out
             self._bias_cache[key] = bias
         return bias
 

@@ -545,6 +545,8 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None,
             # A warm start from shipped weights: the machine that trained them is gone, its optimizer too.
             from safetensors.torch import load_file
             src = Path(cfg.init_from).expanduser()
+            if not src.is_absolute() and not src.exists() and (REPO_ROOT / src).exists():
+                src = REPO_ROOT / src  # a path in the project, as configs/ name them
             if not (src / "model.safetensors").exists():
                 raise TrainError(f"init_from {src} holds no model.safetensors")
             weights = {k: v.float() for k, v in load_file(str(src / "model.safetensors")).items()}

@@ -10,6 +10,11 @@ if str(ROOT) not in sys.path:
 
 SHARED_DATA = Path(os.environ.get("COMPOSER_DATA", ROOT.parent / "shared" / "data"))
 
+# Most tests exercise planning, export, rendering and the TUI, where the arranger is not the subject: they
+# arrange with the fast, deterministic pattern arranger. The shipped transformer has its own tests
+# (tests/test_shipped_model.py), which clear this.
+os.environ.setdefault("COMPOSER_ARRANGER", "patterns")
+
 
 @pytest.fixture(scope="session")
 def soundfont() -> Path:
