@@ -53,7 +53,7 @@ def main() -> None:
     from symbolic.musicxml import to_musicxml
 
     t_plan, plan = best(lambda: make_plan(BRIEF, seed=0), args.repeat)
-    t_arr, score = best(lambda: arrange(plan, seed=0), args.repeat)
+    t_arr, score = best(lambda: arrange(plan, seed=0, arranger="patterns"), args.repeat)
     t_mid, data = best(lambda: midi_bytes(score), args.repeat)
     t_xml, xml = best(lambda: to_musicxml(score), args.repeat)
 

@@ -64,12 +64,23 @@ def _llm_settings(args):
                          timeout=args.llm_timeout, retries=args.llm_retries)
 
 
+def _sampling(args) -> dict:
+    return {"temperature": args.temperature, "top_p": args.top_p, "n_candidates": args.candidates}
+
+
+def _sampling_options(sp) -> None:
+    g = sp.add_argument_group("transformer sampling")
+    g.add_argument("--temperature", type=float, help="sampling temperature, 0-2 (0: greedy; default 0.9, pitches 1.1)")
+    g.add_argument("--top-p", type=float, help="nucleus sampling mass, (0, 1] (default 0.95)")
+    g.add_argument("--candidates", type=int, help="candidates written per section and track, the best kept (1-8, default 2)")
+
+
 def _cmd_new(args) -> int:
     from .pipeline import new_piece
     res = new_piece(args.brief, args.out, seed=args.seed, audio=not args.no_audio, soundfont=args.soundfont,
                     arranger=args.arranger, fmt=args.format, progress=CliProgress(quiet=args.quiet),
                     planner=args.planner, llm=_llm_settings(args), fallback=not args.no_fallback, warn=_warn,
-                    humanize=_humanize(args))
+                    humanize=_humanize(args), sampling=_sampling(args))
     plan = res.plan
     print(f"{plan.title}: {plan.key}, {plan.meter}, {plan.tempo:g} BPM, {len(plan.sections)} sections, "
           f"{plan.total_bars} bars, {res.score.duration:.0f} s, {len(plan.tracks)} tracks")
@@ -97,7 +108,7 @@ def _cmd_plan(args) -> int:
 def _cmd_arrange(args) -> int:
     from .pipeline import arrange_project
     res = arrange_project(args.plan, args.out, seed=args.seed, arranger=args.arranger,
-                          progress=CliProgress(quiet=args.quiet))
+                          progress=CliProgress(quiet=args.quiet), sampling=_sampling(args))
     for f in res.files:
         print(f"wrote {f}")
     return 0
@@ -292,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     _humanize_options(sp)
     sp.add_argument("--arranger", default="auto", choices=["auto", "transformer", "patterns"],
                     help="auto (the transformer when its weights are installed, else patterns), transformer or patterns")
+    _sampling_options(sp)
     llm_options(sp)
 
     sp = add("plan", _cmd_plan, "write the form and chord plan for a brief")
@@ -315,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, help="project folder to write")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--arranger", default="auto", choices=["auto", "transformer", "patterns"])
+    _sampling_options(sp)
 
     sp = add("render", _cmd_render, "render a MIDI file to audio with a SoundFont (or a diffusion model)")
     sp.add_argument("midi", help="MIDI file")

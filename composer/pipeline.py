@@ -147,6 +147,25 @@ def model_dir() -> Path:
 _ARRANGER_CACHE: dict[str, object] = {}
 
 
+def check_sampling(sampling: dict | None) -> dict:
+    """The transformer's sampling options, checked: temperature 0-2 (0 is greedy), top_p in (0, 1],
+    n_candidates 1-8 (each candidate is one more sequence per cell in the batch)."""
+    out = {}
+    for key, value in (sampling or {}).items():
+        if value is None:
+            continue
+        if key == "temperature" and not 0 <= value <= 2:
+            raise ValueError(f"--temperature must be between 0 and 2, not {value:g}")
+        if key == "top_p" and not 0 < value <= 1:
+            raise ValueError(f"--top-p must be in (0, 1], not {value:g}")
+        if key == "n_candidates" and not 1 <= value <= 8:
+            raise ValueError(f"--candidates must be between 1 and 8, not {value}")
+        if key not in ("temperature", "top_p", "n_candidates"):
+            raise ValueError(f"unknown sampling option {key!r}")
+        out[key] = value
+    return out
+
+
 def default_arranger() -> str:
     """What "auto" means: $COMPOSER_ARRANGER when set (auto, transformer or patterns), else auto."""
     import os
@@ -171,8 +190,9 @@ def transformer_arranger():
 
 def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | None = None,
             bars: set[int] | None = None, tracks: set[str] | None = None, locked: set[str] | frozenset = frozenset(),
-            progress: Progress = _quiet, brief: str = "") -> Score:
-    """Fill the plan's tracks: the transformer when its weights are installed (auto), else the patterns."""
+            progress: Progress = _quiet, brief: str = "", sampling: dict | None = None) -> Score:
+    """Fill the plan's tracks: the transformer when its weights are installed (auto), else the patterns.
+    `sampling` sets the transformer's temperature, top_p and candidates per cell (the patterns ignore it)."""
     if arranger == "auto":
         arranger = default_arranger()
     if arranger not in ARRANGERS:
@@ -183,8 +203,9 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
         raise ValueError(f"no trained transformer weights in {model_dir()}; use --arranger patterns")
     progress("arrange", 0.0, f"transformer arranger ({model_dir()})" if model is not None else "pattern arranger")
     if model is not None:
+        opts = check_sampling(sampling)
         score = model.arrange(sheet, seed=seed, base=base, bars=bars, tracks=tracks, locked=locked,
-                              brief=brief or plan.style, progress=lambda f, m: progress("arrange", f, m))
+                              brief=brief or plan.style, progress=lambda f, m: progress("arrange", f, m), **opts)
     else:
         score = pattern_arrange(sheet, seed=seed, base=base, bars=bars, tracks=tracks, locked=locked,
                                 progress=lambda f, m: progress("arrange", f, m))
@@ -278,7 +299,9 @@ def _refresh_performed(folder: Path, score: Score, seed: int, progress: Progress
 def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True, soundfont: str | None = None,
               arranger: str = "auto", fmt: str | None = None, progress: Progress = _quiet,
               cancel: threading.Event | None = None, planner: str = "rules", llm: LLMSettings | None = None,
-              fallback: bool = True, warn: Callable[[str], None] | None = None, humanize: float = 1.0) -> Result:
+              fallback: bool = True, warn: Callable[[str], None] | None = None, humanize: float = 1.0,
+              sampling: dict | None = None) -> Result:
+    check_sampling(sampling)  # before any work
     folder = project.ensure_dir(folder)
     if audio:
         # Fail before any work when no SoundFont can be found.
@@ -289,7 +312,7 @@ def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True,
     plan = make_plan(brief, seed, progress, planner=planner, llm=llm, fallback=fallback, warn=warn)
     timings["plan"] = time.perf_counter() - t
     t = time.perf_counter()
-    score = arrange(plan, seed, arranger, progress=progress, brief=brief)
+    score = arrange(plan, seed, arranger, progress=progress, brief=brief, sampling=sampling)
     timings["arrange"] = time.perf_counter() - t
     t = time.perf_counter()
     files = export(plan, score, folder, progress=progress)
@@ -310,10 +333,11 @@ def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True,
 
 
 def arrange_project(plan_path: str | Path, folder: str | Path, seed: int = 0, arranger: str = "auto",
-                    progress: Progress = _quiet) -> Result:
+                    progress: Progress = _quiet, sampling: dict | None = None) -> Result:
+    check_sampling(sampling)
     plan = read_plan(plan_path)
     folder = project.ensure_dir(folder)
-    score = arrange(plan, seed, arranger, progress=progress)
+    score = arrange(plan, seed, arranger, progress=progress, sampling=sampling)
     files = export(plan, score, folder, progress=progress)
     return Result(folder, plan, score, files)
 

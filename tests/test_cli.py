@@ -93,6 +93,9 @@ def _write(tmp_path, name, content):
     (["render", "{tmp}/corrupt.mid"], "not a readable MIDI"),
     (["render", "{tmp}/good.mid", "--soundfont", "{tmp}/nope.sf2"], "nope.sf2"),
     (["export", "{tmp}/emptydir"], "neither plan.json nor piece.mid"),
+    (["new", "a pop song", "--out", "{tmp}/o", "--no-audio", "--temperature", "5"], "--temperature must be between 0 and 2"),
+    (["new", "a pop song", "--out", "{tmp}/o", "--no-audio", "--candidates", "0"], "--candidates must be between 1 and 8"),
+    (["arrange", "{tmp}/g/plan.json", "--out", "{tmp}/o", "--top-p", "0"], "--top-p must be in (0, 1]"),
 ])
 def test_bad_input_is_one_line_and_nonzero(tmp_path, args, needle):
     _write(tmp_path, "afile", "x")
