@@ -409,6 +409,10 @@ def export(run_dir: str | os.PathLike, export_dir: str | os.PathLike) -> Path:
         "train_config": state.get("train_config"),
     }
     atomic_write(export_dir / "train_summary.json", json.dumps(summary, indent=2) + "\n")
+    # The tokenizer the shards were written with travels with the weights (the arranger reads it from there).
+    data_dir = Path((state.get("data") or {}).get("dir") or "")
+    if (data_dir / "tokenizer.json").is_file():
+        atomic_write(export_dir / "tokenizer.json", (data_dir / "tokenizer.json").read_text())
     return export_dir
 
 

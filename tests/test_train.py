@@ -162,6 +162,15 @@ def test_export_writes_fp16_model_config_and_summary(shards, tmp_path):
         assert (shipped(idx).logits - best(idx).logits).abs().max().item() < 1e-2
 
 
+def test_export_carries_the_shards_tokenizer(shards, tmp_path):
+    import shutil
+    data = tmp_path / "data"
+    shutil.copytree(shards, data)
+    (data / "tokenizer.json").write_text('{"vocab": "of these shards"}')
+    train(tiny_config(data, tmp_path / "run", max_iters=2, eval_interval=2), quiet=True, export_dir=tmp_path / "ship")
+    assert (tmp_path / "ship" / "tokenizer.json").read_text() == '{"vocab": "of these shards"}'
+
+
 def test_warm_start_from_exported_weights(shards, tmp_path):
     cfg = tiny_config(shards, tmp_path / "run", max_iters=4, eval_interval=2)
     train(cfg, quiet=True, export_dir=tmp_path / "ship")
