@@ -1,0 +1,99 @@
+"""The transformer weights shipped in the repository: they load offline, they are the default arranger of a
+fresh clone, and what they write follows the plan (bars, key, ranges, chords on strong beats)."""
+import json
+
+import pytest
+
+from composer import pipeline
+from composer.cli import main
+from symbolic.generate import WEIGHTS_DIR, TransformerArranger
+from symbolic.instruments import instrument_for_program
+from symbolic.harmony import Key
+from symbolic.metrics import analyze_key, chord_tone_ratio, key_scores
+from symbolic.midi_io import read_midi
+from symbolic.tokenizer import MusicTokenizer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def default_env(monkeypatch):
+    """The environment of a user's fresh clone: no arranger or model folder chosen."""
+    monkeypatch.delenv("COMPOSER_ARRANGER", raising=False)
+    monkeypatch.delenv("COMPOSER_MODEL_DIR", raising=False)
+    pipeline._ARRANGER_CACHE.clear()
+    yield
+    pipeline._ARRANGER_CACHE.clear()
+
+
+def test_weights_are_small_safe_and_described():
+    files = {p.name for p in WEIGHTS_DIR.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "train_summary.json"} <= files
+    assert not any(p.suffix in (".pt", ".pth", ".bin", ".pkl", ".ckpt") for p in WEIGHTS_DIR.iterdir())
+    assert (WEIGHTS_DIR / "model.safetensors").stat().st_size <= 60 * 2**20
+    cfg = json.loads((WEIGHTS_DIR / "config.json").read_text())
+    assert cfg["format"] == "composer-musicgpt"
+    assert cfg["vocab_size"] == MusicTokenizer.load(WEIGHTS_DIR / "tokenizer.json").vocab_size
+    summary = json.loads((WEIGHTS_DIR / "train_summary.json").read_text())
+    assert summary["tokens_seen"] > 0 and summary["best_val_loss"] > 0
+
+
+def test_a_fresh_clone_arranges_with_the_shipped_model(tmp_path, capsys, default_env):
+    assert pipeline.default_arranger() == "auto"
+    assert pipeline.transformer_arranger() is not None
+    brief = "A gentle folk song in G major, 3/4 at 90 bpm, with acoustic guitar, violin and upright bass, 16 bars"
+    assert main(["new", brief, "--out", str(tmp_path / "p"), "--no-audio", "--seed", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "[arrange] transformer arranger" in err
+    plan = json.loads((tmp_path / "p" / "plan.json").read_text())
+    score = read_midi(tmp_path / "p" / "piece.mid")
+    sheet = pipeline.read_plan(tmp_path / "p").to_sheet()
+    assert len(score.bars) == len(sheet.bars) == sum(s["bars"] for s in plan["sections"]) == 16
+    assert all((b.numerator, b.denominator) == (3, 4) for b in score.bars)
+    pitched = [n for p, spec in zip(score.parts, sheet.parts) if not spec.drum for n in p.notes]
+    assert key_scores(Key(7, "major"), analyze_key(pitched))[1]  # G major or its relative
+    for part, spec in zip(score.parts, sheet.parts):
+        assert part.notes, part.name
+        inst = instrument_for_program(spec.program, spec.drum)
+        assert all(inst.low <= n.pitch <= inst.high for n in part.notes)
+        if not spec.drum:
+            assert chord_tone_ratio(part.notes, sheet) >= 0.7
+
+
+def test_the_environment_can_choose_the_arranger(tmp_path, capsys, monkeypatch, default_env):
+    monkeypatch.setenv("COMPOSER_ARRANGER", "patterns")
+    assert main(["plan", "a short march in F", "-o", str(tmp_path / "plan.json")]) == 0
+    assert main(["arrange", str(tmp_path / "plan.json"), "--out", str(tmp_path / "a")]) == 0
+    assert "[arrange] pattern arranger" in capsys.readouterr().err
+    monkeypatch.setenv("COMPOSER_ARRANGER", "violins")
+    assert main(["arrange", str(tmp_path / "plan.json"), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("composer: error: COMPOSER_ARRANGER='violins'")
+
+
+def test_shipped_model_regenerates_a_section_and_keeps_locked_tracks(default_env):
+    arr = TransformerArranger.load(WEIGHTS_DIR)
+    plan = pipeline.make_plan("pop song in D major at 100 bpm with piano, bass and drums, verse-chorus, 40 bars")
+    sheet = plan.to_sheet()
+    base = arr.arrange(sheet, seed=1)
+    chorus = next(s for s in sheet.sections if "chorus" in s.name.lower())
+    new = arr.arrange(sheet, seed=9, base=base, bars=set(chorus.bar_range), locked={"Bass"})
+    lo, hi = sheet.bars[chorus.first_bar].bar.start, sheet.bars[chorus.first_bar + chorus.n_bars - 1].bar.end
+    for a, b in zip(base.parts, new.parts):
+        outside = lambda ns: [(n.start, n.pitch) for n in ns if not lo <= n.start < hi]  # noqa: E731
+        assert outside(a.notes) == outside(b.notes)
+        if a.name == "Bass":
+            assert [(n.start, n.pitch) for n in a.notes] == [(n.start, n.pitch) for n in b.notes]
+
+
+def test_sampling_options_reach_the_model(tmp_path, default_env):
+    plan_path = tmp_path / "plan.json"
+    assert main(["-q", "plan", "a calm ballad in E minor for piano and cello, 8 bars", "-o", str(plan_path)]) == 0
+    out = {}
+    for name, extra in (("greedy", ["--temperature", "0", "--candidates", "1"]),
+                        ("greedy2", ["--temperature", "0", "--candidates", "1"]),
+                        ("hot", ["--temperature", "1.2", "--top-p", "0.9", "--candidates", "3"])):
+        assert main(["-q", "arrange", str(plan_path), "--out", str(tmp_path / name), *extra]) == 0
+        out[name] = (tmp_path / name / "piece.mid").read_bytes()
+    assert out["greedy"] == out["greedy2"]  # greedy decoding does not depend on the sampler's seed
+    assert out["hot"] != out["greedy"]
