@@ -650,7 +650,8 @@ def _phrase(n: int, t: dict, rng, final: bool, meter: tuple[int, int], start_on_
             bars.append(_pick(weights, rng, 0.8, bias))
         elif (b + 1) % 4 == 0 and t.get("phrase_end"):
             pe = t["phrase_end"]
-            bars.append(_pick({k: nxt.get(k, 0) + 0.2 * pe.get(k, 0) for k in set(nxt) | set(pe)}, rng, 0.8, bias))
+            # Keys in the tables' own order: a set's order changes with every process (string hashing).
+            bars.append(_pick({k: nxt.get(k, 0) + 0.2 * pe.get(k, 0) for k in dict.fromkeys([*nxt, *pe])}, rng, 0.8, bias))
         else:
             bars.append(_pick(nxt, rng, 0.85, bias))
     if final and n >= 2 and key.mode == "minor" and bars[-2].startswith("7:min"):

@@ -85,3 +85,15 @@ def test_length_is_close_to_the_request(brief, seconds):
 def test_bars_are_exact_when_asked_in_bars():
     assert plan_from_brief("a 32 bar jazz tune").total_bars == 32
     assert plan_from_brief("a pop song, 50 bars").total_bars == 50
+
+
+def test_same_brief_and_seed_give_the_same_plan_in_every_process():
+    """String hashing differs between processes; nothing the planner picks may depend on it."""
+    import os
+    import subprocess
+    import sys
+    code = ("from composer.evaluate import own_captions; from composer.planner import plan_from_brief; "
+            "print(''.join(plan_from_brief(c['caption'], 0).model_dump_json() for c in own_captions(6, 0)))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout for h in (1, 2, 3)}
+    assert len(outs) == 1
