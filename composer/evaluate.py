@@ -128,8 +128,9 @@ def heldout(data_dir: Path, n: int, seed: int, arrangers: dict, progress=print) 
     return rows
 
 
-def _track_metrics(notes, sheet: Sheet, drum: bool) -> dict:
-    bars = [b.bar for b in sheet.bars]
+def _track_metrics(notes, sheet: Sheet, drum: bool, bars=None) -> dict:
+    """The per-track statistics over `bars` (default: all of the sheet's bars)."""
+    bars = [b.bar for b in sheet.bars] if bars is None else bars
     out = {"density": note_density(notes, len(bars)), "groove": groove_consistency(notes, bars),
            "empty": empty_beat_rate(notes, bars)}
     if not drum:
@@ -189,12 +190,7 @@ def _windows(notes, sheet: Sheet, drum: bool, size: int = 8) -> list[dict]:
         for w0 in range(sec.first_bar, sec.first_bar + sec.n_bars, size):
             bars = [b.bar for b in sheet.bars[w0:min(w0 + size, sec.first_bar + sec.n_bars)]]
             inside = [n for n in notes if bars[0].start <= n.start < bars[-1].end]
-            m = {"density": note_density(inside, len(bars)), "groove": groove_consistency(inside, bars),
-                 "empty": empty_beat_rate(inside, bars)}
-            if inside and not drum:
-                m.update({"ct": chord_tone_ratio(inside, sheet), "pce": pitch_class_entropy(inside),
-                          "scale": scale_consistency(inside)})
-            out.append(m)
+            out.append(_track_metrics(inside, sheet, drum, bars))
     return out
 
 
@@ -221,12 +217,14 @@ def closer_table(human: dict, rows: dict, a: str = "model", b: str = "patterns")
     """Per metric: the roles where `a` is closer to the held-out humans than `b` (and the chord-tone check)."""
     lines = [f"| metric | roles where {a} is closer to human than {b} | {a} closer in |",
              "| --- | --- | ---: |"]
+
+    def mean(table: dict, role: str, system: str, key: str) -> float:
+        return nanmean(x.get(key, float("nan")) for x in table.get(role, {}).get(system, []))
+
     for key in CLOSER:
         won, total = [], 0
         for role in ROLES:
-            h = nanmean(x.get(key, float("nan")) for x in human.get(role, {}).get("human", []))
-            va = nanmean(x.get(key, float("nan")) for x in rows.get(role, {}).get(a, []))
-            vb = nanmean(x.get(key, float("nan")) for x in rows.get(role, {}).get(b, []))
+            h, va, vb = mean(human, role, "human", key), mean(rows, role, a, key), mean(rows, role, b, key)
             if any(math.isnan(v) for v in (h, va, vb)):
                 continue
             total += 1
@@ -235,8 +233,7 @@ def closer_table(human: dict, rows: dict, a: str = "model", b: str = "patterns")
         lines.append(f"| {key} | {', '.join(won) or '-'} | {len(won)} of {total} |")
     ok, total = [], 0
     for role in ROLES:
-        h = nanmean(x.get("ct", float("nan")) for x in human.get(role, {}).get("human", []))
-        va = nanmean(x.get("ct", float("nan")) for x in rows.get(role, {}).get(a, []))
+        h, va = mean(human, role, "human", "ct"), mean(rows, role, a, "ct")
         if math.isnan(h) or math.isnan(va):
             continue
         total += 1

@@ -268,8 +268,7 @@ class TransformerArranger:
         active = torch.arange(B)
         # Pitches may be drawn hotter than the rhythm (positions, bar ends): variety of notes without gaps.
         temps = torch.full((V,), float(temperature))
-        if pitch_temperature is not None:
-            temps[self.is_pitch] = float(pitch_temperature)
+        temps[self.is_pitch] = float(temperature if pitch_temperature is None else pitch_temperature)
         bar_eos = torch.zeros(V, dtype=torch.bool)
         bar_eos[self.tok.bar_id] = True
         bar_eos[self.tok.eos_id] = True
@@ -322,10 +321,8 @@ class TransformerArranger:
             scores = scores.masked_fill(~mask, -math.inf)
             if temperature <= 0:
                 choice = scores.argmax(-1)
-            elif pitch_temperature is not None:
-                choice = _sample_rows(scores / temps, 1.0, top_p, gen)
             else:
-                choice = _sample_rows(scores, temperature, top_p, gen)
+                choice = _sample_rows(scores / temps, 1.0, top_p, gen)
             choice = torch.where(state == 0, forced, choice)
             nxt = torch.empty(n, dtype=torch.long)
             for j, ri in enumerate(act):

@@ -937,9 +937,6 @@ def eval_markdown(res: dict, command: str) -> str:
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     rows = res["rows"]
     for r in rows:
-        r.setdefault("t_jitter_train", r["t_jitter"])
-        r.setdefault("v_jitter_train", r["v_jitter"])
-
         def b(v, others):
             return f"**{v:.2f}**" if v < min(others) else f"{v:.2f}"
         lines.append(f"| {r['class']} | {r['set']} | {r['notes']} | {r['human_dev_mean']:+.1f} / {r['human_dev_sd']:.1f} | "
