@@ -63,11 +63,12 @@ TEMPO_TERMS = {  # Italian terms and plain words -> (typical BPM, low, high)
     "moderato": (100, 88, 115), "allegretto": (112, 100, 128), "allegro": (125, 110, 150),
     "vivace": (150, 138, 170), "vivacissimo": (165, 150, 185), "presto": (185, 160, 212),
     "prestissimo": (220, 200, 260),
-    # Plain words, placed where MidiCaps-style captions use them (moderate ~ 90-120, fast ~ 120-160 BPM).
+    # Plain words, placed where MidiCaps-style captions use them (moderate ~ 90-120, fast ~ 120-160 BPM;
+    # MidiCaps tags "Very fast" above its Presto and Prestissimo, and our captions say it from 181 BPM).
     "very slow": (56, 40, 66), "slow": (70, 50, 90), "slowly": (70, 50, 90), "relaxed": (84, 65, 100),
     "laid-back": (84, 65, 100), "mid-tempo": (105, 88, 120), "medium tempo": (105, 88, 120),
     "moderate tempo": (105, 88, 120), "moderate": (105, 88, 120), "moderately": (105, 88, 120),
-    "brisk": (132, 116, 150), "fast": (135, 118, 200), "quick": (135, 118, 190), "rapid": (135, 118, 200), "very fast": (175, 155, 240),
+    "brisk": (132, 116, 150), "fast": (135, 118, 200), "quick": (135, 118, 190), "rapid": (135, 118, 200), "very fast": (212, 181, 260),
     "uptempo": (132, 115, 170), "up-tempo": (132, 115, 170),
 }
 

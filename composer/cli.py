@@ -222,6 +222,16 @@ def _cmd_revise(args) -> int:
     return 0
 
 
+def _cmd_regenerate(args) -> int:
+    from .pipeline import regenerate_project
+    score, bars, tracks = regenerate_project(args.folder, section=args.section, tracks=args.track, bars=args.bars,
+                                             locked=args.lock, seed=args.seed, arranger=args.arranger,
+                                             sampling=_sampling(args), progress=CliProgress(quiet=args.quiet))
+    span = f"bars {min(bars) + 1}-{max(bars) + 1}" if bars else "no bars"
+    print(f"regenerated {', '.join(sorted(tracks))} in {span}; `composer undo {args.folder}` brings back the previous take")
+    return 0
+
+
 def _cmd_undo(args) -> int:
     from .pipeline import undo_project
     plan = undo_project(args.folder, progress=CliProgress(quiet=args.quiet))
@@ -318,6 +328,17 @@ def build_parser() -> argparse.ArgumentParser:
                                         "'make the bridge modulate to the relative minor'")
     sp.add_argument("--seed", type=int, default=0)
     llm_options(sp)
+
+    sp = add("regenerate", _cmd_regenerate,
+             "write new material for a section, bars or tracks of a project, keeping (and listening to) the rest")
+    sp.add_argument("folder", help="project folder")
+    sp.add_argument("--section", help="section number (1-based), name or label")
+    sp.add_argument("--bars", help="bar or bar range of the piece, e.g. 9-12 (1-based; inside --section if both)")
+    sp.add_argument("--track", action="append", help="track to regenerate (repeat for more; default: all unlocked)")
+    sp.add_argument("--lock", action="append", help="track to keep as it is (repeatable)")
+    sp.add_argument("--seed", type=int, help="default: a new take each time")
+    sp.add_argument("--arranger", default="auto", choices=["auto", "transformer", "patterns"])
+    _sampling_options(sp)
 
     sp = add("undo", _cmd_undo, "restore the plan and MIDI from before the last change")
     sp.add_argument("folder", help="project folder")

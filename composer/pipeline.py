@@ -21,7 +21,8 @@ from .plan import Plan, load_plan
 from .planner import plan_from_brief
 
 __all__ = ["RenderCancelled", "Result", "make_plan", "arrange", "export", "render", "new_piece", "arrange_project",
-           "read_plan", "load_project", "export_project", "revise_project", "undo_project", "LLMError"]
+           "read_plan", "load_project", "export_project", "revise_project", "regenerate_project", "undo_project",
+           "LLMError"]
 
 # progress(stage, fraction 0..1, message)
 Progress = Callable[[str, float, str], None]
@@ -118,6 +119,76 @@ def revise_project(folder: str | Path, instruction: str, planner: str = "rules",
 def _arrange_for_revise(plan: Plan, seed: int = 0, base: Score | None = None, bars: set[int] | None = None,
                         tracks: set[str] | None = None, locked: frozenset = frozenset()) -> Score:
     return arrange(plan, seed, base=base, bars=bars, tracks=tracks, locked=locked)
+
+
+def _section_index(plan: Plan, section: str) -> int:
+    """A section by its 1-based number, its name or its label (the first with that label)."""
+    if section.strip().isdigit() and 1 <= int(section) <= len(plan.sections):
+        return int(section) - 1
+    want = section.strip().lower()
+    for by in ("name", "label"):
+        for i, sec in enumerate(plan.sections):
+            if (getattr(sec, by) or "").lower() == want:
+                return i
+    names = ", ".join(f"{i + 1} {s.name}" for i, s in enumerate(plan.sections))
+    raise ValueError(f"no section {section!r} in this plan (sections: {names})")
+
+
+def _bar_range(plan: Plan, text: str) -> set[int]:
+    """'5-8' or '5' (1-based bars of the piece, inclusive) -> 0-based bar indices."""
+    import re
+    m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+))?\s*", text)
+    if not m:
+        raise ValueError(f"--bars wants a bar or a range like 5-8, not {text!r}")
+    first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+    if not 1 <= first <= last <= plan.total_bars:
+        raise ValueError(f"bars {text} are not inside the piece's {plan.total_bars} bars")
+    return set(range(first - 1, last))
+
+
+def regenerate_project(folder: str | Path, section: str | None = None, tracks: list[str] | None = None,
+                       bars: str | None = None, locked: list[str] | None = None, seed: int | None = None,
+                       arranger: str = "auto", sampling: dict | None = None,
+                       progress: Progress = _quiet) -> tuple[Score, set[int], set[str]]:
+    """New material for a section, a bar range and/or some tracks of a project, keeping the rest (and
+    the locked tracks) as they are; the regenerated tracks listen to the kept ones. The previous
+    piece.mid goes to history/ so `undo` brings it back. Returns (score, bars, tracks) regenerated."""
+    check_sampling(sampling)
+    folder = Path(folder)
+    plan, base = load_project(folder)
+    if plan is None or base is None:
+        raise project.ProjectError(f"{folder} needs both {project.PLAN} and {project.MIDI} to regenerate a part of it")
+    names = {t.name.lower(): t.name for t in plan.tracks}
+
+    def track_names(given: list[str] | None, flag: str) -> set[str]:
+        out = set()
+        for t in given or []:
+            if t.lower() not in names:
+                raise ValueError(f"{flag}: no track {t!r} in this plan (tracks: {', '.join(names.values())})")
+            out.add(names[t.lower()])
+        return out
+    want_tracks = track_names(tracks, "--track") or None
+    keep = track_names(locked, "--lock")
+    regen_bars: set[int] | None = None
+    if section is not None:
+        regen_bars = {b for b in plan.to_sheet().sections[_section_index(plan, section)].bar_range}
+    if bars is not None:
+        span = _bar_range(plan, bars)
+        regen_bars = span if regen_bars is None else regen_bars & span
+        if not regen_bars:
+            raise ValueError(f"bars {bars} are not inside section {section!r}")
+    chosen = set(want_tracks or names.values()) - keep
+    if not chosen:
+        raise ValueError("every track asked for is locked: nothing to regenerate")
+    if seed is None:  # a new take each time, reproducible from the project's history
+        seed = 1 + len(project.history(folder))
+    _apply_plan_meta(plan, base)
+    score = arrange(plan, seed, arranger, base=base, bars=regen_bars, tracks=want_tracks, locked=frozenset(keep),
+                    progress=progress, brief=plan.style, sampling=sampling)
+    project.snapshot(folder)
+    export(None, score, folder, progress=progress)
+    _refresh_performed(folder, score, seed, progress, plan.style)
+    return score, regen_bars if regen_bars is not None else set(range(plan.total_bars)), chosen
 
 
 def undo_project(folder: str | Path, progress: Progress = _quiet) -> Plan:

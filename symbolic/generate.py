@@ -11,6 +11,11 @@ chords, rhythmic fit to the meter, closeness to the planned energy and likeness 
 candidate's caption against the brief under the sentence encoder). Sections that share a label
 reuse their material with a controlled variation; locked tracks and bars outside the request are
 copied from the base score.
+
+Tracks listen to each other: the lead parts (melody, bass) are written first, then the rest with a
+logit penalty on pitch classes a semitone from what the tracks already written (or kept from the base
+score) sound at that onset, and with that consonance as one more term of the candidate ranking.
+Regenerating one track given the others uses the same path, the others being the kept tracks.
 """
 from __future__ import annotations
 
@@ -42,6 +47,11 @@ CHORD_BIAS = (2.0, 0.5, 1.5)
 # Pitched notes are drawn a little hotter than positions and bar ends: at the default temperature 0.9,
 # pitches at 1.1 (pitch-class variety closer to the humans' on held-out data, without more silent beats).
 PITCH_HEAT = 1.1 / 0.9
+# Logit penalty for a pitch class a semitone from a note that another track sounds at the onset: the
+# chord bias alone does not see the other parts' passing and colour tones.
+LISTEN_PENALTY = 2.0
+# Written first, so that the other parts can listen to them.
+LEAD_ROLES = ("melody", "bass")
 _ENERGY_WORDS = ("sparse, calm and gentle", "relaxed", "steady", "lively and energetic", "busy, intense and driving")
 
 
@@ -70,6 +80,7 @@ class Row:
     notes_in_bar: int = 0
     done: bool = False
     out: list[int] = field(default_factory=list)
+    heard: dict[int, frozenset] = field(default_factory=dict)  # tick -> pitch classes other tracks sound
 
 
 class TransformerArranger:
@@ -185,33 +196,32 @@ class TransformerArranger:
             self._bias_cache[key] = bias
         return bias
 
-    def _mask(self, row: Row, logits: torch.Tensor) -> torch.Tensor:
-        """Logits for one row with everything the grammar or the plan forbids set to -inf."""
-        if row.queue:
-            out = torch.full_like(logits, -math.inf)
-            out[row.queue[0]] = 0.0
-            return out
-        bar = row.bars[row.bar]
-        if row.expect == "pitch":
-            allowed = self._pitch_mask(row)
-            if not row.spec.drum:
-                logits = logits + self._chord_bias(bar, row.last_pos)
-        elif row.expect == "velocity":
-            allowed = self.is_vel
-        elif row.expect == "duration":
-            allowed = self.is_dur
-        else:  # note-start: a later position, another pitch at this onset, or the end of the bar
-            n_pos = bar.bar.length // STEP
-            allowed = torch.zeros(self.V, dtype=torch.bool)
-            if row.notes_in_bar < MAX_NOTES_PER_BAR.get(row.spec.role, 32):
-                allowed |= self.is_pos & (self.pos_val > row.last_pos) & (self.pos_val < n_pos)
-                if row.expect == "after-note":
-                    allowed |= self._pitch_mask(row)  # another note at the same onset
-                    if not row.spec.drum:
-                        logits = logits + self._chord_bias(bar, row.last_pos)
-            allowed[self.tok.bar_id] = True
-            allowed[self.tok.eos_id] = True
-        return logits.masked_fill(~allowed, -math.inf)
+    def _listen_bias(self, heard: frozenset | None) -> torch.Tensor | float:
+        if not heard:
+            return 0.0
+        bias = self._bias_cache.get(heard)
+        if bias is None:
+            clash = sorted({(p + d) % 12 for p in heard for d in (1, 11)} - heard)
+            bias = -LISTEN_PENALTY * (self.is_pitch & torch.isin(self.pitch_val % 12, torch.tensor(clash))).float()
+            self._bias_cache[heard] = bias
+        return bias
+
+    def _listen(self, rows: list[Row], sheet: Sheet, score: Score, written: dict[tuple[int, int], list[Note]]) -> None:
+        """Give every row the pitch classes that the other pitched tracks (kept in `score`, or written in
+        an earlier stage) sound at each 16th of its bars."""
+        for r in rows:
+            si, pi = r.cell
+            lo, hi = r.bars[0].bar.start, r.bars[-1].bar.end
+            others = [n for qi, part in enumerate(score.parts) if qi != pi and not sheet.parts[qi].drum
+                      for n in part.notes if n.start < hi and n.end > lo]
+            others += [n for (sj, qj), notes in written.items() if sj == si and qj != pi
+                       for n in notes if n.start < hi and n.end > lo]
+            heard = {}
+            for tick in range(lo, hi, STEP):
+                pcs = frozenset(n.pitch % 12 for n in others if n.start <= tick < n.end)
+                if pcs:
+                    heard[tick] = pcs
+            r.heard = heard
 
     def _advance(self, row: Row, token: int) -> int:
         """Update a row after the sampler chose `token`; returns the token actually emitted
@@ -331,7 +341,8 @@ class TransformerArranger:
                 nxt[j] = self._advance(r, int(choice[j]))
                 if not r.done and not r.spec.drum and r.expect in ("pitch", "after-note") and \
                         (r.last_pos, r.bar) != before[1:]:
-                    bias[ri] = self._chord_bias(r.bars[r.bar], r.last_pos)
+                    bias[ri] = self._chord_bias(r.bars[r.bar], r.last_pos) + \
+                        self._listen_bias(r.heard.get(r.bars[r.bar].bar.start + r.last_pos * STEP))
             keep = [j for j, ri in enumerate(act) if not rows[ri].done]
             if not keep:
                 break
@@ -359,7 +370,8 @@ class TransformerArranger:
         return out
 
     def score_candidate(self, row: Row, notes: list[Note]) -> float:
-        """Harmonic fit + rhythmic fit + closeness to the planned energy (0..3)."""
+        """Harmonic fit + rhythmic fit + closeness to the planned energy + consonance with what the other
+        tracks sound (each 0..1)."""
         if not notes:
             return -1.0
         strong_hits = strong_total = 0
@@ -384,7 +396,8 @@ class TransformerArranger:
         rhythmic = len(downbeats) / len(row.bars) if row.spec.drum else on_grid / len(notes)
         level = self.tok.energy(row.spec.role, len(notes), len(row.bars))
         energy = 1.0 - abs(level - row.energy) / 4
-        return harmonic + rhythmic + energy
+        clashes = 0 if row.spec.drum else sum(_clashes(n.pitch, row.heard.get(n.start)) for n in notes)
+        return harmonic + rhythmic + energy + 1.0 - clashes / len(notes)
 
     def describe(self, row: Row, notes: list[Note]) -> str:
         """A caption of one candidate in the words briefs use (energy, register, motion, articulation)."""
@@ -423,12 +436,29 @@ class TransformerArranger:
 
     # --- the arranger --------------------------------------------------------------------------
 
+    def _write(self, rows: list[Row], emb: np.ndarray | None, temperature: float, top_p: float, seed: int,
+               progress, pitch_temperature: float) -> dict[tuple[int, int], list[Note]]:
+        """Sample the rows together and keep the best candidate of every chunk; the notes per cell."""
+        text = None if emb is None else torch.tensor(np.repeat(emb[None, :], len(rows), axis=0), dtype=torch.float32)
+        self._sample(rows, text, temperature, top_p, seed, progress, pitch_temperature)
+        candidates = [self._notes(r) for r in rows]
+        fits = self.text_fit(rows, candidates, emb)
+        best: dict[tuple[int, int], dict[int, tuple[float, list[Note]]]] = {}
+        for r, notes, fit in zip(rows, candidates, fits):
+            s = self.score_candidate(r, notes) + fit
+            chunk = r.bars[0].index
+            cur = best.setdefault(r.cell, {}).get(chunk)
+            if cur is None or s > cur[0]:
+                best[r.cell][chunk] = (s, notes)
+        return {cell: [n for _, (_, ns) in sorted(chunks.items()) for n in ns] for cell, chunks in best.items()}
+
     def arrange(self, sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[int] | None = None,
                 tracks: set[str] | None = None, locked: set[str] | frozenset = frozenset(), brief: str = "",
                 n_candidates: int = 2, temperature: float = 0.9, top_p: float = 0.95, progress=None,
-                pitch_temperature: float | None = None) -> Score:
+                pitch_temperature: float | None = None, listen: bool = True) -> Score:
         """Write the notes of the sheet (or of `bars` x `tracks`, keeping the rest of `base` and the
-        `locked` tracks). Pitches are sampled at `pitch_temperature` (default temperature x PITCH_HEAT)."""
+        `locked` tracks). Pitches are sampled at `pitch_temperature` (default temperature x PITCH_HEAT).
+        With `listen`, the lead parts are written first and every part avoids clashing with the others."""
         if pitch_temperature is None:
             pitch_temperature = temperature * PITCH_HEAT
         score = sheet.empty_score()
@@ -453,25 +483,23 @@ class TransformerArranger:
                 else:
                     first_of[key] = si
                     cells.append((si, pi))
+        material: dict[tuple[int, int], list[Note]] = {}
         if cells:
-            rows = self._rows(sheet, cells, n_candidates)
-            text = None
+            emb = None
             if self.text_embed is not None and self.model.config.n_text_tokens:
                 emb = self.text_embed([brief or sheet.style or sheet.title])[0]
-                text = torch.tensor(np.repeat(emb[None, :], len(rows), axis=0), dtype=torch.float32)
-            self._sample(rows, text, temperature, top_p, seed, progress, pitch_temperature)
-            candidates = [self._notes(r) for r in rows]
-            fits = self.text_fit(rows, candidates, emb if text is not None else None)
-            best: dict[tuple[int, int], dict[int, tuple[float, list[Note]]]] = {}
-            for r, notes, fit in zip(rows, candidates, fits):
-                s = self.score_candidate(r, notes) + fit
-                chunk = r.bars[0].index
-                cur = best.setdefault(r.cell, {}).get(chunk)
-                if cur is None or s > cur[0]:
-                    best[r.cell][chunk] = (s, notes)
-            material = {cell: [n for _, (_, ns) in sorted(chunks.items()) for n in ns] for cell, chunks in best.items()}
-        else:
-            material = {}
+            lead = [c for c in cells if sheet.parts[c[1]].role in LEAD_ROLES]
+            stages = [st for st in (lead, [c for c in cells if c not in lead]) if st] if listen else [cells]
+            for k, stage in enumerate(stages):
+                part_progress = None
+                if progress:
+                    def part_progress(f, msg, k=k):
+                        progress((k + f) / len(stages), msg)
+                rows = self._rows(sheet, stage, n_candidates)
+                if listen:
+                    self._listen(rows, sheet, score, material)
+                material.update(self._write(rows, emb, temperature, top_p, seed + 7919 * k, part_progress,
+                                            pitch_temperature))
         for (si, pi), src in list(reuse.items()):
             notes = material.get((src, pi), [])
             off = sheet.bars[sheet.sections[si].first_bar].bar.start - sheet.bars[sheet.sections[src].first_bar].bar.start
@@ -497,6 +525,12 @@ class TransformerArranger:
         if progress:
             progress(1.0, f"wrote {score.n_notes} notes")
         return score
+
+
+def _clashes(pitch: int, heard: frozenset | None) -> bool:
+    """A semitone (or major seventh) against a pitch class sounding at the onset, not doubled by it."""
+    pc = pitch % 12
+    return bool(heard) and pc not in heard and any((pc - p) % 12 in (1, 11) for p in heard)
 
 
 def _bar_in(bars: list[SheetBar], tick: int) -> int:
@@ -543,15 +577,3 @@ def _sample_rows(scores: torch.Tensor, temperature: float, top_p: float, gen: to
         probs = torch.zeros_like(probs).scatter_(1, si, sp)
         probs = probs / probs.sum(-1, keepdim=True)
     return torch.multinomial(probs, 1, generator=gen).squeeze(1)
-
-
-def _sample_one(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> int:
-    probs = torch.softmax(logits / temperature, dim=-1)
-    if top_p < 1.0:
-        sp, si = torch.sort(probs, descending=True)
-        cum = torch.cumsum(sp, 0)
-        cut = cum - sp > top_p
-        sp[cut] = 0
-        probs = torch.zeros_like(probs).scatter_(0, si, sp)
-        probs = probs / probs.sum()
-    return int(torch.multinomial(probs, 1, generator=gen))

@@ -5,6 +5,7 @@ so the same code measures the model, the pattern arranger and held-out human dat
 """
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Iterable, Sequence
 
@@ -127,6 +128,24 @@ def empty_beat_rate(notes: Sequence[Note], bars) -> float:
         hi = np.searchsorted(beat_start, n.end, side="left")    # beats starting before the release
         sounding[lo:hi] = True
     return float(1 - sounding.mean())
+
+
+def clash_rate(notes: Sequence[Note], others: Sequence[Note]) -> float:
+    """Share of the notes whose onset falls on a note of `others` a semitone (or major seventh) away,
+    without the same pitch class sounding there too: the harsh clashes between two parts."""
+    if not notes:
+        return float("nan")
+    others = sorted(others, key=lambda n: n.start)
+    starts = [n.start for n in others]
+    longest = max((n.end - n.start for n in others), default=0)
+    bad = 0
+    for n in notes:
+        lo = bisect.bisect_left(starts, n.start - longest)
+        hi = bisect.bisect_right(starts, n.start)
+        pcs = {o.pitch % 12 for o in others[lo:hi] if o.end > n.start}
+        pc = n.pitch % 12
+        bad += pc not in pcs and any((pc - p) % 12 in (1, 11) for p in pcs)
+    return bad / len(notes)
 
 
 def note_density(notes: Sequence[Note], n_bars: int) -> float:

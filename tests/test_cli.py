@@ -21,7 +21,8 @@ def run(*args, cwd=None):
 
 
 def test_help_everywhere():
-    for cmd in ([], ["new"], ["plan"], ["arrange"], ["render"], ["export"], ["import"], ["schema"], ["tui"]):
+    for cmd in ([], ["new"], ["plan"], ["arrange"], ["regenerate"], ["render"], ["export"], ["import"], ["schema"],
+                ["tui"]):
         res = run(*cmd, "--help")
         assert res.returncode == 0 and "usage:" in res.stdout
 
@@ -96,6 +97,11 @@ def _write(tmp_path, name, content):
     (["new", "a pop song", "--out", "{tmp}/o", "--no-audio", "--temperature", "5"], "--temperature must be between 0 and 2"),
     (["new", "a pop song", "--out", "{tmp}/o", "--no-audio", "--candidates", "0"], "--candidates must be between 1 and 8"),
     (["arrange", "{tmp}/g/plan.json", "--out", "{tmp}/o", "--top-p", "0"], "--top-p must be in (0, 1]"),
+    (["regenerate", "{tmp}/g", "--section", "Solo"], "no section 'Solo' in this plan"),
+    (["regenerate", "{tmp}/g", "--track", "Tuba"], "--track: no track 'Tuba'"),
+    (["regenerate", "{tmp}/g", "--bars", "3-99"], "not inside the piece's"),
+    (["regenerate", "{tmp}/g", "--bars", "x"], "--bars wants a bar or a range"),
+    (["regenerate", "{tmp}/emptydir"], "needs both plan.json and piece.mid"),
 ])
 def test_bad_input_is_one_line_and_nonzero(tmp_path, args, needle):
     _write(tmp_path, "afile", "x")
@@ -150,3 +156,32 @@ def test_plan_history_keeps_the_previous_plan(tmp_path):
     main(["-q", "new", BRIEF, "--out", str(proj), "--no-audio", "--seed", "2"])
     hist = sorted((proj / "history").glob("plan-*.json"))
     assert hist and hist[-1].read_text() == first
+
+
+def test_regenerate_a_track_in_a_section_then_undo(tmp_path, capsys):
+    """`composer regenerate` writes a new take of one track in one section, keeps every other note,
+    and `composer undo` brings the previous take back byte for byte."""
+    from symbolic.midi_io import read_midi
+    proj = tmp_path / "p"
+    assert main(["-q", "new", BRIEF, "--out", str(proj), "--no-audio"]) == 0
+    plan = json.loads((proj / "plan.json").read_text())
+    before = (proj / "piece.mid").read_bytes()
+    old = read_midi(proj / "piece.mid")
+    bass = next(t["name"] for t in plan["tracks"] if t["role"] == "bass")
+    assert main(["-q", "regenerate", str(proj), "--section", "2", "--track", bass.lower(), "--seed", "5"]) == 0
+    assert f"regenerated {bass} in bars" in capsys.readouterr().out
+    new = read_midi(proj / "piece.mid")
+    first = sum(s["bars"] for s in plan["sections"][:1])
+    lo, hi = old.bars[first].start, old.bars[first + plan["sections"][1]["bars"] - 1].end
+    for a, b in zip(old.parts, new.parts):
+        keep = [(n.start, n.pitch) for n in a.notes if a.name != bass or not lo <= n.start < hi]
+        assert keep == [(n.start, n.pitch) for n in b.notes if b.name != bass or not lo <= n.start < hi], a.name
+    changed = next(p for p in new.parts if p.name == bass)
+    assert [(n.start, n.pitch) for n in changed.notes if lo <= n.start < hi] != \
+        [(n.start, n.pitch) for n in next(p for p in old.parts if p.name == bass).notes if lo <= n.start < hi]
+    assert (proj / "piece.musicxml").exists() and json.loads((proj / "plan.json").read_text()) == plan
+    assert main(["-q", "undo", str(proj)]) == 0
+    assert (proj / "piece.mid").read_bytes() == before
+    # Everything locked: nothing to do, nothing written.
+    assert main(["-q", "regenerate", str(proj), "--track", bass, "--lock", bass]) == 2
+    assert (proj / "piece.mid").read_bytes() == before

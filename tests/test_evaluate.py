@@ -28,3 +28,16 @@ def test_eval_table_is_deterministic(tmp_path):
     strip = lambda t: "\n".join(line for line in t.splitlines() if not line.startswith("Run time"))  # noqa: E731
     assert strip(a) == strip(b)
     assert "| patterns |" in a and "TB %" in a
+
+
+def test_w1_and_the_closer_table():
+    from composer.evaluate import _w1, closer_table
+    assert _w1([0, 1], [1, 0]) == pytest.approx(0)
+    assert _w1([0, 0], [1, 3]) == pytest.approx(2)       # every value moved by 1 and by 3
+    assert _w1([0, 2], [1, 1]) == pytest.approx(1)       # same mean, different spread
+    human = {"bass": {"human": [{"pce": v, "ct": 0.8} for v in (1.0, 2.0, 3.0)]}}
+    rows = {"bass": {"model": [{"pce": v, "ct": 0.9} for v in (1.1, 2.0, 2.9)],
+                     "patterns": [{"pce": 2.0, "ct": 1.0}] * 3}}   # the same mean as the humans, no spread
+    table = "\n".join(closer_table(human, rows))
+    assert "| pce | - | 0 of 1 | bass | 1 of 1 |" in table
+    assert "| ct at least the human's | bass | 1 of 1 |" in table

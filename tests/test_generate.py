@@ -122,3 +122,61 @@ def test_candidates_are_ranked_by_their_likeness_to_the_brief(arranger):
     fit_busy = ranker.text_fit([row, row], [calm, busy], brief_busy)
     assert fit_calm[0] > fit_calm[1] and fit_busy[1] > fit_busy[0]
     assert arranger.text_fit([row], [calm], brief_calm) == [0.0]  # no encoder: no text term
+
+
+def test_regenerated_track_listens_to_the_kept_tracks(arranger):
+    """Regenerating one track given the others: the kept tracks' notes (passing tones included) are
+    heard at every onset, and the new track clashes with them far less than when written alone."""
+    from symbolic.metrics import clash_rate
+    from symbolic.score import Note
+    sheet = small_plan(extra_sections=False).to_sheet()
+    base = arranger.arrange(sheet, seed=1, n_candidates=1)
+    flute = next(p for p in base.parts if p.name == "Flute")
+    # A chromatic flute line: every 8th note a new pitch class, so the chord alone cannot predict it.
+    end = sheet.bars[-1].bar.end
+    flute.notes = [Note(t, t + 240, 72 + (t // 240) % 12, 80) for t in range(0, end, 240)]
+    others = [n for p in base.parts if p.name not in ("Violin", "Drums") for n in p.notes]
+    rates = {}
+    for listen in (False, True):
+        got = [arranger.arrange(sheet, seed=s, base=base, tracks={"Violin"}, n_candidates=1, listen=listen)
+               for s in range(6)]
+        for score in got:  # the other tracks are kept as they were
+            assert [(n.start, n.pitch) for n in score.parts[0].notes] == [(n.start, n.pitch) for n in flute.notes]
+        rates[listen] = sum(clash_rate(next(p for p in s.parts if p.name == "Violin").notes, others) for s in got) / 6
+    assert rates[False] > 0.05 and rates[True] < 0.5 * rates[False], rates
+
+
+def test_lead_parts_are_written_first_and_heard(arranger):
+    from symbolic.generate import LEAD_ROLES
+    sheet = small_plan(extra_sections=False).to_sheet()
+    seen = []
+    real = arranger._listen
+
+    def spy(rows, sheet_, score, written):
+        real(rows, sheet_, score, written)
+        seen.append(({sheet.parts[r.cell[1]].role for r in rows}, dict(written), [r.heard for r in rows]))
+    arranger._listen = spy
+    try:
+        arranger.arrange(sheet, seed=2, n_candidates=1)
+    finally:
+        del arranger._listen
+    (first_roles, first_written, _), (second_roles, second_written, heard) = seen
+    assert first_roles == set(LEAD_ROLES) and not first_written
+    assert not second_roles & set(LEAD_ROLES) and second_written
+    assert any(h for h in heard)  # the second stage hears the melody and the bass
+
+
+def test_listening_off_writes_every_track_at_once(arranger):
+    sheet = small_plan(extra_sections=False).to_sheet()
+    calls = []
+    real = arranger._sample
+
+    def spy(rows, *a, **k):
+        calls.append(len(rows))
+        return real(rows, *a, **k)
+    arranger._sample = spy
+    try:
+        score = arranger.arrange(sheet, seed=2, n_candidates=1, listen=False)
+    finally:
+        del arranger._sample
+    assert len(calls) == 1 and score.n_notes > 0

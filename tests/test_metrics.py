@@ -42,3 +42,17 @@ def test_plan_metrics_on_the_pattern_arranger():
     assert chord_tone_ratio(pad.notes, sheet) == 1.0
     # Sections with the same label sound alike: the form is audible.
     assert form_agreement(score, sheet) > 0.05
+
+
+def test_clash_rate_counts_semitones_against_sounding_notes():
+    from symbolic.metrics import clash_rate
+    from symbolic.score import Note
+    others = [Note(0, 960, 60, 80), Note(960, 1920, 64, 80)]   # C then E
+    notes = [Note(0, 480, 61, 80),      # C# over C: clash
+             Note(480, 960, 67, 80),    # G over C: fine
+             Note(960, 1440, 65, 80),   # F over E: clash
+             Note(1440, 1920, 76, 80),  # E over E: doubling
+             Note(2000, 2400, 61, 80)]  # nothing sounds
+    assert clash_rate(notes, others) == pytest.approx(2 / 5)
+    assert clash_rate(notes, others + [Note(0, 960, 73, 80)]) == pytest.approx(1 / 5)  # C# doubled in another part
+    assert clash_rate([], others) != clash_rate([], others)  # nan
