@@ -23,9 +23,9 @@ import numpy as np
 
 from symbolic.captions import caption
 from symbolic.harmony import Chord, HarmonyError, Key, parse_key
-from symbolic.metrics import (analyze_key, chord_tone_ratio, clash_rate, empty_beat_rate, form_agreement,
-                              groove_consistency, key_scores, nanmean, note_density, pitch_class_entropy,
-                              scale_consistency, tempo_scores)
+from symbolic.metrics import (analyze_key, cadence_rate, chord_tone_ratio, clash_rate, empty_beat_rate,
+                              form_agreement, groove_consistency, key_scores, nanmean, note_density,
+                              pitch_class_entropy, scale_consistency, tempo_scores)
 from symbolic.score import PPQ, Bar, ChordSpan, PartSpec, Sheet, SheetBar, SheetSection
 
 NOT_LISTENING = "model, not listening"  # the model with every track written alone (an ablation)
@@ -182,7 +182,8 @@ def briefs(items: list[dict], seed: int, arrangers: dict, progress=print, limits
             results.setdefault(name, []).append({
                 **stated, "TB": tb, "TBT": tbt, "CK": ck, "CKD": ckd,
                 "key_acc": bool(got and got.tonic == plan_key.tonic and got.mode == plan_key.mode),
-                "ct": chord_tone_ratio(pitched, sheet), "form": form_agreement(score, sheet), "clash": 100 * clash})
+                "ct": chord_tone_ratio(pitched, sheet), "form": form_agreement(score, sheet), "clash": 100 * clash,
+                "cadence": 100 * nanmean(cadence_rate(ns, sheet) for ns in parts)})
         if progress and k % 5 == 0:
             progress(f"briefs {k}/{len(items)}")
     return results
@@ -326,13 +327,15 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
                   "is the requested key / or its relative; key acc: music21's key equals the plan's key; "
                   "ct: chord-tone ratio on strong beats against the plan; form: form agreement of bar self-similarity; "
                   "clash %: notes that start a semitone (or major seventh) from a note another track sounds "
+                  "(mean over the pitched tracks); cad %: sections whose last bar's downbeat sounds only the chord's tones "
                   "(mean over the pitched tracks).",
-                  "", "| system | n | TB % | TBT % | CK % | CKD % | key acc % | ct | form | clash % |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "", "| system | n | TB % | TBT % | CK % | CKD % | key acc % | ct | form | clash % | cad % |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for name in systems:
             r = res.get(name, [])
             lines.append(f"| {name} | {len(r)} | {_pct(r, 'TB')} | {_pct(r, 'TBT')} | {_pct(r, 'CK')} | {_pct(r, 'CKD')} | "
-                         f"{_pct(r, 'key_acc')} | {_num(r, 'ct')} | {_num(r, 'form')} | {_num(r, 'clash', '{:.1f}')} |")
+                         f"{_pct(r, 'key_acc')} | {_num(r, 'ct')} | {_num(r, 'form')} | {_num(r, 'clash', '{:.1f}')} | "
+                         f"{_num(r, 'cadence', '{:.1f}')} |")
         lines += ["", "Where the caption states it (read by the brief reader): CK over captions that name the key, and "
                   "that name it or a chord progression; TB over captions that give a tempo (BPM or a tempo word).", "",
                   "| system | key named: n | CK % | key or progression: n | CK % | tempo given: n | TB % |",

@@ -47,7 +47,8 @@ TEXT_WEIGHT = 2.0
 # key. Strong beats carry the harmony; weak ones are left to the model (passing and neighbour tones):
 # on the validation split this gave more pitch-class variety and a higher chord-tone ratio than (2, 0.5).
 CHORD_BIAS = (3.0, 0.0, 1.5)
-# Roles that only sound the harmony: on strong onsets their pitches are the chord's, by mask.
+# Roles that only sound the harmony: on strong onsets their pitches are the chord's, by mask. Every
+# pitched part does the same in the last bar of a section, so that phrases land on the cadence's chords.
 HARMONY_ROLES = ("pad",)
 # Pitched notes are drawn a little hotter than positions and bar ends: at the default temperature 0.9,
 # pitches at 1.1 (pitch-class variety closer to the humans' on held-out data, without more silent beats).
@@ -86,6 +87,7 @@ class Row:
     done: bool = False
     out: list[int] = field(default_factory=list)
     heard: dict[int, frozenset] = field(default_factory=dict)  # tick -> pitch classes other tracks sound
+    cadence: frozenset = frozenset()  # indices (in `bars`) of bars that end a section
 
 
 class TransformerArranger:
@@ -151,9 +153,10 @@ class TransformerArranger:
                     ids = self.tok.bar_ids(b, carry)
                     carry = ids[-1]
                     forced.append(ids)
+                ends = frozenset(i for i, b in enumerate(chunk) if b.index == sec.first_bar + sec.n_bars - 1)
                 for k in range(n_candidates):
                     rows.append(Row((si, pi), k, chunk, spec, sec.energy, list(prompt), [list(f) for f in forced],
-                                    inst.low, inst.high))
+                                    inst.low, inst.high, cadence=ends))
         return rows
 
     # --- the constrained sampling loop ------------------------------------------------------
@@ -348,7 +351,8 @@ class TransformerArranger:
                 nxt[j] = self._advance(r, int(choice[j]))
                 if not r.done and not r.spec.drum and r.expect in ("pitch", "after-note") and \
                         (r.last_pos, r.bar) != before[1:]:
-                    bias[ri] = self._chord_bias(r.bars[r.bar], r.last_pos, r.spec.role in HARMONY_ROLES) + \
+                    harmony_only = r.spec.role in HARMONY_ROLES or r.bar in r.cadence
+                    bias[ri] = self._chord_bias(r.bars[r.bar], r.last_pos, harmony_only) + \
                         self._listen_bias(r.heard.get(r.bars[r.bar].bar.start + r.last_pos * STEP))
             keep = [j for j, ri in enumerate(act) if not rows[ri].done]
             if not keep:
@@ -517,6 +521,8 @@ class TransformerArranger:
             material[(si, pi)] = moved
         for (si, pi), notes in material.items():
             part = score.parts[pi]
+            if not sheet.parts[pi].drum:
+                notes = _land(notes, sheet, sheet.sections[si], sheet.parts[pi])
             lo = sheet.bars[sheet.sections[si].first_bar].bar.start
             hi = sheet.bars[sheet.sections[si].first_bar + sheet.sections[si].n_bars - 1].bar.end
             for n in notes:
@@ -532,6 +538,27 @@ class TransformerArranger:
         if progress:
             progress(1.0, f"wrote {score.n_notes} notes")
         return score
+
+
+def _land(notes: list[Note], sheet: Sheet, sec: SheetSection, spec: PartSpec) -> list[Note]:
+    """The cadence arrives on the harmony: at the downbeat of the section's last bar, a note held over it
+    off the chord stops there, and one struck there off the chord (a varied repeat can move one) takes the
+    nearest chord tone in the instrument's range. Sampling already masks the new notes struck there."""
+    last = sheet.bars[sec.first_bar + sec.n_bars - 1]
+    t = last.bar.start
+    pcs = last.chord_at(t).pitch_classes
+    inst = instrument_for_program(spec.program, spec.drum)
+    out = []
+    for n in notes:
+        if n.pitch % 12 in pcs or not n.start <= t < n.end:
+            out.append(n)
+        elif n.start < t:
+            out.append(Note(n.start, t, n.pitch, n.velocity))
+        else:
+            near = [p for p in range(n.pitch - 6, n.pitch + 7) if p % 12 in pcs and inst.low <= p <= inst.high]
+            if near:
+                out.append(Note(n.start, n.end, min(near, key=lambda p: (abs(p - n.pitch), p)), n.velocity))
+    return out
 
 
 def _clashes(pitch: int, heard: frozenset | None) -> bool:

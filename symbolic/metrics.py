@@ -67,6 +67,22 @@ def chord_tone_ratio(notes: Iterable[Note], sheet: Sheet, strong_only: bool = Tr
     return hits / total if total else float("nan")
 
 
+def cadence_rate(notes: Sequence[Note], sheet: Sheet) -> float:
+    """Share of sections whose last bar starts on the harmony: every note the track sounds at that
+    downbeat (struck there or held into it) is a tone of the chord there. Sections where the track is
+    silent at that moment are left out."""
+    landed = total = 0
+    for sec in sheet.sections:
+        last = sheet.bars[sec.first_bar + sec.n_bars - 1]
+        t = last.bar.start
+        sounding = [n for n in notes if n.start <= t < n.end]
+        if not sounding:
+            continue
+        total += 1
+        landed += all(n.pitch % 12 in last.chord_at(t).pitch_classes for n in sounding)
+    return landed / total if total else float("nan")
+
+
 def pitch_class_entropy(notes: Iterable[Note]) -> float:
     """Entropy (bits) of the pitch-class histogram; 0 for one pitch class, log2(12) for all equally."""
     hist = np.zeros(12)

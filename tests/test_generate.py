@@ -200,3 +200,19 @@ def test_pads_sound_only_the_chord_on_strong_beats(arranger):
                 strong += 1
                 assert n.pitch % 12 in bar.chord_at(n.start).pitch_classes
     assert strong > 10
+
+
+def test_phrases_land_on_the_chord_at_section_ends(arranger):
+    from symbolic.metrics import cadence_rate
+    sheet = small_plan().to_sheet()
+    for seed in range(3):
+        for part in arranger.arrange(sheet, seed=seed, n_candidates=1).parts:
+            if part.is_drum:
+                continue
+            for sec in sheet.sections:
+                last = sheet.bars[sec.first_bar + sec.n_bars - 1]
+                for n in part.notes:
+                    if n.start == last.bar.start:  # struck on the downbeat of the last bar
+                        assert n.pitch % 12 in last.chord_at(n.start).pitch_classes, (part.name, sec.name)
+            rate = cadence_rate(part.notes, sheet)  # held notes too: nothing off the chord sounds there
+            assert rate != rate or rate == 1.0

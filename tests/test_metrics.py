@@ -56,3 +56,14 @@ def test_clash_rate_counts_semitones_against_sounding_notes():
     assert clash_rate(notes, others) == pytest.approx(2 / 5)
     assert clash_rate(notes, others + [Note(0, 960, 73, 80)]) == pytest.approx(1 / 5)  # C# doubled in another part
     assert clash_rate([], others) != clash_rate([], others)  # nan
+
+
+def test_cadence_rate_looks_at_the_downbeat_of_each_last_bar():
+    from symbolic.metrics import cadence_rate
+    sheet = small_plan(extra_sections=False).to_sheet()   # A: C Am F G|G7, B: F G Em Am, A again
+    ends = [sheet.bars[s.first_bar + s.n_bars - 1] for s in sheet.sections]
+    good = [Note(b.bar.start, b.bar.start + 480, 67, 80) for b in ends]           # a G at every cadence
+    assert cadence_rate(good, sheet) == pytest.approx(2 / 3)                     # G fits G and G, not Am
+    held = [Note(ends[1].bar.start - 480, ends[1].bar.start + 960, 69, 80)]      # A held into the Am bar
+    assert cadence_rate(held, sheet) == 1.0
+    assert cadence_rate([], sheet) != cadence_rate([], sheet)  # nan: nothing sounds at any cadence
