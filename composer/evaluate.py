@@ -162,7 +162,8 @@ def briefs(items: list[dict], seed: int, arrangers: dict, progress=print, limits
         want = parse_key(item["key"])
         asked = parse_brief(item["caption"])  # what the caption itself states
         stated = {"key_named": asked.key_source == "named", "key_given": asked.key_source is not None,
-                  "tempo_given": asked.tempo is not None}
+                  "tempo_given": asked.tempo is not None, "meter_given": asked.meter is not None}
+        want_meter = tuple(int(x) for x in item.get("meter", "4/4").split("/"))
         for name, fn in arrangers.items():
             if limits and k >= limits.get(name, len(items)):
                 continue
@@ -181,6 +182,7 @@ def briefs(items: list[dict], seed: int, arrangers: dict, progress=print, limits
                             for i, ns in enumerate(parts)) if len(parts) > 1 else float("nan")
             results.setdefault(name, []).append({
                 **stated, "TB": tb, "TBT": tbt, "CK": ck, "CKD": ckd,
+                "meter": all((b.numerator, b.denominator) == want_meter for b in score.bars),
                 "key_acc": bool(got and got.tonic == plan_key.tonic and got.mode == plan_key.mode),
                 "ct": chord_tone_ratio(pitched, sheet), "form": form_agreement(score, sheet), "clash": 100 * clash,
                 "cadence": 100 * nanmean(cadence_rate(ns, sheet) for ns in parts)})
@@ -337,16 +339,19 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
                          f"{_pct(r, 'key_acc')} | {_num(r, 'ct')} | {_num(r, 'form')} | {_num(r, 'clash', '{:.1f}')} | "
                          f"{_num(r, 'cadence', '{:.1f}')} |")
         lines += ["", "Where the caption states it (read by the brief reader): CK over captions that name the key, and "
-                  "that name it or a chord progression; TB over captions that give a tempo (BPM or a tempo word).", "",
-                  "| system | key named: n | CK % | key or progression: n | CK % | tempo given: n | TB % |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "that name it or a chord progression; TB over captions that give a tempo (BPM or a tempo word); "
+                  "meter: every bar of the piece in the caption's time signature, over captions that give one.", "",
+                  "| system | key named: n | CK % | key or progression: n | CK % | tempo given: n | TB % | "
+                  "meter given: n | meter % |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for name in systems:
             r = [x for x in res.get(name, []) if "error" not in x]
             named = [x for x in r if x["key_named"]]
             given = [x for x in r if x["key_given"]]
             tempo = [x for x in r if x["tempo_given"]]
+            meter = [x for x in r if x["meter_given"]]
             lines.append(f"| {name} | {len(named)} | {_pct(named, 'CK')} | {len(given)} | {_pct(given, 'CK')} | "
-                         f"{len(tempo)} | {_pct(tempo, 'TB')} |")
+                         f"{len(tempo)} | {_pct(tempo, 'TB')} | {len(meter)} | {_pct(meter, 'meter')} |")
         lines += ["", "Text2midi's published figures on MidiCaps for comparison: TB 39.7, TBT 65.8, CK 33.6, CKD 35.6.", ""]
     lines += ["## Briefs: the arranged tracks per role", "",
               "Every track of every piece arranged above (both caption sets), measured over each section's 8-bar "
