@@ -227,7 +227,16 @@ def _cmd_regenerate(args) -> int:
     score, bars, tracks = regenerate_project(args.folder, section=args.section, tracks=args.track, bars=args.bars,
                                              locked=args.lock, seed=args.seed, arranger=args.arranger,
                                              sampling=_sampling(args), progress=CliProgress(quiet=args.quiet))
-    span = f"bars {min(bars) + 1}-{max(bars) + 1}" if bars else "no bars"
+    runs, start = [], None
+    for b in sorted(bars):  # contiguous runs, 1-based: "bars 21-32, 45-56"
+        if start is None or b != prev + 1:
+            if start is not None:
+                runs.append((start, prev))
+            start = b
+        prev = b
+    if start is not None:
+        runs.append((start, prev))
+    span = ("bar " if len(runs) == 1 and runs[0][0] == runs[0][1] else "bars ") + ", ".join(f"{a + 1}-{z + 1}" if z > a else f"{a + 1}" for a, z in runs) if runs else "no bars"
     print(f"regenerated {', '.join(sorted(tracks))} in {span}; `composer undo {args.folder}` brings back the previous take")
     return 0
 
@@ -334,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("folder", help="project folder")
     sp.add_argument("--section", help="section number (1-based), name or label")
     sp.add_argument("--bars", help="bar or bar range of the piece, e.g. 9-12 (1-based; inside --section if both)")
-    sp.add_argument("--track", action="append", help="track to regenerate (repeat for more; default: all unlocked)")
+    sp.add_argument("--track", action="append",
+                    help="track, or role such as bass, to regenerate (repeat for more; default: all unlocked)")
     sp.add_argument("--lock", action="append", help="track to keep as it is (repeatable)")
     sp.add_argument("--seed", type=int, help="default: a new take each time")
     sp.add_argument("--arranger", default="auto", choices=["auto", "transformer", "patterns"])

@@ -121,15 +121,19 @@ def _arrange_for_revise(plan: Plan, seed: int = 0, base: Score | None = None, ba
     return arrange(plan, seed, base=base, bars=bars, tracks=tracks, locked=locked)
 
 
-def _section_index(plan: Plan, section: str) -> int:
-    """A section by its 1-based number, its name or its label (the first with that label)."""
-    if section.strip().isdigit() and 1 <= int(section) <= len(plan.sections):
-        return int(section) - 1
+def _section_bars(plan: Plan, section: str) -> set[int]:
+    """The bars of a section given by its 1-based number, its name or its label; a name without its number
+    ('chorus' for 'Chorus 1', 'Chorus 2') means every section of that name, so repeats stay alike."""
+    import re
+    sheet = plan.to_sheet()
     want = section.strip().lower()
-    for by in ("name", "label"):
-        for i, sec in enumerate(plan.sections):
-            if (getattr(sec, by) or "").lower() == want:
-                return i
+    if want.isdigit() and 1 <= int(want) <= len(sheet.sections):
+        return set(sheet.sections[int(want) - 1].bar_range)
+    for match in (lambda sec: sec.name.lower() == want, lambda sec: sec.label.lower() == want,
+                  lambda sec: re.sub(r"\s*\d+$", "", sec.name.lower()) == want):
+        found = [sec for sec in sheet.sections if match(sec)]
+        if found:
+            return {b for sec in found for b in sec.bar_range}
     names = ", ".join(f"{i + 1} {s.name}" for i, s in enumerate(plan.sections))
     raise ValueError(f"no section {section!r} in this plan (sections: {names})")
 
@@ -160,18 +164,23 @@ def regenerate_project(folder: str | Path, section: str | None = None, tracks: l
         raise project.ProjectError(f"{folder} needs both {project.PLAN} and {project.MIDI} to regenerate a part of it")
     names = {t.name.lower(): t.name for t in plan.tracks}
 
+    roles = {t.name: t.role for t in plan.tracks}
+
     def track_names(given: list[str] | None, flag: str) -> set[str]:
+        """Tracks by name, or every track of a role ('bass', 'melody', 'drums')."""
         out = set()
         for t in given or []:
-            if t.lower() not in names:
-                raise ValueError(f"{flag}: no track {t!r} in this plan (tracks: {', '.join(names.values())})")
-            out.add(names[t.lower()])
+            by_role = {n for n, r in roles.items() if r == t.lower().strip()}
+            if t.lower() not in names and not by_role:
+                raise ValueError(f"{flag}: no track or role {t!r} in this plan "
+                                 f"(tracks: {', '.join(f'{n} ({r})' for n, r in roles.items())})")
+            out |= {names[t.lower()]} if t.lower() in names else by_role
         return out
     want_tracks = track_names(tracks, "--track") or None
     keep = track_names(locked, "--lock")
     regen_bars: set[int] | None = None
     if section is not None:
-        regen_bars = {b for b in plan.to_sheet().sections[_section_index(plan, section)].bar_range}
+        regen_bars = _section_bars(plan, section)
     if bars is not None:
         span = _bar_range(plan, bars)
         regen_bars = span if regen_bars is None else regen_bars & span

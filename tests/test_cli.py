@@ -98,7 +98,7 @@ def _write(tmp_path, name, content):
     (["new", "a pop song", "--out", "{tmp}/o", "--no-audio", "--candidates", "0"], "--candidates must be between 1 and 8"),
     (["arrange", "{tmp}/g/plan.json", "--out", "{tmp}/o", "--top-p", "0"], "--top-p must be in (0, 1]"),
     (["regenerate", "{tmp}/g", "--section", "Solo"], "no section 'Solo' in this plan"),
-    (["regenerate", "{tmp}/g", "--track", "Tuba"], "--track: no track 'Tuba'"),
+    (["regenerate", "{tmp}/g", "--track", "Tuba"], "--track: no track or role 'Tuba'"),
     (["regenerate", "{tmp}/g", "--bars", "3-99"], "not inside the piece's"),
     (["regenerate", "{tmp}/g", "--bars", "x"], "--bars wants a bar or a range"),
     (["regenerate", "{tmp}/emptydir"], "needs both plan.json and piece.mid"),
@@ -182,6 +182,22 @@ def test_regenerate_a_track_in_a_section_then_undo(tmp_path, capsys):
     assert (proj / "piece.musicxml").exists() and json.loads((proj / "plan.json").read_text()) == plan
     assert main(["-q", "undo", str(proj)]) == 0
     assert (proj / "piece.mid").read_bytes() == before
+    # A role names its tracks.
+    assert main(["-q", "regenerate", str(proj), "--bars", "1-2", "--track", "bass", "--seed", "6"]) == 0
+    assert f"regenerated {bass} in bars 1-2" in capsys.readouterr().out
+    assert main(["-q", "undo", str(proj)]) == 0
     # Everything locked: nothing to do, nothing written.
     assert main(["-q", "regenerate", str(proj), "--track", bass, "--lock", bass]) == 2
     assert (proj / "piece.mid").read_bytes() == before
+
+
+def test_sections_by_number_name_label_or_name_without_its_number():
+    from composer.pipeline import _section_bars
+
+    from .helpers import small_plan
+    plan = small_plan(extra_sections=False)   # Verse 1 (A), Chorus (B), Verse 2 (A), 4 bars each
+    assert _section_bars(plan, "2") == _section_bars(plan, "chorus") == _section_bars(plan, "B") == {4, 5, 6, 7}
+    assert _section_bars(plan, "Verse 2") == {8, 9, 10, 11}
+    assert _section_bars(plan, "verse") == _section_bars(plan, "a") == {0, 1, 2, 3, 8, 9, 10, 11}
+    with pytest.raises(ValueError, match="no section 'bridge'"):
+        _section_bars(plan, "bridge")
