@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from itertools import groupby
 import sys
 import time
 from pathlib import Path
@@ -227,16 +228,10 @@ def _cmd_regenerate(args) -> int:
     score, bars, tracks = regenerate_project(args.folder, section=args.section, tracks=args.track, bars=args.bars,
                                              locked=args.lock, seed=args.seed, arranger=args.arranger,
                                              sampling=_sampling(args), progress=CliProgress(quiet=args.quiet))
-    runs, start = [], None
-    for b in sorted(bars):  # contiguous runs, 1-based: "bars 21-32, 45-56"
-        if start is None or b != prev + 1:
-            if start is not None:
-                runs.append((start, prev))
-            start = b
-        prev = b
-    if start is not None:
-        runs.append((start, prev))
-    span = ("bar " if len(runs) == 1 and runs[0][0] == runs[0][1] else "bars ") + ", ".join(f"{a + 1}-{z + 1}" if z > a else f"{a + 1}" for a, z in runs) if runs else "no bars"
+    # Contiguous runs, 1-based: "bars 21-32, 45-56" (a run is where bar - its rank stays the same).
+    runs = [[b for _, b in g] for _, g in groupby(enumerate(sorted(bars)), key=lambda x: x[1] - x[0])]
+    span = ("bar " if len(bars) == 1 else "bars ") + ", ".join(
+        f"{r[0] + 1}-{r[-1] + 1}" if len(r) > 1 else f"{r[0] + 1}" for r in runs) if runs else "no bars"
     print(f"regenerated {', '.join(sorted(tracks))} in {span}; `composer undo {args.folder}` brings back the previous take")
     return 0
 

@@ -4,6 +4,7 @@ brief -> plan -> arrange -> export (MIDI, MusicXML) -> render (mix, stems)
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -124,7 +125,6 @@ def _arrange_for_revise(plan: Plan, seed: int = 0, base: Score | None = None, ba
 def _section_bars(plan: Plan, section: str) -> set[int]:
     """The bars of a section given by its 1-based number, its name or its label; a name without its number
     ('chorus' for 'Chorus 1', 'Chorus 2') means every section of that name, so repeats stay alike."""
-    import re
     sheet = plan.to_sheet()
     want = section.strip().lower()
     if want.isdigit() and 1 <= int(want) <= len(sheet.sections):
@@ -140,7 +140,6 @@ def _section_bars(plan: Plan, section: str) -> set[int]:
 
 def _bar_range(plan: Plan, text: str) -> set[int]:
     """'5-8' or '5' (1-based bars of the piece, inclusive) -> 0-based bar indices."""
-    import re
     m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+))?\s*", text)
     if not m:
         raise ValueError(f"--bars wants a bar or a range like 5-8, not {text!r}")
@@ -163,7 +162,6 @@ def regenerate_project(folder: str | Path, section: str | None = None, tracks: l
     if plan is None or base is None:
         raise project.ProjectError(f"{folder} needs both {project.PLAN} and {project.MIDI} to regenerate a part of it")
     names = {t.name.lower(): t.name for t in plan.tracks}
-
     roles = {t.name: t.role for t in plan.tracks}
 
     def track_names(given: list[str] | None, flag: str) -> set[str]:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .instruments import instrument_for_program
+from .metrics import clashes
 from .patterns import _bar_index, _copy_kept, _vary, pulses, style_family
 from .score import PPQ, Note, PartSpec, Score, Sheet, SheetBar, SheetSection
 from .tokenizer import STEP, MusicTokenizer, form_position, section_class
@@ -211,7 +212,7 @@ class TransformerArranger:
             return 0.0
         bias = self._bias_cache.get(heard)
         if bias is None:
-            clash = sorted({(p + d) % 12 for p in heard for d in (1, 11)} - heard)
+            clash = [pc for pc in range(12) if clashes(pc, heard)]
             bias = -LISTEN_PENALTY * (self.is_pitch & torch.isin(self.pitch_val % 12, torch.tensor(clash))).float()
             self._bias_cache[heard] = bias
         return bias
@@ -407,8 +408,8 @@ class TransformerArranger:
         rhythmic = len(downbeats) / len(row.bars) if row.spec.drum else on_grid / len(notes)
         level = self.tok.energy(row.spec.role, len(notes), len(row.bars))
         energy = 1.0 - abs(level - row.energy) / 4
-        clashes = 0 if row.spec.drum else sum(_clashes(n.pitch, row.heard.get(n.start)) for n in notes)
-        return harmonic + rhythmic + energy + 1.0 - clashes / len(notes)
+        clashing = 0 if row.spec.drum else sum(clashes(n.pitch, row.heard.get(n.start, ())) for n in notes)
+        return harmonic + rhythmic + energy + 1.0 - clashing / len(notes)
 
     def describe(self, row: Row, notes: list[Note]) -> str:
         """A caption of one candidate in the words briefs use (energy, register, motion, articulation)."""
@@ -559,12 +560,6 @@ def _land(notes: list[Note], sheet: Sheet, sec: SheetSection, spec: PartSpec) ->
             if near:
                 out.append(Note(n.start, n.end, min(near, key=lambda p: (abs(p - n.pitch), p)), n.velocity))
     return out
-
-
-def _clashes(pitch: int, heard: frozenset | None) -> bool:
-    """A semitone (or major seventh) against a pitch class sounding at the onset, not doubled by it."""
-    pc = pitch % 12
-    return bool(heard) and pc not in heard and any((pc - p) % 12 in (1, 11) for p in heard)
 
 
 def _bar_in(bars: list[SheetBar], tick: int) -> int:

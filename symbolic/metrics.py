@@ -146,6 +146,12 @@ def empty_beat_rate(notes: Sequence[Note], bars) -> float:
     return float(1 - sounding.mean())
 
 
+def clashes(pitch: int, sounding) -> bool:
+    """A semitone (or major seventh) against a pitch class sounding at the onset, not doubled there."""
+    pc = pitch % 12
+    return pc not in sounding and any((pc - p) % 12 in (1, 11) for p in sounding)
+
+
 def clash_rate(notes: Sequence[Note], others: Sequence[Note]) -> float:
     """Share of the notes whose onset falls on a note of `others` a semitone (or major seventh) away,
     without the same pitch class sounding there too: the harsh clashes between two parts."""
@@ -158,9 +164,7 @@ def clash_rate(notes: Sequence[Note], others: Sequence[Note]) -> float:
     for n in notes:
         lo = bisect.bisect_left(starts, n.start - longest)
         hi = bisect.bisect_right(starts, n.start)
-        pcs = {o.pitch % 12 for o in others[lo:hi] if o.end > n.start}
-        pc = n.pitch % 12
-        bad += pc not in pcs and any((pc - p) % 12 in (1, 11) for p in pcs)
+        bad += clashes(n.pitch, {o.pitch % 12 for o in others[lo:hi] if o.end > n.start})
     return bad / len(notes)
 
 
