@@ -18,7 +18,14 @@ with ``crop = "window"`` it keeps its header (the first ``header_len`` tokens)
 and a random window of the rest, starting on a bar token when meta.json names
 one (``bar_id``); with ``crop = "head"`` it keeps its first ``block_size + 1``.
 The window crop teaches the model the "header + recent bars" context that
-sliding-window generation of long sections uses.
+sliding-window generation of long sections uses. With ``transpose = k`` each
+training row is moved by a random -k..+k semitones (pitch, key and chord tokens;
+DATA/transpose.npy holds the id tables, made from DATA/tokenizer.json once), so
+every piece is seen in many keys.
+
+``max_minutes`` (or --max-minutes) gives the run a wall-clock budget instead of
+an iteration count: the cosine decay follows the time spent and the run exports
+when the time is up, so one config fits a laptop CPU and a datacenter GPU alike.
 
 Everything random is derived from (seed, rank, iteration): batch ``i`` and its
 dropout masks are the same whether the run was interrupted or not, so
@@ -53,6 +60,7 @@ from .model import ModelConfig, MusicGPT
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IGNORE_INDEX = -100
+MAX_TRANSPOSE = 6
 
 
 class TrainError(ValueError):
@@ -99,6 +107,8 @@ class TrainConfig:
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     amp: str = "auto"  # "auto" (bf16 on CUDA, off on CPU) | "bf16" | "off"
     init_from: str | None = None  # exported weights to start a new run from (a fresh optimizer)
+    transpose: int = 0  # shift each training row by a random -transpose..+transpose semitones (0: off)
+    max_minutes: float | None = None  # a wall-clock budget: the lr follows it and the run ends with it
     threads: int | None = None  # torch CPU threads (default: cores / processes)
 
     def __post_init__(self) -> None:
@@ -115,6 +125,10 @@ class TrainConfig:
             raise TrainError("max_iters and warmup_iters must be >= 0")
         if not 0 <= self.header_len < self.block_size:
             raise TrainError(f"header_len must be in [0, block_size), got {self.header_len}")
+        if not 0 <= self.transpose <= MAX_TRANSPOSE:
+            raise TrainError(f"transpose must be in [0, {MAX_TRANSPOSE}], got {self.transpose}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise TrainError(f"max_minutes must be > 0, got {self.max_minutes}")
         if self.lr_decay_iters is None:
             self.lr_decay_iters = self.max_iters
         if self.checkpoint_interval is None:
@@ -187,6 +201,7 @@ class TokenShards:
         if top >= self.vocab_size:
             raise TrainError(f"{self.dir}: token {top} outside vocab_size {self.vocab_size}")
         self._cdf = np.cumsum(self.lengths, dtype=np.float64) / float(self.lengths.sum())
+        self.transpose_table: np.ndarray | None = None  # set by train() when cfg.transpose > 0
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -219,14 +234,27 @@ class TokenShards:
             int(rng.integers(header_len, last + 1))
         return np.concatenate([seq[:header_len], seq[start:start + need]])
 
+    def transpose(self, seq: np.ndarray, shift: int) -> np.ndarray:
+        """seq moved by shift semitones (pitches, key, chords); unchanged where a pitch would leave the range."""
+        if shift == 0:
+            return seq
+        if self.transpose_table is None:
+            raise TrainError("no transpose table loaded")
+        out = self.transpose_table[shift + MAX_TRANSPOSE][seq]
+        return seq if (out < 0).any() else out.astype(seq.dtype)
+
     def batch(self, rng: np.random.Generator, cfg: TrainConfig, training: bool = True) -> tuple[torch.Tensor, ...]:
         """(x, y, text) with x (B, T) inputs, y (B, T) targets (IGNORE_INDEX on pads), text (B, D).
 
-        With ``training``, a ``cfg.text_dropout`` share of rows get the empty (zero) text.
+        With ``training``, a ``cfg.text_dropout`` share of rows get the empty (zero) text, and with
+        ``cfg.transpose`` each row is moved by a random number of semitones (the sequences carry
+        their key and chords as tokens, so a transposed row is as valid a piece as the original).
         """
         ids = self.sample_ids(rng, cfg.batch_size, cfg.sampling)
         seqs = [self.crop(np.asarray(self.tokens[self.offsets[i]:self.offsets[i + 1]]), rng,
                           cfg.block_size, cfg.crop, cfg.header_len) for i in ids]
+        if training and cfg.transpose > 0:
+            seqs = [self.transpose(s, int(rng.integers(-cfg.transpose, cfg.transpose + 1))) for s in seqs]
         T = max(len(s) for s in seqs) - 1
         x = np.full((len(seqs), T), self.pad_id, dtype=np.int64)
         y = np.full((len(seqs), T), IGNORE_INDEX, dtype=np.int64)
@@ -282,6 +310,28 @@ def write_synthetic_shards(directory: str | os.PathLike, n_train: int = 64, n_va
     return directory
 
 
+def transpose_table(data_dir: Path, vocab_size: int) -> np.ndarray:
+    """(2 * MAX_TRANSPOSE + 1, vocab) id tables, row ``shift + MAX_TRANSPOSE`` moving a sequence by
+    ``shift`` semitones (-1 where a pitch leaves the range). Read from DATA/transpose.npy, else made
+    from DATA/tokenizer.json and saved there (so training elsewhere needs only numpy)."""
+    path = data_dir / "transpose.npy"
+    if path.is_file():
+        table = np.load(path, allow_pickle=False)
+    else:
+        if not (data_dir / "tokenizer.json").is_file():
+            raise TrainError(f"transpose needs {path} or {data_dir / 'tokenizer.json'}")
+        from .tokenizer import MusicTokenizer
+        tok = MusicTokenizer.load(data_dir / "tokenizer.json")
+        table = np.stack([tok.transpose_map(k) for k in range(-MAX_TRANSPOSE, MAX_TRANSPOSE + 1)])
+        try:
+            np.save(path, table)
+        except OSError:
+            pass  # a read-only data folder: build it again next time
+    if table.shape != (2 * MAX_TRANSPOSE + 1, vocab_size):
+        raise TrainError(f"{path}: shape {table.shape}, expected {(2 * MAX_TRANSPOSE + 1, vocab_size)}")
+    return table.astype(np.int64)
+
+
 def batch_rng(seed: int, rank: int, iteration: int, micro: int) -> np.random.Generator:
     return np.random.default_rng([seed, 0, rank, iteration, micro])
 
@@ -295,10 +345,17 @@ def step_seed(seed: int, rank: int, iteration: int) -> int:
     return int(np.random.SeedSequence([seed, 2, rank, iteration]).generate_state(1, np.uint64)[0] >> 1)
 
 
-def lr_at(it: int, cfg: TrainConfig) -> float:
-    """Linear warmup to lr, cosine decay to min_lr at lr_decay_iters, then min_lr."""
+def lr_at(it: int, cfg: TrainConfig, elapsed_s: float | None = None) -> float:
+    """Linear warmup to lr, cosine decay to min_lr at lr_decay_iters, then min_lr.
+
+    With ``cfg.max_minutes`` the decay runs over that wall-clock budget instead (``elapsed_s`` of it
+    spent), so a run on a machine of unknown speed still ends its schedule when its time is up.
+    """
     if it < cfg.warmup_iters:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
+    if cfg.max_minutes is not None and elapsed_s is not None:
+        ratio = min(1.0, elapsed_s / (60.0 * cfg.max_minutes))
+        return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (cfg.lr - cfg.min_lr)
     if it >= cfg.lr_decay_iters:
         return cfg.min_lr
     ratio = (it - cfg.warmup_iters) / max(1, cfg.lr_decay_iters - cfg.warmup_iters)
@@ -527,6 +584,8 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None,
         val_data = TokenShards(data_dir / "val") if (data_dir / "val").is_dir() else train_data
         if val_data is train_data:
             say("no val split: validation loss is measured on train")
+        if cfg.transpose > 0:
+            train_data.transpose_table = transpose_table(data_dir, train_data.vocab_size)
 
         # -- model and optimizer
         mcfg = dict(cfg.model)
@@ -628,9 +687,11 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None,
         window_tokens, window_time, window_losses = 0, 0.0, []
         last_ckpt_iter = it
         stopped = False  # by a signal (here or on another rank)
+        time_up = False  # cfg.max_minutes spent: the run ends as if finished
+        elapsed = wall_before  # rank 0's wall time, the same on every rank (the lr depends on it)
         while it < stop_iter:
             t0 = time.perf_counter()
-            lr = lr_at(it, cfg)
+            lr = lr_at(it, cfg, elapsed)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             torch.manual_seed(step_seed(cfg.seed, rank, it))
@@ -653,12 +714,16 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None,
             window_time += time.perf_counter() - t0
             if on_iter is not None:
                 on_iter(it, step_loss)
-            n_tokens, stop_votes = all_sum([float(step_tokens), 1.0 if stop.signum else 0.0])
+            now = wall_before + time.perf_counter() - t_start
+            n_tokens, stop_votes, elapsed = all_sum([float(step_tokens), 1.0 if stop.signum else 0.0,
+                                                     now if master else 0.0])
+            time_up = cfg.max_minutes is not None and elapsed >= 60.0 * cfg.max_minutes
             tokens_seen += int(n_tokens)
             window_tokens += int(n_tokens)
             window_losses.append(step_loss)
 
-            if it % cfg.log_interval == 0 or it == stop_iter:
+            last = it == stop_iter or time_up
+            if it % cfg.log_interval == 0 or last:
                 tps = window_tokens / max(window_time, 1e-9)
                 mean_loss = sum(window_losses) / len(window_losses)
                 say(f"iter {it:6d} | loss {mean_loss:.4f} | lr {lr:.2e} | {tps:,.0f} tok/s | "
@@ -670,7 +735,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None,
             elif master:
                 log_record({"iter": it, "loss": step_loss, "lr": lr, "tokens_seen": tokens_seen})
 
-            if it % cfg.eval_interval == 0 or it == stop_iter:
+            if it % cfg.eval_interval == 0 or last:
                 val = evaluate()
                 improved = best_val is None or val < best_val
                 if improved:
@@ -681,7 +746,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None,
                 log_record({"iter": it, "val_loss": val, "best_val_loss": best_val})
 
             stopping = stop_votes > 0
-            if stopping or it % cfg.checkpoint_interval == 0 or it == stop_iter:
+            if stopping or it % cfg.checkpoint_interval == 0 or last:
                 if master:
                     save_checkpoint(run_dir, raw_model, optimizer, current_state())
                 last_ckpt_iter = it
@@ -690,13 +755,16 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None,
                 say(f"stopped at iteration {it} (signal {stop.signum or 'on another rank'}); "
                     f"checkpoint in {run_dir / 'ckpt'}; continue with --resume")
                 break
+            if time_up:
+                say(f"time budget of {cfg.max_minutes} min spent at iteration {it}")
+                break
 
         if master and last_ckpt_iter != it:
             save_checkpoint(run_dir, raw_model, optimizer, current_state())
         summary = current_state()
         summary.pop("rng")
         summary["interrupted"] = stopped  # by a signal: no export then
-        summary["finished"] = it >= cfg.max_iters
+        summary["finished"] = it >= cfg.max_iters or time_up
         summary["run_dir"] = str(run_dir)
         if master and not summary["interrupted"]:
             out = export(run_dir, export_dir or run_dir / "export")
@@ -708,6 +776,10 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None,
         if ddp:
             import torch.distributed as dist
             if dist.is_initialized():
+                try:
+                    dist.barrier()  # no rank tears down its links while another still uses them (export)
+                except RuntimeError:
+                    pass  # another rank failed: its error is the one to report
                 dist.destroy_process_group()
 
 
@@ -725,6 +797,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="DIR", help="shard folder (overrides the config's data_dir)")
     p.add_argument("--out", metavar="DIR", help="run folder (overrides the config's out_dir)")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (overrides the config)")
+    p.add_argument("--max-minutes", type=float,
+                   help="a wall-clock budget: the lr decays over it and the run ends and exports with it")
     p.add_argument("--synthetic", action="store_true",
                    help="train on a generated stand-in shard folder (RUN/synthetic_data): smoke runs, speed")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -741,6 +815,9 @@ def main(argv: list[str] | None = None) -> int:
             cfg.out_dir = args.out
         if args.device:
             cfg.device = args.device
+        if args.max_minutes is not None:
+            cfg.max_minutes = args.max_minutes
+            cfg.__post_init__()
         if args.synthetic:
             vocab = int(cfg.model.get("vocab_size", 512))
             cfg.data_dir = str(write_synthetic_shards(
