@@ -25,7 +25,7 @@ from symbolic.captions import caption
 from symbolic.harmony import Chord, HarmonyError, Key, parse_key
 from symbolic.metrics import (analyze_key, cadence_rate, chord_tone_ratio, clash_rate, empty_beat_rate,
                               form_agreement, groove_consistency, key_scores, nanmean, note_density,
-                              pitch_class_entropy, scale_consistency, tempo_scores)
+                              pitch_class_entropy, scale_consistency, tempo_scores, wasserstein1)
 from symbolic.score import PPQ, Bar, ChordSpan, PartSpec, Sheet, SheetBar, SheetSection
 
 NOT_LISTENING = "model, not listening"  # the model with every track written alone (an ablation)
@@ -221,18 +221,6 @@ def role_table(rows: dict, systems: list[str]) -> list[str]:
 CLOSER = ("pce", "groove", "empty", "density")
 
 
-def _w1(x: list[float], y: list[float]) -> float:
-    """Wasserstein-1 distance between two samples (the area between their empirical CDFs)."""
-    x, y = np.sort(np.asarray(x, float)), np.sort(np.asarray(y, float))
-    if not len(x) or not len(y):
-        return float("nan")
-    grid = np.concatenate([x, y])
-    grid.sort()
-    fx = np.searchsorted(x, grid[:-1], side="right") / len(x)
-    fy = np.searchsorted(y, grid[:-1], side="right") / len(y)
-    return float(np.sum(np.abs(fx - fy) * np.diff(grid)))
-
-
 def closer_table(human: dict, rows: dict, a: str = "model", b: str = "patterns") -> list[str]:
     """Per metric: the roles where `a` is closer to the held-out humans than `b`, by the role means and by
     the whole distribution of per-sequence values (Wasserstein-1); and the chord-tone check."""
@@ -253,7 +241,7 @@ def closer_table(human: dict, rows: dict, a: str = "model", b: str = "patterns")
             mh = float(np.mean(h))
             if abs(float(np.mean(va)) - mh) < abs(float(np.mean(vb)) - mh):
                 won.append(role)
-            if _w1(va, h) < _w1(vb, h):
+            if wasserstein1(va, h) < wasserstein1(vb, h):
                 won_w1.append(role)
         lines.append(f"| {key} | {', '.join(won) or '-'} | {len(won)} of {total} | {', '.join(won_w1) or '-'} | "
                      f"{len(won_w1)} of {total} |")

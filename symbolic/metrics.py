@@ -168,6 +168,17 @@ def clash_rate(notes: Sequence[Note], others: Sequence[Note]) -> float:
     return bad / len(notes)
 
 
+def wasserstein1(a: Iterable[float], b: Iterable[float]) -> float:
+    """Wasserstein-1 distance between two samples: the area between their empirical CDFs (exact)."""
+    x, y = (np.sort(np.asarray(v if isinstance(v, np.ndarray) else list(v), float)) for v in (a, b))
+    if not len(x) or not len(y):
+        return float("nan")
+    grid = np.sort(np.concatenate([x, y]))
+    fx = np.searchsorted(x, grid[:-1], side="right") / len(x)
+    fy = np.searchsorted(y, grid[:-1], side="right") / len(y)
+    return float(np.sum(np.abs(fx - fy) * np.diff(grid)))
+
+
 def note_density(notes: Sequence[Note], n_bars: int) -> float:
     return len(notes) / max(1, n_bars)
 

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .metrics import wasserstein1
 from .score import PPQ, Note, Part, Score
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "perform"
@@ -780,13 +781,6 @@ def pedal_spans(starts: np.ndarray, press: np.ndarray, offset: np.ndarray, hold:
 
 # --------------------------------------------------------------------------------------------
 # Evaluation against held-out humans
-
-
-def wasserstein1(a: np.ndarray, b: np.ndarray, n: int = 2001) -> float:
-    if len(a) == 0 or len(b) == 0:
-        return float("nan")
-    q = np.linspace(0, 1, n)
-    return float(np.mean(np.abs(np.quantile(a, q) - np.quantile(b, q))))
 
 
 def evaluate(cache: Path, weights: Path | None = None, seed: int = 0) -> dict:

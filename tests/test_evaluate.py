@@ -31,10 +31,11 @@ def test_eval_table_is_deterministic(tmp_path):
 
 
 def test_w1_and_the_closer_table():
-    from composer.evaluate import _w1, closer_table
-    assert _w1([0, 1], [1, 0]) == pytest.approx(0)
-    assert _w1([0, 0], [1, 3]) == pytest.approx(2)       # every value moved by 1 and by 3
-    assert _w1([0, 2], [1, 1]) == pytest.approx(1)       # same mean, different spread
+    from composer.evaluate import closer_table
+    from symbolic.metrics import wasserstein1
+    assert wasserstein1([0, 1], [1, 0]) == pytest.approx(0)
+    assert wasserstein1([0, 0], [1, 3]) == pytest.approx(2)       # every value moved by 1 and by 3
+    assert wasserstein1([0, 2], [1, 1]) == pytest.approx(1)       # same mean, different spread
     human = {"bass": {"human": [{"pce": v, "ct": 0.8} for v in (1.0, 2.0, 3.0)]}}
     rows = {"bass": {"model": [{"pce": v, "ct": 0.9} for v in (1.1, 2.0, 2.9)],
                      "patterns": [{"pce": 2.0, "ct": 1.0}] * 3}}   # the same mean as the humans, no spread
