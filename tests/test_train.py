@@ -330,3 +330,27 @@ def test_wall_clock_budget_sets_the_schedule_and_the_end(shards, tmp_path):
     assert (tmp_path / "ship" / "model.safetensors").is_file()
     lrs = [r["lr"] for r in read_log(tmp_path / "run") if "lr" in r]
     assert lrs[-1] < 0.5 * max(lrs)  # decayed with the time spent
+
+
+def test_pack_shards_round_trip(shards, tmp_path):
+    """scripts/pack_shards.py carries a shard folder in one file and restores it bit for bit."""
+    script = ROOT / "scripts" / "pack_shards.py"
+    data = tmp_path / "data"
+    shutil.copytree(shards, data)
+    (data / "tokenizer.json").write_text('{"vocab": "x"}')
+    # the tracks of one piece share a caption: repeat embeddings as the real build does
+    text = np.load(data / "train" / "text.npy")
+    text[1::2] = text[0::2][: len(text[1::2])]
+    np.save(data / "train" / "text.npy", text)
+    run = lambda *a: subprocess.run([sys.executable, str(script), *a], capture_output=True, text=True)
+    res = run("pack", str(data), str(tmp_path / "p.npz"))
+    assert res.returncode == 0, res.stderr
+    res = run("unpack", str(tmp_path / "p.npz"), str(tmp_path / "back"))
+    assert res.returncode == 0, res.stderr
+    for rel in ("train/tokens.npy", "train/offsets.npy", "train/text.npy", "val/text.npy", "val/meta.json",
+                "tokenizer.json"):
+        assert (tmp_path / "back" / rel).read_bytes() == (data / rel).read_bytes(), rel
+    assert not (tmp_path / "back" / "test").exists()  # train and val unless --splits says more
+    assert TokenShards(tmp_path / "back" / "train").n_tokens == TokenShards(data / "train").n_tokens
+    res = run("pack", str(tmp_path / "nowhere"), str(tmp_path / "q.npz"))
+    assert res.returncode == 2 and res.stderr.startswith("pack_shards: error:")
