@@ -216,3 +216,22 @@ def test_phrases_land_on_the_chord_at_section_ends(arranger):
                         assert n.pitch % 12 in last.chord_at(n.start).pitch_classes, (part.name, sec.name)
             rate = cadence_rate(part.notes, sheet)  # held notes too: nothing off the chord sounds there
             assert rate != rate or rate == 1.0
+
+
+def test_accompaniment_keeps_sounding_through_the_beats(arranger):
+    from symbolic.generate import REST_PENALTY, REST_ROLES
+    from symbolic.metrics import empty_beat_rate
+    sheet = small_plan(meter="3/4", extra_sections=False).to_sheet()
+    bars = [b.bar for b in sheet.bars]
+
+    def empty(penalty: float) -> float:
+        arranger.rest_penalty = penalty
+        try:
+            rates = [empty_beat_rate(p.notes, bars) for seed in range(3)
+                     for p in arranger.arrange(sheet, seed=seed, n_candidates=1).parts if p.role in REST_ROLES]
+        finally:
+            arranger.rest_penalty = REST_PENALTY
+        return sum(rates) / len(rates)
+
+    free, kept = empty(0.0), empty(6.0)
+    assert kept < 0.5 * free, (free, kept)
