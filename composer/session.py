@@ -292,7 +292,7 @@ def _excerpt(score: Score, plan: Plan, section: int) -> Score:
     sheet = plan.to_sheet()
     sec = sheet.sections[section]
     lo = sheet.bars[sec.first_bar].bar.start
-    hi = sheet.bars[sec.first_bar + sec.n_bars - 1].bar.end
+    hi = sheet.bars[sec.last_bar].bar.end
     parts = [Part(p.name, p.program, p.is_drum, p.role,
                   [Note(n.start - lo, min(n.end, hi) - lo, n.pitch, n.velocity) for n in p.notes if lo <= n.start < hi])
              for p in score.parts]

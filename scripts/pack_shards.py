@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ EXTRAS = ("tokenizer.json", "transpose.npy")
 
 
 def default_data_dir() -> Path:
-    import os
+    """symbolic.train's default, repeated here so that this script runs with numpy alone (no torch)."""
     env = os.environ.get("COMPOSER_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "composer" / "data"
 

@@ -162,7 +162,7 @@ class TransformerArranger:
                     ids = self.tok.bar_ids(b, carry)
                     carry = ids[-1]
                     forced.append(ids)
-                ends = frozenset(i for i, b in enumerate(chunk) if b.index == sec.first_bar + sec.n_bars - 1)
+                ends = frozenset(i for i, b in enumerate(chunk) if b.index == sec.last_bar)
                 for k in range(n_candidates):
                     rows.append(Row((si, pi), k, chunk, spec, sec.energy, list(prompt), [list(f) for f in forced],
                                     inst.low, inst.high, cadence=ends))
@@ -551,7 +551,7 @@ class TransformerArranger:
             if not sheet.parts[pi].drum:
                 notes = _land(notes, sheet, sheet.sections[si], sheet.parts[pi])
             lo = sheet.bars[sheet.sections[si].first_bar].bar.start
-            hi = sheet.bars[sheet.sections[si].first_bar + sheet.sections[si].n_bars - 1].bar.end
+            hi = sheet.bars[sheet.sections[si].last_bar].bar.end
             for n in notes:
                 if lo <= n.start < hi and _bar_index(sheet, n.start) in regen_bars:
                     part.notes.append(n)
@@ -571,7 +571,7 @@ def _land(notes: list[Note], sheet: Sheet, sec: SheetSection, spec: PartSpec) ->
     """The cadence arrives on the harmony: at the downbeat of the section's last bar, a note held over it
     off the chord stops there, and one struck there off the chord (a varied repeat can move one) takes the
     nearest chord tone in the instrument's range. Sampling already masks the new notes struck there."""
-    last = sheet.bars[sec.first_bar + sec.n_bars - 1]
+    last = sheet.bars[sec.last_bar]
     t = last.bar.start
     pcs = last.chord_at(t).pitch_classes
     inst = instrument_for_program(spec.program, spec.drum)

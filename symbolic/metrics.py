@@ -73,7 +73,7 @@ def cadence_rate(notes: Sequence[Note], sheet: Sheet) -> float:
     silent at that moment are left out."""
     landed = total = 0
     for sec in sheet.sections:
-        last = sheet.bars[sec.first_bar + sec.n_bars - 1]
+        last = sheet.bars[sec.last_bar]
         t = last.bar.start
         sounding = [n for n in notes if n.start <= t < n.end]
         if not sounding:

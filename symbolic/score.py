@@ -186,6 +186,11 @@ class SheetSection:
     def bar_range(self) -> range:
         return range(self.first_bar, self.first_bar + self.n_bars)
 
+    @property
+    def last_bar(self) -> int:
+        """Index of the section's last bar (where its cadence falls)."""
+        return self.first_bar + self.n_bars - 1
+
 
 @dataclass
 class PartSpec:

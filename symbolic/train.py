@@ -355,10 +355,10 @@ def lr_at(it: int, cfg: TrainConfig, elapsed_s: float | None = None) -> float:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
     if cfg.max_minutes is not None and elapsed_s is not None:
         ratio = min(1.0, elapsed_s / (60.0 * cfg.max_minutes))
-        return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (cfg.lr - cfg.min_lr)
-    if it >= cfg.lr_decay_iters:
+    elif it >= cfg.lr_decay_iters:
         return cfg.min_lr
-    ratio = (it - cfg.warmup_iters) / max(1, cfg.lr_decay_iters - cfg.warmup_iters)
+    else:
+        ratio = (it - cfg.warmup_iters) / max(1, cfg.lr_decay_iters - cfg.warmup_iters)
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (cfg.lr - cfg.min_lr)
 
 
