@@ -71,7 +71,7 @@ def _sampling(args) -> dict:
 
 def _sampling_options(sp) -> None:
     g = sp.add_argument_group("transformer sampling")
-    g.add_argument("--temperature", type=float, help="sampling temperature, 0-2 (0: greedy; default 0.9, pitches 1.1)")
+    g.add_argument("--temperature", type=float, help="sampling temperature, 0-2 (0: greedy; default 1.0, pitches 1.1)")
     g.add_argument("--top-p", type=float, help="nucleus sampling mass, (0, 1] (default 1: no cut)")
     g.add_argument("--candidates", type=int, help="candidates written per section and track, the best kept (1-8, default 2)")
 

@@ -1,5 +1,7 @@
 """Plan-constrained generation with a tiny MusicGPT built in the test (random weights): the plan's
 bars, meters, keys, chords, ranges and drum rules hold whatever the weights are."""
+import math
+
 import pytest
 import torch
 
@@ -235,3 +237,18 @@ def test_accompaniment_keeps_sounding_through_the_beats(arranger):
 
     free, kept = empty(0.0), empty(6.0)
     assert kept < 0.5 * free, (free, kept)
+
+
+def test_pitch_heat_leaves_the_rhythm_decision_alone():
+    from symbolic.generate import _heat
+    is_pitch = torch.tensor([False, False, True, True, True])
+    scores = torch.tensor([[1.0, -math.inf, 2.0, 0.5, -1.0],      # after a note: next onset or another pitch
+                           [-math.inf, -math.inf, 2.0, 0.5, -1.0]])  # a pitch must come
+    hot = torch.tensor([[0.9, 0.9, 1.5, 1.5, 1.5]] * 2)
+    p = torch.softmax(_heat(scores, hot, torch.tensor([0.9, 0.9]), is_pitch), dim=1)
+    cool = torch.softmax(scores / 0.9, dim=1)
+    # The pitches' total share is the rhythm temperature's; the choice among them is the hotter one's.
+    assert torch.allclose(p[0, 2:].sum(), cool[0, 2:].sum())
+    assert torch.allclose(p[0, 2:] / p[0, 2:].sum(), torch.softmax(scores[0, 2:] / 1.5, dim=0))
+    assert torch.allclose(p[1, 2:], torch.softmax(scores[1, 2:] / 1.5, dim=0))
+    assert p[1, :2].sum() == 0 and p[0, 1] == 0
