@@ -98,17 +98,33 @@ def _sheet_for(header: dict, chords: list, n_bars: int, program: int, role: str,
     return Sheet("held-out", "", bars, [section], [part])
 
 
+def heldout_picks(split: Path, n_seq: int, n: int, seed: int) -> list[int]:
+    """n of the split's n_seq sequences, the same number of each role where the split's index names them
+    (a uniform draw would give the rare roles a handful: 4 pads in 200), else drawn uniformly."""
+    rng = np.random.default_rng(seed)
+    index = split / "index.jsonl"
+    if index.is_file():
+        roles = [json.loads(line).get("role") for line in index.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if len(roles) == n_seq:
+            groups: dict[str, list[int]] = {}
+            for i, role in enumerate(roles):
+                groups.setdefault(role, []).append(i)
+            per = max(1, n // len(groups))
+            return sorted(int(i) for role in sorted(groups)
+                          for i in rng.choice(groups[role], size=min(per, len(groups[role])), replace=False))
+    return sorted(int(i) for i in rng.choice(n_seq, size=min(n, n_seq), replace=False))
+
+
 def heldout(data_dir: Path, n: int, seed: int, arrangers: dict, progress=print) -> dict:
-    """Per role and system: the metrics over n test sequences."""
+    """Per role and system: the metrics over n test sequences (n / roles of each role)."""
     from symbolic.tokenizer import MusicTokenizer
     split = data_dir / "test"
     tokens = np.load(split / "tokens.npy", mmap_mode="r")
     offsets = np.load(split / "offsets.npy")
     tok = MusicTokenizer.load(data_dir / "tokenizer.json") if (data_dir / "tokenizer.json").exists() else MusicTokenizer.default()
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(offsets) - 1, size=min(n, len(offsets) - 1), replace=False)
+    picks = heldout_picks(split, len(offsets) - 1, n, seed)
     rows: dict[str, dict[str, list[dict]]] = {}
-    for k, i in enumerate(sorted(int(x) for x in picks)):
+    for k, i in enumerate(picks):
         ids = tokens[offsets[i]:offsets[i + 1]].astype(np.int64).tolist()
         header, notes, chords = tok.decode(ids)
         role = header.get("role", "melody")
@@ -124,7 +140,8 @@ def heldout(data_dir: Path, n: int, seed: int, arrangers: dict, progress=print) 
             score = fn(sheet, seed + k, text)
             systems[name] = score.parts[0].notes
         for name, ns in systems.items():
-            rows.setdefault(role, {}).setdefault(name, []).append(_track_metrics(ns, sheet, drum))
+            rows.setdefault(role, {}).setdefault(name, []).append(
+                {**_track_metrics(ns, sheet, drum), "energy": int(header.get("energy", 3))})
         if progress and k % 25 == 0:
             progress(f"held-out {k}/{len(picks)}")
     return rows
@@ -198,8 +215,42 @@ def _windows(notes, sheet: Sheet, drum: bool, size: int = 8) -> list[dict]:
         for w0 in range(sec.first_bar, sec.first_bar + sec.n_bars, size):
             bars = [b.bar for b in sheet.bars[w0:min(w0 + size, sec.first_bar + sec.n_bars)]]
             inside = [n for n in notes if bars[0].start <= n.start < bars[-1].end]
-            out.append(_track_metrics(inside, sheet, drum, bars))
+            out.append({**_track_metrics(inside, sheet, drum, bars), "energy": sec.energy})
     return out
+
+
+def energy_matched(human: list[dict], windows: list[dict], size: int = 1000) -> list[dict]:
+    """The human rows repeated so that their energy levels come in the same shares as the windows' (the
+    plans ask for more energy than the held-out average, and density follows energy): each row about
+    size x share(its level in the windows) / count(its level in the humans) times. Levels no human has
+    are left out of the shares."""
+    have: dict[int, int] = {}
+    for r in human:
+        have[r.get("energy", 3)] = have.get(r.get("energy", 3), 0) + 1
+    want: dict[int, int] = {}
+    for w in windows:
+        if w.get("energy", 3) in have:
+            want[w.get("energy", 3)] = want.get(w.get("energy", 3), 0) + 1
+    total = sum(want.values())
+    if not total:
+        return list(human)
+    out = []
+    for r in human:
+        e = r.get("energy", 3)
+        out += [r] * int(round(size * want.get(e, 0) / total / have[e]))
+    return out
+
+
+MATCHED = "human, plans' energies"
+
+
+def _energy_mix(brief_roles: dict) -> str:
+    counts: dict[int, int] = {}
+    for d in brief_roles.values():
+        for w in d.get("model", next(iter(d.values()), [])):
+            counts[w.get("energy", 3)] = counts.get(w.get("energy", 3), 0) + 1
+    total = sum(counts.values()) or 1
+    return ", ".join(f"{e}: {100 * c / total:.0f}%" for e, c in sorted(counts.items()))
 
 
 def role_table(rows: dict, systems: list[str]) -> list[str]:
@@ -213,7 +264,7 @@ def role_table(rows: dict, systems: list[str]) -> list[str]:
             r = rows[role].get(name, [])
             if not r:
                 continue
-            lines.append(f"| {role} | {name} | {len(r)} | {_num(r, 'ct')} | {_num(r, 'pce')} | {_num(r, 'scale')} | "
+            lines.append(f"| {role} | {name} | {len({id(x) for x in r})} | {_num(r, 'ct')} | {_num(r, 'pce')} | {_num(r, 'scale')} | "
                          f"{_num(r, 'groove')} | {_num(r, 'empty')} | {_num(r, 'density', '{:.1f}')} |")
     return lines
 
@@ -285,7 +336,7 @@ def arrangers(model_dir: Path | None) -> dict:
     return out
 
 
-def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int = 200, n_own: int = 24,
+def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int = 280, n_own: int = 24,
         seed: int = 0, progress=print, model_briefs: int | None = None) -> str:
     t0 = time.perf_counter()
     systems = arrangers(model_dir)
@@ -296,7 +347,8 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
     if data_dir is not None and (data_dir / "test" / "tokens.npy").exists():
         # One track per held-out sequence: nothing to listen to, so the ablation is left out there.
         rows = heldout(data_dir, n_heldout, seed, {k: v for k, v in systems.items() if k != NOT_LISTENING}, progress)
-        lines += [f"## Held-out data ({n_heldout} test sequences, up to 8 bars each, same header and chords)", "",
+        lines += [f"## Held-out data ({n_heldout} test sequences, the same number of each role, up to 8 bars "
+                  "each, same header and chords)", "",
                   "ct: chord-tone ratio on strong beats against the chords; pce: pitch-class entropy (bits); "
                   "scale: scale consistency; groove: groove consistency; empty: empty-beat rate; density: notes per bar.",
                   "", *role_table(rows, ["human", *systems]), ""]
@@ -341,13 +393,20 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
             lines.append(f"| {name} | {len(named)} | {_pct(named, 'CK')} | {len(given)} | {_pct(given, 'CK')} | "
                          f"{len(tempo)} | {_pct(tempo, 'TB')} | {len(meter)} | {_pct(meter, 'meter')} |")
         lines += ["", "Text2midi's published figures on MidiCaps for comparison: TB 39.7, TBT 65.8, CK 33.6, CKD 35.6.", ""]
+    # The held-out humans weighted to the plans' energy levels, per role (what the briefs are compared with).
+    matched = {r: {"human": energy_matched(rows[r]["human"], [w for d in brief_roles[r].values() for w in d])}
+               for r in brief_roles if r in rows}
     lines += ["## Briefs: the arranged tracks per role", "",
               "Every track of every piece arranged above (both caption sets), measured over each section's 8-bar "
-              "windows like the held-out sequences; the human rows are the held-out data's.", "",
-              *role_table({r: {**({"human": rows[r]["human"]} if r in rows else {}), **d} for r, d in brief_roles.items()},
-                          ["human", *systems]), ""]
+              "windows like the held-out sequences; the human rows are the held-out data's. The plans ask for "
+              f"more energy than the held-out average (section energy {_energy_mix(brief_roles)} of the arranged "
+              "windows, 1-5; the held-out sequences' levels are quintiles of density) and a part's density "
+              "follows its energy, so the briefs are compared with the held-out humans weighted to the plans' "
+              f"energy levels ({MATCHED}; n counts the distinct sequences).", "",
+              *role_table({r: {**({"human": rows[r]["human"], MATCHED: matched[r]["human"]} if r in rows else {}),
+                               **d} for r, d in brief_roles.items()}, ["human", MATCHED, *systems]), ""]
     if "model" in systems and rows:
-        lines += ["Closer to the held-out humans:", "", *closer_table(rows, brief_roles), ""]
+        lines += [f"Closer to the held-out humans ({MATCHED}):", "", *closer_table(matched, brief_roles), ""]
     lines.append(f"Run time: {time.perf_counter() - t0:.0f} s on {os.cpu_count()} CPU cores.")
     perf = Path(out).parent / "EVAL_PERFORMANCE.md"
     if perf.exists():

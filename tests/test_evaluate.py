@@ -42,3 +42,27 @@ def test_w1_and_the_closer_table():
     table = "\n".join(closer_table(human, rows))
     assert "| pce | - | 0 of 1 | bass | 1 of 1 |" in table
     assert "| ct at least the human's | bass | 1 of 1 |" in table
+
+
+def test_heldout_draws_each_role_alike(tmp_path):
+    import json
+
+    from composer.evaluate import heldout_picks
+    roles = ["melody"] * 50 + ["pad"] * 6 + ["bass"] * 30
+    (tmp_path / "index.jsonl").write_text("".join(json.dumps({"role": r}) + "\n" for r in roles))
+    picks = heldout_picks(tmp_path, len(roles), 30, seed=0)
+    got = [roles[i] for i in picks]
+    assert picks == sorted(set(picks)) and got.count("melody") == 10 and got.count("bass") == 10
+    assert got.count("pad") == 6  # all a rare role has
+    assert picks == heldout_picks(tmp_path, len(roles), 30, seed=0)
+    # Without an index that matches the split, a uniform draw.
+    assert len(heldout_picks(tmp_path, len(roles) + 1, 30, seed=0)) == 30
+
+
+def test_energy_matched_humans_take_the_windows_energy_shares():
+    from composer.evaluate import energy_matched
+    human = [{"energy": 1, "density": 2.0}] * 3 + [{"energy": 4, "density": 8.0}]
+    windows = [{"energy": 4}] * 3 + [{"energy": 1}] + [{"energy": 5}]  # nobody played at 5: left out
+    got = energy_matched(human, windows, size=100)
+    assert sum(r["energy"] == 4 for r in got) == 75 and sum(r["energy"] == 1 for r in got) == 24
+    assert energy_matched(human, [], size=100) == human
