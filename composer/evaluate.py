@@ -17,6 +17,7 @@ import math
 import os
 import re
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -224,20 +225,15 @@ def energy_matched(human: list[dict], windows: list[dict], size: int = 1000) -> 
     plans ask for more energy than the held-out average, and density follows energy): each row about
     size x share(its level in the windows) / count(its level in the humans) times. Levels no human has
     are left out of the shares."""
-    have: dict[int, int] = {}
-    for r in human:
-        have[r.get("energy", 3)] = have.get(r.get("energy", 3), 0) + 1
-    want: dict[int, int] = {}
-    for w in windows:
-        if w.get("energy", 3) in have:
-            want[w.get("energy", 3)] = want.get(w.get("energy", 3), 0) + 1
+    have = Counter(r.get("energy", 3) for r in human)
+    want = Counter(e for w in windows if (e := w.get("energy", 3)) in have)
     total = sum(want.values())
     if not total:
         return list(human)
     out = []
     for r in human:
         e = r.get("energy", 3)
-        out += [r] * int(round(size * want.get(e, 0) / total / have[e]))
+        out += [r] * int(round(size * want[e] / total / have[e]))
     return out
 
 
@@ -245,10 +241,8 @@ MATCHED = "human, plans' energies"
 
 
 def _energy_mix(brief_roles: dict) -> str:
-    counts: dict[int, int] = {}
-    for d in brief_roles.values():
-        for w in d.get("model", next(iter(d.values()), [])):
-            counts[w.get("energy", 3)] = counts.get(w.get("energy", 3), 0) + 1
+    counts = Counter(w.get("energy", 3) for d in brief_roles.values()
+                     for w in d.get("model", next(iter(d.values()), [])))
     total = sum(counts.values()) or 1
     return ", ".join(f"{e}: {100 * c / total:.0f}%" for e, c in sorted(counts.items()))
 

@@ -8,11 +8,11 @@ instrument's range, drum keys only on the drum track, and onsets inside the bar;
 pitches of the bar's chord get a bonus; in the melody, the accompaniment and the drums, a next onset or
 bar end that would leave a whole beat silent gets a penalty (the model alone rests more than the humans
 there). Pitches are drawn a little hotter than the rhythm, and the lead lines' rhythm hotter than the
-rest. All rows (and N candidates of each) are sampled together in one batch with the key/value cache; the best candidate per cell is kept by harmonic fit to the
-chords, rhythmic fit to the meter, closeness to the planned energy and likeness to the brief (the
-candidate's caption against the brief under the sentence encoder). Sections that share a label
-reuse their material with a controlled variation; locked tracks and bars outside the request are
-copied from the base score.
+rest. All rows (and N candidates of each) are sampled together in one batch with the key/value cache;
+the best candidate per cell is kept by harmonic fit to the chords, rhythmic fit to the meter, closeness
+to the planned energy and likeness to the brief (the candidate's caption against the brief under the
+sentence encoder). Sections that share a label reuse their material with a controlled variation; locked
+tracks and bars outside the request are copied from the base score.
 
 Tracks listen to each other: the lead parts (melody, bass) are written first, then the rest with a
 logit penalty on pitch classes a semitone from what the tracks already written (or kept from the base
