@@ -225,15 +225,14 @@ def energy_matched(human: list[dict], windows: list[dict], size: int = 1000) -> 
     plans ask for more energy than the held-out average, and density follows energy): each row about
     size x share(its level in the windows) / count(its level in the humans) times. Levels no human has
     are left out of the shares."""
-    have = Counter(r.get("energy", 3) for r in human)
-    want = Counter(e for w in windows if (e := w.get("energy", 3)) in have)
+    have = Counter(r["energy"] for r in human)
+    want = Counter(w["energy"] for w in windows if w["energy"] in have)
     total = sum(want.values())
     if not total:
         return list(human)
     out = []
     for r in human:
-        e = r.get("energy", 3)
-        out += [r] * int(round(size * want[e] / total / have[e]))
+        out += [r] * int(round(size * want[r["energy"]] / total / have[r["energy"]]))
     return out
 
 
@@ -241,7 +240,7 @@ MATCHED = "human, plans' energies"
 
 
 def _energy_mix(brief_roles: dict) -> str:
-    counts = Counter(w.get("energy", 3) for d in brief_roles.values()
+    counts = Counter(w["energy"] for d in brief_roles.values()
                      for w in d.get("model", next(iter(d.values()), [])))
     total = sum(counts.values()) or 1
     return ", ".join(f"{e}: {100 * c / total:.0f}%" for e, c in sorted(counts.items()))

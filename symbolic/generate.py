@@ -306,10 +306,10 @@ class TransformerArranger:
         max_notes = torch.tensor([MAX_NOTES_PER_BAR.get(r.spec.role, 32) for r in rows])
         drum = torch.tensor([r.spec.drum for r in rows])
         active = torch.arange(B)
-        # Pitches may be drawn hotter than the rhythm (positions, bar ends): variety of notes without gaps.
+        # Pitches may be drawn hotter than the rhythm (positions, bar ends): variety of notes without gaps;
+        # the rhythm's temperature is per row (RHYTHM_HEAT by role).
         rhythm_t = torch.tensor([float(temperature) * RHYTHM_HEAT.get(r.spec.role, 1.0) for r in rows])
-        temps = rhythm_t[:, None].repeat(1, V)
-        temps[:, self.is_pitch] = float(temperature if pitch_temperature is None else pitch_temperature)
+        pitch_t = float(temperature if pitch_temperature is None else pitch_temperature)
         bar_eos = torch.zeros(V, dtype=torch.bool)
         bar_eos[self.tok.bar_id] = True
         bar_eos[self.tok.eos_id] = True
@@ -377,7 +377,7 @@ class TransformerArranger:
             if temperature <= 0:
                 choice = scores.argmax(-1)
             else:
-                choice = _sample_rows(_heat(scores, temps[active], rhythm_t[active], self.is_pitch), 1.0, top_p, gen)
+                choice = _sample_rows(_heat(scores, rhythm_t[active], pitch_t, self.is_pitch), 1.0, top_p, gen)
             choice = torch.where(state == 0, forced, choice)
             nxt = torch.empty(n, dtype=torch.long)
             for j, ri in enumerate(act):
@@ -630,15 +630,16 @@ def _vary_notes(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], seed: 
 _STATES = {"note-start": 1, "after-note": 2, "pitch": 3, "velocity": 4, "duration": 5}
 
 
-def _heat(scores: torch.Tensor, temps: torch.Tensor, rhythm: torch.Tensor, is_pitch: torch.Tensor) -> torch.Tensor:
-    """Logits at their temperatures (`temps` per row and token, `rhythm` per row), with the pitch family's
-    total mass taken at the rhythm's: after a note, 'another note at this onset' against 'the next onset'
-    is a rhythm decision (a hotter pitch temperature alone would thin the chords); only the choice among
-    pitches is hotter."""
+def _heat(scores: torch.Tensor, rhythm: torch.Tensor, pitch_t: float, is_pitch: torch.Tensor) -> torch.Tensor:
+    """Logits at the rhythm's temperature (per row), with the choice among pitches at `pitch_t` and the
+    pitch family's total mass still taken at the rhythm's: after a note, 'another note at this onset'
+    against 'the next onset' is a rhythm decision (a hotter pitch temperature alone would thin the
+    chords); only the choice among pitches is hotter."""
     pitch = is_pitch[None, :] & torch.isfinite(scores)
-    mass = torch.logsumexp((scores / rhythm[:, None]).masked_fill(~pitch, -math.inf), dim=1, keepdim=True)
-    within = torch.log_softmax((scores / temps).masked_fill(~pitch, -math.inf), dim=1)
-    return torch.where(pitch, mass + within, scores / temps)
+    cool = scores / rhythm[:, None]
+    mass = torch.logsumexp(cool.masked_fill(~pitch, -math.inf), dim=1, keepdim=True)
+    within = torch.log_softmax((scores / pitch_t).masked_fill(~pitch, -math.inf), dim=1)
+    return torch.where(pitch, mass + within, cool)
 
 
 def _sample_rows(scores: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> torch.Tensor:
