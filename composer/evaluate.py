@@ -162,12 +162,14 @@ def _track_metrics(notes, sheet: Sheet, drum: bool, bars=None) -> dict:
 # --- briefs -------------------------------------------------------------------------------------
 
 def briefs(items: list[dict], seed: int, arrangers: dict, progress=print, limits: dict | None = None,
-           roles: dict | None = None) -> dict:
+           roles: dict | None = None, tokenizer=None) -> dict:
     """TB/CK and plan metrics per caption; when `roles` is a dict, it also collects the per-role track
-    metrics of every arranged piece over 8-bar windows (the size of the held-out sequences)."""
+    metrics of every arranged piece over 8-bar windows (the size of the held-out sequences), with each
+    window's energy level by `tokenizer`'s per-role density bins (default: the shipped model's)."""
 
     from .brief import parse_brief
     from .planner import plan_from_brief
+    tok = tokenizer or shipped_tokenizer()
     results: dict[str, list[dict]] = {}
     for k, item in enumerate(items):
         try:
@@ -189,6 +191,7 @@ def briefs(items: list[dict], seed: int, arrangers: dict, progress=print, limits
             if roles is not None:
                 for part, spec in zip(score.parts, sheet.parts):
                     for window in _windows(part.notes, sheet, spec.drum):
+                        window["level"] = tok.energy_level(spec.role, window["density"])
                         roles.setdefault(spec.role, {}).setdefault(name, []).append(window)
             pitched = [n for p in score.parts if not p.is_drum for n in p.notes]
             got = analyze_key(pitched)
@@ -218,6 +221,32 @@ def _windows(notes, sheet: Sheet, drum: bool, size: int = 8) -> list[dict]:
             inside = [n for n in notes if bars[0].start <= n.start < bars[-1].end]
             out.append({**_track_metrics(inside, sheet, drum, bars), "energy": sec.energy})
     return out
+
+
+def shipped_tokenizer():
+    """The shipped model's tokenizer (its energy bins are the training data's), else the default one."""
+    from symbolic.generate import WEIGHTS_DIR
+    from symbolic.tokenizer import MusicTokenizer
+    path = WEIGHTS_DIR / "tokenizer.json"
+    return MusicTokenizer.load(path) if path.is_file() else MusicTokenizer.default()
+
+
+def energy_table(brief_roles: dict, systems: list[str]) -> list[str]:
+    """Per system and role: the share of windows whose energy level (the part's notes per bar in the
+    tokenizer's bins) is the plan's section energy, and the share within one level, over all roles."""
+    roles = [r for r in ROLES if r in brief_roles]
+    lines = ["| system | " + " | ".join(roles) + " | all | within one level |",
+             "| --- | " + " | ".join("---:" for _ in roles) + " | ---: | ---: |"]
+    for name in systems:
+        ws = {r: brief_roles[r].get(name, []) for r in roles}
+        every = [w for r in roles for w in ws[r]]
+        if not every:
+            continue
+
+        def hit(rows, near=0):
+            return f"{100 * sum(abs(w['level'] - w['energy']) <= near for w in rows) / len(rows):.0f}" if rows else "-"
+        lines.append(f"| {name} | " + " | ".join(hit(ws[r]) for r in roles) + f" | {hit(every)} | {hit(every, 1)} |")
+    return lines
 
 
 def energy_matched(human: list[dict], windows: list[dict], size: int = 1000) -> list[dict]:
@@ -329,7 +358,7 @@ def arrangers(model_dir: Path | None) -> dict:
     return out
 
 
-def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int = 280, n_own: int = 24,
+def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int = 560, n_own: int = 24,
         seed: int = 0, progress=print, model_briefs: int | None = None) -> str:
     t0 = time.perf_counter()
     systems = arrangers(model_dir)
@@ -400,6 +429,9 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
                                **d} for r, d in brief_roles.items()}, ["human", MATCHED, *systems]), ""]
     if "model" in systems and rows:
         lines += [f"Closer to the held-out humans ({MATCHED}):", "", *closer_table(matched, brief_roles), ""]
+    lines += ["Energy as planned: % of the windows whose level (the part's notes per bar in the shipped "
+              "tokenizer's per-role bins, quintiles of the training data) is the section's planned energy, per "
+              "role; over all roles, exactly and within one level.", "", *energy_table(brief_roles, list(systems)), ""]
     lines.append(f"Run time: {time.perf_counter() - t0:.0f} s on {os.cpu_count()} CPU cores.")
     perf = Path(out).parent / "EVAL_PERFORMANCE.md"
     if perf.exists():

@@ -21,6 +21,7 @@ Regenerating one track given the others uses the same path, the others being the
 """
 from __future__ import annotations
 
+import bisect
 import math
 import zlib
 from dataclasses import dataclass, field
@@ -50,8 +51,9 @@ TEXT_WEIGHT = 2.0
 # key. Strong beats carry the harmony; weak ones are left to the model (passing and neighbour tones):
 # on the validation split this gave more pitch-class variety and a higher chord-tone ratio than (2, 0.5).
 CHORD_BIAS = (3.0, 0.0, 1.5)
-# Roles that only sound the harmony: on strong onsets their pitches are the chord's, by mask. Every
-# pitched part does the same in the last bar of a section, so that phrases land on the cadence's chords.
+# Roles that only sound the harmony: on strong onsets their pitches are the chord's, by mask, and their
+# notes are held to the next onset within the chord (_hold). Every pitched part does the same as the
+# first in the last bar of a section, so that phrases land on the cadence's chords.
 HARMONY_ROLES = ("pad",)
 # Pitched notes are drawn a little hotter than the rhythm: at the default temperature 1.0, pitches at 1.1.
 # The pitches' total share after a note (another note at this onset, or the next onset) stays the
@@ -70,6 +72,12 @@ LISTEN_PENALTY = 2.0
 # held-out data; the model alone leaves 8-13% and 15%).
 REST_PENALTY = 1.5
 REST_ROLES = ("melody", "chords", "arpeggio", "bass", "drums")
+# The plan's energy as a note budget: a part may write on average ENERGY_SLACK x the upper boundary of its
+# energy level's notes per bar (the tokenizer's thresholds; level 5: TOP_LEVEL_SPAN x its lower one),
+# counted from the chunk's start, so single bars may be denser. The model alone honours the energy token
+# in most roles but overshoots by one to three levels in pads for instruments it has only seen as chords.
+ENERGY_SLACK = 1.25
+TOP_LEVEL_SPAN = 2.0
 # Written first, so that the other parts can listen to them.
 LEAD_ROLES = ("melody", "bass")
 _ENERGY_WORDS = ("sparse, calm and gentle", "relaxed", "steady", "lively and energetic", "busy, intense and driving")
@@ -98,6 +106,9 @@ class Row:
     expect: str = "bar"            # grammar state: note-start | pitch | velocity | duration
     last_pos: int = -1
     notes_in_bar: int = 0
+    notes: int = 0                 # notes written in the chunk so far, and at how many onsets
+    onsets: int = 0
+    budget: float = math.inf       # notes per bar the plan's energy allows, on average
     until: int = 0                 # the row's notes sound until this tick, counted from the bar's start
     done: bool = False
     out: list[int] = field(default_factory=list)
@@ -170,10 +181,19 @@ class TransformerArranger:
                     carry = ids[-1]
                     forced.append(ids)
                 ends = frozenset(i for i, b in enumerate(chunk) if b.index == sec.last_bar)
+                budget = self.energy_budget(spec.role, sec.energy)
                 for k in range(n_candidates):
                     rows.append(Row((si, pi), k, chunk, spec, sec.energy, list(prompt), [list(f) for f in forced],
-                                    inst.low, inst.high, cadence=ends))
+                                    inst.low, inst.high, cadence=ends, budget=budget))
         return rows
+
+    def energy_budget(self, role: str, energy: int) -> float:
+        """Notes per bar a part of this role may write on average at this energy level (1-5)."""
+        t = self.tok.energy_thresholds.get(role)
+        if not t or ENERGY_SLACK <= 0:
+            return math.inf
+        level = min(max(int(energy), 1), len(t) + 1)
+        return ENERGY_SLACK * (t[level - 1] if level <= len(t) else TOP_LEVEL_SPAN * t[-1])
 
     # --- the constrained sampling loop ------------------------------------------------------
 
@@ -270,9 +290,11 @@ class TransformerArranger:
         if fam == "Position":
             row.last_pos = self.pos_of[token]
             row.expect = "pitch"
+            row.onsets += 1
         elif fam in ("Pitch", "PitchDrum"):
             row.expect = "velocity"
             row.notes_in_bar += 1
+            row.notes += 1
             if fam == "PitchDrum":
                 row.until = max(row.until, (row.last_pos + 1) * STEP)
         elif fam == "Velocity":
@@ -323,6 +345,10 @@ class TransformerArranger:
             last_pos = torch.empty(n, dtype=torch.long)
             n_pos = torch.empty(n, dtype=torch.long)
             notes = torch.empty(n, dtype=torch.long)
+            # The energy budget: another onset only while its expected notes (the row's mean per onset)
+            # fit in what the bars so far allow, another note at this onset only while below it.
+            onset_ok = torch.ones(n, dtype=torch.bool)
+            note_ok = torch.ones(n, dtype=torch.bool)
             gap_pos = torch.full((n,), 1 << 20, dtype=torch.long)  # onsets from here leave a beat silent
             bar_gap = torch.zeros(n, dtype=torch.bool)               # ending the bar now leaves one
             for j, ri in enumerate(act):
@@ -339,6 +365,10 @@ class TransformerArranger:
                 last_pos[j] = r.last_pos
                 n_pos[j] = r.bars[r.bar].bar.length // STEP
                 notes[j] = r.notes_in_bar
+                if r.budget < math.inf:
+                    allowed = r.budget * (r.bar + 1)
+                    onset_ok[j] = r.notes + max(1.0, r.notes / max(1, r.onsets)) <= allowed
+                    note_ok[j] = r.notes < allowed
                 if rest and r.spec.role in REST_ROLES:
                     bar = r.bars[r.bar].bar
                     beat = PPQ * 4 // bar.denominator
@@ -363,8 +393,8 @@ class TransformerArranger:
             if bool(sel.any()):
                 room = (notes < max_notes[active])[:, None]
                 pos = self.is_pos[None, :] & (self.pos_val[None, :] > last_pos[:, None]) & (self.pos_val[None, :] < n_pos[:, None])
-                starts = (pos & room) | bar_eos[None, :]
-                after = (state == _STATES["after-note"])[:, None] & room & pitch_ok[active]
+                starts = (pos & room & onset_ok[:, None]) | bar_eos[None, :]
+                after = (state == _STATES["after-note"])[:, None] & room & note_ok[:, None] & pitch_ok[active]
                 mask[sel] = (starts | after)[sel]
             use_bias = ((state == _STATES["pitch"]) | (state == _STATES["after-note"])) & ~drum[active]
             scores = logits + bias[active] * use_bias[:, None]
@@ -413,7 +443,7 @@ class TransformerArranger:
             e = min(origin + n.end, end)
             if s < end and e > s:
                 out.append(Note(s, e, n.pitch, n.velocity))
-        return out
+        return _hold(out, row.bars) if row.spec.role in HARMONY_ROLES else out
 
     def score_candidate(self, row: Row, notes: list[Note]) -> float:
         """Harmonic fit + rhythmic fit + closeness to the planned energy + consonance with what the other
@@ -628,6 +658,31 @@ def _vary_notes(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], seed: 
 
 
 _STATES = {"note-start": 1, "after-note": 2, "pitch": 3, "velocity": 4, "duration": 5}
+
+
+def _hold(notes: list[Note], bars: list[SheetBar]) -> list[Note]:
+    """Held harmony: each note lasts at least until the part's next onset (or the last bar's end), through
+    the plan's chord changes while its pitch class is in the next chord (a common tone), and up to the
+    first change where it is not. A pad that the energy budget keeps to a chord a bar then sounds through
+    the bar instead of leaving it silent, without holding a tone against the next chord."""
+    spans = [c for b in bars for c in b.chords]
+    starts = [c.start for c in spans]
+    end = bars[-1].bar.end
+    onsets = sorted({n.start for n in notes})
+    out = []
+    for n in notes:
+        k = bisect.bisect_right(onsets, n.start)
+        until = min(onsets[k] if k < len(onsets) else end, end)
+        if n.end >= until:
+            out.append(n)
+            continue
+        j = max(0, bisect.bisect_right(starts, n.start) - 1)
+        stop = spans[j].end
+        while stop < until and j + 1 < len(spans) and n.pitch % 12 in spans[j + 1].chord.pitch_classes:
+            j += 1
+            stop = spans[j].end
+        out.append(Note(n.start, max(n.end, min(until, stop)), n.pitch, n.velocity))
+    return out
 
 
 def _heat(scores: torch.Tensor, rhythm: torch.Tensor, pitch_t: float, is_pitch: torch.Tensor) -> torch.Tensor:

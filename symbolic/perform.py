@@ -405,13 +405,17 @@ def cache_dir() -> Path:
     return (Path(env) if env else Path.home() / ".cache" / "composer") / "perform"
 
 
+SPLITS = ("train", "val", "test")
+
+
 def build(data_dir: Path, out: Path, limit: int | None = None, progress=print) -> dict:
-    """Read Groove MIDI and POP909 in memory and write {train,test}.npz (features, targets, labels)."""
+    """Read Groove MIDI and POP909 in memory and write {train,val,test}.npz (features, targets, labels);
+    val holds Groove's own validation split (for choosing settings), POP909 has none."""
     from .data import _read_groove, _read_pop909, split_of
     t0 = time.time()
     buckets: dict[str, dict[str, list]] = {s: {"x": [], "y": [], "cls": [], "svel": [], "vel": [], "dev": [],
-                                                "on16": [], "piece": [], "src": []} for s in ("train", "test")}
-    counts = {"groove": {"train": 0, "test": 0}, "pop909": {"train": 0, "test": 0}}
+                                                "on16": [], "piece": [], "src": []} for s in SPLITS}
+    counts = {"groove": {s: 0 for s in SPLITS}, "pop909": {s: 0 for s in SPLITS}}
 
     def add(split, ex, src):
         b = buckets[split]
@@ -423,15 +427,13 @@ def build(data_dir: Path, out: Path, limit: int | None = None, progress=print) -
         counts[src][split] += 1
 
     for item in _read_groove(data_dir, limit):
-        split = item.get("split", "train")
-        if split == "validation":
-            continue
+        split = {"test": "test", "validation": "val"}.get(item.get("split", "train"), "train")
         try:
             ex = groove_examples(item)
         except Exception:  # a malformed file is skipped
             ex = None
         if ex is not None:
-            add("test" if split == "test" else "train", ex, "groove")
+            add(split, ex, "groove")
     progress(f"groove read in {time.time() - t0:.0f} s")
     for song in _read_pop909(data_dir, limit):
         split = "test" if split_of(f"pop909/{song['sid']}") == "test" else "train"
@@ -444,6 +446,8 @@ def build(data_dir: Path, out: Path, limit: int | None = None, progress=print) -
     out.mkdir(parents=True, exist_ok=True)
     summary = {"pieces": counts, "seconds": round(time.time() - t0, 1)}
     for s, b in buckets.items():
+        if not b["y"]:
+            continue
         np.savez(out / f"{s}.npz", x=np.concatenate(b["x"]), y=np.concatenate(b["y"]), cls=np.array(b["cls"]),
                  svel=np.concatenate(b["svel"]), vel=np.concatenate(b["vel"]), dev=np.concatenate(b["dev"]),
                  on16=np.concatenate(b["on16"]), piece=np.concatenate(b["piece"]), src=np.array(b["src"]))
@@ -506,7 +510,7 @@ DEFAULT_CONFIG = {"n_features": N_FEATURES, "n_targets": N_TARGETS, "hidden": 19
 
 
 def train(cache: Path, out: Path, minutes: float = 8.0, batch: int = 1024, lr: float = 2e-3, seed: int = 0,
-          progress=print) -> dict:
+          rare_boost: float = 0.5, progress=print) -> dict:
     torch = _torch()
     torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -515,13 +519,13 @@ def train(cache: Path, out: Path, minutes: float = 8.0, batch: int = 1024, lr: f
     y = torch.from_numpy(np.clip(d["y"], -6, 6)).float()
     src, cls = d["src"], d["cls"]
     # Balance the two sources (POP909 and Groove notes equally often) and, within each, give rare classes
-    # (toms, cymbals) more turns: weight ~ 1/sqrt(class frequency).
+    # (toms, cymbals) more turns: weight ~ 1 / class frequency ** rare_boost (0: as often as they occur).
     w = np.zeros(len(src))
     for s_name in np.unique(src):
         ms = src == s_name
         for c in np.unique(cls[ms]):
             mc = ms & (cls == c)
-            w[mc] = 1.0 / np.sqrt(mc.sum())
+            w[mc] = 1.0 / float(mc.sum()) ** rare_boost
         w[ms] *= 0.5 / w[ms].sum()
     w = torch.from_numpy(w / w.sum())
     cfg = dict(DEFAULT_CONFIG)
@@ -581,7 +585,7 @@ def train(cache: Path, out: Path, minutes: float = 8.0, batch: int = 1024, lr: f
         },
         "training": {"steps": step, "batch": batch, "seconds": round(secs, 1), "final_train_loss": round(ema, 4),
                      "test_loss": round(test_loss, 4), "loss_curve": losses, "notes_seen": int(step * batch),
-                     "threads": 1, "lr": lr, "seed": seed},
+                     "threads": 1, "lr": lr, "seed": seed, "rare_boost": rare_boost},
     }
     save(model, cfg, out, card)
     progress(f"{step} steps in {secs:.0f} s, train loss {ema:.4f}, test loss {test_loss:.4f}")
@@ -783,9 +787,9 @@ def pedal_spans(starts: np.ndarray, press: np.ndarray, offset: np.ndarray, hold:
 # Evaluation against held-out humans
 
 
-def evaluate(cache: Path, weights: Path | None = None, seed: int = 0) -> dict:
+def evaluate(cache: Path, weights: Path | None = None, seed: int = 0, split: str = "test") -> dict:
     model, cfg = load(weights)
-    d = np.load(cache / "test.npz")
+    d = np.load(cache / f"{split}.npz")
     y = sample(model, cfg, d["x"], seed)
     rng = np.random.default_rng(seed)
     cls = d["cls"]
@@ -803,7 +807,7 @@ def evaluate(cache: Path, weights: Path | None = None, seed: int = 0) -> dict:
         m = cls == name
         if m.sum() < 20:
             continue
-        s = "Groove test" if name in DRUM_CLASSES else "POP909 held-out"
+        s = f"Groove {split}" if name in DRUM_CLASSES else "POP909 held-out"
         sd_t = float(hum_dev[m].std())
         sd_v = float((hum_vel[m] - svel[m]).std())
         jit_dev = rng.normal(0, sd_t, m.sum())
@@ -820,7 +824,7 @@ def evaluate(cache: Path, weights: Path | None = None, seed: int = 0) -> dict:
                      "v_jitter": wasserstein1(jit_vel, hum_vel[m]),
                      "t_jitter_train": wasserstein1(trj_dev, hum_dev[m]), "v_jitter_train": wasserstein1(trj_vel, hum_vel[m])})
     res = {"rows": rows, "notes": int(len(cls)), "sample_steps": int(cfg.get("sample_steps", cfg["steps"]))}
-    if y.shape[1] >= N_TARGETS and "piece" in d.files:
+    if y.shape[1] >= N_TARGETS and "piece" in d.files and bool(((d["cls"] == "piano") & (d["src"] == "pop909")).any()):
         res["pedal"] = evaluate_pedal(d, y)
     return res
 
@@ -997,18 +1001,20 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--cache", default=None)
     t.add_argument("--out", default=str(WEIGHTS_DIR))
     t.add_argument("--minutes", type=float, default=8.0)
+    t.add_argument("--rare-boost", type=float, default=0.5, help="rare classes' weight ~ 1 / frequency ** this")
     e = sub.add_parser("eval")
     e.add_argument("--cache", default=None)
     e.add_argument("--weights", default=None)
     e.add_argument("--out", default="docs/EVAL_PERFORMANCE.md")
+    e.add_argument("--split", default="test", choices=["test", "val"], help="val: Groove's validation split")
     args = ap.parse_args(argv)
     cache = Path(args.cache) if getattr(args, "cache", None) else cache_dir()
     if args.cmd == "build":
         build(Path(args.data) if args.data else default_data_dir(), cache, args.limit)
     elif args.cmd == "train":
-        train(cache, Path(args.out), args.minutes)
+        train(cache, Path(args.out), args.minutes, rare_boost=args.rare_boost)
     else:
-        res = evaluate(cache, Path(args.weights) if args.weights else None)
+        res = evaluate(cache, Path(args.weights) if args.weights else None, split=args.split)
         text = "# Performance evaluation\n" + eval_markdown(res, "python -m symbolic.perform eval").split("\n", 1)[1]
         Path(args.out).write_text(text)
         (cache / "eval.json").write_text(json.dumps(res, indent=1))

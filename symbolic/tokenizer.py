@@ -403,7 +403,10 @@ class MusicTokenizer:
 
     def energy(self, role: str, n_notes: int, n_bars: int) -> int:
         """Energy level 1-5 of a track with `n_notes` notes over `n_bars` bars."""
-        density = n_notes / max(1, n_bars)
+        return self.energy_level(role, n_notes / max(1, n_bars))
+
+    def energy_level(self, role: str, density: float) -> int:
+        """Energy level 1-5 of a track of this role with `density` notes per bar."""
         return 1 + sum(1 for t in self.energy_thresholds.get(role, DEFAULT_ENERGY_THRESHOLDS["melody"])
                        if density > t)
 

@@ -66,3 +66,18 @@ def test_energy_matched_humans_take_the_windows_energy_shares():
     got = energy_matched(human, windows, size=100)
     assert sum(r["energy"] == 4 for r in got) == 75 and sum(r["energy"] == 1 for r in got) == 24
     assert energy_matched(human, [], size=100) == human
+
+
+def test_energy_table_counts_windows_at_the_planned_level():
+    from composer.evaluate import energy_table, shipped_tokenizer
+    rows = {"pad": {"model": [{"energy": 3, "level": 3}, {"energy": 3, "level": 5}],
+                    "patterns": [{"energy": 2, "level": 2}] * 2},
+            "bass": {"model": [{"energy": 4, "level": 3}, {"energy": 4, "level": 4}]}}
+    table = energy_table(rows, ["model", "patterns", "absent"])
+    assert table[0] == "| system | pad | bass | all | within one level |"
+    assert table[2] == "| model | 50 | 50 | 50 | 75 |"
+    assert table[3] == "| patterns | 100 | - | 100 | 100 |" and len(table) == 4
+    tok = shipped_tokenizer()
+    t = tok.energy_thresholds["pad"]
+    assert tok.energy_level("pad", t[0]) == 1 and tok.energy_level("pad", t[3] + 0.1) == 5
+    assert tok.energy_level("pad", 8.0) == tok.energy("pad", 16, 2)

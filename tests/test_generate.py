@@ -251,3 +251,55 @@ def test_pitch_heat_leaves_the_rhythm_decision_alone():
     assert torch.allclose(p[0, 2:] / p[0, 2:].sum(), torch.softmax(scores[0, 2:] / 1.5, dim=0))
     assert torch.allclose(p[1, 2:], torch.softmax(scores[1, 2:] / 1.5, dim=0))
     assert p[1, :2].sum() == 0 and p[0, 1] == 0
+
+
+def test_parts_keep_to_the_plans_energy(arranger, monkeypatch):
+    import symbolic.generate as gen
+    sheet = small_plan(extra_sections=False).to_sheet()
+    firsts = [s for i, s in enumerate(sheet.sections) if s.label not in {t.label for t in sheet.sections[:i]}]
+    # Another note at an onset is allowed while below the budget: at most one above it.
+    most = {(sec.name, spec.role): math.floor(arranger.energy_budget(spec.role, sec.energy) * sec.n_bars) + 1
+            for sec in firsts for spec in sheet.parts}
+
+    def over(seed: int) -> list[str]:
+        """The (section, part)s that wrote more notes than their energy budget lets through."""
+        score = arranger.arrange(sheet, seed=seed, n_candidates=1)
+        out = []
+        for sec in firsts:
+            bars = [sheet.bars[i].bar for i in sec.bar_range]
+            for part, spec in zip(score.parts, sheet.parts):
+                n = sum(bars[0].start <= x.start < bars[-1].end for x in part.notes)
+                if n > most[sec.name, spec.role]:
+                    out.append(f"{sec.name}/{spec.role}")
+        return out
+
+    assert all(not over(seed) for seed in range(3))
+    monkeypatch.setattr(gen, "ENERGY_SLACK", 0.0)  # the random weights alone overshoot somewhere
+    assert any(over(seed) for seed in range(3))
+
+
+def test_energy_budget_follows_the_tokenizers_bins(arranger, monkeypatch):
+    import symbolic.generate as gen
+    t = arranger.tok.energy_thresholds["pad"]
+    assert arranger.energy_budget("pad", 1) == pytest.approx(gen.ENERGY_SLACK * t[0])
+    assert arranger.energy_budget("pad", 4) == pytest.approx(gen.ENERGY_SLACK * t[3])
+    assert arranger.energy_budget("pad", 5) == pytest.approx(gen.ENERGY_SLACK * gen.TOP_LEVEL_SPAN * t[3])
+    assert arranger.energy_budget("pad", 9) == arranger.energy_budget("pad", 5)
+    assert arranger.energy_budget("theremin", 3) == math.inf
+    monkeypatch.setattr(gen, "ENERGY_SLACK", 0.0)
+    assert arranger.energy_budget("pad", 3) == math.inf
+
+
+def test_pads_hold_their_chord_until_the_next_onset():
+    from symbolic.generate import _hold
+    from symbolic.score import PPQ, Note
+    bars = small_plan(extra_sections=False).to_sheet().bars[:4]   # C | Am | F | G G7
+    b = [x.bar.start for x in bars]
+    notes = [Note(b[0], b[0] + PPQ, p, 80) for p in (60, 64, 67)] + [Note(b[2], b[2] + PPQ, 65, 80),
+                                                                     Note(b[2], b[3] + 2 * PPQ, 69, 80)]
+    got = {(n.start, n.pitch): n.end for n in _hold(notes, bars)}
+    assert got[b[0], 60] == b[2] and got[b[0], 64] == b[2]   # C and E are in Am too: held to the next onset
+    assert got[b[0], 67] == b[1]                              # G is not: it stops where Am begins
+    assert got[b[2], 65] == b[3]                              # F is not in G: it stops there, not at the end
+    assert got[b[2], 69] == b[3] + 2 * PPQ                    # a longer note is never shortened
+    assert len(got) == len(notes)
