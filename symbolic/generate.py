@@ -52,8 +52,8 @@ TEXT_WEIGHT = 2.0
 # on the validation split this gave more pitch-class variety and a higher chord-tone ratio than (2, 0.5).
 CHORD_BIAS = (3.0, 0.0, 1.5)
 # Roles that only sound the harmony: on strong onsets their pitches are the chord's, by mask, and their
-# notes are held to the next onset within the chord (_hold). Every pitched part does the same as the
-# first in the last bar of a section, so that phrases land on the cadence's chords.
+# notes are held to the next onset through common tones (_hold). Every pitched part gets that mask in the
+# last bar of a section, so that phrases land on the cadence's chords.
 HARMONY_ROLES = ("pad",)
 # Pitched notes are drawn a little hotter than the rhythm: at the default temperature 1.0, pitches at 1.1.
 # The pitches' total share after a note (another note at this onset, or the next onset) stays the

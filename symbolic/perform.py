@@ -1005,8 +1005,8 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("eval")
     e.add_argument("--cache", default=None)
     e.add_argument("--weights", default=None)
-    e.add_argument("--out", default="docs/EVAL_PERFORMANCE.md")
     e.add_argument("--split", default="test", choices=["test", "val"], help="val: Groove's validation split")
+    e.add_argument("--out", default=None, help="default: docs/EVAL_PERFORMANCE.md for test, CACHE/eval_val.md for val")
     args = ap.parse_args(argv)
     cache = Path(args.cache) if getattr(args, "cache", None) else cache_dir()
     if args.cmd == "build":
@@ -1015,9 +1015,13 @@ def main(argv: list[str] | None = None) -> int:
         train(cache, Path(args.out), args.minutes, rare_boost=args.rare_boost)
     else:
         res = evaluate(cache, Path(args.weights) if args.weights else None, split=args.split)
-        text = "# Performance evaluation\n" + eval_markdown(res, "python -m symbolic.perform eval").split("\n", 1)[1]
-        Path(args.out).write_text(text)
-        (cache / "eval.json").write_text(json.dumps(res, indent=1))
+        test = args.split == "test"
+        command = "python -m symbolic.perform eval" + ("" if test else f" --split {args.split}")
+        text = "# Performance evaluation\n" + eval_markdown(res, command).split("\n", 1)[1]
+        # The validation table is for choosing settings: it never replaces the held-out one in docs/.
+        out = Path(args.out) if args.out else Path("docs/EVAL_PERFORMANCE.md") if test else cache / f"eval_{args.split}.md"
+        out.write_text(text)
+        (cache / ("eval.json" if test else f"eval_{args.split}.json")).write_text(json.dumps(res, indent=1))
         print(text)
     return 0
 

@@ -1,5 +1,6 @@
 """Expressive performance (symbolic.perform): the shipped diffusion model applied to a Score, and the
 --humanize / --no-humanize options of the pipeline and the command line."""
+import json
 import random
 
 import numpy as np
@@ -267,3 +268,17 @@ def test_the_bar_length_column_is_where_the_pedal_evaluation_reads_it():
     score = small_score(2)
     f = score_features(score, score.parts[1])
     assert np.allclose(f[:, BAR_COL], 1.0)  # 16 sixteenths / 16
+
+
+def test_groove_validation_split_is_built_and_evaluated(shared_data, tmp_path):
+    from symbolic.perform import main
+    cache = tmp_path / "perform"
+    assert main(["build", "--data", str(shared_data), "--cache", str(cache), "--limit", "40"]) == 0
+    summary = json.loads((cache / "summary.json").read_text())
+    assert summary["pieces"]["groove"]["val"] > 0 and summary["pieces"]["pop909"]["val"] == 0
+    assert {p.name for p in cache.glob("*.npz")} == {"train.npz", "val.npz", "test.npz"}
+    assert main(["eval", "--cache", str(cache), "--split", "val"]) == 0
+    text = (cache / "eval_val.md").read_text()
+    assert "Groove val" in text and "Groove test" not in text and "--split val" in text
+    res = json.loads((cache / "eval_val.json").read_text())
+    assert res["rows"] and "pedal" not in res and not (cache / "eval.json").exists()
