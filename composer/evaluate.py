@@ -28,6 +28,7 @@ from symbolic.metrics import (analyze_key, cadence_rate, chord_tone_ratio, clash
                               form_agreement, groove_consistency, key_scores, nanmean, note_density,
                               pitch_class_entropy, scale_consistency, tempo_scores, wasserstein1)
 from symbolic.score import PPQ, Bar, ChordSpan, PartSpec, Sheet, SheetBar, SheetSection
+from symbolic.tokenizer import MusicTokenizer
 
 NOT_LISTENING = "model, not listening"  # the model with every track written alone (an ablation)
 ROLES = ("melody", "counter-melody", "chords", "pad", "arpeggio", "bass", "drums")
@@ -118,11 +119,10 @@ def heldout_picks(split: Path, n_seq: int, n: int, seed: int) -> list[int]:
 
 def heldout(data_dir: Path, n: int, seed: int, arrangers: dict, progress=print) -> dict:
     """Per role and system: the metrics over n test sequences (n / roles of each role)."""
-    from symbolic.tokenizer import MusicTokenizer
     split = data_dir / "test"
     tokens = np.load(split / "tokens.npy", mmap_mode="r")
     offsets = np.load(split / "offsets.npy")
-    tok = MusicTokenizer.load(data_dir / "tokenizer.json") if (data_dir / "tokenizer.json").exists() else MusicTokenizer.default()
+    tok = MusicTokenizer.in_folder(data_dir)
     picks = heldout_picks(split, len(offsets) - 1, n, seed)
     rows: dict[str, dict[str, list[dict]]] = {}
     for k, i in enumerate(picks):
@@ -165,11 +165,12 @@ def briefs(items: list[dict], seed: int, arrangers: dict, progress=print, limits
            roles: dict | None = None, tokenizer=None) -> dict:
     """TB/CK and plan metrics per caption; when `roles` is a dict, it also collects the per-role track
     metrics of every arranged piece over 8-bar windows (the size of the held-out sequences), with each
-    window's energy level by `tokenizer`'s per-role density bins (default: the shipped model's)."""
+    window's energy level by `tokenizer`'s per-role density bins (the arranging model's; default: the
+    shipped tokenizer)."""
 
     from .brief import parse_brief
     from .planner import plan_from_brief
-    tok = tokenizer or shipped_tokenizer()
+    tok = tokenizer or MusicTokenizer.default()
     results: dict[str, list[dict]] = {}
     for k, item in enumerate(items):
         try:
@@ -221,14 +222,6 @@ def _windows(notes, sheet: Sheet, drum: bool, size: int = 8) -> list[dict]:
             inside = [n for n in notes if bars[0].start <= n.start < bars[-1].end]
             out.append({**_track_metrics(inside, sheet, drum, bars), "energy": sec.energy})
     return out
-
-
-def shipped_tokenizer():
-    """The shipped model's tokenizer (its energy bins are the training data's), else the default one."""
-    from symbolic.generate import WEIGHTS_DIR
-    from symbolic.tokenizer import MusicTokenizer
-    path = WEIGHTS_DIR / "tokenizer.json"
-    return MusicTokenizer.load(path) if path.is_file() else MusicTokenizer.default()
 
 
 def energy_table(brief_roles: dict, systems: list[str]) -> list[str]:
@@ -380,12 +373,14 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
                       *closer_table(rows, rows), ""]
     sets = []
     brief_roles: dict = {}
+    # Energy levels by the bins of the model being measured (its training data's quantiles).
+    tok = MusicTokenizer.in_folder(model_dir) if model_dir is not None else MusicTokenizer.default()
     if MIDICAPS.exists():
         sets.append(("MidiCaps examples", midicaps_examples()))
     sets.append((f"our caption set ({n_own})", own_captions(n_own, seed)))
     limits = None if model_briefs is None else {"model": model_briefs, NOT_LISTENING: model_briefs}
     for title, items in sets:
-        res = briefs(items, seed, systems, progress, limits, roles=brief_roles)
+        res = briefs(items, seed, systems, progress, limits, roles=brief_roles, tokenizer=tok)
         lines += [f"## Briefs: {title}", "",
                   "TB/TBT: tempo in the requested MidiCaps bin / within one bin; CK/CKD: music21's key of the notes "
                   "is the requested key / or its relative; key acc: music21's key equals the plan's key; "
@@ -429,7 +424,7 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
                                **d} for r, d in brief_roles.items()}, ["human", MATCHED, *systems]), ""]
     if "model" in systems and rows:
         lines += [f"Closer to the held-out humans ({MATCHED}):", "", *closer_table(matched, brief_roles), ""]
-    lines += ["Energy as planned: % of the windows whose level (the part's notes per bar in the shipped "
+    lines += ["Energy as planned: % of the windows whose level (the part's notes per bar in the model's "
               "tokenizer's per-role bins, quintiles of the training data) is the section's planned energy, per "
               "role; over all roles, exactly and within one level.", "", *energy_table(brief_roles, list(systems)), ""]
     lines.append(f"Run time: {time.perf_counter() - t0:.0f} s on {os.cpu_count()} CPU cores.")

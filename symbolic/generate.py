@@ -141,8 +141,7 @@ class TransformerArranger:
         if not (directory / "model.safetensors").exists():
             raise GenerationError(f"no trained model in {directory}")
         model = MusicGPT.from_pretrained(directory)
-        tok_path = directory / "tokenizer.json"
-        tok = MusicTokenizer.load(tok_path) if tok_path.exists() else MusicTokenizer.default()
+        tok = MusicTokenizer.in_folder(directory)
         embed = None
         if text:
             try:

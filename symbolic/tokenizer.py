@@ -705,6 +705,12 @@ class MusicTokenizer:
         return cls.from_config(config)
 
     @classmethod
+    def in_folder(cls, folder: str | Path) -> MusicTokenizer:
+        """The tokenizer.json that a model or shard folder carries, else the default."""
+        path = Path(folder) / "tokenizer.json"
+        return cls.load(path) if path.is_file() else cls.default()
+
+    @classmethod
     def default(cls) -> MusicTokenizer:
         """The shipped tokenizer (symbolic/data/tokenizer.json), or a fresh one with default thresholds."""
         return _default_tokenizer()

@@ -69,7 +69,9 @@ def test_energy_matched_humans_take_the_windows_energy_shares():
 
 
 def test_energy_table_counts_windows_at_the_planned_level():
-    from composer.evaluate import energy_table, shipped_tokenizer
+    from composer.evaluate import energy_table
+    from symbolic.generate import WEIGHTS_DIR
+    from symbolic.tokenizer import MusicTokenizer
     rows = {"pad": {"model": [{"energy": 3, "level": 3}, {"energy": 3, "level": 5}],
                     "patterns": [{"energy": 2, "level": 2}] * 2},
             "bass": {"model": [{"energy": 4, "level": 3}, {"energy": 4, "level": 4}]}}
@@ -77,7 +79,7 @@ def test_energy_table_counts_windows_at_the_planned_level():
     assert table[0] == "| system | pad | bass | all | within one level |"
     assert table[2] == "| model | 50 | 50 | 50 | 75 |"
     assert table[3] == "| patterns | 100 | - | 100 | 100 |" and len(table) == 4
-    tok = shipped_tokenizer()
+    tok = MusicTokenizer.in_folder(WEIGHTS_DIR)
     t = tok.energy_thresholds["pad"]
     assert tok.energy_level("pad", t[0]) == 1 and tok.energy_level("pad", t[3] + 0.1) == 5
     assert tok.energy_level("pad", 8.0) == tok.energy("pad", 16, 2)

@@ -254,3 +254,11 @@ def test_round_trip_real_files(tok, shared_data):
     pieces += [D.lead_sheet_item_piece(s)[0] for s in sheets]
     checked = sum(_round_trip_piece(tok, p) for p in pieces if p is not None)
     assert checked > 30
+
+
+def test_a_folder_without_a_tokenizer_gets_the_default(tmp_path):
+    from symbolic.tokenizer import MusicTokenizer
+    assert MusicTokenizer.in_folder(tmp_path) is MusicTokenizer.default()
+    tok = MusicTokenizer(energy_thresholds={"pad": [1.0, 2.0, 3.0, 4.0]})
+    tok.save(tmp_path / "tokenizer.json")
+    assert MusicTokenizer.in_folder(tmp_path).energy_thresholds["pad"] == [1.0, 2.0, 3.0, 4.0]
