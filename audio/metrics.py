@@ -82,13 +82,38 @@ def resample(audio: np.ndarray, sr_from: int, sr_to: int, axis: int = 0) -> np.n
     return out.astype(np.float32)
 
 
+CHROMA_WINDOW_SECONDS = 8192 / 44100   # about 0.19 s: splits semitones from about 60 Hz up
+ONSET_WINDOW_SECONDS = 2048 / 44100    # about 46 ms
+
+
+@lru_cache(maxsize=64)
+def fft_size(sr: int, seconds: float) -> int:
+    """The even 5-smooth number (a fast FFT size) nearest `seconds` of audio at this rate.
+
+    Windows of the same duration at every rate keep the features independent of
+    the sample rate (a power of two is 0.19 s at 44.1 kHz but 0.13 s at 16 kHz).
+    """
+    target = sr * seconds
+    best, p2 = 2, 2
+    while p2 <= 2 * target:
+        p3 = p2
+        while p3 <= 2 * target:
+            p5 = p3
+            while p5 <= 2 * target:
+                if abs(p5 - target) < abs(best - target):
+                    best = p5
+                p5 *= 5
+            p3 *= 3
+        p2 *= 2
+    return int(best)
+
+
 def chroma_n_fft(sr: int) -> int:
-    """FFT size for chroma: about 0.19 s, enough to split semitones from about 60 Hz up."""
-    return int(2 ** round(math.log2(sr * 0.186)))
+    return fft_size(int(sr), CHROMA_WINDOW_SECONDS)
 
 
 def onset_n_fft(sr: int) -> int:
-    return int(2 ** round(math.log2(sr * 0.046)))
+    return fft_size(int(sr), ONSET_WINDOW_SECONDS)
 
 
 @lru_cache(maxsize=16)

@@ -51,6 +51,18 @@ def renders(soundfont):
     return {k: (s, render_score(s, soundfont, with_stems=False).mix) for k, s in scores.items()}
 
 
+def test_analysis_windows_last_the_same_at_every_rate():
+    for sr in (8000, 16000, 22050, 24000, 32000, 44100, 48000):
+        for n_fft, seconds in ((M.chroma_n_fft(sr), 0.186), (M.onset_n_fft(sr), 0.046)):
+            assert n_fft % 2 == 0 and abs(n_fft / sr - seconds) < 0.03 * seconds, (sr, n_fft)
+            m = n_fft
+            for f in (2, 3, 5):          # sizes numpy's FFT handles fast
+                while m % f == 0:
+                    m //= f
+            assert m == 1, (sr, n_fft)
+    assert M.chroma_n_fft(44100) == 8192 and M.onset_n_fft(44100) == 2048
+
+
 def test_chroma_filterbank_folds_a_tone_onto_its_pitch_class():
     t = np.arange(SR) / SR
     for midi, pc, ratio in ((81, 9, 5), (69, 9, 5), (60, 0, 3), (43, 7, 1.5)):   # low notes smear more
