@@ -155,6 +155,15 @@ def _load_library():
             raise RenderError(f"FluidSynth {major.value}.{minor.value}.{micro.value} is too old; 2.x (libfluidsynth3) is required")
         for level in range(5):  # keep FluidSynth's messages off the terminal; they go into RenderError texts
             lib.fluid_set_log_function(level, _log_callback, None)
+        # The first new_fluid_synth fills FluidSynth's global tables without making a second
+        # caller wait; synths made at once in worker threads could then render with half-filled
+        # tables (the first render in a process came out different). Fill them here, once.
+        settings = lib.new_fluid_settings()
+        if settings:
+            synth = lib.new_fluid_synth(settings)
+            if synth:
+                lib.delete_fluid_synth(synth)
+            lib.delete_fluid_settings(settings)
         _lib_cache.append(lib)
         return lib
 

@@ -119,6 +119,30 @@ def test_worker_count_does_not_change_the_music(soundfont):
     assert correlation(one.mix, two.mix) > 0.99
 
 
+_FIRST_RENDER = """
+import sys
+import numpy as np
+from audio.render import render_score
+from tests.helpers import band_score
+score = band_score(hats=False, bars=2)
+first, second = (render_score(score, sys.argv[1], with_stems=False, workers=2).mix for _ in range(2))
+print(len(first), len(second), int(len(first) == len(second) and np.array_equal(first, second)))
+"""
+
+
+def test_the_first_render_in_a_process_is_like_the_next(soundfont):
+    # Synths created at once in worker threads used to race FluidSynth's one-time set-up:
+    # the first render of a process came out different in about half the runs.
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parent.parent
+    for _ in range(4):
+        out = subprocess.run([sys.executable, "-c", _FIRST_RENDER, str(soundfont)], cwd=root,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.split()[-1] == "1", out.stdout
+
+
 def test_bad_soundfont_path(tmp_path):
     with pytest.raises(SoundFontError, match="does not exist"):
         find_soundfont(tmp_path / "missing.sf2")
