@@ -431,7 +431,8 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
     perf = Path(out).parent / "EVAL_PERFORMANCE.md"
     if perf.exists():
         # The performance model has its own evaluation (python -m symbolic.perform eval); keep it in one place.
-        body = perf.read_text(encoding="utf-8").split("\n", 1)[1] if perf.read_text(encoding="utf-8").startswith("#") else perf.read_text(encoding="utf-8")
+        body = perf.read_text(encoding="utf-8")
+        body = body.split("\n", 1)[1] if body.startswith("#") else body
         lines += ["", "## Performance", body.strip()]
     text = "\n".join(lines) + "\n"
     from symbolic.files import atomic_write

@@ -83,3 +83,13 @@ def test_energy_table_counts_windows_at_the_planned_level():
     t = tok.energy_thresholds["pad"]
     assert tok.energy_level("pad", t[0]) == 1 and tok.energy_level("pad", t[3] + 0.1) == 5
     assert tok.energy_level("pad", 8.0) == tok.energy("pad", 16, 2)
+
+
+def test_the_performance_evaluation_beside_the_output_is_appended(tmp_path, monkeypatch):
+    import composer.evaluate as E
+    monkeypatch.setattr(E, "MIDICAPS", tmp_path / "absent")        # our captions only: quick
+    (tmp_path / "EVAL_PERFORMANCE.md").write_text("# Performance evaluation\n\n| class | W1 |\n| toms | 3.38 |\n")
+    text = E.run(tmp_path / "EVAL.md", None, None, n_own=2, progress=None)
+    assert text == (tmp_path / "EVAL.md").read_text()
+    assert text.rstrip().endswith("## Performance\n| class | W1 |\n| toms | 3.38 |")
+    assert "Performance evaluation" not in text
