@@ -244,7 +244,7 @@ def test_pitch_heat_leaves_the_rhythm_decision_alone():
     is_pitch = torch.tensor([False, False, True, True, True])
     scores = torch.tensor([[1.0, -math.inf, 2.0, 0.5, -1.0],      # after a note: next onset or another pitch
                            [-math.inf, -math.inf, 2.0, 0.5, -1.0]])  # a pitch must come
-    p = torch.softmax(_heat(scores, torch.tensor([0.9, 0.9]), 1.5, is_pitch), dim=1)
+    p = torch.softmax(_heat(scores, torch.tensor([0.9, 0.9]), torch.tensor([1.5, 1.5]), is_pitch), dim=1)
     cool = torch.softmax(scores / 0.9, dim=1)
     # The pitches' total share is the rhythm temperature's; the choice among them is the hotter one's.
     assert torch.allclose(p[0, 2:].sum(), cool[0, 2:].sum())
