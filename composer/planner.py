@@ -376,9 +376,15 @@ def _scale(slots: list[Slot], target: int) -> list[Slot]:
 
 
 def _fit_letters(slots: list[Slot], target: int, brief: Brief, repeat_cycles: bool) -> list[Slot]:
-    """Pick one section length (4-32 bars, 8 preferred) and a number of passes through the form,
-    with an intro or a closing tag where that brings the length closer to the request."""
+    """Pick one section length (4-32 bars, 8 preferred; up to 64 in forms played once) and a number of
+    passes through the form, with an intro or a closing tag where that brings the length closer to the
+    request. Chorus forms (AABA, AABB, AB, jazz and folk tunes) repeat; a ternary or rondo form is played
+    once with longer sections (built of 4- and 8-bar phrases, see _progression): a two-minute ABA is
+    A B A, not A B A A B A A B A."""
     n = len(slots)
+    lengths = (4, 8, 12, 16, 24, 32) if repeat_cycles else (4, 8, 12, 16, 24, 32, 40, 48, 64)
+    per_cycle = 0.01 if repeat_cycles else 0.3
+    per_octave = 0.25 if repeat_cycles else 0.15
 
     def fills(total: int) -> tuple[int, int]:
         short = target - total
@@ -388,13 +394,13 @@ def _fit_letters(slots: list[Slot], target: int, brief: Brief, repeat_cycles: bo
         return intro, coda
 
     best = None
-    for length in (4, 8, 12, 16, 24, 32):
+    for length in lengths:
         for cycles in range(1, 200):
             total = n * length * cycles
             intro, coda = fills(total)
             err = abs(total + intro + coda - target) / max(target, 1)
-            cost = err + 2 * max(0.0, err - 0.08) + 0.25 * abs(np.log2(length / 8))
-            cost += (0.01 if repeat_cycles else 0.06) * (cycles - 1) + 0.02 * bool(intro) + 0.02 * bool(coda)
+            cost = err + 2 * max(0.0, err - 0.08) + per_octave * abs(np.log2(length / 8))
+            cost += per_cycle * (cycles - 1) + 0.02 * bool(intro) + 0.02 * bool(coda)
             if best is None or cost < best[0]:
                 best = (cost, length, cycles, intro, coda)
             if total > 2 * target:

@@ -82,6 +82,17 @@ def test_length_is_close_to_the_request(brief, seconds):
     assert plan.duration_seconds() == pytest.approx(seconds, rel=0.15)
 
 
+def test_ternary_and_variation_forms_are_played_once_and_chorus_forms_repeat():
+    waltz = plan_from_brief("a melancholic waltz in D minor for string quartet, ABA, two minutes")
+    assert [s.label for s in waltz.sections if s.label in "AB"] == ["A", "B", "A"]
+    assert all(s.bars >= 16 for s in waltz.sections if s.label in "AB")
+    variations = plan_from_brief("theme and variations for string quartet, four minutes")
+    names = [s.name for s in variations.sections]
+    assert len(names) == len(set(names)) and names[0] == "Theme"
+    jazz = plan_from_brief("a jazz tune in AABA form, three minutes")
+    assert sum(s.label.rstrip("'") == "B" for s in jazz.sections) >= 2  # choruses come round again
+
+
 def test_bars_are_exact_when_asked_in_bars():
     assert plan_from_brief("a 32 bar jazz tune").total_bars == 32
     assert plan_from_brief("a pop song, 50 bars").total_bars == 50
