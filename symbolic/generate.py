@@ -11,8 +11,9 @@ there). Pitches are drawn a little hotter than the rhythm, and the lead lines' r
 rest. All rows (and N candidates of each) are sampled together in one batch with the key/value cache;
 the best candidate per cell is kept by harmonic fit to the chords, rhythmic fit to the meter, closeness
 to the planned energy and likeness to the brief (the candidate's caption against the brief under the
-sentence encoder). Sections that share a label reuse their material with a controlled variation; locked
-tracks and bars outside the request are copied from the base score.
+sentence encoder). Sections that share a label reuse their material with a controlled variation, and so do
+the repeated phrases inside a long section (_repeat_phrases); locked tracks and bars outside the request
+are copied from the base score.
 
 Tracks listen to each other: the lead parts (melody, bass) are written first, then the rest with a
 logit penalty on pitch classes a semitone from what the tracks already written (or kept from the base
@@ -579,8 +580,11 @@ class TransformerArranger:
                 rows = self._rows(sheet, stage, n_candidates)
                 if listen:
                     self._listen(rows, sheet, score, material)
-                material.update(self._write(rows, emb, temperature, top_p, seed + 7919 * k, part_progress,
-                                            pitch_temperature))
+                written = self._write(rows, emb, temperature, top_p, seed + 7919 * k, part_progress, pitch_temperature)
+                for (si, pi), notes in written.items():
+                    if all(b in regen_bars for b in sheet.sections[si].bar_range):
+                        written[(si, pi)] = _repeat_phrases(sheet, si, sheet.parts[pi], notes, seed)
+                material.update(written)
         for (si, pi), src in list(reuse.items()):
             notes = material.get((src, pi), [])
             off = sheet.bars[sheet.sections[si].first_bar].bar.start - sheet.bars[sheet.sections[src].first_bar].bar.start
@@ -644,6 +648,47 @@ def _material_signature(sheet: Sheet, sec: SheetSection) -> tuple:
     chords = tuple(tuple((c.start - b.bar.start, c.chord.root, c.chord.quality) for c in b.chords) for b in bars)
     return (sec.label.rstrip("'’ "), sec.n_bars, tuple((b.bar.numerator, b.bar.denominator) for b in bars),
             tuple((b.key.tonic, b.key.mode) for b in bars), chords)
+
+
+def _bar_signature(b: SheetBar) -> tuple:
+    return (b.bar.numerator, b.bar.denominator, b.key.tonic, b.key.mode,
+            tuple((c.start - b.bar.start, c.chord.root, c.chord.quality) for c in b.chords))
+
+
+def _repeat_phrases(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], seed: int) -> list[Note]:
+    """Phrases come back inside a long section as sections do across the piece: an 8-bar (or 4-bar)
+    phrase whose chords repeat an earlier phrase of the section up to its last two bars (the planner's
+    a a' b a'', each with a new cadence) takes that phrase's notes there, varied like a repeated section;
+    its cadence bars keep their own notes. Rows are written chunk by chunk, so without this a long section
+    would never state its phrase again."""
+    sec = sheet.sections[si]
+    n = sec.n_bars
+    size = 8 if n % 8 == 0 else 4 if n % 4 == 0 else 0
+    if not size or n < 2 * size:
+        return notes
+    bars = [sheet.bars[i] for i in sec.bar_range]
+    keep = size - 2
+    heads: dict[tuple, int] = {}
+    out = list(notes)
+    inst = instrument_for_program(spec.program, spec.drum)
+    for j in range(0, n, size):
+        head = tuple(_bar_signature(b) for b in bars[j:j + keep])
+        src = heads.setdefault(head, j)
+        if src == j:
+            continue
+        lo, hi = bars[j].bar.start, bars[j + keep].bar.start
+        s_lo = bars[src].bar.start
+        off = lo - s_lo
+        copied = [Note(x.start + off, min(x.end + off, hi), x.pitch, x.velocity) for x in notes
+                  if s_lo <= x.start < s_lo + (hi - lo)]
+        if spec.role in ("melody", "counter-melody", "arpeggio", "bass"):
+            from .patterns import Cell
+            rng = np.random.default_rng(zlib.crc32(f"phrase|{seed}|{si}|{j}|{spec.name}".encode()))
+            cell = Cell(sheet, spec, si, bars[j:j + keep + 1], sec.energy, style_family(sheet.style), inst.low,
+                        inst.high, rng, False, None, sec.energy)
+            copied = _vary(copied, cell, 0.1, rng)
+        out = [x for x in out if not lo <= x.start < hi] + copied
+    return sorted(out, key=lambda x: (x.start, x.pitch))
 
 
 def _vary_notes(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], seed: int) -> list[Note]:

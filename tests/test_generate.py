@@ -73,6 +73,24 @@ def test_same_seed_same_notes_and_label_reuse(arranger):
     assert first == second
 
 
+def test_repeated_phrases_inside_a_long_section_come_back(arranger):
+    from composer.planner import plan_from_brief
+    sheet = plan_from_brief("a waltz for piano and cello, ABA, 96 bars", 0).to_sheet()
+    sec = next(s for s in sheet.sections if s.n_bars == 32)
+    bars = [sheet.bars[i] for i in sec.bar_range]
+    chords = [[(c.start - b.bar.start, c.chord.root, c.chord.quality) for c in b.chords] for b in bars]
+    assert chords[:6] == chords[8:14]  # the planner's phrases a a' (new cadence) b a''
+    score = arranger.arrange(sheet, seed=2, n_candidates=1)
+
+    def onsets(part, first, n):
+        lo, hi = bars[first].bar.start, bars[first + n].bar.start
+        return sorted({n.start - lo for n in part.notes if lo <= n.start < hi})
+
+    for part in score.parts:
+        # The repeat keeps the phrase's rhythm (the variation moves a few pitches); the cadence bars are its own.
+        assert onsets(part, 0, 6) and onsets(part, 0, 6) == onsets(part, 8, 6)
+
+
 def test_regenerate_one_section_keeps_the_rest_and_locked_tracks(arranger):
     sheet = small_plan().to_sheet()
     base = arranger.arrange(sheet, seed=1)
