@@ -47,6 +47,7 @@ class Brief:
     title: str | None = None
     chords: list[str] = field(default_factory=list)  # a progression named in the brief
     key_source: str | None = None    # "named" (the brief names the key) or "chords" (inferred from a progression)
+    arc: str | None = None           # "build" (the energy rises to the end) or "fade" (it falls away)
 
 
 NUMBER_WORDS = {
@@ -163,6 +164,7 @@ def parse_brief(text: str) -> Brief:
     _read_instruments(brief, low)
     _read_modulation(brief, low)
     _read_chords(brief, text)
+    _read_arc(brief, low)
     if not any([brief.key, brief.mode, brief.tempo, brief.meter, brief.seconds, brief.bars, brief.form,
                 brief.instruments, brief.genre, brief.moods, brief.tempo_word, brief.intro, brief.outro, brief.chords]):
         raise BriefError(f"nothing in the brief {text.strip()[:60]!r} describes music: name a style, key, "
@@ -463,6 +465,21 @@ def infer_key(symbols: list[str], mode: str | None = None) -> Key:
                 best, best_score = key, score
     names = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
     return parse_key(f"{names[best.tonic]} {best.mode}")
+
+
+ARC_WORDS = [
+    (r"\bbuild(?:s|ing)?\b|\bcrescendo\b|\bclimax\b|\bclimactic\b|\bgrow(?:s|ing)? (?:louder|stronger|in intensity)\b"
+     r"|\bintensif(?:y|ies|ying)\b|\bgets? (?:louder|bigger|more intense)\b", "build"),
+    (r"\bfad(?:es|ing) away\b|\bdi(?:es|ing) away\b|\bwind(?:s|ing)? down\b|\bdiminuendo\b|\bdecrescendo\b"
+     r"|\bgets? (?:quieter|softer|calmer)\b", "fade"),
+]
+
+
+def _read_arc(brief: Brief, low: str) -> None:
+    """An energy arc over the whole piece: "builds to a climax", "crescendo"; "fades away", "winds down"."""
+    found = [(m.start(), arc) for pattern, arc in ARC_WORDS for m in [re.search(pattern, low)] if m]
+    if found:
+        brief.arc = min(found)[1]
 
 
 def _read_modulation(brief: Brief, low: str) -> None:

@@ -136,10 +136,8 @@ def plan_brief(brief: Brief, seed: int = 0) -> Plan:
     chords = _progressions(slots, keys, style, form, rng, table, meter, key, _named_tokens(brief, key))
 
     tracks = _tracks(brief.instruments, gd)
-    sections = []
-    prev_key = key
+    energies = []
     for i, slot in enumerate(slots):
-        skey = keys[i]
         kind = slot.kind.lower()
         energy = SECTION_ENERGY.get(kind, 4 if slot.label.startswith(("B", "C")) and form not in ("AABB",) else 3)
         energy = int(np.clip(energy + (energy_base - 3), 1, 5))
@@ -147,6 +145,14 @@ def plan_brief(brief: Brief, seed: int = 0) -> Plan:
             energy = min(5, energy + 1)
         if form == "variations" and i:
             energy = int(np.clip(energy_base + (1 if i % 2 else -1) + i // 3, 1, 5))
+        energies.append(energy)
+    if brief.arc:
+        energies = _arc(energies, [s.kind.lower() for s in slots], brief.arc)
+    sections = []
+    prev_key = key
+    for i, slot in enumerate(slots):
+        skey = keys[i]
+        energy = energies[i]
         sec = {
             "name": slot.name, "label": slot.label, "bars": slot.bars,
             "chords": chords[i], "energy": energy,
@@ -180,6 +186,27 @@ def _infer_genre(brief: Brief) -> str:
     if fams and fams <= {"strings", "brass", "reed", "pipe", "keys", "plucked", "percussion", "voice", "bass"}:
         return "classical" if fams & {"strings", "reed", "brass", "pipe"} else "pop"
     return "pop"
+
+
+def _arc(energies: list[int], kinds: list[str], arc: str) -> list[int]:
+    """Section energies along the brief's arc, keeping the sections' contrast: "build" starts the body of
+    the piece two levels below the sections' own energy, rises to it and ends at 5; "fade" starts at it,
+    sinks two levels and ends at 1. An intro starts at or below the first section; an outro after a build
+    settles one level down, after a fade it stays at 1."""
+    body = [i for i, k in enumerate(kinds) if k not in ("intro", "outro")]
+    if len(body) < 2:
+        return energies
+    out = list(energies)
+    for j, i in enumerate(body):
+        t = j / (len(body) - 1)
+        out[i] = int(np.clip(energies[i] + round(2 * t - 2 if arc == "build" else -2 * t), 1, 5))
+    out[body[-1]] = 5 if arc == "build" else 1
+    for i, k in enumerate(kinds):
+        if k == "intro":
+            out[i] = min(out[i], out[body[0]])
+        elif k == "outro":
+            out[i] = 4 if arc == "build" else 1
+    return out
 
 
 def _title(brief: Brief, genre: str, key: Key) -> str:

@@ -86,6 +86,8 @@ ENERGY_SLACK = 1.25
 TOP_LEVEL_SPAN = 2.0
 # Written first, so that the other parts can listen to them.
 LEAD_ROLES = ("melody", "bass")
+# Reused in a section that repeats an earlier one even when its planned energy differs.
+THEME_ROLES = ("melody", "counter-melody")
 _ENERGY_WORDS = ("sparse, calm and gentle", "relaxed", "steady", "lively and energetic", "busy, intense and driving")
 
 
@@ -549,7 +551,7 @@ class TransformerArranger:
         regen_tracks -= set(locked)
         if base is not None:
             _copy_kept(base, score, sheet, regen_bars, regen_tracks)
-        # One cell per (section label, part): later sections with the same material reuse it.
+        # One cell per (section material, part): later sections with the same material reuse it.
         first_of: dict[tuple, int] = {}
         cells, reuse = [], {}
         for si, sec in enumerate(sheet.sections):
@@ -559,7 +561,9 @@ class TransformerArranger:
             for pi, spec in enumerate(sheet.parts):
                 if spec.name not in regen_tracks:
                     continue
-                key = (sig, pi)
+                # The theme comes back whatever the energy; the other parts only at the same energy (a
+                # return at the climax of a build gets a fuller accompaniment of its own).
+                key = (sig, pi) if spec.role in THEME_ROLES else (sig, sec.energy, pi)
                 if key in first_of:
                     reuse[(si, pi)] = first_of[key]
                 else:

@@ -60,17 +60,30 @@ def test_chord_tones_are_favoured_on_strong_beats(arranger):
 
 
 def test_same_seed_same_notes_and_label_reuse(arranger):
-    sheet = small_plan().to_sheet()
+    plan = small_plan()
+    sheet = plan.to_sheet()
     a = arranger.arrange(sheet, seed=3)
     b = arranger.arrange(sheet, seed=3)
     assert [[(n.start, n.pitch) for n in p.notes] for p in a.parts] == [[(n.start, n.pitch) for n in p.notes] for p in b.parts]
-    v1, v2 = sheet.sections[0], sheet.sections[2]  # both labelled A with the same chords
+    v1, v2 = sheet.sections[0], sheet.sections[2]  # both labelled A with the same chords, energies 2 and 3
     off = sheet.bars[v2.first_bar].bar.start - sheet.bars[v1.first_bar].bar.start
-    drums = next(p for p in a.parts if p.is_drum)
     lo1, hi1 = sheet.bars[v1.first_bar].bar.start, sheet.bars[v1.first_bar + v1.n_bars - 1].bar.end
-    first = [(n.start + off, n.pitch) for n in drums.notes if lo1 <= n.start < hi1]
-    second = [(n.start, n.pitch) for n in drums.notes if lo1 + off <= n.start < hi1 + off]
-    assert first == second
+
+    def halves(part):
+        first = [(n.start + off, n.pitch) for n in part.notes if lo1 <= n.start < hi1]
+        second = [(n.start, n.pitch) for n in part.notes if lo1 + off <= n.start < hi1 + off]
+        return first, second
+
+    # The theme comes back (varied: same rhythm); the drums only at the same energy.
+    melody = next(p for p in a.parts if p.role == "melody")
+    first, second = halves(melody)
+    assert first and sorted({t for t, _ in first}) == sorted({t for t, _ in second})
+    first, second = halves(next(p for p in a.parts if p.is_drum))
+    assert first != second
+    plan.sections[0].energy = plan.sections[2].energy
+    same = arranger.arrange(plan.to_sheet(), seed=3)
+    first, second = halves(next(p for p in same.parts if p.is_drum))
+    assert first and first == second
 
 
 def test_repeated_phrases_inside_a_long_section_come_back(arranger):

@@ -93,6 +93,22 @@ def test_ternary_and_variation_forms_are_played_once_and_chorus_forms_repeat():
     assert sum(s.label.rstrip("'") == "B" for s in jazz.sections) >= 2  # choruses come round again
 
 
+def test_an_arc_in_the_brief_shapes_the_section_energies():
+    from composer.brief import parse_brief
+    assert parse_brief("epic trailer music building to a climax").arc == "build"
+    assert parse_brief("a piano piece that slowly fades away").arc == "fade"
+    assert parse_brief("a rock song").arc is None
+    build = plan_from_brief("a sad waltz for strings, ABA, two minutes, with a long crescendo")
+    body = [s.energy for s in build.sections if s.label in ("A", "B")]
+    assert body == sorted(body) and body[-1] == 5 and body[0] <= 2
+    plain = plan_from_brief("a sad waltz for strings, ABA, two minutes")
+    assert [s.energy for s in plain.sections if s.label in ("A", "B")][-1] < 5
+    fade = plan_from_brief("a pop song for piano, bass and drums that winds down, 3 minutes")
+    energies = [s.energy for s in fade.sections if s.name not in ("Intro", "Outro")]
+    half = len(energies) // 2
+    assert energies[-1] == 1 and sum(energies[:half]) / half > sum(energies[half:]) / (len(energies) - half) + 0.5
+
+
 def test_bars_are_exact_when_asked_in_bars():
     assert plan_from_brief("a 32 bar jazz tune").total_bars == 32
     assert plan_from_brief("a pop song, 50 bars").total_bars == 50
