@@ -83,7 +83,7 @@ GENRES = {
     "folk": "folk", "celtic": "folk", "irish": "folk", "bluegrass": "folk", "country": "folk",
     "jig": "jig", "reel": "folk", "hornpipe": "folk", "shanty": "folk",
     "classical": "classical", "baroque": "classical", "romantic": "classical", "chamber": "classical",
-    "minuet": "waltz", "waltz": "waltz", "march": "march", "lullaby": "lullaby", "ballad": "ballad",
+    "minuet": "minuet", "waltz": "waltz", "march": "march", "lullaby": "lullaby", "ballad": "ballad",
     "hymn": "hymn", "chorale": "hymn", "ambient": "ambient", "cinematic": "cinematic", "film score": "cinematic",
     "soundtrack": "cinematic", "orchestral": "cinematic", "epic": "cinematic",
     "edm": "edm", "electronic": "edm", "house": "edm", "techno": "edm", "trance": "edm", "synthwave": "edm",
@@ -91,7 +91,7 @@ GENRES = {
     "gospel": "pop", "nocturne": "classical", "etude": "classical", "prelude": "classical", "sonatina": "classical",
 }
 
-SPECIFIC_GENRES = {"jig", "waltz", "march", "lullaby", "blues", "bossa", "tango", "hymn"}
+SPECIFIC_GENRES = {"jig", "waltz", "minuet", "march", "lullaby", "blues", "bossa", "tango", "hymn"}
 
 MOODS = {
     "happy": ("major", 4), "joyful": ("major", 4), "cheerful": ("major", 4), "bright": ("major", 4),

@@ -58,6 +58,9 @@ GENRES: dict[str, GenreDefaults] = {
     "classical": GenreDefaults(96, (4, 4), "major", "ABA", 150, "classical", ("violin", "violin", "viola", "cello")),
     "waltz": GenreDefaults(150, (3, 4), "major", "ABA", 120, "classical", ("piano",),
                            tonics=("D", "G", "F", "C", "A", "Eb")),
+    # A minuet is a moderate dance in three (minuet - trio - minuet), slower than a waltz.
+    "minuet": GenreDefaults(112, (3, 4), "major", "ABA", 120, "classical", ("harpsichord",),
+                            tonics=("G", "D", "F", "C", "A", "Bb")),
     "march": GenreDefaults(116, (2, 4), "major", "AABB", 120, "classical", ("trumpet", "clarinet", "trombone", "tuba", "snare"),
                            tonics=("Bb", "Eb", "F", "C")),
     "lullaby": GenreDefaults(66, (3, 4), "major", "ABA", 90, "pop", ("celesta", "harp", "strings"),

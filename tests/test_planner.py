@@ -26,6 +26,8 @@ def test_genre_defaults_fill_what_the_brief_leaves_out():
     assert waltz.meter == "3/4"
     jig = plan_from_brief("an irish jig")
     assert jig.meter == "6/8"
+    minuet = plan_from_brief("a minuet in G")
+    assert minuet.meter == "3/4" and minuet.tempo < waltz.tempo
     sad = plan_from_brief("a sad piano piece")
     assert sad.key.endswith("minor")
 
