@@ -646,17 +646,15 @@ def _bar_in(bars: list[SheetBar], tick: int) -> int:
     return 0
 
 
-def _material_signature(sheet: Sheet, sec: SheetSection) -> tuple:
-    """Sections share material when their label, length, meters, keys and chords agree."""
-    bars = [sheet.bars[i] for i in sec.bar_range]
-    chords = tuple(tuple((c.start - b.bar.start, c.chord.root, c.chord.quality) for c in b.chords) for b in bars)
-    return (sec.label.rstrip("'’ "), sec.n_bars, tuple((b.bar.numerator, b.bar.denominator) for b in bars),
-            tuple((b.key.tonic, b.key.mode) for b in bars), chords)
-
-
 def _bar_signature(b: SheetBar) -> tuple:
+    """What two bars must share for one's notes to fit the other: meter, key and chords in place."""
     return (b.bar.numerator, b.bar.denominator, b.key.tonic, b.key.mode,
             tuple((c.start - b.bar.start, c.chord.root, c.chord.quality) for c in b.chords))
+
+
+def _material_signature(sheet: Sheet, sec: SheetSection) -> tuple:
+    """Sections share material when their label and every bar's meter, key and chords agree."""
+    return (sec.label.rstrip("'’ "), tuple(_bar_signature(sheet.bars[i]) for i in sec.bar_range))
 
 
 def _repeat_phrases(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], seed: int) -> list[Note]:
