@@ -34,7 +34,7 @@ import torch
 
 from .instruments import instrument_for_program
 from .metrics import clashes
-from .patterns import _bar_index, _copy_kept, _vary, pulses, style_family
+from .patterns import VARIED_ROLES, _bar_index, _copy_kept, _vary, pulses, style_family
 from .score import PPQ, Note, PartSpec, Score, Sheet, SheetBar, SheetSection
 from .tokenizer import STEP, MusicTokenizer, form_position, section_class
 
@@ -594,7 +594,7 @@ class TransformerArranger:
             off = sheet.bars[sheet.sections[si].first_bar].bar.start - sheet.bars[sheet.sections[src].first_bar].bar.start
             moved = [Note(n.start + off, n.end + off, n.pitch, n.velocity) for n in notes]
             spec = sheet.parts[pi]
-            if spec.role in ("melody", "counter-melody", "arpeggio", "bass"):
+            if spec.role in VARIED_ROLES:
                 moved = _vary_notes(sheet, si, spec, moved, seed)
             material[(si, pi)] = moved
         for (si, pi), notes in material.items():
@@ -672,7 +672,6 @@ def _repeat_phrases(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], se
     keep = size - 2
     heads: dict[tuple, int] = {}
     out = list(notes)
-    inst = instrument_for_program(spec.program, spec.drum)
     for j in range(0, n, size):
         head = tuple(_bar_signature(b) for b in bars[j:j + keep])
         src = heads.setdefault(head, j)
@@ -683,30 +682,34 @@ def _repeat_phrases(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], se
         off = lo - s_lo
         copied = [Note(x.start + off, min(x.end + off, hi), x.pitch, x.velocity) for x in notes
                   if s_lo <= x.start < s_lo + (hi - lo)]
-        if spec.role in ("melody", "counter-melody", "arpeggio", "bass"):
-            from .patterns import Cell
-            rng = np.random.default_rng(zlib.crc32(f"phrase|{seed}|{si}|{j}|{spec.name}".encode()))
-            cell = Cell(sheet, spec, si, bars[j:j + keep + 1], sec.energy, style_family(sheet.style), inst.low,
-                        inst.high, rng, False, None, sec.energy)
-            copied = _vary(copied, cell, 0.1, rng)
+        if spec.role in VARIED_ROLES:
+            copied = _vary_in(sheet, si, spec, bars[j:j + keep + 1], copied, 0.1, f"phrase|{seed}|{si}|{j}|{spec.name}",
+                              final=False)
         out = [x for x in out if not lo <= x.start < hi] + copied
     return sorted(out, key=lambda x: (x.start, x.pitch))
 
 
-def _vary_notes(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], seed: int) -> list[Note]:
+def _vary_in(sheet: Sheet, si: int, spec: PartSpec, bars: list[SheetBar], notes: list[Note], amount: float,
+             key: str, final: bool) -> list[Note]:
+    """patterns._vary over `bars` of section si, with a generator seeded from `key`."""
     from .patterns import Cell
     inst = instrument_for_program(spec.program, spec.drum)
     sec = sheet.sections[si]
-    bars = [sheet.bars[i] for i in sec.bar_range]
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    cell = Cell(sheet, spec, si, bars, sec.energy, style_family(sheet.style), inst.low, inst.high, rng, final,
+                None, sec.energy)
+    return _vary(notes, cell, amount, rng)
+
+
+def _vary_notes(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], seed: int) -> list[Note]:
+    sec = sheet.sections[si]
     occurrence = sum(1 for s in sheet.sections[:si] if s.label.rstrip("'’ ") == sec.label.rstrip("'’ "))
     primes = len(sec.label) - len(sec.label.rstrip("'’"))
     amount = min(0.4, 0.08 + 0.12 * primes) if occurrence else 0.0
     if not amount:
         return notes
-    rng = np.random.default_rng(zlib.crc32(f"vary|{seed}|{si}|{spec.name}".encode()))
-    cell = Cell(sheet, spec, si, bars, sec.energy, style_family(sheet.style), inst.low, inst.high, rng,
-                si == len(sheet.sections) - 1, None, sec.energy)
-    return _vary(notes, cell, amount, rng)
+    return _vary_in(sheet, si, spec, [sheet.bars[i] for i in sec.bar_range], notes, amount,
+                    f"vary|{seed}|{si}|{spec.name}", final=si == len(sheet.sections) - 1)
 
 
 _STATES = {"note-start": 1, "after-note": 2, "pitch": 3, "velocity": 4, "duration": 5}

@@ -216,7 +216,7 @@ def _section_notes(sheet: Sheet, spec: PartSpec, inst, si: int, bars: list[Sheet
     gen = GENERATORS.get(spec.role, _chords)
     notes = gen(cell)
     amount = 0.0 if occurrence == 0 else min(0.4, 0.08 + 0.12 * primes)
-    if amount and spec.role in ("melody", "counter-melody", "arpeggio", "bass"):
+    if amount and spec.role in VARIED_ROLES:
         notes = _vary(notes, cell, amount, _rng(seed, "vary", si, spec.name))
     seen: set[tuple[int, int]] = set()
     out = []
@@ -225,6 +225,10 @@ def _section_notes(sheet: Sheet, spec: PartSpec, inst, si: int, bars: list[Sheet
             seen.add((n.start, n.pitch))
             out.append(n)
     return out
+
+
+# The parts whose reused material is varied (the others come back as they were).
+VARIED_ROLES = ("melody", "counter-melody", "arpeggio", "bass")
 
 
 def _vary(notes: list[Note], cell: Cell, amount: float, rng: np.random.Generator) -> list[Note]:
