@@ -387,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("eval", _cmd_eval, "measure the arrangers against held-out data and briefs; writes docs/EVAL.md")
     sp.add_argument("-o", "--output", default="docs/EVAL.md")
     sp.add_argument("--data", help="token shards (default: $COMPOSER_CACHE/data or ~/.cache/composer/data)")
-    sp.add_argument("--n", type=int, default=560, help="held-out sequences (the same number of each role)")
+    sp.add_argument("--n", type=int, default=1120, help="held-out sequences (the same number of each role)")
     sp.add_argument("--captions", type=int, default=24, help="captions in our own set")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--no-model", action="store_true", help="leave the transformer out")

@@ -351,7 +351,7 @@ def arrangers(model_dir: Path | None) -> dict:
     return out
 
 
-def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int = 560, n_own: int = 24,
+def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int = 1120, n_own: int = 24,
         seed: int = 0, progress=print, model_briefs: int | None = None) -> str:
     t0 = time.perf_counter()
     systems = arrangers(model_dir)
@@ -362,8 +362,9 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
     if data_dir is not None and (data_dir / "test" / "tokens.npy").exists():
         # One track per held-out sequence: nothing to listen to, so the ablation is left out there.
         rows = heldout(data_dir, n_heldout, seed, {k: v for k, v in systems.items() if k != NOT_LISTENING}, progress)
-        lines += [f"## Held-out data ({n_heldout} test sequences, the same number of each role, up to 8 bars "
-                  "each, same header and chords)", "",
+        n_seq = sum(len(d["human"]) for d in rows.values())
+        lines += [f"## Held-out data ({n_seq} test sequences, the same number of each role where the split has "
+                  "them, up to 8 bars each, same header and chords)", "",
                   "ct: chord-tone ratio on strong beats against the chords; pce: pitch-class entropy (bits); "
                   "scale: scale consistency; groove: groove consistency; empty: empty-beat rate; density: notes per bar.",
                   "", *role_table(rows, ["human", *systems]), ""]
