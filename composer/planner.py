@@ -136,7 +136,7 @@ def plan_brief(brief: Brief, seed: int = 0) -> Plan:
     table = load_table()
     style = gd.table if gd.table in table["chords"] else "pop"
     keys = _section_keys(slots, key, brief.modulations)
-    chords = _progressions(slots, keys, style, form, rng, table, meter, key, _named_tokens(brief, key))
+    chords = _progressions(slots, keys, style, form, rng, table, meter, key, _named_tokens(brief, key), tempo)
 
     tracks = _tracks(brief.instruments, gd)
     energies = []
@@ -550,7 +550,8 @@ def _named_tokens(brief: Brief, key: Key) -> list[str]:
     return out
 
 
-def _progressions(slots, keys, style, form, rng, table, meter, home: Key, named: list[str] | None = None) -> list[list[list[dict]]]:
+def _progressions(slots, keys, style, form, rng, table, meter, home: Key, named: list[str] | None = None,
+                  tempo: float = 120.0) -> list[list[list[dict]]]:
     by_label: dict[tuple[str, int, bool], list[list[str]]] = {}
     main = next((s.label.rstrip("'") for s in slots if s.kind in ("verse", "A", "chorus")), slots[0].label.rstrip("'"))
     out = []
@@ -579,7 +580,8 @@ def _progressions(slots, keys, style, form, rng, table, meter, home: Key, named:
                     toks[-2:] = _cadence(rng, final, key)
             else:
                 toks = _progression(slot.bars, table["chords"][style].get(key.mode) or table["chords"]["pop"][key.mode],
-                                    rng, final, meter, start_on_tonic=(i == 0 or slot.kind in ("verse", "A", "intro")), key=key)
+                                    rng, final, meter, start_on_tonic=(i == 0 or slot.kind in ("verse", "A", "intro")), key=key,
+                                    most=_most_chords(meter, tempo))
             by_label[sig] = toks
         nxt_key = keys[i + 1] if i + 1 < len(slots) else key
         bars = [list(b) for b in toks]
@@ -590,17 +592,38 @@ def _progressions(slots, keys, style, form, rng, table, meter, home: Key, named:
     return out
 
 
+def _beat_groups(meter: tuple[int, int]) -> int:
+    """How many chords a bar can carry, one per beat: compound meters (6/8, 9/8, 12/8) count dotted
+    quarters, the others their own beats."""
+    num, den = meter
+    return num // 3 if den == 8 and num % 3 == 0 and num > 3 else num
+
+
+# The shortest a planned chord may sound: the data's harmonic rhythm is counted in bars (chorales change
+# chords on every beat), but at a quick tempo a change per beat is a blur, so bars are split only while
+# every chord lasts this long (a waltz at 150 keeps a chord a bar, pop at 112 may split a bar in halves).
+MIN_CHORD_SECONDS = 0.75
+
+
+def _most_chords(meter: tuple[int, int], tempo: float) -> int:
+    """The most chords a bar may carry at this meter and tempo (quarter-note BPM)."""
+    groups = _beat_groups(meter)
+    group_seconds = meter[0] / groups * 4 / meter[1] * 60.0 / max(1.0, tempo)
+    for k in range(groups, 1, -1):
+        if groups // k * group_seconds >= MIN_CHORD_SECONDS:
+            return k
+    return 1
+
+
 def _bar_chords(tokens: list[str], key: Key, meter: tuple[int, int]) -> list[dict]:
+    """A bar's chords with their beats: equal shares of the bar's beat groups, the earlier chords taking
+    the larger shares (3/4 with two chords: 2 + 1; 4/4 with three: 2 + 1 + 1)."""
     num = meter[0]
-    if len(tokens) == 1 or num < 2:
-        splits = [num]
-    elif num % 2 == 0:
-        splits = [num / 2, num / 2]
-    elif num == 3:
-        splits = [2, 1]
-    else:
-        splits = [num - num // 2, num // 2]
-    return [{"symbol": chord_from_token(t, key).text, "beats": float(b)} for t, b in zip(tokens[:len(splits)], splits)]
+    groups = _beat_groups(meter)
+    n = max(1, min(len(tokens), groups))
+    per = num // groups  # beats in one group (3 in compound meters)
+    shares = [groups // n + (1 if i < groups % n else 0) for i in range(n)]
+    return [{"symbol": chord_from_token(t, key).text, "beats": float(k * per)} for t, k in zip(tokens[:n], shares)]
 
 
 def _blues(bars: int, key: Key, final: bool) -> list[list[str]]:
@@ -611,11 +634,12 @@ def _blues(bars: int, key: Key, final: bool) -> list[list[str]]:
     return toks
 
 
-def _progression(n: int, t: dict, rng, final: bool, meter: tuple[int, int], start_on_tonic: bool, key: Key) -> list[list[str]]:
+def _progression(n: int, t: dict, rng, final: bool, meter: tuple[int, int], start_on_tonic: bool, key: Key,
+                 most: int = 1) -> list[list[str]]:
     """Chords for one section. Long sections are built from 4- or 8-bar phrases that return
     with new cadences (a a' b a''), as real songs and tunes do, rather than one long random walk."""
     if n <= 8 or n % 4:
-        return _phrase(n, t, rng, final, meter, start_on_tonic, key)
+        return _phrase(n, t, rng, final, meter, start_on_tonic, key, most)
     length = 8 if n % 8 == 0 else 4
     count = n // length
     plan = {2: "aa", 3: "aba", 4: "aaba"}.get(count) or ("aaba" * (count // 4 + 1))[:count]
@@ -624,7 +648,7 @@ def _progression(n: int, t: dict, rng, final: bool, meter: tuple[int, int], star
     for i, letter in enumerate(plan):
         last = i == count - 1
         if letter not in phrases:
-            phrases[letter] = _phrase(length, t, rng, final and last, meter, start_on_tonic or letter == "a", key)
+            phrases[letter] = _phrase(length, t, rng, final and last, meter, start_on_tonic or letter == "a", key, most)
             bars = phrases[letter]
         else:
             bars = [list(b) for b in phrases[letter]]
@@ -654,7 +678,8 @@ def _mode_bias(key: Key) -> dict[str, float]:
     return bias
 
 
-def _phrase(n: int, t: dict, rng, final: bool, meter: tuple[int, int], start_on_tonic: bool, key: Key) -> list[list[str]]:
+def _phrase(n: int, t: dict, rng, final: bool, meter: tuple[int, int], start_on_tonic: bool, key: Key,
+            most: int = 1) -> list[list[str]]:
     tonic = "0:maj" if key.mode == "major" else "0:min"
     start = t["start"]
     mode_bias = _mode_bias(key)
@@ -692,18 +717,24 @@ def _phrase(n: int, t: dict, rng, final: bool, meter: tuple[int, int], start_on_
             bars.append(_pick(nxt, rng, 0.85, bias))
     if final and n >= 2 and key.mode == "minor" and bars[-2].startswith("7:min"):
         bars[-2] = "7:7"
-    # Harmonic rhythm: some bars carry two chords, from the data's within-bar transitions.
-    per_bar = t.get("per_bar", {"1": 1})
-    p_two = float(per_bar.get("2", 0)) / max(1.0, sum(float(v) for v in per_bar.values()))
+    # Harmonic rhythm as in the data: the style's share of bars with one, two, three or four chords
+    # (up to `most`, what the meter and tempo allow), each next chord drawn from the data's changes
+    # within a bar.
+    per_bar = {int(k): float(v) for k, v in t.get("per_bar", {"1": 1}).items() if float(v) > 0}
+    counts = {k: v for k, v in per_bar.items() if k <= most} or {1: 1.0}
     out = []
     for b, tok in enumerate(bars):
-        split = t.get("split", {}).get(tok)
-        last = b == n - 1
-        if split and not last and meter[0] >= 2 and meter[0] != 3 and rng.random() < p_two:
-            second = _pick(split, rng, 0.8, mode_bias)
-            out.append([tok, second])
-        else:
-            out.append([tok])
+        chords = [tok]
+        want = 1 if b == n - 1 else _pick({str(k): v for k, v in counts.items()}, rng, 1.0)
+        while len(chords) < int(want):
+            split = t.get("split", {}).get(chords[-1]) or t["next"].get(chords[-1])
+            if not split:
+                break
+            nxt = _pick(split, rng, 0.8, mode_bias)
+            if nxt == chords[-1]:
+                break
+            chords.append(nxt)
+        out.append(chords)
     return out
 
 

@@ -126,3 +126,34 @@ def test_same_brief_and_seed_give_the_same_plan_in_every_process():
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout for h in (1, 2, 3)}
     assert len(outs) == 1
+
+
+def test_harmonic_rhythm_follows_the_data_and_the_meter():
+    from composer.planner import _bar_chords, _most_chords
+    from composer.plan import parse_meter
+    key = parse_key("C major")
+    # Beats go to the beat groups: compound meters change chords only on their dotted quarters.
+    assert [c["beats"] for c in _bar_chords(["0:maj", "5:maj"], key, (3, 4))] == [2.0, 1.0]
+    assert [c["beats"] for c in _bar_chords(["0:maj", "5:maj", "7:maj"], key, (4, 4))] == [2.0, 1.0, 1.0]
+    assert [c["beats"] for c in _bar_chords(["0:maj", "5:maj", "7:maj"], key, (6, 8))] == [3.0, 3.0]
+    assert [c["beats"] for c in _bar_chords(["0:maj", "5:maj", "7:maj", "0:maj"], key, (12, 8))] == [3.0] * 4
+    # At a quick tempo no chord is shorter than MIN_CHORD_SECONDS: a waltz at 150 keeps a chord a bar,
+    # pop at 112 may split a bar in halves, a chorale at 80 may change on every beat.
+    assert _most_chords((3, 4), 150) == 1 and _most_chords((4, 4), 112) == 2 and _most_chords((4, 4), 80) == 4
+    assert _most_chords((3, 4), 66) == 3 and _most_chords((6, 8), 165) == 1
+    per_bar = {}
+    for brief in ("a pop song in G, 3 minutes", "a waltz in D minor at 150 bpm, 2 minutes", "a lullaby in 3/4, 2 minutes",
+                  "a hymn in F, 2 minutes"):
+        for seed in range(3):
+            plan = plan_from_brief(brief, seed)
+            bars = [bar for s in plan.sections for bar in s.chords]
+            per_bar.setdefault(brief, []).append(sum(map(len, bars)) / len(bars))
+            # A section's last bar (its cadence) holds one chord.
+            assert all(len(s.chords[-1]) == 1 for s in plan.sections)
+            assert max(map(len, bars)) <= _most_chords(parse_meter(plan.meter), plan.tempo)
+    mean = {b: sum(v) / len(v) for b, v in per_bar.items()}
+    assert mean["a waltz in D minor at 150 bpm, 2 minutes"] == 1.0
+    # A slow piece in three splits some bars (2 + 1 beats); the hymn, from the chorales' tables, changes
+    # chords most often.
+    assert mean["a lullaby in 3/4, 2 minutes"] > 1.05 and mean["a pop song in G, 3 minutes"] > 1.05
+    assert mean["a hymn in F, 2 minutes"] > mean["a pop song in G, 3 minutes"]
