@@ -451,11 +451,12 @@ def export_project(folder: str | Path, progress: Progress = _quiet) -> list[Path
 
 
 def _apply_plan_meta(plan: Plan, score: Score) -> None:
-    """Bring back what MIDI cannot carry (roles, section names) from the plan onto an imported score."""
+    """Bring back what MIDI cannot carry (roles, section names, chord symbols) from the plan onto an imported score."""
     sheet = plan.to_sheet()
     roles = {p.name: p.role for p in sheet.parts}
     for part in score.parts:
         part.role = roles.get(part.name, part.role)
     if len(sheet.bars) == len(score.bars) or not score.bars:
         score.bars = [b.bar for b in sheet.bars]
+        score.chords = sheet.chord_changes()
     score.title = plan.title

@@ -8,7 +8,8 @@ with makeNotation off, so music21 never re-notates (or copies) the piece:
 * exactly ``len(score.bars)`` measures in every part, a time signature wherever
   the meter changes, key signatures at the start and at each key change (a
   change inside a bar moves to the nearest barline), tempo marks (quarter =
-  bpm) and rehearsal marks (the section names) in the first part;
+  bpm) and rehearsal marks (the section names) in the first part, and the plan's
+  chord symbols (``<harmony>``: root, kind, bass) above the first pitched part;
 * notes snapped to a 16th grid of each bar (at least one 16th long), split at
   barlines and into plain or dotted values with ties (an off-beat note is tied
   at the next beat unless one value carries it), equal onsets and lengths
@@ -40,13 +41,13 @@ from pathlib import Path
 from xml.etree.ElementTree import Element, SubElement
 
 from music21 import (bar as m21bar, chord as m21chord, clef as m21clef, duration as m21duration,
-                     expressions, instrument as m21instrument, key as m21key, metadata, meter,
+                     expressions, harmony as m21harmony, instrument as m21instrument, key as m21key, metadata, meter,
                      note as m21note, percussion, pitch as m21pitch, stream, tempo as m21tempo,
                      tie as m21tie)
 from music21 import defaults as m21defaults
 from music21.musicxml.m21ToXml import ScoreExporter
 
-from .harmony import FLAT_NAMES, SHARP_NAMES, Key
+from .harmony import FLAT_NAMES, SHARP_NAMES, Chord, Key
 from .midi_io import channel_map
 from .files import atomic_write
 from .score import PPQ, Bar, Part, Score
@@ -462,6 +463,43 @@ def _clef(part: Part, qnotes) -> m21clef.Clef:
     return m21clef.BassClef() if median < 55 else m21clef.TrebleClef()
 
 
+# MusicXML's <kind> (music21's names) per chord quality, and the tones a kind leaves out (degree, alter).
+_KINDS: dict[str, tuple[str, tuple[tuple[int, int], ...]]] = {
+    "maj": ("major", ()), "min": ("minor", ()), "dim": ("diminished", ()), "aug": ("augmented", ()),
+    "sus2": ("suspended-second", ()), "sus4": ("suspended-fourth", ()), "5": ("power", ()),
+    "7": ("dominant-seventh", ()), "maj7": ("major-seventh", ()), "min7": ("minor-seventh", ()),
+    "minmaj7": ("minor-major-seventh", ()), "hdim7": ("half-diminished-seventh", ()),
+    "dim7": ("diminished-seventh", ()), "aug7": ("augmented-seventh", ()),
+    "7sus4": ("suspended-fourth-seventh", ()), "maj6": ("major-sixth", ()), "min6": ("minor-sixth", ()),
+    "9": ("dominant-ninth", ()), "maj9": ("major-ninth", ()), "min9": ("minor-ninth", ()),
+    "add9": ("major", ((9, 0),)), "7b9": ("dominant-seventh", ((9, -1),)), "7#9": ("dominant-seventh", ((9, 1),)),
+    "11": ("dominant-11th", ()), "min11": ("minor-11th", ()), "13": ("dominant-13th", ()),
+}
+
+
+def _note_name(text: str) -> str | None:
+    """'Eb' -> 'E-' (music21's spelling) from the front of a chord symbol or its bass."""
+    if not text or text[0] not in "ABCDEFG":
+        return None
+    return text[0] + ("-" if text[1:2] == "b" else "#" if text[1:2] == "#" else "")
+
+
+def _chord_symbol(chord: Chord) -> m21harmony.ChordSymbol | None:
+    """The chord as a notation chord symbol spelled as the plan spells it; None for one it cannot name."""
+    kind = _KINDS.get(chord.quality)
+    root = _note_name(chord.text)
+    if kind is None or root is None:
+        return None
+    head, _, tail = chord.text.partition("/")
+    bass = _note_name(tail) if tail else None
+    cs = m21harmony.ChordSymbol(root=root, bass=bass, kind=kind[0]) if bass else \
+        m21harmony.ChordSymbol(root=root, kind=kind[0])
+    for degree, alter in kind[1]:
+        cs.addChordStepModification(m21harmony.ChordStepModification("add", degree, alter), updatePitches=False)
+    cs.writeAsChord = False
+    return cs
+
+
 class _Builder:
     def __init__(self, score: Score):
         self.score = score
@@ -496,6 +534,13 @@ class _Builder:
             t = self.grid.snap(tick)
             if t < self.grid.last and str(name).strip():
                 self.rehearsal_marks.setdefault(self.grid.bar_index(t), []).append((t, str(name).strip()))
+        # Chord symbols above the first pitched part (the top staff a player reads them from).
+        self.chord_part = next((i for i, p in enumerate(score.parts) if not p.is_drum), None)
+        self.chord_marks: dict[int, dict[int, Chord]] = {}
+        for tick, chord in getattr(score, "chords", []):
+            t = self.grid.snap(tick)
+            if t < self.grid.last:
+                self.chord_marks.setdefault(self.grid.bar_index(t), {})[t] = chord
 
     def key_signatures(self, m: stream.Measure, i: int, drum: bool) -> None:
         if drum:
@@ -539,6 +584,11 @@ class _Builder:
                 prev_meter = (b.numerator, b.denominator)
             if index == 0:
                 self.directions(m, i)
+            if index == self.chord_part:
+                for t, chord in sorted(self.chord_marks.get(i, {}).items()):
+                    cs = _chord_symbol(chord)
+                    if cs is not None:
+                        m.coreInsert((t - b.start) / PPQ, cs)
             self.fill(m, b, i, per_bar[i], part.is_drum)
             if i == len(bars) - 1:
                 m.rightBarline = m21bar.Barline("final")

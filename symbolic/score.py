@@ -94,6 +94,9 @@ class Score:
     tempos: list[tuple[int, float]] = field(default_factory=lambda: [(0, 120.0)])
     keys: list[tuple[int, Key]] = field(default_factory=list)
     markers: list[tuple[int, str]] = field(default_factory=list)
+    # The plan's chord symbols where they change (and at each section start), for notation; MIDI has no
+    # place for them, so a score read back from MIDI gets them from its plan.
+    chords: list[tuple[int, Chord]] = field(default_factory=list)
     ppq: int = PPQ
 
     @property
@@ -221,5 +224,16 @@ class Sheet:
                 score.keys.append((b.bar.start, b.key))
         for s in self.sections:
             score.markers.append((self.bars[s.first_bar].bar.start, s.name))
+        score.chords = self.chord_changes()
         score.parts = [Part(p.name, p.program, p.drum, p.role) for p in self.parts]
         return score
+
+    def chord_changes(self) -> list[tuple[int, Chord]]:
+        """(tick, chord) wherever the chord symbol changes, and at the start of every section."""
+        starts = {self.bars[s.first_bar].bar.start for s in self.sections if s.first_bar < len(self.bars)}
+        out: list[tuple[int, Chord]] = []
+        for b in self.bars:
+            for c in b.chords:
+                if not out or c.start in starts or out[-1][1].text != c.chord.text:
+                    out.append((c.start, c.chord))
+        return out

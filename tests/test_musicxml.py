@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 import xml.etree.ElementTree as ET
 
@@ -303,3 +304,52 @@ def test_large_score_exports_quickly():
     parts = root.findall("part")
     assert len(parts) == 4
     assert all(len(p.findall("measure")) == len(s.bars) for p in parts)
+
+
+def test_chord_symbols_from_the_plan_above_the_first_pitched_part(tmp_path):
+    """The plan's chords are written as <harmony> (root, kind, bass) where they change, read back as the same
+    chords at the same offsets, spelled as the plan spells them; a project re-exported from plan.json and
+    piece.mid (MIDI has no chord symbols) gets them back from the plan."""
+    from music21 import harmony
+
+    from composer.pipeline import arrange, export, export_project
+    from composer.plan import Plan
+    from symbolic.harmony import parse_chord
+
+    plan = Plan.model_validate({
+        "title": "Changes", "key": "Eb major", "meter": "4/4", "tempo": 100,
+        "tracks": [{"name": "Drums", "role": "drums", "program": 0},
+                   {"name": "Piano", "role": "chords", "program": 0},
+                   {"name": "Bass", "role": "bass", "program": 33}],
+        "sections": [{"name": "A", "label": "A", "bars": 4, "energy": 3,
+                      "chords": [["Eb"], ["Cm7", "F7"], ["Bbsus4", "Bb7b9"], ["Abmaj7/C", "Bb9"]]},
+                     {"name": "B", "label": "B", "bars": 2, "energy": 3, "chords": [["Bb9"], ["Eb"]]}]})
+    score = arrange(plan, arranger="patterns")
+    want = [(0, "Eb"), (4, "Cm7"), (6, "F7"), (8, "Bbsus4"), (10, "Bb7b9"), (12, "Abmaj7/C"), (14, "Bb9"),
+            (16, "Bb9"), (20, "Eb")]  # (quarter offset, symbol): at each change and each section start
+    assert [(t // PPQ, c.text) for t, c in score.chords] == want
+
+    def read(path):
+        parsed = converter.parse(str(path))
+        piano = next(p for p in parsed.parts if p.partName == "Piano")
+        assert not any(parsed.parts[0].recurse().getElementsByClass(harmony.ChordSymbol))  # not on the drums
+        return [(float(h.getOffsetInHierarchy(piano)), h) for h in piano.recurse().getElementsByClass(harmony.ChordSymbol)]
+
+    export(plan, score, tmp_path / "a")
+    got = read(tmp_path / "a" / "piece.musicxml")
+    assert [t for t, _ in got] == [float(t) for t, _ in want]
+    for (_, h), (_, text) in zip(got, want):
+        chord = parse_chord(text)
+        assert {p.pitchClass for p in h.pitches} == set(chord.pitch_classes), text
+        assert h.root().name.replace("-", "b") == re.match(r"[A-G][b#]?", text).group(0)  # spelled as the plan spells it
+        assert h.bass().pitchClass == (chord.root if chord.bass is None else chord.bass), text
+    raw = (tmp_path / "a" / "piece.musicxml").read_text(encoding="utf-8")
+    for kind in ("major", "minor-seventh", "dominant", "suspended-fourth", "major-seventh", "dominant-ninth"):
+        assert f">{kind}</kind>" in raw, kind
+    assert "<bass-step>C</bass-step>" in raw and "<root-alter>-1</root-alter>" in raw
+    assert "<degree-value>9</degree-value>" in raw and "<degree-alter>-1</degree-alter>" in raw  # the b9
+
+    # Re-export from plan.json + piece.mid: the symbols come back from the plan.
+    (tmp_path / "a" / "piece.musicxml").unlink()
+    export_project(tmp_path / "a")
+    assert [(t, h.figure) for t, h in read(tmp_path / "a" / "piece.musicxml")] == [(t, h.figure) for t, h in got]
