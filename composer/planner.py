@@ -720,13 +720,13 @@ def _phrase(n: int, t: dict, rng, final: bool, meter: tuple[int, int], start_on_
     # Harmonic rhythm as in the data: the style's share of bars with one, two, three or four chords
     # (up to `most`, what the meter and tempo allow), each next chord drawn from the data's changes
     # within a bar.
-    per_bar = {int(k): float(v) for k, v in t.get("per_bar", {"1": 1}).items() if float(v) > 0}
-    counts = {k: v for k, v in per_bar.items() if k <= most} or {1: 1.0}
+    counts = {k: float(v) for k, v in t.get("per_bar", {"1": 1}).items()
+              if float(v) > 0 and int(k) <= most} or {"1": 1.0}
     out = []
     for b, tok in enumerate(bars):
         chords = [tok]
-        want = 1 if b == n - 1 else _pick({str(k): v for k, v in counts.items()}, rng, 1.0)
-        while len(chords) < int(want):
+        want = 1 if b == n - 1 else int(_pick(counts, rng, 1.0))
+        while len(chords) < want:
             split = t.get("split", {}).get(chords[-1]) or t["next"].get(chords[-1])
             if not split:
                 break

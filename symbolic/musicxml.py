@@ -463,7 +463,7 @@ def _clef(part: Part, qnotes) -> m21clef.Clef:
     return m21clef.BassClef() if median < 55 else m21clef.TrebleClef()
 
 
-# MusicXML's <kind> (music21's names) per chord quality, and the tones a kind leaves out (degree, alter).
+# MusicXML's <kind> (music21's names) per chord quality, and the tones added to that kind (degree, alter).
 _KINDS: dict[str, tuple[str, tuple[tuple[int, int], ...]]] = {
     "maj": ("major", ()), "min": ("minor", ()), "dim": ("diminished", ()), "aug": ("augmented", ()),
     "sus2": ("suspended-second", ()), "sus4": ("suspended-fourth", ()), "5": ("power", ()),
@@ -490,10 +490,7 @@ def _chord_symbol(chord: Chord) -> m21harmony.ChordSymbol | None:
     root = _note_name(chord.text)
     if kind is None or root is None:
         return None
-    head, _, tail = chord.text.partition("/")
-    bass = _note_name(tail) if tail else None
-    cs = m21harmony.ChordSymbol(root=root, bass=bass, kind=kind[0]) if bass else \
-        m21harmony.ChordSymbol(root=root, kind=kind[0])
+    cs = m21harmony.ChordSymbol(root=root, bass=_note_name(chord.text.partition("/")[2]), kind=kind[0])
     for degree, alter in kind[1]:
         cs.addChordStepModification(m21harmony.ChordStepModification("add", degree, alter), updatePitches=False)
     cs.writeAsChord = False
@@ -537,7 +534,7 @@ class _Builder:
         # Chord symbols above the first pitched part (the top staff a player reads them from).
         self.chord_part = next((i for i, p in enumerate(score.parts) if not p.is_drum), None)
         self.chord_marks: dict[int, dict[int, Chord]] = {}
-        for tick, chord in getattr(score, "chords", []):
+        for tick, chord in score.chords:
             t = self.grid.snap(tick)
             if t < self.grid.last:
                 self.chord_marks.setdefault(self.grid.bar_index(t), {})[t] = chord
