@@ -282,3 +282,26 @@ def test_groove_validation_split_is_built_and_evaluated(shared_data, tmp_path):
     assert "Groove val" in text and "Groove test" not in text and "--split val" in text
     res = json.loads((cache / "eval_val.json").read_text())
     assert res["rows"] and "pedal" not in res and not (cache / "eval.json").exists()
+
+
+def test_piece_bootstrap_separates_a_sure_difference_from_a_tie():
+    from symbolic.perform import bootstrap_markdown, piece_bootstrap
+    rng = np.random.default_rng(0)
+    piece = np.repeat(np.arange(40), 50)
+    hum = rng.normal(0, 20, len(piece)) + rng.normal(0, 10, 40)[piece]  # players differ between pieces
+    close = rng.normal(0, 20, len(piece)) + rng.normal(0, 10, 40)[piece]  # the same process, drawn again
+    far = rng.normal(15, 5, len(piece))
+    row = {"t_quant": 9.0, "t_jitter_train": 1.0, "v_quant": 9.0, "v_jitter_train": 1.0}
+    # timing: the model is the humans' process and the baseline (the jitter: lower in the table) is far off;
+    # velocity: the other way round.
+    res = piece_bootstrap(piece, hum, hum, close, far, {"t": (hum * 0, far), "v": (hum * 0, close)}, row, seed=0)
+    assert res["pieces"] == 40
+    assert res["t_diff_ci"][1] < 0 < res["v_diff_ci"][0]
+    assert 0 < res["t_halves"] < 10
+    text = "\n".join(bootstrap_markdown([dict(row, **res, **{"class": "kick"})]))
+    assert "**[" in text and "below zero in 1 of 1 classes for timing" in text
+    assert "above zero for kick (the baseline surely closer)" in text
+    # Model and baseline are two more draws of the humans' process: no sure difference, the interval holds zero.
+    other = rng.normal(0, 20, len(piece)) + rng.normal(0, 10, 40)[piece]
+    tie = piece_bootstrap(piece, hum, hum, close, close, {"t": (hum * 0, other), "v": (hum * 0, other)}, row, 0)
+    assert tie["t_diff_ci"][0] < 0 < tie["t_diff_ci"][1]
