@@ -34,7 +34,7 @@ import torch
 
 from .instruments import instrument_for_program
 from .metrics import clashes
-from .patterns import VARIED_ROLES, _bar_index, _copy_kept, _vary, pulses, style_family
+from .patterns import VARIED_ROLES, _bar_index, _copy_kept, _vary, pulses, style_family, variation_amount
 from .score import PPQ, Note, PartSpec, Score, Sheet, SheetBar, SheetSection
 from .tokenizer import STEP, MusicTokenizer, form_position, section_class
 
@@ -657,7 +657,7 @@ def _bar_signature(b: SheetBar) -> tuple:
 
 def _material_signature(sheet: Sheet, sec: SheetSection) -> tuple:
     """Sections share material when their label and every bar's meter, key and chords agree."""
-    return (sec.label.rstrip("'’ "), tuple(_bar_signature(sheet.bars[i]) for i in sec.bar_range))
+    return (sec.material, tuple(_bar_signature(sheet.bars[i]) for i in sec.bar_range))
 
 
 def _repeat_phrases(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], seed: int) -> list[Note]:
@@ -706,9 +706,7 @@ def _vary_in(sheet: Sheet, si: int, spec: PartSpec, bars: list[SheetBar], notes:
 
 def _vary_notes(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], seed: int) -> list[Note]:
     sec = sheet.sections[si]
-    occurrence = sum(1 for s in sheet.sections[:si] if s.label.rstrip("'’ ") == sec.label.rstrip("'’ "))
-    primes = len(sec.label) - len(sec.label.rstrip("'’"))
-    amount = min(0.4, 0.08 + 0.12 * primes) if occurrence else 0.0
+    amount = variation_amount(sheet, si)
     if not amount:
         return notes
     return _vary_in(sheet, si, spec, [sheet.bars[i] for i in sec.bar_range], notes, amount,

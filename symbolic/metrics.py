@@ -211,7 +211,7 @@ def form_agreement(score: Score, sheet: Sheet) -> float:
     secs = sheet.sections
     for i, a in enumerate(secs):
         for b in secs[i + 1:]:
-            la, lb = a.label.rstrip("'’ "), b.label.rstrip("'’ ")
+            la, lb = a.material, b.material
             for k in range(min(a.n_bars, b.n_bars)):
                 v = sim[a.first_bar + k, b.first_bar + k]
                 (same if la == lb else diff).append(v)

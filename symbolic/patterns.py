@@ -202,20 +202,27 @@ def _copy_kept(base: Score, score: Score, sheet: Sheet, regen_bars: set[int], re
                           if _bar_index(sheet, n.start) not in regen_bars]
 
 
+def variation_amount(sheet: Sheet, si: int) -> float:
+    """How much a section varies the material it repeats: nothing the first time a label's material is
+    heard, then more with each prime (A 0, A' 0.2, A'' 0.32, at most 0.4; a plain repeat A 0.08)."""
+    sec = sheet.sections[si]
+    if not any(s.material == sec.material for s in sheet.sections[:si]):
+        return 0.0
+    return min(0.4, 0.08 + 0.12 * sec.primes)
+
+
 def _section_notes(sheet: Sheet, spec: PartSpec, inst, si: int, bars: list[SheetBar], family: str, seed: int) -> list[Note]:
     sec = sheet.sections[si]
-    base_label = sec.label.rstrip("'’ ").strip() or sec.label
-    primes = len(sec.label) - len(sec.label.rstrip("'’"))
-    occurrence = sum(1 for s in sheet.sections[:si] if s.label.rstrip("'’ ").strip() == base_label)
+    base_label = sec.material
     low, high = inst.low, inst.high
     nxt = sheet.sections[si + 1].energy if si + 1 < len(sheet.sections) else None
-    first = next(s for s in sheet.sections if s.label.rstrip("'’ ").strip() == base_label)
+    first = next(s for s in sheet.sections if s.material == base_label)
     cell = Cell(sheet, spec, si, bars, sec.energy, family, low, high,
                 _rng(seed, base_label, spec.name, spec.role, len(bars)), si == len(sheet.sections) - 1, nxt,
                 first.energy)
     gen = GENERATORS.get(spec.role, _chords)
     notes = gen(cell)
-    amount = 0.0 if occurrence == 0 else min(0.4, 0.08 + 0.12 * primes)
+    amount = variation_amount(sheet, si)
     if amount and spec.role in VARIED_ROLES:
         notes = _vary(notes, cell, amount, _rng(seed, "vary", si, spec.name))
     seen: set[tuple[int, int]] = set()

@@ -190,6 +190,16 @@ class SheetSection:
         return range(self.first_bar, self.first_bar + self.n_bars)
 
     @property
+    def material(self) -> str:
+        """The material the label names: A' and A'' are A varied (a label of primes only is its own)."""
+        return self.label.strip().rstrip("'’ ") or self.label.strip()
+
+    @property
+    def primes(self) -> int:
+        label = self.label.strip()
+        return len(label) - len(label.rstrip("'’"))
+
+    @property
     def last_bar(self) -> int:
         """Index of the section's last bar (where its cadence falls)."""
         return self.first_bar + self.n_bars - 1

@@ -110,3 +110,14 @@ def test_notes_are_valid():
         Note(10, 10, 60, 80)
     with pytest.raises(ValueError):
         Note(0, 10, 128, 80)
+
+
+def test_both_arrangers_vary_a_repeat_by_its_label():
+    from symbolic.patterns import variation_amount
+    from symbolic.score import Sheet, SheetSection
+    labels = ["A", "B", "A'", " A''", "B ", "C", "'"]
+    sheet = Sheet("t", "pop", [], [SheetSection("s", lab, 3, i * 4, 4) for i, lab in enumerate(labels)], [])
+    assert [s.material for s in sheet.sections] == ["A", "B", "A", "A", "B", "C", "'"]
+    assert [s.primes for s in sheet.sections] == [0, 0, 1, 2, 0, 0, 1]
+    amounts = [variation_amount(sheet, i) for i in range(len(labels))]
+    assert amounts == pytest.approx([0.0, 0.0, 0.2, 0.32, 0.08, 0.0, 0.0])
