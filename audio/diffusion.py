@@ -907,6 +907,11 @@ def render_diffusion(
         from .render import safe_stem_names
         for fname, (_key, v) in zip(safe_stem_names([p.name for p in score.parts]), stems.items()):
             outputs.append((stems_dir / f"{fname}.{stem_fmt}", v, stem_fmt))
+    rep(0.9, "measuring how the audio follows the MIDI", force=True)
+    follows = {"chroma_cosine": M.chroma_cosine(mix, SAMPLE_RATE, score),
+               "onset_f1": M.onset_f1(mix, SAMPLE_RATE, score).f1,
+               "start_chroma_cosine": M.chroma_cosine(mix44, SAMPLE_RATE, score),
+               "start_onset_f1": M.onset_f1(mix44, SAMPLE_RATE, score).f1}
     rep(0.92, "writing", force=True)
     files = _write_outputs(outputs, rep)
     rep(1.0, "done", force=True)
@@ -915,7 +920,7 @@ def render_diffusion(
         peak_dbfs=20 * math.log10(out_peak) if out_peak > 0 else float("-inf"),
         seconds=time.perf_counter() - t_start, files=files, soundfont=None, device=dev, pipeline=name,
         model_sample_rate=adapter.sr, windows=info["windows"], steps_run=info["steps"],
-        prompts=list(dict.fromkeys(info["prompts"])))
+        prompts=list(dict.fromkeys(info["prompts"])), adherence=follows)
 
 
 def _diffuse(adapter: _Adapter, audio: np.ndarray, score: Score, parts, spans, steps, strength, guidance, cfg,

@@ -82,6 +82,9 @@ class RenderResult:
     seconds: float                      # wall time of the whole render
     files: list[Path] = field(default_factory=list)
     soundfont: Path | None = None
+    # How the audio follows the score where the renderer measures it (the diffusion renderer, audio.metrics):
+    # chroma_cosine and onset_f1 of the output, start_chroma_cosine and start_onset_f1 of its SoundFont start.
+    adherence: dict = field(default_factory=dict)
 
     @property
     def duration(self) -> float:

@@ -134,6 +134,10 @@ def _cmd_render(args) -> int:
     if performed is not None:
         print(f"wrote {performed}")
     print(f"rendered {score.duration:.1f} s of music in {res.seconds:.2f} s; peak {res.peak_dbfs:.2f} dBFS")
+    a = res.adherence  # the diffusion renderer measures how its output follows the MIDI
+    if a:
+        print(f"follows the MIDI: chroma cosine {a['chroma_cosine']:.2f}, onset F1 {a['onset_f1']:.2f} "
+              f"(its SoundFont start: {a['start_chroma_cosine']:.2f}, {a['start_onset_f1']:.2f})")
     for f in res.files:
         print(f"wrote {f}")
     return 0
@@ -262,7 +266,7 @@ def _cmd_eval(args) -> int:
                 if not args.data else args.data)
     text = run(Path(args.output), data if (Path(data) / "test").exists() else None,
                None if args.no_model else model_dir(), n_heldout=args.n, n_own=args.captions, seed=args.seed,
-               model_briefs=args.model_briefs,
+               model_briefs=args.model_briefs, audio_pieces=args.audio, soundfont=args.soundfont,
                progress=(lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr)))
     print(text)
     return 0
@@ -392,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--no-model", action="store_true", help="leave the transformer out")
     sp.add_argument("--model-briefs", type=int, help="run only the first N briefs of each set through the transformer")
+    sp.add_argument("--audio", type=int, default=4, metavar="N",
+                    help="render the first N pieces of our caption set and measure how the audio follows the MIDI (0: skip)")
+    sp.add_argument("--soundfont", help="SoundFont for the audio part (default: the one `composer render` finds)")
 
     sp = sub.add_parser("train", help="train the arranger model (see `composer train -- --help`)",
                         description="Train the arranger model; arguments after `--` go to the trainer, "

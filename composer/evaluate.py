@@ -336,6 +336,57 @@ def _num(rows: list[dict], key: str, fmt: str = "{:.2f}") -> str:
     return "-" if math.isnan(v) else fmt.format(v)
 
 
+def audio_adherence(items: list[dict], seed: int, arrange, n: int, soundfont=None, progress=print) -> list[dict]:
+    """How closely the SoundFont renders follow the notation: the first `n` captions are planned and arranged,
+    rendered from the notation MIDI and from the performed MIDI (the default humanize 1.0), and each mix is
+    measured against the notation score (audio.metrics: chroma cosine, onset F1, basic-pitch note F1); the
+    chroma cosine against the next piece's notation is the floor a mix that does not follow its MIDI gets."""
+    from audio.metrics import adherence, chroma_cosine
+    from audio.render import render_score
+    from audio.soundfont import find_soundfont
+    from symbolic.perform import perform
+
+    from .planner import plan_from_brief
+    sf = find_soundfont(soundfont)
+    pieces = []
+    for item in items[:n]:
+        plan = plan_from_brief(item["caption"], seed)
+        pieces.append((item["caption"], plan, arrange(plan.to_sheet(), seed, item["caption"])))
+    rows = []
+    for k, (cap, plan, score) in enumerate(pieces):
+        other = pieces[(k + 1) % len(pieces)][2] if len(pieces) > 1 else None
+        for name, s in (("notation", score), ("performed", perform(score, seed, 1.0, style=plan.style))):
+            t0 = time.perf_counter()
+            mix = render_score(s, soundfont=sf, with_stems=False)
+            row = {"caption": cap, "render": name, "seconds": len(mix.mix) / mix.sample_rate,
+                   "tracks": len(score.parts), **adherence(mix.mix, mix.sample_rate, score),
+                   "chroma_other": chroma_cosine(mix.mix, mix.sample_rate, other) if other is not None else None}
+            row["measure_seconds"] = time.perf_counter() - t0
+            rows.append(row)
+        if progress:
+            progress(f"audio {k + 1}/{len(pieces)}")
+    return rows
+
+
+def audio_table(rows: list[dict]) -> list[str]:
+    def cell(v, fmt="{:.2f}"):
+        return "-" if v is None else fmt.format(v)
+    lines = ["| piece | render | seconds | tracks | chroma cosine | onset F1 | note F1 | chroma vs the next piece |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        cap = r["caption"] if len(r["caption"]) <= 60 else r["caption"][:57] + "..."
+        lines.append(f"| {cap} | {r['render']} | {r['seconds']:.0f} | {r['tracks']} | {cell(r['chroma_cosine'])} | "
+                     f"{cell(r['onset_f1'])} | {cell(r['note_f1'])} | {cell(r['chroma_other'])} |")
+    for name in ("notation", "performed"):
+        sel = [r for r in rows if r["render"] == name]
+        if sel:
+            mean = {k: nanmean(r[k] for r in sel if r[k] is not None)
+                    for k in ("chroma_cosine", "onset_f1", "note_f1", "chroma_other")}
+            lines.append(f"| mean | {name} | {sum(r['seconds'] for r in sel):.0f} | | {cell(mean['chroma_cosine'])} | "
+                         f"{cell(mean['onset_f1'])} | {cell(mean['note_f1'])} | {cell(mean['chroma_other'])} |")
+    return lines
+
+
 def arrangers(model_dir: Path | None) -> dict:
     from symbolic.patterns import arrange as pattern_arrange
     out = {"patterns": lambda sheet, seed, brief="": pattern_arrange(sheet, seed=seed)}
@@ -352,7 +403,8 @@ def arrangers(model_dir: Path | None) -> dict:
 
 
 def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int = 1120, n_own: int = 24,
-        seed: int = 0, progress=print, model_briefs: int | None = None) -> str:
+        seed: int = 0, progress=print, model_briefs: int | None = None, audio_pieces: int = 0,
+        soundfont=None) -> str:
     t0 = time.perf_counter()
     systems = arrangers(model_dir)
     lines = ["# Evaluation", "",
@@ -428,6 +480,17 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
     lines += ["Energy as planned: % of the windows whose level (the part's notes per bar in the model's "
               "tokenizer's per-role bins, quintiles of the training data) is the section's planned energy, per "
               "role; over all roles, exactly and within one level.", "", *energy_table(brief_roles, list(systems)), ""]
+    if audio_pieces > 0:
+        arrange = systems.get("model", systems["patterns"])
+        audio_rows = audio_adherence(own_captions(n_own, seed), seed, arrange, audio_pieces, soundfont, progress)
+        lines += ["## Audio: the renders against the notation", "",
+                  f"The first {len(audio_rows) // 2} pieces of our caption set ({'model' if 'model' in systems else 'patterns'}), "
+                  "rendered with FluidSynth from the notation MIDI and from the performed MIDI (humanize 1.0), each "
+                  "mix measured against the notation score with audio.metrics: chroma cosine (audio chromagram vs "
+                  "the notes' chroma), onset F1 (spectral-flux onsets vs note onsets within 50 ms), note F1 "
+                  "(basic-pitch's ONNX transcription vs the notes: same pitch, onset within 50 ms; '-' where "
+                  "basic-pitch is not installed); the last column is the chroma cosine against the next piece's "
+                  "notation, what a mix that does not follow its MIDI scores.", "", *audio_table(audio_rows), ""]
     lines.append(f"Run time: {time.perf_counter() - t0:.0f} s on {os.cpu_count()} CPU cores.")
     perf = Path(out).parent / "EVAL_PERFORMANCE.md"
     if perf.exists():

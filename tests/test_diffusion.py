@@ -6,6 +6,7 @@ built from a vocabulary written in this file. Nothing is downloaded.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -305,7 +306,12 @@ def test_cli_renders_with_a_saved_pipeline(tmp_path, stable_audio_dir, capsys):
     assert code == 0 and out.is_file()
     data, sr = sf.read(out)
     assert sr == 44100 and data.shape[1] == 2
-    assert "rendered" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "rendered" in said
+    follows = re.search(r"follows the MIDI: chroma cosine ([\d.]+), onset F1 ([\d.]+) "
+                        r"\(its SoundFont start: ([\d.]+), ([\d.]+)\)", said)
+    assert follows and all(0 <= float(v) <= 1 for v in follows.groups())
+    assert float(follows.group(3)) > 0.8  # the SoundFont render follows its own MIDI
     code = main(["-q", "render", str(midi), "-o", str(tmp_path / "x.wav"), "--renderer", "diffusion",
                  "--model", str(tmp_path / "missing")])
     err = capsys.readouterr().err.strip()

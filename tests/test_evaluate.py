@@ -93,3 +93,21 @@ def test_the_performance_evaluation_beside_the_output_is_appended(tmp_path, monk
     assert text == (tmp_path / "EVAL.md").read_text()
     assert text.rstrip().endswith("## Performance\n| class | W1 |\n| toms | 3.38 |")
     assert "Performance evaluation" not in text
+
+
+def test_the_audio_part_measures_real_renders_against_the_notation(soundfont):
+    import importlib.util
+
+    from composer.evaluate import arrangers, audio_adherence, audio_table
+    items = [{"caption": "a calm pop piece in C major for piano and bass, 20 seconds"},
+             {"caption": "an upbeat rock piece in E minor for guitar, bass and drums, 20 seconds"}]
+    rows = audio_adherence(items, 0, arrangers(None)["patterns"], 2, soundfont=soundfont, progress=None)
+    assert [r["render"] for r in rows] == ["notation", "performed"] * 2
+    for r in rows:
+        assert 10 < r["seconds"] < 40
+        assert r["chroma_cosine"] > r["chroma_other"] + 0.1  # follows its own MIDI, not the other piece's
+        assert r["onset_f1"] > 0.5
+        if importlib.util.find_spec("basic_pitch") is not None:
+            assert r["note_f1"] is not None and r["note_f1"] > 0.3
+    table = audio_table(rows)
+    assert table[-2].startswith("| mean | notation |") and table[-1].startswith("| mean | performed |")
