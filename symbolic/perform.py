@@ -819,13 +819,13 @@ def evaluate(cache: Path, weights: Path | None = None, seed: int = 0, split: str
         trj_dev = rng.normal(0, tr_t, m.sum())
         trj_vel = np.clip(np.round(svel[m] + rng.normal(0, tr_v, m.sum())), 1, 127)
         row = {"class": name, "set": s, "notes": int(m.sum()),
-                     "human_dev_mean": float(hum_dev[m].mean()), "human_dev_sd": sd_t,
-                     "model_dev_mean": float(mod_dev[m].mean()), "model_dev_sd": float(mod_dev[m].std()),
-                     "t_model": wasserstein1(mod_dev[m], hum_dev[m]), "t_quant": wasserstein1(np.zeros(m.sum()), hum_dev[m]),
-                     "t_jitter": wasserstein1(jit_dev, hum_dev[m]),
-                     "v_model": wasserstein1(mod_vel[m], hum_vel[m]), "v_quant": wasserstein1(svel[m], hum_vel[m]),
-                     "v_jitter": wasserstein1(jit_vel, hum_vel[m]),
-                     "t_jitter_train": wasserstein1(trj_dev, hum_dev[m]), "v_jitter_train": wasserstein1(trj_vel, hum_vel[m])}
+               "human_dev_mean": float(hum_dev[m].mean()), "human_dev_sd": sd_t,
+               "model_dev_mean": float(mod_dev[m].mean()), "model_dev_sd": float(mod_dev[m].std()),
+               "t_model": wasserstein1(mod_dev[m], hum_dev[m]), "t_quant": wasserstein1(np.zeros(m.sum()), hum_dev[m]),
+               "t_jitter": wasserstein1(jit_dev, hum_dev[m]),
+               "v_model": wasserstein1(mod_vel[m], hum_vel[m]), "v_quant": wasserstein1(svel[m], hum_vel[m]),
+               "v_jitter": wasserstein1(jit_vel, hum_vel[m]),
+               "t_jitter_train": wasserstein1(trj_dev, hum_dev[m]), "v_jitter_train": wasserstein1(trj_vel, hum_vel[m])}
         if "piece" in d.files:
             row.update(piece_bootstrap(d["piece"][m], hum_dev[m], hum_vel[m], mod_dev[m], mod_vel[m],
                                        {"t": (np.zeros(m.sum()), trj_dev), "v": (svel[m], trj_vel)}, row, seed))

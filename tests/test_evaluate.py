@@ -110,4 +110,4 @@ def test_the_audio_part_measures_real_renders_against_the_notation(soundfont):
         if importlib.util.find_spec("basic_pitch") is not None:
             assert r["note_f1"] is not None and r["note_f1"] > 0.3
     table = audio_table(rows)
-    assert table[-2].startswith("| mean | notation |") and table[-1].startswith("| mean | performed |")
+    assert table[-2].startswith("| all 2 (mean) | notation |") and table[-1].startswith("| all 2 (mean) | performed |")
