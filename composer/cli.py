@@ -118,7 +118,7 @@ def _cmd_arrange(args) -> int:
 def _cmd_render(args) -> int:
     from symbolic.midi_io import read_midi
 
-    from .pipeline import render
+    from .pipeline import follows_line, render
     progress = CliProgress(quiet=args.quiet)
     score = read_midi(args.midi)
     out = Path(args.output) if args.output else Path(args.midi).with_name("mix.wav")
@@ -134,10 +134,8 @@ def _cmd_render(args) -> int:
     if performed is not None:
         print(f"wrote {performed}")
     print(f"rendered {score.duration:.1f} s of music in {res.seconds:.2f} s; peak {res.peak_dbfs:.2f} dBFS")
-    a = res.adherence  # the diffusion renderer measures how its output follows the MIDI
-    if a:
-        print(f"follows the MIDI: chroma cosine {a['chroma_cosine']:.2f}, onset F1 {a['onset_f1']:.2f} "
-              f"(its SoundFont start: {a['start_chroma_cosine']:.2f}, {a['start_onset_f1']:.2f})")
+    if res.adherence:  # the diffusion renderer measures how its output follows the MIDI
+        print(follows_line(res.adherence))
     for f in res.files:
         print(f"wrote {f}")
     return 0

@@ -316,6 +316,15 @@ def export(plan: Plan | None, score: Score, folder: str | Path, musicxml: bool =
 RENDERERS = ("fluidsynth", "diffusion")
 
 
+def follows_line(adherence: dict) -> str:
+    """One line on how a render follows the MIDI (a diffusion render's RenderResult.adherence), '' when unmeasured."""
+    a = adherence
+    if not a:
+        return ""
+    return (f"follows the MIDI: chroma cosine {a['chroma_cosine']:.2f}, onset F1 {a['onset_f1']:.2f} "
+            f"(its SoundFont start: {a['start_chroma_cosine']:.2f}, {a['start_onset_f1']:.2f})")
+
+
 def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = None, soundfont: str | None = None,
            fmt: str | None = None, progress: Progress = _quiet, cancel: threading.Event | None = None,
            *, renderer: str = "fluidsynth", diffusion: dict | None = None, plan: Plan | None = None,

@@ -321,3 +321,31 @@ def test_cli_renders_with_a_saved_pipeline(tmp_path, stable_audio_dir, capsys):
     code = main(["-q", "render", str(midi), "-o", str(tmp_path / "x.wav"), "--stems", str(tmp_path / "st"),
                  "--renderer", "diffusion", "--model", str(stable_audio_dir)])
     assert code == 2 and "--per-stem" in capsys.readouterr().err and not (tmp_path / "st").exists()
+
+
+@pytest.mark.slow
+def test_the_tui_renders_with_a_saved_pipeline_and_says_how_it_follows(tmp_path, stable_audio_dir, soundfont):
+    import asyncio
+
+    from textual.widgets import Input, Select
+
+    from composer.pipeline import new_piece
+    from tui.app import ComposerApp
+    folder = tmp_path / "p"
+    new_piece("a calm folk tune in G major for fiddle and upright bass, 8 seconds", folder, audio=False)
+
+    async def scenario():
+        app = ComposerApp(folder, soundfont=str(soundfont))
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.query_one("#renderer", Select).value = "diffusion"
+            app.query_one("#diffusion-model", Input).value = str(stable_audio_dir)
+            app.set_focus(None)
+            await pilot.press("r")
+            for _ in range(2400):
+                await pilot.pause(0.05)
+                if not app.busy:
+                    break
+            said = " ".join(" ".join(line.text.split()) for line in app.query_one("#log").lines)
+            assert re.search(r"follows the MIDI: chroma cosine [\d.]+, onset F1 [\d.]+ \(its SoundFont start", said), said
+            assert (folder / "mix.wav").is_file()
+    asyncio.run(scenario())

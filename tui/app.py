@@ -350,7 +350,8 @@ class ComposerApp(App):
         res = self.session.render(sf or None, str(fmt), self._progress, self.cancel_event, section=section,
                                   renderer=renderer, model=model, humanize=humanize)
         what = f"section {section + 1}" if section is not None else f"the mix and {len(res.stems)} stems"
-        return f"rendered {what} in {res.seconds:.1f}s (peak {res.peak_dbfs:.1f} dBFS)"
+        follows = pipeline.follows_line(res.adherence)
+        return f"rendered {what} in {res.seconds:.1f}s (peak {res.peak_dbfs:.1f} dBFS)" + (f"; {follows}" if follows else "")
 
     def _play(self, section: int | None) -> str:
         player = audio_player()
