@@ -318,11 +318,10 @@ RENDERERS = ("fluidsynth", "diffusion")
 
 def follows_line(adherence: dict) -> str:
     """One line on how a render follows the MIDI (a diffusion render's RenderResult.adherence), '' when unmeasured."""
-    a = adherence
-    if not a:
+    if not adherence:
         return ""
-    return (f"follows the MIDI: chroma cosine {a['chroma_cosine']:.2f}, onset F1 {a['onset_f1']:.2f} "
-            f"(its SoundFont start: {a['start_chroma_cosine']:.2f}, {a['start_onset_f1']:.2f})")
+    return ("follows the MIDI: chroma cosine {chroma_cosine:.2f}, onset F1 {onset_f1:.2f} "
+            "(its SoundFont start: {start_chroma_cosine:.2f}, {start_onset_f1:.2f})").format(**adherence)
 
 
 def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = None, soundfont: str | None = None,

@@ -292,9 +292,8 @@ def test_piece_bootstrap_separates_a_sure_difference_from_a_tie():
     close = rng.normal(0, 20, len(piece)) + rng.normal(0, 10, 40)[piece]  # the same process, drawn again
     far = rng.normal(15, 5, len(piece))
     row = {"t_quant": 9.0, "t_jitter_train": 1.0, "v_quant": 9.0, "v_jitter_train": 1.0}
-    # timing: the model is the humans' process and the baseline (the jitter: lower in the table) is far off;
-    # velocity: the other way round.
-    res = piece_bootstrap(piece, hum, hum, close, far, {"t": (hum * 0, far), "v": (hum * 0, close)}, row, seed=0)
+    # timing: the model is the humans' process and the baseline is far off; velocity: the other way round.
+    res = piece_bootstrap(piece, hum, hum, close, far, far, close, seed=0)
     assert res["pieces"] == 40
     assert res["t_diff_ci"][1] < 0 < res["v_diff_ci"][0]
     assert 0 < res["t_halves"] < 10
@@ -303,5 +302,5 @@ def test_piece_bootstrap_separates_a_sure_difference_from_a_tie():
     assert "above zero for kick (the baseline surely closer)" in text
     # Model and baseline are two more draws of the humans' process: no sure difference, the interval holds zero.
     other = rng.normal(0, 20, len(piece)) + rng.normal(0, 10, 40)[piece]
-    tie = piece_bootstrap(piece, hum, hum, close, close, {"t": (hum * 0, other), "v": (hum * 0, other)}, row, 0)
+    tie = piece_bootstrap(piece, hum, hum, close, close, other, other, 0)
     assert tie["t_diff_ci"][0] < 0 < tie["t_diff_ci"][1]
