@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from itertools import groupby
+import signal
 import sys
+import threading
 import time
+from itertools import groupby
 from pathlib import Path
 
 EXIT_USER_ERROR = 2
@@ -202,9 +204,18 @@ def _cmd_export(args) -> int:
 def _cmd_import(args) -> int:
     from symbolic.midi_io import read_midi
 
-    from .pipeline import export
+    from . import project
+    from .pipeline import PERFORMED_MIDI, export
     score = read_midi(args.midi)
-    files = export(None, score, args.out, progress=CliProgress(quiet=args.quiet))
+    out = Path(args.out)
+    with project.transaction(out, "composer import") as tx:
+        # A new piece in this folder: the old plan (kept in history/ for undo) and its performance no longer apply.
+        if (out / project.PLAN).exists():
+            tx.snapshot()
+            tx.remove(project.PLAN)
+        if (out / PERFORMED_MIDI).exists():
+            tx.remove(PERFORMED_MIDI)
+        files = export(None, score, out, progress=CliProgress(quiet=args.quiet))
     print(f"imported {len(score.parts)} tracks, {score.n_notes} notes, {len(score.bars)} bars")
     for f in files:
         print(f"wrote {f}")
@@ -422,11 +433,19 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("train_args", "data_args"):
         if getattr(args, name, None) and args.__dict__[name][:1] == ["--"]:
             args.__dict__[name] = args.__dict__[name][1:]
+    caught: list[int] = []
+
+    def stop(signum, frame):  # SIGTERM and SIGHUP unwind like Ctrl-C, so the staged files are cleaned up
+        caught.append(signum)
+        raise KeyboardInterrupt
+
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)} \
+        if threading.current_thread() is threading.main_thread() else {}
     try:
         return int(args.fn(args) or 0)
     except KeyboardInterrupt:
-        print("composer: interrupted; files already written are intact", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print("composer: interrupted; the project is as it was before this command", file=sys.stderr)
+        return 128 + caught[0] if caught else EXIT_INTERRUPTED
     except _user_errors() as exc:  # noqa: B030 - a tuple built at run time
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if exc.__class__.__name__ == "ValidationError":
@@ -434,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
             msg = error_message(exc)  # type: ignore[arg-type]
         print(f"composer: error: {msg}", file=sys.stderr)
         return EXIT_USER_ERROR
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

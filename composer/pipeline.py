@@ -83,9 +83,14 @@ def revise_project(folder: str | Path, instruction: str, planner: str = "rules",
                    warn: Callable[[str], None] | None = None) -> tuple[Plan, list[str], set[int]]:
     """Edit a project's plan, keep the previous one for undo, and re-arrange only what changed.
     Returns (new plan, diff lines, regenerated bar indices)."""
+    with project.transaction(folder, "composer revise"):
+        return _revise(Path(folder), instruction, planner, llm, seed, fallback, progress,
+                       warn or (lambda m: progress("revise", 0.5, m)))
+
+
+def _revise(folder: Path, instruction: str, planner: str, llm: LLMSettings | None, seed: int, fallback: bool,
+            progress: Progress, warn: Callable[[str], None]) -> tuple[Plan, list[str], set[int]]:
     from .revise import diff_plans, rearrange, rules_revise
-    warn = warn or (lambda m: progress("revise", 0.5, m))
-    folder = Path(folder)
     old_plan, old_score = load_project(folder)
     if old_plan is None:
         raise project.ProjectError(f"{folder} has no {project.PLAN} to revise")
@@ -157,7 +162,13 @@ def regenerate_project(folder: str | Path, section: str | None = None, tracks: l
     the locked tracks) as they are; the regenerated tracks listen to the kept ones. The previous
     piece.mid goes to history/ so `undo` brings it back. Returns (score, bars, tracks) regenerated."""
     check_sampling(sampling)
-    folder = Path(folder)
+    with project.transaction(folder, "composer regenerate") as tx:
+        return _regenerate(tx, Path(folder), section, tracks, bars, locked, seed, arranger, sampling, progress)
+
+
+def _regenerate(tx: project.Transaction, folder: Path, section: str | None, tracks: list[str] | None,
+                bars: str | None, locked: list[str] | None, seed: int | None, arranger: str, sampling: dict | None,
+                progress: Progress) -> tuple[Score, set[int], set[str]]:
     plan, base = load_project(folder)
     if plan is None or base is None:
         raise project.ProjectError(f"{folder} needs both {project.PLAN} and {project.MIDI} to regenerate a part of it")
@@ -192,7 +203,7 @@ def regenerate_project(folder: str | Path, section: str | None = None, tracks: l
     _apply_plan_meta(plan, base)
     score = arrange(plan, seed, arranger, base=base, bars=regen_bars, tracks=want_tracks, locked=frozenset(keep),
                     progress=progress, brief=plan.style, sampling=sampling)
-    project.snapshot(folder)
+    tx.snapshot()
     export(None, score, folder, progress=progress)
     _refresh_performed(folder, score, seed, progress, plan.style)
     return score, regen_bars if regen_bars is not None else set(range(plan.total_bars)), chosen
@@ -202,12 +213,32 @@ def undo_project(folder: str | Path, progress: Progress = _quiet) -> Plan:
     """Restore the previous plan.json and piece.mid exactly, and rewrite piece.musicxml to match."""
     from symbolic.musicxml import to_musicxml
     folder = Path(folder)
-    project.undo(folder)
-    plan, score = load_project(folder)
-    if score is not None and plan is not None:
-        _apply_plan_meta(plan, score)
-        project.atomic_write(folder / project.MUSICXML, to_musicxml(score, lambda f, m: progress("export", f, m)))
-        _refresh_performed(folder, score, 0, progress, plan.style)
+    with project.transaction(folder, "composer undo") as tx:
+        snaps = project.history(folder)
+        if not snaps:
+            raise project.ProjectError(f"nothing to undo in {folder}")
+        last = snaps[-1]
+        midi = project.history_entry(last)
+        # Read and check the entry before anything is replaced: a corrupt one changes nothing and stays.
+        try:
+            plan_text = last.read_text(encoding="utf-8")
+            plan = load_plan(plan_text)
+            score = read_midi(midi) if midi.is_file() else None
+        except (OSError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise project.ProjectError(f"cannot undo: {last} is not a usable plan ({reason}); nothing was "
+                                       f"changed (delete it to undo past it)") from None
+        tx.write(project.PLAN, plan_text)
+        if score is not None:
+            tx.write(project.MIDI, midi.read_bytes())
+            tx.remove(midi)
+        tx.remove(last)
+        if score is None:
+            score = read_midi(folder / project.MIDI) if (folder / project.MIDI).exists() else None
+        if score is not None:
+            _apply_plan_meta(plan, score)
+            tx.write(project.MUSICXML, to_musicxml(score, lambda f, m: progress("export", f, m)))
+            _refresh_performed(folder, score, 0, progress, plan.style)
     return plan
 
 
@@ -296,19 +327,23 @@ def export(plan: Plan | None, score: Score, folder: str | Path, musicxml: bool =
     """Write plan.json (when given), piece.mid and piece.musicxml, each atomically."""
     from symbolic.musicxml import to_musicxml
 
-    folder = project.ensure_dir(folder)
+    folder = Path(folder)
     progress("export", 0.0, "MIDI")
     mid = midi_bytes(score)
     xml = None
     if musicxml:
         xml = to_musicxml(score, progress=lambda f, m: progress("export", 0.1 + 0.85 * f, m))
-    # Everything is built in memory first; files are replaced only once all of it succeeded.
     files = []
-    if plan is not None:
-        files.append(project.save_plan(folder, plan.to_json()))
-    files.append(project.atomic_write(folder / project.MIDI, mid))
-    if xml is not None:
-        files.append(project.atomic_write(folder / project.MUSICXML, xml))
+    with project.transaction(folder, "composer export") as tx:
+        if plan is not None:
+            text = plan.to_json()
+            current = folder / project.PLAN
+            if current.is_file() and not tx.staged(current) and current.read_text(encoding="utf-8") != text:
+                tx.snapshot()  # the previous plan (and its MIDI) stays for undo
+            files.append(tx.write(project.PLAN, text))
+        files.append(tx.write(project.MIDI, mid))
+        if xml is not None:
+            files.append(tx.write(project.MUSICXML, xml))
     progress("export", 1.0, ", ".join(p.name for p in files))
     return files
 
@@ -340,27 +375,32 @@ def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = No
     if renderer == "diffusion" and stems_dir is not None and not (diffusion or {}).get("per_stem"):
         raise ValueError("stems from the diffusion renderer need per-stem rendering (--per-stem)")
     mix_path = Path(mix_path)
-    project.ensure_dir(mix_path.parent)
-    if stems_dir is not None:
-        project.ensure_dir(stems_dir)
-    # --- expressive performance (symbolic.perform) ---
-    if humanize > 0:
-        score = perform_score(score, humanize, humanize_seed, performed_midi, progress, plan.style if plan else "")
-    # --- diffusion renderer (audio.diffusion) ---
-    if renderer == "diffusion":
-        from audio.diffusion import render_diffusion
-        opts = dict(diffusion or {})
-        model = opts.pop("model", None)
-        return render_diffusion(score, model, mix_path, stems_dir=stems_dir, fmt=fmt, soundfont=soundfont, plan=plan,
-                                progress=lambda f, m: progress("render", f, m), cancel=cancel, warn=warn, **opts)
-    return render_score(score, soundfont=soundfont, mix_path=mix_path,
-                        stems_dir=Path(stems_dir) if stems_dir is not None else None, fmt=fmt,
-                        progress=lambda f, m: progress("render", f, m), cancel=cancel)
+    with project.transaction(mix_path.parent, "composer render") as tx:
+        # --- expressive performance (symbolic.perform) ---
+        if humanize > 0:
+            score = perform_score(score, humanize, humanize_seed, performed_midi, progress, plan.style if plan else "")
+        # The renderers write into the staging folder; the files are swapped in when all of them are done.
+        mix_at = tx.target(mix_path)
+        stems_at = tx.target_dir(stems_dir) if stems_dir is not None else None
+        # --- diffusion renderer (audio.diffusion) ---
+        if renderer == "diffusion":
+            from audio.diffusion import render_diffusion
+            opts = dict(diffusion or {})
+            model = opts.pop("model", None)
+            res = render_diffusion(score, model, mix_at, stems_dir=stems_at, fmt=fmt, soundfont=soundfont, plan=plan,
+                                   progress=lambda f, m: progress("render", f, m), cancel=cancel, warn=warn, **opts)
+        else:
+            res = render_score(score, soundfont=soundfont, mix_path=mix_at, stems_dir=stems_at, fmt=fmt,
+                               progress=lambda f, m: progress("render", f, m), cancel=cancel)
+    # Report the files where they are now.
+    res.files = [mix_path if f == mix_at else Path(stems_dir) / f.name if stems_at and f.parent == stems_at else f
+                 for f in res.files]
+    return res
 
 
 # --- expressive performance (symbolic.perform) ---
 
-PERFORMED_MIDI = "piece.performed.mid"
+PERFORMED_MIDI = project.PERFORMED
 
 
 def perform_score(score: Score, amount: float = 1.0, seed: int = 0, midi_path: str | Path | None = None,
@@ -371,7 +411,8 @@ def perform_score(score: Score, amount: float = 1.0, seed: int = 0, midi_path: s
     progress("perform", 0.0, f"performing {score.n_notes} notes (humanize {amount:g})")
     performed = perform(score, seed=seed, amount=amount, style=style)
     if midi_path is not None:
-        project.atomic_write(Path(midi_path), midi_bytes(performed))
+        with project.transaction(Path(midi_path).parent, "composer render") as tx:
+            tx.write(midi_path, midi_bytes(performed))
     progress("perform", 1.0, "performed")
     return performed
 
@@ -388,7 +429,15 @@ def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True,
               fallback: bool = True, warn: Callable[[str], None] | None = None, humanize: float = 1.0,
               sampling: dict | None = None) -> Result:
     check_sampling(sampling)  # before any work
-    folder = project.ensure_dir(folder)
+    with project.transaction(folder, "composer new"):
+        return _new_piece(brief, Path(folder), seed, audio, soundfont, arranger, fmt, progress, cancel, planner, llm,
+                          fallback, warn, humanize, sampling)
+
+
+def _new_piece(brief: str, folder: Path, seed: int, audio: bool, soundfont: str | None, arranger: str,
+               fmt: str | None, progress: Progress, cancel: threading.Event | None, planner: str,
+               llm: LLMSettings | None, fallback: bool, warn: Callable[[str], None] | None, humanize: float,
+               sampling: dict | None) -> Result:
     if audio:
         # Fail before any work when no SoundFont can be found.
         from audio.soundfont import find_soundfont
@@ -422,10 +471,10 @@ def arrange_project(plan_path: str | Path, folder: str | Path, seed: int = 0, ar
                     progress: Progress = _quiet, sampling: dict | None = None) -> Result:
     check_sampling(sampling)
     plan = read_plan(plan_path)
-    folder = project.ensure_dir(folder)
-    score = arrange(plan, seed, arranger, progress=progress, sampling=sampling)
-    files = export(plan, score, folder, progress=progress)
-    return Result(folder, plan, score, files)
+    with project.transaction(folder, "composer arrange"):
+        score = arrange(plan, seed, arranger, progress=progress, sampling=sampling)
+        files = export(plan, score, folder, progress=progress)
+    return Result(Path(folder), plan, score, files)
 
 
 def read_plan(path: str | Path) -> Plan:
@@ -448,6 +497,11 @@ def load_project(folder: str | Path) -> tuple[Plan | None, Score | None]:
 
 def export_project(folder: str | Path, progress: Progress = _quiet) -> list[Path]:
     """Re-export a project folder: from plan.json + piece.mid, or arrange the plan when there is no MIDI yet."""
+    with project.transaction(folder, "composer export"):
+        return _export_project(Path(folder), progress)
+
+
+def _export_project(folder: Path, progress: Progress) -> list[Path]:
     plan, score = load_project(folder)
     if plan is None and score is None:
         raise project.ProjectError(f"{folder} has neither {project.PLAN} nor {project.MIDI}")

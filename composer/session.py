@@ -45,16 +45,34 @@ class Session:
     undo_stack: list[State] = field(default_factory=list)
     redo_stack: list[State] = field(default_factory=list)
     alternatives: list[Score] = field(default_factory=list)
+    holder: project.Holder | None = None
+    read_only: str = ""  # why edits cannot be saved (another writer holds the project), "" when they can
 
     @classmethod
     def open(cls, folder: str | Path, seed: int = 0) -> "Session":
+        """Open a project and hold its lock while the session lasts; when another writer holds it, the
+        session is read-only and says who."""
         folder = Path(folder)
         s = cls(folder, seed)
+        try:
+            s.holder = project.Holder(folder, "composer tui", wait=0)
+        except project.ProjectBusy as exc:
+            s.read_only = str(exc)
         if (folder / project.PLAN).exists() or (folder / project.MIDI).exists():
             s.plan, s.score = pipeline.load_project(folder)
             if s.plan is not None and s.score is not None:
                 pipeline._apply_plan_meta(s.plan, s.score)
         return s
+
+    def close(self) -> None:
+        """Let other writers have the project."""
+        if self.holder is not None:
+            self.holder.release()
+            self.holder = None
+
+    def _need_writable(self) -> None:
+        if self.read_only:
+            raise SessionError(f"read-only: {self.read_only}")
 
     # --- history -----------------------------------------------------------------
 
@@ -68,6 +86,7 @@ class Session:
 
     def _commit(self, plan: Plan | None, score: Score | None) -> None:
         """Make (plan, score) current, remembering the previous state for undo, and save."""
+        self._need_writable()
         self.undo_stack.append(self._state())
         del self.undo_stack[:-MAX_UNDO]
         self.redo_stack.clear()
@@ -89,13 +108,14 @@ class Session:
         return True
 
     def save(self) -> list[Path]:
-        """Autosave: plan.json and piece.mid, atomically."""
-        project.ensure_dir(self.folder)
+        """Autosave: plan.json and piece.mid, as one change."""
+        self._need_writable()
         files = []
-        if self.plan is not None:
-            files.append(project.atomic_write(self.folder / project.PLAN, self.plan.to_json()))
-        if self.score is not None:
-            files.append(project.atomic_write(self.folder / project.MIDI, midi_bytes(self.score)))
+        with project.transaction(self.folder, "composer tui") as tx:
+            if self.plan is not None:
+                files.append(tx.write(project.PLAN, self.plan.to_json()))
+            if self.score is not None:
+                files.append(tx.write(project.MIDI, midi_bytes(self.score)))
         return files
 
     # --- composing -------------------------------------------------------------------
@@ -245,6 +265,7 @@ class Session:
 
     def export(self, progress=pipeline._quiet) -> list[Path]:
         self._need_score()
+        self._need_writable()
         return pipeline.export(self.plan, self.score, self.folder, progress=progress)
 
     def render(self, soundfont: str | None = None, fmt: str | None = None, progress=pipeline._quiet,
@@ -252,6 +273,7 @@ class Session:
                model: str | None = None, humanize: float = 1.0):
         """Render the audible tracks (or one section, for auditioning) with fluidsynth or a diffusion model,
         from the expressive performance when humanize > 0."""
+        self._need_writable()
         score = self.audible_score()
         if not score.parts:
             raise SessionError("every track is muted")

@@ -142,10 +142,15 @@ class ComposerApp(App):
         self.query_one("#chords", DataTable).add_columns("Bar", "Chords")
         self.sub_title = str(self.folder)
         self._load_keymap()
-        if self.plan is not None:
-            self.log_line(f"opened {self.folder}")
+        if self.session.read_only:
+            self.log_line(f"read-only: {self.session.read_only}")
+        elif self.plan is not None:
+            self.log_line(f"opened {self.folder} (held for writing: other composer commands wait)")
         self.refresh_views()
         (self.query_one("#sections", DataTable) if self.plan else self.query_one("#brief", Input)).focus()
+
+    def on_unmount(self) -> None:
+        self.session.close()
 
     def _load_keymap(self) -> None:
         """Users remap keys by binding id in the config file: {"keys": {"generate": "ctrl+g"}}."""
@@ -551,7 +556,11 @@ class ComposerApp(App):
 
 
 def run_app(folder: str | None = None, soundfont: str | None = None) -> None:
-    ComposerApp(folder, soundfont).run()
+    app = ComposerApp(folder, soundfont)
+    try:
+        app.run()
+    finally:
+        app.session.close()
 
 
 __all__ = ["ComposerApp", "run_app"]
