@@ -41,7 +41,7 @@ from typing import Callable
 
 import numpy as np
 
-from symbolic.score import Part, Score, ScoreError
+from symbolic.score import MAX_SECONDS, RELEASE_SECONDS, Part, Score, ScoreError
 
 from .soundfont import find_soundfont
 
@@ -426,6 +426,11 @@ class _Worker(threading.Thread):
         cols = [_part_events(p, j) for j, p in enumerate(self.parts)]
         ticks, is_on, chans, keys, vels = (np.concatenate([c[k] for c in cols]) for k in range(5))
         samples = ticks_to_samples(score, ticks)
+        # render_to() below hands FluidSynth pointers into self.bufs; an event past main_len would make it
+        # write past their end. render_score sizes main_len from every event, so this only guards that.
+        if len(samples) and (int(samples.max()) > main_len or int(samples.min()) < 0):
+            raise RenderError(f"internal error: an event at sample {int(samples.max())} lies outside the "
+                              f"render length 0-{main_len}")
         order = np.lexsort((is_on, samples))
         self.events = (samples[order], chans[order], keys[order], vels[order])
         self.pos = 0
@@ -465,7 +470,12 @@ class _Worker(threading.Thread):
             noteon, noteoff, cc = lib.fluid_synth_noteon, lib.fluid_synth_noteoff, lib.fluid_synth_cc
             stopped = rep.stopped
 
+            capacity = min(b.shape[1] for b in self.bufs)
+
             def render_to(stop: int) -> None:
+                # FluidSynth writes n frames at each pointer with no bounds of its own: never past the buffers.
+                if stop > capacity:
+                    raise RenderError(f"internal error: rendering to sample {stop} past the buffer of {capacity}")
                 pos = self.pos
                 while pos < stop:
                     n = min(stop - pos, _BLOCK)
@@ -592,12 +602,18 @@ def render_score(
         raise RenderError("the score has no parts to render")
     if len(parts) > MAX_PARTS:
         raise RenderError(f"{len(parts)} parts; at most {MAX_PARTS} can be rendered")
+    try:
+        score.validate()  # tempo, meter, track and length caps: nothing unbounded reaches the allocation below
+    except ScoreError as exc:
+        raise RenderError(str(exc)) from None
+    # The render length must cover every event a worker schedules (note ends, and pedal ups, which can
+    # lie well past the last note): the workers' buffers are sized from it and FluidSynth writes into them.
+    main_len = int(ticks_to_samples(score, np.array([score.last_tick]))[0])
+    if main_len > (MAX_SECONDS + RELEASE_SECONDS) * SAMPLE_RATE:  # validate() checked it; the buffers rely on it
+        raise RenderError(f"the score lasts {main_len / SAMPLE_RATE / 60:.1f} minutes; "
+                          f"at most {MAX_SECONDS // 60} minutes can be rendered")
     sf_path = find_soundfont(soundfont)
     lib = _load_library()
-
-    end_sample = int(ticks_to_samples(score, np.array([score.end_tick]))[0])
-    last_event = max((n.end for p in parts for n in p.notes), default=0)
-    main_len = max(end_sample, int(ticks_to_samples(score, np.array([last_event]))[0]))
     total = main_len + int(TAIL_SECONDS * SAMPLE_RATE)
     n_workers = max(1, min(workers or default_workers(), len(parts)))
     duration = main_len / SAMPLE_RATE

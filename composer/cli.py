@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
 import time
 from itertools import groupby
 from pathlib import Path
+
+from . import project
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -427,6 +430,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _importing(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -435,11 +446,17 @@ def main(argv: list[str] | None = None) -> int:
             args.__dict__[name] = args.__dict__[name][1:]
     caught: list[int] = []
 
-    def stop(signum, frame):  # SIGTERM and SIGHUP unwind like Ctrl-C, so the staged files are cleaned up
+    def stop(signum, frame):  # SIGINT, SIGTERM and SIGHUP unwind, so the staged files are cleaned up
         caught.append(signum)
+        project.request_stop()  # a stop that lands where Python ignores exceptions still stops before the commit
+        if _importing(frame):
+            # Raised inside an import, the exception can be dropped by importlib's callbacks or abort the process
+            # from a C++ extension's module code: ask again once the import is done.
+            threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+            return
         raise KeyboardInterrupt
 
-    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)} \
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)} \
         if threading.current_thread() is threading.main_thread() else {}
     try:
         return int(args.fn(args) or 0)
@@ -456,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+        project.request_stop(False)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ STAGING = ".composer.staging"
 COMMIT = "commit.json"
 
 __all__ = ["atomic_write", "ensure_dir", "history", "ProjectError", "ProjectBusy", "transaction", "Transaction",
-           "hold", "recover", "lock_wait", "history_entry", "prune_names"]
+           "hold", "recover", "request_stop", "lock_wait", "history_entry", "prune_names"]
 
 _HIST_PLAN = re.compile(r"plan-(\d{4,})\.json")
 
@@ -330,6 +330,14 @@ def _signals_deferred() -> Iterator[None]:
 
 # --- transactions ------------------------------------------------------------------------------------
 
+_stop = threading.Event()
+
+
+def request_stop(on: bool = True) -> None:
+    """A signal asked this process to stop: no transaction commits after this (until cleared)."""
+    _stop.set() if on else _stop.clear()
+
+
 @dataclass
 class _Root:
     folder: Path
@@ -460,6 +468,8 @@ class Transaction:
 
     # -- commit --
     def commit(self) -> None:
+        if _stop.is_set():
+            raise KeyboardInterrupt
         for root in self.roots.values():
             if not root.entries:
                 continue

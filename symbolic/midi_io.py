@@ -13,9 +13,14 @@ from pathlib import Path
 import mido
 
 from .harmony import HarmonyError, parse_key
-from .score import PPQ, Bar, Note, Part, Score, ScoreError
+from .score import (MAX_BPM, MAX_SECONDS, MAX_TRACKS, MIN_BPM, PPQ, Bar, Note, Part, Score, ScoreError,
+                    check_meter, plain_text)
 
 DRUM_CHANNEL = 9
+# Caps on imported files, checked before any heavy work. 16 MB and 200,000 notes are far beyond a
+# 30-minute, 32-track piece played by people (a dense piano piece has ~20 notes a second).
+MAX_FILE_BYTES = 16 * 2**20
+MAX_NOTES = 200_000
 
 
 def channel_map(parts: list[Part]) -> list[tuple[int, int]]:
@@ -36,7 +41,7 @@ def channel_map(parts: list[Part]) -> list[tuple[int, int]]:
 
 def _meta_text(text: str) -> str:
     # mido writes meta text as latin-1; keep names readable and never fail on other scripts.
-    return text.encode("latin-1", "replace").decode("latin-1")
+    return plain_text(text).encode("latin-1", "replace").decode("latin-1")
 
 
 def to_midi(score: Score) -> mido.MidiFile:
@@ -113,9 +118,12 @@ def read_midi(path: str | Path) -> Score:
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)  # never read more than the cap, whatever the file is
     except OSError as exc:
         raise ScoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ScoreError(f"{path} is larger than {MAX_FILE_BYTES // 2**20} MB, the most a MIDI file may have")
     if not data:
         raise ScoreError(f"{path} is empty")
     try:
@@ -127,7 +135,24 @@ def read_midi(path: str | Path) -> Score:
     return midi_to_score(mid, title=path.stem)
 
 
+def _bpm(tempo: int, tick: int) -> float:
+    """A set_tempo value (microseconds per quarter note) as BPM; ScoreError outside MIN_BPM-MAX_BPM."""
+    if tempo <= 0:  # mido.tempo2bpm would divide by zero
+        raise ScoreError(f"tempo of {tempo} microseconds per beat at tick {tick} is outside "
+                         f"{MIN_BPM:g}-{MAX_BPM:g} BPM")
+    bpm = 60_000_000 / tempo
+    if not (MIN_BPM <= bpm <= MAX_BPM):
+        raise ScoreError(f"tempo {bpm:.4g} BPM at tick {tick} is outside {MIN_BPM:g}-{MAX_BPM:g} BPM")
+    return round(bpm, 3)
+
+
 def midi_to_score(mid: mido.MidiFile, title: str = "") -> Score:
+    """A parsed MIDI file as a Score; ScoreError (one line) for anything outside the caps.
+
+    Ticks in messages are the file's own; the Score's are at PPQ 480.
+    """
+    if mid.ticks_per_beat is not None and mid.ticks_per_beat < 0:  # mido reads the division as signed
+        raise ScoreError("MIDI file uses SMPTE time division, which is not supported")
     ppq = mid.ticks_per_beat or PPQ
     scale = PPQ / ppq
 
@@ -139,6 +164,7 @@ def midi_to_score(mid: mido.MidiFile, title: str = "") -> Score:
     keys: dict[int, object] = {}
     markers: list[tuple[int, str]] = []
     parts: list[Part] = []
+    n_notes = 0
     for ti, track in enumerate(mid.tracks):
         now = 0
         name = ""
@@ -152,8 +178,9 @@ def midi_to_score(mid: mido.MidiFile, title: str = "") -> Score:
             t = conv(now)
             if msg.is_meta:
                 if msg.type == "set_tempo":
-                    tempos[t] = round(mido.tempo2bpm(msg.tempo), 3)
+                    tempos[t] = _bpm(msg.tempo, now)
                 elif msg.type == "time_signature":
+                    check_meter(msg.numerator, msg.denominator, f"tick {now}")
                     sigs[t] = (msg.numerator, msg.denominator)
                 elif msg.type == "key_signature":
                     try:
@@ -161,9 +188,9 @@ def midi_to_score(mid: mido.MidiFile, title: str = "") -> Score:
                     except HarmonyError:
                         pass
                 elif msg.type == "marker":
-                    markers.append((t, msg.text))
+                    markers.append((t, plain_text(msg.text)))
                 elif msg.type == "track_name" and not name:
-                    name = msg.name.strip()
+                    name = plain_text(msg.name)
                 continue
             if msg.type == "program_change":
                 program.setdefault(msg.channel, msg.program)
@@ -182,6 +209,9 @@ def midi_to_score(mid: mido.MidiFile, title: str = "") -> Score:
                     start, vel = stack.pop(0)
                     if t > start:
                         by_channel.setdefault(msg.channel, []).append(Note(start, t, msg.note, max(1, vel)))
+                        n_notes += 1
+                        if n_notes > MAX_NOTES:
+                            raise ScoreError(f"MIDI file has more than {MAX_NOTES:,} notes, the most it may have")
         for ch in sorted(by_channel):
             notes = by_channel[ch]
             drum = ch == DRUM_CHANNEL
@@ -197,14 +227,25 @@ def midi_to_score(mid: mido.MidiFile, title: str = "") -> Score:
             parts.append(part)
     if not parts:
         raise ScoreError("MIDI file has no notes")
-    score = Score(title=title, parts=parts)
+    if len(parts) > MAX_TRACKS:
+        raise ScoreError(f"MIDI file has {len(parts)} parts with notes; at most {MAX_TRACKS} tracks are allowed")
+    score = Score(title=plain_text(title), parts=parts)
     score.tempos = sorted(tempos.items()) or [(0, 120.0)]
     if score.tempos[0][0] != 0:
         score.tempos.insert(0, (0, 120.0))
+    # Before the bars are laid out (one per measure up to the end): a note held for hours is refused here.
+    seconds = score.seconds(score.last_tick)
+    if seconds > MAX_SECONDS:
+        longest = max((n for p in parts for n in p.notes), key=lambda n: n.duration)
+        note_secs = score.seconds(longest.end) - score.seconds(longest.start)
+        what = (f"one note (pitch {longest.pitch}) lasts {note_secs / 60:.1f} minutes"
+                if note_secs > MAX_SECONDS else f"the music lasts {seconds / 60:.1f} minutes")
+        raise ScoreError(f"MIDI file is too long: {what}; at most {MAX_SECONDS // 60} minutes can be imported")
     score.keys = sorted(keys.items(), key=lambda kv: kv[0])  # type: ignore[arg-type]
     score.markers = sorted(markers)
     score.bars = _bars_from_signatures(sigs, score.end_tick)
     _unique_names(score.parts)
+    score.validate()
     return score
 
 
@@ -217,8 +258,8 @@ def _bars_from_signatures(sigs: dict[int, tuple[int, int]], end: int) -> list[Ba
     while tick < end or not bars:
         while ci + 1 < len(changes) and changes[ci + 1][0] <= tick:
             ci += 1
-        num, den = changes[ci][1]
-        bar = Bar(tick, max(1, num), den if den in (1, 2, 4, 8, 16, 32) else 4)
+        num, den = changes[ci][1]  # checked by check_meter when read
+        bar = Bar(tick, num, den)
         bars.append(bar)
         tick = bar.end
     return bars

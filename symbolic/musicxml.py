@@ -34,8 +34,10 @@ with makeNotation off, so music21 never re-notates (or copies) the piece:
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import gc
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from xml.etree.ElementTree import Element, SubElement
@@ -50,7 +52,7 @@ from music21.musicxml.m21ToXml import ScoreExporter
 from .harmony import FLAT_NAMES, SHARP_NAMES, Chord, Key
 from .midi_io import channel_map
 from .files import atomic_write
-from .score import PPQ, Bar, Part, Score
+from .score import PPQ, Bar, Part, Score, plain_text
 
 Progress = Callable[[float, str], None]
 
@@ -768,10 +770,34 @@ def to_musicxml(score: Score, progress: Progress | None = None) -> bytes:
             gc.enable()
 
 
+# Characters XML 1.0 does not allow at all (a document holding one is not well-formed).
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _plain_names(score: Score) -> Score:
+    """The score with its title, part names and markers free of control characters (notes shared)."""
+    parts = [dataclasses.replace(p, name=plain_text(p.name)) for p in score.parts]
+    return dataclasses.replace(score, title=plain_text(score.title), parts=parts,
+                               markers=[(t, plain_text(n)) for t, n in score.markers])
+
+
+def _xml_legal(root: Element) -> None:
+    """Drop XML-illegal characters from every text, tail and attribute in the tree, wherever they came from."""
+    for el in root.iter():
+        if el.text and _XML_ILLEGAL.search(el.text):
+            el.text = _XML_ILLEGAL.sub("", el.text)
+        if el.tail and _XML_ILLEGAL.search(el.tail):
+            el.tail = _XML_ILLEGAL.sub("", el.tail)
+        for k, v in el.attrib.items():
+            if _XML_ILLEGAL.search(v):
+                el.set(k, _XML_ILLEGAL.sub("", v))
+
+
 def _to_musicxml(score: Score, progress: Progress | None) -> bytes:
     if not score.parts:
         raise MusicXMLError("the score has no parts")
     score.validate()
+    score = _plain_names(score)
     builder = _Builder(score)
     channels = channel_map(score.parts)
     total = len(score.parts) + 1
@@ -802,6 +828,7 @@ def _to_musicxml(score: Score, progress: Progress | None) -> bytes:
     movement = root.find("movement-title")
     if movement is not None and not score.title and movement.text == m21defaults.title:
         root.remove(movement)
+    _xml_legal(root)
     data = exporter.asBytes()
     if progress:
         progress(1.0, "MusicXML done")

@@ -6,16 +6,41 @@ MusicXML and audio live at the edges (midi_io, musicxml, audio.render).
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 
 from .harmony import Chord, Key
 
 PPQ = 480
+# Caps every path shares (brief, plan, MIDI import, rendering): the single definition.
 MAX_TRACKS = 32
+MAX_SECONDS = 30 * 60
+# A performance may push the last notes and the sustain pedal a little past the written end, so a score
+# checked by validate() (and so any render) may run this much past MAX_SECONDS; imports get no such room.
+RELEASE_SECONDS = 60
+MIN_BPM, MAX_BPM = 20.0, 400.0
+MAX_METER = 32  # numerator 1-32, denominator a power of two 1-32
+METER_DENOMINATORS = (1, 2, 4, 8, 16, 32)
 
 
 class ScoreError(ValueError):
     """An invalid note, part or score."""
+
+
+# Line and field separators among the C0/C1 controls read as a space; the other controls (NUL, ESC,
+# ...), lone surrogates and the non-characters U+FFFE/U+FFFF are dropped.
+_CONTROL_SPACE = re.compile("[\t\n\v\f\r\x1c-\x1f\x85]+")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]+")
+
+
+def plain_text(text: str) -> str:
+    """A name or marker without control characters (ordinary Unicode is kept), on one line.
+
+    Titles, part names and markers come from users' files and reach terminals (where ESC starts an
+    escape sequence), XML (where most controls are illegal) and file names.
+    """
+    text = _CONTROL.sub("", _CONTROL_SPACE.sub(" ", str(text)))
+    return re.sub(" {2,}", " ", text).strip()
 
 
 @dataclass(slots=True)
@@ -106,6 +131,12 @@ class Score:
         return max(last_note, last_bar)
 
     @property
+    def last_tick(self) -> int:
+        """The last tick anything sounds or is scheduled: end_tick or a later sustain pedal release."""
+        last_pedal = max((up for p in self.parts for _, up in p.pedal), default=0)
+        return max(self.end_tick, last_pedal)
+
+    @property
     def n_notes(self) -> int:
         return sum(len(p.notes) for p in self.parts)
 
@@ -144,11 +175,39 @@ class Score:
         return cur
 
     def validate(self) -> None:
+        """Raise ScoreError unless the score is within the caps every consumer (export, render) relies on."""
         if len(self.parts) > MAX_TRACKS:
             raise ScoreError(f"{len(self.parts)} tracks; at most {MAX_TRACKS} are allowed")
+        for i, b in enumerate(self.bars):
+            check_meter(b.numerator, b.denominator, f"bar {i + 1}")
         for i in range(1, len(self.bars)):
             if self.bars[i].start != self.bars[i - 1].end:
                 raise ScoreError(f"bar {i + 1} does not start where bar {i} ends")
+        prev = -1
+        for tick, bpm in self.tempos:
+            check_tempo(bpm, tick)
+            if tick < prev or tick < 0:  # the tempo map is searched by tick: it must be in order
+                raise ScoreError(f"tempo change at tick {tick} is out of order")
+            prev = tick
+        # Every duration check goes through the tempo map, so the tempos are checked first.
+        seconds = self.seconds(self.last_tick)
+        if seconds > MAX_SECONDS + RELEASE_SECONDS:
+            raise ScoreError(f"the score lasts {seconds / 60:.1f} minutes; at most {MAX_SECONDS // 60} minutes "
+                             f"(plus {RELEASE_SECONDS} s of release) are allowed")
+
+
+def check_tempo(bpm: float, tick: int = 0) -> None:
+    """Raise ScoreError unless bpm is a finite tempo within MIN_BPM-MAX_BPM."""
+    if not (MIN_BPM <= bpm <= MAX_BPM):  # also false for NaN
+        raise ScoreError(f"tempo {bpm:g} BPM at tick {tick} is outside {MIN_BPM:g}-{MAX_BPM:g} BPM")
+
+
+def check_meter(numerator: int, denominator: int, where: str = "") -> None:
+    """Raise ScoreError unless the meter has a numerator 1-32 and a power-of-two denominator 1-32."""
+    at = f" at {where}" if where else ""
+    if not (1 <= numerator <= MAX_METER) or denominator not in METER_DENOMINATORS:
+        raise ScoreError(f"time signature {numerator}/{denominator}{at} is outside numerators 1-{MAX_METER} "
+                         f"and denominators {', '.join(map(str, METER_DENOMINATORS))}")
 
 
 # --- the Sheet: what arrangers read ----------------------------------------

@@ -353,3 +353,17 @@ def test_chord_symbols_from_the_plan_above_the_first_pitched_part(tmp_path):
     (tmp_path / "a" / "piece.musicxml").unlink()
     export_project(tmp_path / "a")
     assert [(t, h.figure) for t, h in read(tmp_path / "a" / "piece.musicxml")] == [(t, h.figure) for t, h in got]
+
+
+def test_control_characters_in_names_give_well_formed_xml():
+    """NUL, ESC, CR and other controls in the title, part names and markers once made XML no parser reads."""
+    bars = _bars([(4, 4), (4, 4)])
+    s = Score(title="Ti\x00t\x1ble\r 曲", bars=bars, markers=[(0, "Ver\x00se\r\n1"), (bars[1].start, "\x1b\x07")])
+    s.parts = [Part("Pi\x00a\x1bno\r é", 0, notes=[Note(0, PPQ, 60, 90)]),
+               Part("Dr\x0bums\ud800\ufffe", 0, True, "drums", [Note(0, PPQ, 36, 90)])]
+    root = ET.fromstring(to_musicxml(s))
+    assert root.findtext("movement-title") == "Title 曲"
+    assert [p.findtext("part-name") for p in root.iter("score-part")] == ["Piano é", "Dr ums"]
+    assert [r.text for r in root.iter("rehearsal")] == ["Verse 1"]  # a mark of controls alone is no mark
+    text = "".join(root.itertext()) + "".join(v for el in root.iter() for v in el.attrib.values())
+    assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f]", text)
