@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 from symbolic.harmony import HarmonyError, Key, parse_key
 from symbolic.instruments import ENSEMBLES, INSTRUMENTS, Instrument
-from symbolic.score import MAX_TRACKS
+from symbolic.score import MAX_BPM, MAX_SECONDS, MAX_TRACKS, MIN_BPM
 
-MAX_SECONDS = 30 * 60
+from .plan import MAX_BARS, PlanError, check_meter
+
 MAX_BRIEF_CHARS = 2000
 
 
@@ -34,6 +35,7 @@ class Brief:
     tempo: float | None = None
     tempo_word: str | None = None
     meter: tuple[int, int] | None = None
+    section_meters: list[tuple[str, tuple[int, int]]] = field(default_factory=list)  # ("B", (2, 4)): the trio in 2/4
     seconds: float | None = None
     bars: int | None = None
     form: str | None = None          # "verse-chorus", "AABA", "ABA", "rondo", "blues", "variations", letters...
@@ -146,14 +148,22 @@ def _lookup_instruments(name: str) -> list[Instrument]:
     return []
 
 
+# Line breaks and tabs are whitespace in a brief; other C0/C1 controls, lone surrogates and U+FFFE/U+FFFF are not.
+_BRIEF_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
 def parse_brief(text: str) -> Brief:
     if text is None or not text.strip():
         raise BriefError("the brief is empty: describe the piece, e.g. 'a calm waltz in D minor for piano'")
     if len(text) > MAX_BRIEF_CHARS:
         raise BriefError(f"the brief has {len(text)} characters; at most {MAX_BRIEF_CHARS} are allowed")
+    ctl = _BRIEF_CONTROL.search(text)
+    if ctl:  # NUL, ESC and the like: never part of a description, and the title comes from the text
+        raise BriefError(f"the brief contains the control character U+{ord(ctl.group()):04X} at position "
+                         f"{ctl.start() + 1}; use plain text")
     brief = Brief(text=text.strip())
     low = " " + re.sub(r"\s+", " ", text.strip().lower()) + " "
-    low = low.replace("♯", "#").replace("♭", "b").replace("’", "'")
+    low = low.replace("♯", "#").replace("♭", "b").replace("’", "'").replace("\u2212", "-")
     _read_title(brief, text)
     _read_key(brief, text, low)
     _read_meter(brief, low)
@@ -175,7 +185,7 @@ def parse_brief(text: str) -> Brief:
 def _read_title(brief: Brief, text: str) -> None:
     m = re.search(r"[\"“]([^\"”]{1,80})[\"”]", text)
     if m:
-        brief.title = m.group(1).strip()
+        brief.title = " ".join(m.group(1).split())  # one line
 
 
 _MODES = r"(major|minor|dorian|mixolydian|lydian|phrygian|aeolian|ionian)"
@@ -183,8 +193,32 @@ _KEY_MODE_RE = re.compile(r"(?<![\w'])([A-Ga-g])(#|b|-sharp|-flat| sharp| flat)?
 _KEY_BARE_RE = re.compile(r"\b(?:in|key of|key:)\s+([A-G])(#|b|-sharp|-flat| sharp| flat)?(?=[\s,.;:!)]|$)")
 
 
+# A stated key whose name is not a key ("in H# minor", "key of H", "in C## major"): refused, not skipped.
+_ACC = r"(#{1,3}|b{1,3}|-sharp|-flat| sharp| flat)"
+_STATED_KEY_RES = (
+    re.compile(r"(?<![\w'])(?:in|key of|key:?)\s+([A-Za-z])(#{1,3}|b{1,3}|x|-sharp|-flat| sharp| flat)?[ -]?" + _MODES
+               + r"(?![\w#])", re.I),
+    re.compile(r"(?<![\w'])(?:in|key of|key:?)\s+([A-Z])" + _ACC + r"(?=[\s,.;:!)]|$)"),
+    re.compile(r"(?<![\w'])(?:key of|key:)\s+([A-Z])()(?=[\s,.;:!)]|$)", re.I),
+)
+
+
+def _check_stated_keys(t: str) -> None:
+    for pattern in _STATED_KEY_RES:
+        for m in pattern.finditer(t):
+            letter, acc = m.group(1), (m.group(2) or "").strip(" -")
+            mode = m.group(3).lower() if pattern.groups >= 3 and m.group(3) else "major"
+            try:
+                parse_key(f"{letter.upper()}{ {'sharp': '#', 'flat': 'b'}.get(acc.lower(), acc)} {mode}")
+            except HarmonyError:
+                name = m.group(0).split(None, 2 if m.group(0).lower().startswith("key of") else 1)[-1].strip()
+                raise BriefError(f"unknown key {name!r}: a key is a letter A-G with an optional # or b and a mode, "
+                                 f"e.g. 'F# minor' or 'Bb major'") from None
+
+
 def _read_key(brief: Brief, text: str, low: str) -> None:
     t = " " + re.sub(r"\s+", " ", text.strip()).replace("\u266f", "#").replace("\u266d", "b") + " "
+    _check_stated_keys(t)
     found: list[tuple[int, Key]] = []
     for m in _KEY_MODE_RE.finditer(t):
         letter, acc, mode = m.group(1), (m.group(2) or "").strip(" -").lower(), m.group(3).lower()
@@ -220,35 +254,104 @@ def _read_key(brief: Brief, text: str, low: str) -> None:
             brief.mode = "major"
 
 
+# Which sections a brief can give a meter of their own ("the trio in 2/4", "a 7/8 bridge"); the values are
+# the planner's section kinds, "B" meaning the contrasting middle section.
+SECTION_WORDS = {"trio": "B", "b section": "B", "b part": "B", "middle section": "B", "middle part": "B",
+                 "bridge": "bridge", "chorus": "chorus", "choruses": "chorus", "refrain": "chorus", "verse": "verse",
+                 "verses": "verse", "intro": "intro", "introduction": "intro", "outro": "outro", "coda": "outro",
+                 "interlude": "interlude"}  # not "solo": "in 3/4, solo piano" names no section
+_SECTIONS = "|".join(re.escape(w) for w in sorted(SECTION_WORDS, key=len, reverse=True))
+_FRACTION = re.compile(r"(?<![\w/.:])(\d+)\s*/\s*(\d+)(?![\w/]|[.:]\d)")
+# A fraction followed by these is not a meter: "1/8 notes", "3/4 of the way", "1/2 hour", "50/50 mix".
+_NOT_METER_AFTER = re.compile(r"\s*(?:of\b|notes?\b|ths?\b|%|bpm\b|b\.p\.m|beats? per|minutes?\b|mins?\b|seconds?\b|"
+                              r"secs?\b|hours?\b|hrs?\b|days?\b|steps?\b|speed\b|tempo\b|"
+                              r"length\b|size\b|split\b|mix\b|chance\b|odds\b|scale\b|rotation\b)")
+# What states a meter outright: "in 7/8", "time signature of 5/4", "7/8 time", "a 6/8 jig".
+_METER_BEFORE = re.compile(r"(?:\bin(?:to)?|\bswitch(?:es|ing)? to|\bchang(?:es|ing)? to|\bmov(?:es|ing)? to|"
+                           r"\bshift(?:s|ing)? to|\btime signature(?: of| is|:)?|\bmetre(?: of| is|:)?|"
+                           r"\bmeter(?: of| is|:)?|\bsignature(?: of| is|:)?)\s*(?:an?\s+)?$")
+_METER_AFTER = re.compile(r"\s*(?:time\b|meter\b|metre\b|signature\b|feel\b|groove\b|rhythm\b|pulse\b|waltz\b|jig\b)")
+# A meter given to one section: "the trio in 2/4", "the bridge switches to 7/8", "a 5/4 bridge", "7/8 in the bridge".
+_SECTION_BEFORE = re.compile(r"\b(" + _SECTIONS + r")(?:\s+(?:section|part))?\s+(?:is\s+|are\s+|goes\s+|go\s+|"
+                             r"switch(?:es)?\s+|shifts?\s+|moves?\s+|changes?\s+)?(?:in(?:to)?|to)\s+(?:an?\s+)?$")
+_SECTION_AFTER = re.compile(r"\s*(?:time\s+|meter\s+|metre\s+)?(?:in|for|during)\s+(?:the\s+|a\s+|its\s+)?(" +
+                            _SECTIONS + r")\b")
+# "a 7/8 bridge", "the 2/4 trio": the section word right after, with an article before the meter (not
+# "in 4/4 verse-chorus form", which names the form).
+_ARTICLE_BEFORE = re.compile(r"\b(?:a|an|the|its)\s+$")
+_SECTION_NEXT = re.compile(r"\s*(?:time\s+|meter\s+|metre\s+)?(" + _SECTIONS + r")\b(?![-/])")
+
+
 def _read_meter(brief: Brief, low: str) -> None:
-    meters = {(int(a), int(b)) for a, b in re.findall(r"\b(\d{1,2})\s*/\s*(\d{1,2})\b(?!\s*(?:bpm|minutes))", low)}
-    meters = {m for m in meters if m[1] in (1, 2, 4, 8, 16) and 1 <= m[0] <= 32}
-    bad = re.findall(r"\b(\d{1,3})\s*/\s*(\d{1,3})\s*(?:time|meter|metre)\b", low)
-    for a, b in bad:
-        if (int(a), int(b)) not in meters:
-            raise BriefError(f"meter {a}/{b} is not supported (numerator 1-32, denominator 1, 2, 4, 8 or 16)")
-    if meters:
-        # The first stated meter is the main one.
-        first = min(meters, key=lambda m: low.find(f"{m[0]}/{m[1]}"))
-        brief.meter = first
-        return
-    words = {"common time": (4, 4), "cut time": (2, 2), "triple meter": (3, 4), "triple time": (3, 4),
-             "in three": (3, 4), "in 3": (3, 4), "compound duple": (6, 8), "duple meter": (2, 4)}
-    for w, m in words.items():
-        if w in low:
-            brief.meter = m
-            return
+    """Meters written N/D. One that is clearly a meter (stated with "in", "time", "meter", or bare with a
+    power-of-two denominator) must be valid; fractions that are not meters ("2/3 of the way", "24/7",
+    "1/8 notes", dates) are left alone. A meter given to a section ("the trio in 2/4") is kept apart; two
+    different meters for the whole piece are a contradiction."""
+    main: list[tuple[int, int]] = []
+    sections: list[tuple[str, tuple[int, int]]] = []
+    for m in _FRACTION.finditer(low):
+        a, b = m.group(1), m.group(2)
+        # Digits past six are no meter and no date: out of range (and an odd denominator, not a bare meter).
+        num, den = int(a) if len(a) <= 6 else 10**6, int(b) if len(b) <= 6 else 3
+        before, after = low[max(0, m.start() - 40):m.start()], low[m.end():m.end() + 40]
+        stated = bool(_METER_BEFORE.search(before) or _METER_AFTER.match(after))
+        if _NOT_METER_AFTER.match(after) and not _METER_AFTER.match(after):
+            continue
+        if not stated and (den & (den - 1)):  # a bare fraction such as 2/3 or 12/25: not a meter
+            continue
+        if f"{a}/{b}" == "24/7" and not _METER_AFTER.match(after):  # "around the clock"
+            continue
+        try:
+            check_meter(num, den, f"{a}/{b}")
+        except PlanError as exc:
+            raise BriefError(str(exc)) from None
+        sec = (_SECTION_BEFORE.search(before) or _SECTION_AFTER.match(after)
+               or (_ARTICLE_BEFORE.search(before) and _SECTION_NEXT.match(after)))
+        if sec:
+            sections.append((SECTION_WORDS[sec.group(1)], (num, den)))
+        elif (num, den) not in main:
+            main.append((num, den))
+    if len(main) > 1:
+        a, b = (f"{n}/{d}" for n, d in main[:2])
+        raise BriefError(f"the brief asks for two meters ({a} and {b}) for the whole piece; name one, or give the "
+                         f"other to a section (e.g. 'the trio in {b}')")
+    for where, meter in sections:
+        other = [m for w, m in sections if w == where and m != meter]
+        if other:
+            raise BriefError(f"the brief gives the {where} two meters ({meter[0]}/{meter[1]} and "
+                             f"{other[0][0]}/{other[0][1]}); name one")
+    if main:
+        brief.meter = main[0]
+    else:
+        words = {"common time": (4, 4), "cut time": (2, 2), "triple meter": (3, 4), "triple time": (3, 4),
+                 "in three": (3, 4), "in 3": (3, 4), "compound duple": (6, 8), "duple meter": (2, 4)}
+        for w, m in words.items():
+            if w in low:
+                brief.meter = m
+                break
+    for where, meter in sections:
+        if meter != brief.meter and (where, meter) not in brief.section_meters:
+            brief.section_meters.append((where, meter))
+
+
+_TEMPO_NUM = r"(-?\d+(?:\.\d+)?)(?![\d.])"
 
 
 def _read_tempo(brief: Brief, low: str) -> None:
-    bpm = [float(x) for x in re.findall(r"(\d{1,3}(?:\.\d+)?)\s*(?:bpm|beats per minute|b\.p\.m\.)", low)]
-    bpm += [float(x) for x in re.findall(r"(?:tempo|♩\s*=|q\s*=|quarter\s*=)\s*(?:of\s*)?(\d{2,3})\b", low)]
+    # The whole number with its sign: "1200 bpm" is 1200 (refused), not 200; "-50 bpm" is refused.
+    found = re.findall(r"(?<![\w.])" + _TEMPO_NUM + r"[\s-]*(?:bpm|beats per minute|b\.p\.m\.)", low)
+    found += re.findall(r"\btempo\s*(?:=|:|of|is|at)?\s*" + _TEMPO_NUM, low)
+    found += re.findall(r"(?:♩|\bq|\bquarter(?: note)?)\s*=\s*" + _TEMPO_NUM, low)
+    bpm = []
+    for x in found:
+        v = float(x)
+        if not (MIN_BPM <= v <= MAX_BPM):  # also false for inf
+            raise BriefError(f"tempo {x[:12]} BPM is outside {MIN_BPM:g}-{MAX_BPM:g} BPM")
+        bpm.append(v)
     distinct = sorted(set(bpm))
     if len(distinct) > 1:
         raise BriefError(f"the brief asks for two tempos ({distinct[0]:g} and {distinct[1]:g} BPM); name one")
     if distinct:
-        if not (20 <= distinct[0] <= 320):
-            raise BriefError(f"tempo {distinct[0]:g} BPM is outside 20-320 BPM")
         brief.tempo = distinct[0]
     for word in sorted(TEMPO_TERMS, key=len, reverse=True):
         if re.search(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", low):
@@ -264,26 +367,43 @@ def _read_tempo(brief: Brief, low: str) -> None:
             break
 
 
+def _negative(low: str, start: int) -> bool:
+    """Whether the number at start is written with a minus ("-5 minutes", "minus 5"), not a range ("3-5")."""
+    return bool(re.search(r"(?:^|[^\w.\-])-$|\b(?:minus|negative)\s+$", low[max(0, start - 12):start]))
+
+
 def _read_length(brief: Brief, low: str) -> None:
     secs: list[float] = []
-    for m in re.finditer(r"\b(\d{1,3}):([0-5]\d)\b", low):
-        secs.append(int(m.group(1)) * 60 + int(m.group(2)))
+    for m in re.finditer(r"(?<![\d:])(\d{1,3}):([0-5]\d)(?::([0-5]\d))?(?![\d:])", low):
+        if m.group(3) is not None:  # h:mm:ss
+            v = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
+        else:  # m:ss
+            v = int(m.group(1)) * 60 + int(m.group(2))
+        if _negative(low, m.start()):
+            raise BriefError(f"the requested length (-{m.group(0)}) is negative")
+        secs.append(v)
     m = re.search(r"\b(?:a|one) minute and a half\b|\bminute and a half\b", low)
     if m:
         secs.append(90)
     for m in re.finditer(r"\b" + _NUM + r"(?:\s+and\s+a\s+half)?[- ]?(?:minutes?|mins?)\b", low):
-        v = _num(m.group(1)) + (0.5 if "and a half" in m.group(0) else 0)
+        _refuse_negative(low, m)
+        v = _amount(low, m) + (0.5 if "and a half" in m.group(0) else 0)
         if "half a minute" in low[max(0, m.start() - 2):m.end()]:
             v = 0.5
         secs.append(v * 60)
     if re.search(r"\bhalf a minute\b", low):
         secs.append(30)
     for m in re.finditer(r"\b" + _NUM + r"[- ]?(?:seconds?|secs?)\b", low):
-        secs.append(_num(m.group(1)))
+        _refuse_negative(low, m)
+        secs.append(_amount(low, m))
     for m in re.finditer(r"\b" + _NUM + r"[- ]?(?:hours?|hrs?)\b", low):
-        secs.append(_num(m.group(1)) * 3600)
-    bars = [int(_num(m.group(1))) for m in re.finditer(r"\b" + _NUM + r"[- ]?(?:bars?|measures?)\b", low)
-            if not re.match(r"\s*blues", low[m.end():])]
+        _refuse_negative(low, m)
+        secs.append(_amount(low, m) * 3600)
+    bars = []
+    for m in re.finditer(r"\b" + _NUM + r"[- ]?(?:bars?|measures?)\b", low):
+        if not re.match(r"\s*blues", low[m.end():]):
+            _refuse_negative(low, m)
+            bars.append(_num(m.group(1)))
     if secs:
         s = max(secs) if len(set(secs)) > 1 and re.search(r"\bminute and a half|and a half\b", low) else secs[0]
         if s <= 0:
@@ -297,13 +417,28 @@ def _read_length(brief: Brief, low: str) -> None:
         b = bars[0]
         if b <= 0:
             raise BriefError("the requested length is zero bars")
-        if b > 4096:
-            raise BriefError(f"the requested length ({b} bars) is over the 4096-bar cap")
-        brief.bars = b
+        if b > MAX_BARS:
+            raise BriefError(f"the requested length ({b:g} bars) is over the {MAX_BARS}-bar cap")
+        if b != int(b):
+            raise BriefError(f"the requested length ({b:g} bars) is not a whole number of bars")
+        brief.bars = int(b)
     if re.search(r"\b(short|brief|miniature)\b", low) and brief.seconds is None and brief.bars is None:
         brief.seconds = 60.0
     if re.search(r"\b(long|extended|epic length)\b", low) and brief.seconds is None and brief.bars is None:
         brief.seconds = 300.0
+
+
+def _amount(low: str, m: re.Match) -> float:
+    """The number a length match starts with; "1/2 hour" is half an hour, not two."""
+    frac = re.search(r"(?<![\w/.])(\d{1,6})\s*/\s*$", low[max(0, m.start() - 10):m.start()])
+    if frac and m.group(1).isdigit() and int(m.group(1)) > 0:
+        return int(frac.group(1)) / int(m.group(1))
+    return _num(m.group(1))
+
+
+def _refuse_negative(low: str, m: re.Match) -> None:
+    if _negative(low, m.start()):
+        raise BriefError(f"the requested length (-{m.group(0).strip()}) is negative")
 
 
 def _read_form(brief: Brief, text: str, low: str) -> None:

@@ -20,13 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from pydantic import ValidationError
+from symbolic.harmony import degree_token, parse_chord, parse_key
 
-from symbolic.harmony import HarmonyError, degree_token, parse_chord, parse_key
-
-from .plan import MAX_SECONDS, Plan, PlanError, error_message, plan_schema
+from .plan import MAX_BPM, MAX_SECONDS, MIN_BPM, Plan, PlanError, json_kind, parse_json, plan_from_data, plan_schema
 
 MAX_RESPONSE_BYTES = 512 * 1024
+MAX_CONFIG_BYTES = 64 * 1024   # a config file is a few lines; a larger one is a mistake
+MAX_CONFIG_DEPTH = 8
+MAX_TIMEOUT = 3600.0
+MAX_RETRIES = 8
+URL_SCHEMES = ("http", "https")  # urllib would also open file:// and ftp:// URLs: never for a model server
 MAX_PLAN_SECTIONS = 24     # tighter than the Plan's own caps: what an LLM may ask for
 MAX_PLAN_BARS = 512
 MAX_PLAN_TRACKS = 16
@@ -61,27 +64,101 @@ def config_path() -> Path:
     return Path(base) / "composer" / "config.json"
 
 
+def read_config(cfg: Path | None = None) -> dict:
+    """The config file as a JSON object ({} when there is none); LLMError naming the file and the fault."""
+    cfg = cfg or config_path()
+    try:
+        if not cfg.exists():
+            return {}
+        with open(cfg, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise LLMError(f"cannot read the config file {cfg}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise LLMError(f"the config file {cfg} is larger than {MAX_CONFIG_BYTES // 1024} KB")
+    try:
+        data = parse_json(raw, f"config file {cfg}", MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH)
+    except PlanError as exc:
+        raise LLMError(str(exc)) from None
+    if not isinstance(data, dict):
+        raise LLMError(f"the config file {cfg} holds {json_kind(data)}; it should be an object such as "
+                       f'{{"llm": {{"url": "http://localhost:11434"}}}}')
+    return data
+
+
+_CONFIG_TYPES = {"url": str, "model": str, "path": str, "api_key": str, "backend": str, "timeout": (int, float),
+                 "retries": int}
+
+
+def _llm_config(cfg: Path) -> dict:
+    """The "llm" object of the config file, each value of the type it needs."""
+    entry = read_config(cfg).get("llm")
+    if entry is None:
+        return {}
+    if not isinstance(entry, dict):
+        raise LLMError(f'the config file {cfg}: "llm" is {json_kind(entry)}; it should be an object such as '
+                       f'{{"url": "http://localhost:11434", "model": "qwen2.5:7b-instruct"}}')
+    for name, value in entry.items():
+        want = _CONFIG_TYPES.get(name)
+        if want is None:
+            continue  # unknown names are left for newer versions
+        if value is not None and (not isinstance(value, want) or isinstance(value, bool)):
+            need = "a number" if name == "timeout" else "a whole number" if name == "retries" else "a string"
+            raise LLMError(f'the config file {cfg}: "llm.{name}" is {json_kind(value)}; it should be {need}')
+    return entry
+
+
+def check_url(url: str, source: str = "--llm-url") -> str:
+    """The URL of a model server: http or https with a host; LLMError naming where it came from otherwise."""
+    parsed = urllib.parse.urlparse(url.strip())
+    if parsed.scheme.lower() not in URL_SCHEMES or not parsed.hostname:
+        shown = url if len(url) <= 80 else url[:77] + "..."
+        raise LLMError(f"{source} {shown!r} is not an http:// or https:// URL of a model server")
+    return url
+
+
+def _number(value, name: str, source: str, kind=float):
+    try:
+        out = kind(value)
+    except (TypeError, ValueError):
+        raise LLMError(f"{source}: {name} {str(value)[:20]!r} is not a number") from None
+    return out
+
+
 def load_settings(url: str | None = None, model: str | None = None, path: str | None = None,
                   backend: str | None = None, timeout: float | None = None, retries: int | None = None) -> LLMSettings:
     """Settings from, in order of precedence: arguments, environment, the config file."""
-    file_cfg: dict = {}
     cfg = config_path()
-    if cfg.exists():
-        try:
-            file_cfg = json.loads(cfg.read_text(encoding="utf-8")).get("llm", {}) or {}
-        except (OSError, json.JSONDecodeError, AttributeError) as exc:
-            raise LLMError(f"cannot read the config file {cfg}: {exc}") from None
+    file_cfg = _llm_config(cfg)
+    env = os.environ.get
     s = LLMSettings()
-    s.url = url or os.environ.get("COMPOSER_LLM_URL") or file_cfg.get("url")
-    s.model = model or os.environ.get("COMPOSER_LLM_MODEL") or file_cfg.get("model")
-    s.path = path or os.environ.get("COMPOSER_LLM_PATH") or file_cfg.get("path")
-    s.api_key = os.environ.get("COMPOSER_LLM_API_KEY") or file_cfg.get("api_key")
-    s.backend = backend or os.environ.get("COMPOSER_LLM_BACKEND") or file_cfg.get("backend") or "auto"
+    s.url = url or env("COMPOSER_LLM_URL") or file_cfg.get("url")
+    if s.url:
+        source = "--llm-url" if url else "COMPOSER_LLM_URL" if env("COMPOSER_LLM_URL") else f"llm.url in {cfg}"
+        check_url(s.url, source)
+    s.model = model or env("COMPOSER_LLM_MODEL") or file_cfg.get("model")
+    s.path = path or env("COMPOSER_LLM_PATH") or file_cfg.get("path")
+    s.api_key = env("COMPOSER_LLM_API_KEY") or file_cfg.get("api_key")
+    s.backend = backend or env("COMPOSER_LLM_BACKEND") or file_cfg.get("backend") or "auto"
     if s.backend not in BACKENDS:
         raise LLMError(f"unknown LLM backend {s.backend!r}; choose from {', '.join(BACKENDS)}")
-    s.timeout = float(timeout or os.environ.get("COMPOSER_LLM_TIMEOUT") or file_cfg.get("timeout") or 120.0)
-    s.retries = int(retries if retries is not None else file_cfg.get("retries", 3))
-    s.retries = max(0, min(s.retries, 8))
+    if timeout is not None:
+        s.timeout, source = _number(timeout, "timeout", "--llm-timeout"), "--llm-timeout"
+    elif env("COMPOSER_LLM_TIMEOUT"):
+        s.timeout, source = _number(env("COMPOSER_LLM_TIMEOUT"), "timeout", "COMPOSER_LLM_TIMEOUT"), "COMPOSER_LLM_TIMEOUT"
+    elif file_cfg.get("timeout") is not None:
+        s.timeout, source = float(file_cfg["timeout"]), f"llm.timeout in {cfg}"
+    else:
+        s.timeout, source = 120.0, ""
+    if not 0 < s.timeout <= MAX_TIMEOUT:  # also false for NaN
+        raise LLMError(f"{source}: the LLM timeout {s.timeout:g} s is out of range (above 0, at most {MAX_TIMEOUT:g} s)")
+    if retries is not None:
+        s.retries, source = _number(retries, "retries", "--llm-retries", int), "--llm-retries"
+    else:
+        s.retries, source = file_cfg.get("retries", 3), f"llm.retries in {cfg}"
+        s.retries = 3 if s.retries is None else s.retries
+    if not 0 <= s.retries <= MAX_RETRIES:
+        raise LLMError(f"{source}: {s.retries} LLM retries is outside 0-{MAX_RETRIES}")
     return s
 
 
@@ -100,7 +177,7 @@ def compact_schema() -> dict:
 
 RULES = f"""Rules:
 - Answer with one JSON object that follows the schema, and nothing else.
-- key like "D minor" or "Bb major"; meter like "3/4"; tempo in quarter notes per minute (20-320).
+- key like "D minor" or "Bb major"; meter like "3/4"; tempo in quarter notes per minute ({MIN_BPM:g}-{MAX_BPM:g}).
 - tracks: 1 to {MAX_PLAN_TRACKS}; role is one of melody, counter-melody, chords, pad, arpeggio, bass, drums;
   program is a General MIDI program 0-127; drums use role "drums".
 - sections: 1 to {MAX_PLAN_SECTIONS}, at most {MAX_PLAN_BARS} bars in all and at most {MAX_SECONDS // 60} minutes.
@@ -172,14 +249,19 @@ def _post(url: str, payload: dict, settings: LLMSettings) -> dict:
     if len(body) > MAX_RESPONSE_BYTES:
         raise LLMError(f"the LLM answer is larger than {MAX_RESPONSE_BYTES // 1024} KB; refusing it")
     try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise LLMError("the LLM server's answer is not JSON (is the URL an OpenAI-compatible API?)") from None
+        reply = parse_json(body, "LLM server's answer", MAX_RESPONSE_BYTES)
+    except PlanError as exc:
+        if "not valid JSON" in str(exc) or "not UTF-8" in str(exc):
+            raise LLMError("the LLM server's answer is not JSON (is the URL an OpenAI-compatible API?)") from None
+        raise LLMError(str(exc)) from None
+    if not isinstance(reply, dict):
+        raise LLMError("the LLM server's answer is not a JSON object (is the URL an OpenAI-compatible API?)")
+    return reply
 
 
 def chat(messages: list[dict], settings: LLMSettings, schema: dict | None = None) -> str:
     """One chat completion; the model's text. Structured output is asked for in the backend's own way."""
-    url = settings.url.rstrip("/")
+    url = check_url(settings.url or "", "the LLM URL").rstrip("/")
     backend = settings.backend if settings.backend != "auto" else detect_backend(url)
     if backend == "ollama":
         base = url[: -len("/api")] if url.endswith("/api") else url.removesuffix("/v1")
@@ -225,9 +307,11 @@ def extract_json(text: str) -> dict:
     if start < 0 or end <= start:
         raise LLMError("the LLM answer holds no JSON object")
     try:
-        data = json.loads(candidate[start:end + 1])
-    except json.JSONDecodeError as exc:
-        raise LLMError(f"the LLM answer is not valid JSON ({exc.msg} at char {exc.pos}); it may be truncated") from None
+        # The same guarded reader as plan files: size and nesting are capped before json.loads.
+        data = parse_json(candidate[start:end + 1], "LLM answer", MAX_RESPONSE_BYTES)
+    except PlanError as exc:
+        msg = str(exc)
+        raise LLMError(msg + ("; it may be truncated" if "not valid JSON" in msg else "")) from None
     if not isinstance(data, dict):
         raise LLMError("the LLM answer is not a JSON object")
     return data
@@ -302,10 +386,8 @@ def _validate(data: dict) -> tuple[Plan | None, list[str]]:
     if problems:
         return None, problems
     try:
-        plan = Plan.model_validate(data)
-    except ValidationError as exc:
-        return None, [error_message(exc)]
-    except (PlanError, HarmonyError) as exc:
+        plan = plan_from_data(data)  # the checks every plan file gets
+    except PlanError as exc:
         return None, [str(exc)]
     return plan, []
 

@@ -125,6 +125,7 @@ class LocalPlanner:
             count = sum(1 for s in sections if s["name"].split(" ")[0] == name)
             sections.append({"name": f"{name} {count + 1}" if count else name, "label": LABELS[name],
                              "bars": int(bars), "chords": bar_chords, "energy": int(energy)})
-        return Plan.model_validate({"title": brief.strip()[:60] or "Untitled", "key": key, "meter": meter,
-                                    "tempo": tempo, "style": brief.strip()[:200], "tracks": tracks,
+        text = " ".join(brief.split())  # the title is one line of plain text (the Plan refuses control characters)
+        return Plan.model_validate({"title": text[:60] or "Untitled", "key": key, "meter": meter,
+                                    "tempo": tempo, "style": text[:200], "tracks": tracks,
                                     "sections": sections})

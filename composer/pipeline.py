@@ -18,7 +18,7 @@ from symbolic.score import Score
 
 from . import project
 from .llm import LLMError, LLMSettings, ask_for_plan, load_settings, messages_for_brief, messages_for_revision
-from .plan import Plan, load_plan
+from .plan import MAX_PLAN_CHARS, Plan, load_plan
 from .planner import plan_from_brief
 
 __all__ = ["RenderCancelled", "Result", "make_plan", "arrange", "export", "render", "new_piece", "arrange_project",
@@ -482,9 +482,17 @@ def read_plan(path: str | Path) -> Plan:
     if path.is_dir():
         path = path / project.PLAN
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_PLAN_CHARS + 1)  # load_plan refuses anything longer: read no more than that
     except OSError as exc:
         raise project.ProjectError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_PLAN_CHARS:
+        raise project.ProjectError(f"{path} is {path.stat().st_size / 2**20:.1f} MB; a plan is at most "
+                                   f"{MAX_PLAN_CHARS / 2**20:.1f} MB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise project.ProjectError(f"{path} is not UTF-8 text") from None
     return load_plan(text)
 
 

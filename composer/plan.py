@@ -13,15 +13,22 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from symbolic.harmony import HarmonyError, Key, parse_chord, parse_key
-from symbolic.score import (PPQ, Bar, ChordSpan, PartSpec, Sheet, SheetBar, SheetSection, MAX_TRACKS)
+from symbolic.score import (MAX_BPM, MAX_METER, MAX_SECONDS, MAX_TRACKS, METER_DENOMINATORS, MIN_BPM, PPQ, Bar,
+                            ChordSpan, PartSpec, Sheet, SheetBar, SheetSection)
 
-MAX_SECONDS = 30 * 60
 MAX_SECTIONS = 64
 MAX_SECTION_BARS = 512
 MAX_BARS = 4096
+# The arrangers write on a 16th-note grid, so a plan stops at sixteenths (a Score may hold /32 from MIDI).
+PLAN_DENOMINATORS = tuple(d for d in METER_DENOMINATORS if d <= 16)
+# A plan is at most a few MB of text (4096 bars, four chords a bar, indented: about 2 MB) and nests six
+# deep (plan > sections > section > chords > bar > chord); anything past these caps is refused before
+# json.loads, which would take GBs on a huge file and overflow the stack on deep nesting.
+MAX_PLAN_CHARS = 4 * 1024 * 1024
+MAX_JSON_DEPTH = 32
 ROLES = ("melody", "counter-melody", "chords", "pad", "arpeggio", "bass", "drums")
 Role = Literal["melody", "counter-melody", "chords", "pad", "arpeggio", "bass", "drums"]
-_METER_RE = re.compile(r"^\s*(\d{1,2})\s*/\s*(\d{1,2})\s*$")
+_METER_RE = re.compile(r"^\s*(\d{1,9})\s*/\s*(\d{1,9})\s*$")
 
 
 class PlanError(ValueError):
@@ -33,9 +40,30 @@ def parse_meter(text: str) -> tuple[int, int]:
     if not m:
         raise PlanError(f"meter {text!r} is not of the form N/D, e.g. 3/4")
     num, den = int(m.group(1)), int(m.group(2))
-    if den not in (1, 2, 4, 8, 16) or not (1 <= num <= 32):
-        raise PlanError(f"meter {text!r} is not supported (numerator 1-32, denominator 1, 2, 4, 8 or 16)")
+    check_meter(num, den, repr(text))
     return num, den
+
+
+def check_meter(num: int, den: int, shown: str | None = None) -> None:
+    """PlanError unless num/den is a meter a plan can hold; the message names it and the range."""
+    if den not in PLAN_DENOMINATORS or not (1 <= num <= MAX_METER):
+        dens = ", ".join(map(str, PLAN_DENOMINATORS[:-1])) + f" or {PLAN_DENOMINATORS[-1]}"
+        raise PlanError(f"meter {shown or f'{num}/{den}'} is not supported (numerator 1-{MAX_METER}, denominator {dens})")
+
+
+# C0 and C1 controls (NUL, ESC, CR, ...), lone surrogates and U+FFFE/U+FFFF: names reach terminals (ESC
+# starts an escape sequence), XML (where most controls are illegal) and UTF-8 files (a lone surrogate
+# cannot be written). Free text (style, description) may hold tabs and line breaks.
+_NAME_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_TEXT_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _plain(value: str, pattern: re.Pattern = _NAME_CONTROL) -> str:
+    m = pattern.search(value) if isinstance(value, str) else None
+    if m:
+        raise ValueError(f"contains the control character U+{ord(m.group()):04X} at position {m.start() + 1}; "
+                         f"use plain text")
+    return value
 
 
 class Track(BaseModel):
@@ -44,6 +72,11 @@ class Track(BaseModel):
     role: Role
     program: int = Field(ge=0, le=127, description="General MIDI program 0-127 (ignored for drums)")
     drum: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value):
+        return _plain(value)
 
     @model_validator(mode="after")
     def _drums(self) -> "Track":
@@ -58,6 +91,11 @@ class ChordEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     symbol: str = Field(min_length=1, max_length=24)
     beats: float = Field(gt=0, le=64)
+
+    @field_validator("symbol")
+    @classmethod
+    def _plain_symbol(cls, value):
+        return _plain(value)
 
 
 def _parse_bar_text(text: str) -> list[dict]:
@@ -76,10 +114,20 @@ class Section(BaseModel):
     bars: int = Field(ge=1, le=MAX_SECTION_BARS)
     chords: list[list[ChordEntry]] = Field(description="one list of chords per bar")
     key: str | None = None
-    tempo: float | None = Field(default=None, ge=20, le=320)
+    tempo: float | None = Field(default=None, ge=MIN_BPM, le=MAX_BPM)
     meter: str | None = None
     energy: int = Field(default=3, ge=1, le=5)
     description: str = Field(default="", max_length=500)
+
+    @field_validator("name", "label", "key", "meter")
+    @classmethod
+    def _plain_names(cls, value):
+        return _plain(value)
+
+    @field_validator("description")
+    @classmethod
+    def _plain_text(cls, value):
+        return _plain(value, _TEXT_CONTROL)
 
     @field_validator("chords", mode="before")
     @classmethod
@@ -112,10 +160,20 @@ class Plan(BaseModel):
     title: str = Field(default="Untitled", max_length=120)
     key: str = Field(description="e.g. 'D minor', 'Bb major'")
     meter: str = Field(default="4/4", description="e.g. '3/4', '6/8'")
-    tempo: float = Field(ge=20, le=320, description="quarter notes per minute")
+    tempo: float = Field(ge=MIN_BPM, le=MAX_BPM, description="quarter notes per minute")
     style: str = Field(default="", max_length=500)
     tracks: list[Track] = Field(min_length=1, max_length=MAX_TRACKS)
     sections: list[Section] = Field(min_length=1, max_length=MAX_SECTIONS)
+
+    @field_validator("title", "key", "meter")
+    @classmethod
+    def _plain_names(cls, value):
+        return _plain(value)
+
+    @field_validator("style")
+    @classmethod
+    def _plain_text(cls, value):
+        return _plain(value, _TEXT_CONTROL)
 
     @model_validator(mode="after")
     def _check(self) -> "Plan":
@@ -229,16 +287,75 @@ def error_message(exc: ValidationError) -> str:
     return (" ".join(parts) + ": " if parts else "") + msg
 
 
-def load_plan(text: str) -> Plan:
-    """Parse and validate plan JSON text; raises PlanError with a one-line message."""
+# Outside strings: a whole string (escapes included; possessive, so a broken one costs one pass), a lone
+# escape, or a bracket.
+_JSON_TOKEN = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"|\\.|[\[\]{}]', re.S)
+
+
+def json_depth_exceeds(text: str, limit: int) -> bool:
+    """Whether the JSON text nests brackets deeper than limit (brackets inside strings do not count).
+    One linear scan that stops at the first bracket too deep."""
+    depth = 0
+    for m in _JSON_TOKEN.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif c in "]}":
+            depth -= 1
+    return False
+
+
+def parse_json(text: str | bytes, what: str = "plan", max_chars: int = MAX_PLAN_CHARS,
+               max_depth: int = MAX_JSON_DEPTH) -> object:
+    """json.loads with a cap on size and nesting, checked first; PlanError with one line otherwise."""
+    if isinstance(text, (bytes, bytearray)):
+        if len(text) > max_chars:
+            raise PlanError(f"the {what} is {_size(len(text))}; at most {_size(max_chars)} is allowed")
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PlanError(f"the {what} is not UTF-8 text (byte {exc.start + 1})") from None
+    if len(text) > max_chars:
+        raise PlanError(f"the {what} is {_size(len(text))}; at most {_size(max_chars)} is allowed")
+    if json_depth_exceeds(text, max_depth):
+        raise PlanError(f"the {what} nests deeper than {max_depth} levels of JSON brackets")
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PlanError(f"plan is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        raise PlanError(f"the {what} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:  # a second guard; the scan above should have caught it
+        raise PlanError(f"the {what} nests too deeply") from None
+
+
+def json_kind(value: object) -> str:
+    """What a parsed JSON value is, in words, for error messages."""
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
+        type(value), "a number")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} bytes"
+
+
+def plan_from_data(data: object) -> Plan:
+    """Validate parsed plan data (the same checks for files, projects and LLM answers); PlanError with one line."""
+    if not isinstance(data, dict):
+        raise PlanError(f"the plan is not a JSON object but {json_kind(data)}")
     try:
         return Plan.model_validate(data)
     except ValidationError as exc:
         raise PlanError(error_message(exc)) from None
+    except HarmonyError as exc:
+        raise PlanError(str(exc)) from None
+    except RecursionError:  # pydantic on data nested past Python's stack (data not from parse_json)
+        raise PlanError("the plan nests too deeply") from None
+
+
+def load_plan(text: str | bytes) -> Plan:
+    """Parse and validate plan JSON text; raises PlanError with a one-line message."""
+    return plan_from_data(parse_json(text))
 
 
 def plan_schema() -> dict:

@@ -15,7 +15,7 @@ import numpy as np
 from symbolic.harmony import Key, chord_from_token, chord_symbol, parse_key
 from symbolic.instruments import INSTRUMENTS, Instrument
 
-from .brief import Brief, Modulation, parse_brief
+from .brief import Brief, BriefError, Modulation, parse_brief
 from .plan import MAX_SECONDS, Plan
 from .tables import load_table
 
@@ -136,7 +136,8 @@ def plan_brief(brief: Brief, seed: int = 0) -> Plan:
     table = load_table()
     style = gd.table if gd.table in table["chords"] else "pop"
     keys = _section_keys(slots, key, brief.modulations)
-    chords = _progressions(slots, keys, style, form, rng, table, meter, key, _named_tokens(brief, key), tempo)
+    meters = _section_meters(slots, meter, brief.section_meters)
+    chords = _progressions(slots, keys, style, form, rng, table, meters, key, _named_tokens(brief, key), tempo)
 
     tracks = _tracks(brief.instruments, gd)
     energies = []
@@ -152,7 +153,7 @@ def plan_brief(brief: Brief, seed: int = 0) -> Plan:
     if brief.arc:
         energies = _arc(energies, [s.kind.lower() for s in slots], brief.arc)
     sections = []
-    prev_key = key
+    prev_key, prev_meter = key, meter
     for i, slot in enumerate(slots):
         skey = keys[i]
         energy = energies[i]
@@ -163,7 +164,9 @@ def plan_brief(brief: Brief, seed: int = 0) -> Plan:
         }
         if (skey.tonic, skey.mode) != (prev_key.tonic, prev_key.mode):
             sec["key"] = skey.name
-        prev_key = skey
+        if meters[i] != prev_meter:  # a section's own meter, and the way back after it
+            sec["meter"] = f"{meters[i][0]}/{meters[i][1]}"
+        prev_key, prev_meter = skey, meters[i]
         sections.append(sec)
     title = brief.title or _title(brief, genre, key)
     style_text = ", ".join(x for x in [genre, *brief.moods] if x)
@@ -524,6 +527,27 @@ def _section_keys(slots: list[Slot], key: Key, mods: list[Modulation]) -> list[K
     return keys
 
 
+def _section_meters(slots: list[Slot], meter: tuple[int, int], wanted: list[tuple[str, tuple[int, int]]]
+                    ) -> list[tuple[int, int]]:
+    """Each section's meter: the piece's, or the one the brief gives a section ("the trio in 2/4")."""
+    out = [meter] * len(slots)
+    for where, m in wanted:
+        middle = [i for i, s in enumerate(slots) if s.label.startswith("B") and s.kind not in ("chorus",)]
+        bridge = [i for i, s in enumerate(slots) if s.kind == "bridge"]
+        if where == "B":
+            idx = middle or bridge
+        elif where == "bridge":
+            idx = bridge or middle
+        else:
+            idx = [i for i, s in enumerate(slots) if s.kind == where]
+        if not idx:
+            what = {"B": "trio or middle section"}.get(where, where)
+            raise BriefError(f"the brief puts the {what} in {m[0]}/{m[1]}, but the form has no {what}")
+        for i in idx:
+            out[i] = m
+    return out
+
+
 # --- harmony --------------------------------------------------------------------------------
 
 def _pick(dist: dict[str, float], rng, temperature: float = 1.0, bias: dict[str, float] | None = None) -> str:
@@ -550,16 +574,19 @@ def _named_tokens(brief: Brief, key: Key) -> list[str]:
     return out
 
 
-def _progressions(slots, keys, style, form, rng, table, meter, home: Key, named: list[str] | None = None,
+def _progressions(slots, keys, style, form, rng, table, meters, home: Key, named: list[str] | None = None,
                   tempo: float = 120.0) -> list[list[list[dict]]]:
-    by_label: dict[tuple[str, int, bool], list[list[str]]] = {}
+    """Chords for every section; meters is one meter for all or a list with each section's."""
+    if isinstance(meters, tuple):
+        meters = [meters] * len(slots)
+    by_label: dict[tuple, list[list[str]]] = {}
     main = next((s.label.rstrip("'") for s in slots if s.kind in ("verse", "A", "chorus")), slots[0].label.rstrip("'"))
     out = []
     for i, slot in enumerate(slots):
-        key = keys[i]
+        key, meter = keys[i], meters[i]
         final = i == len(slots) - 1
         base = slot.label.rstrip("'")
-        sig = (base, slot.bars, final, key.mode)
+        sig = (base, slot.bars, final, key.mode, meter)
         if form == "blues":
             toks = _blues(slot.bars, key, final)
         elif named and base == main and key.tonic == home.tonic and key.mode == home.mode:
@@ -572,7 +599,8 @@ def _progressions(slots, keys, style, form, rng, table, meter, home: Key, named:
         elif sig in by_label:
             toks = by_label[sig]
         else:
-            prime_of = next((v for k, v in by_label.items() if k[0] == base and k[1] == slot.bars and k[3] == key.mode), None)
+            prime_of = next((v for k, v in by_label.items() if k[0] == base and k[1] == slot.bars and k[3] == key.mode
+                             and k[4] == meter), None)
             if prime_of is not None:
                 # A varied repeat: same harmony, a new cadence.
                 toks = [list(b) for b in prime_of]

@@ -9,13 +9,19 @@ from __future__ import annotations
 import copy
 import re
 
+from pydantic import ValidationError
+
 from symbolic.harmony import QUALITIES, HarmonyError, Key, parse_chord, parse_key, spell_degree
 from symbolic.score import Note, Score
 
-from .plan import Plan, parse_meter
+from .plan import (MAX_BARS, MAX_BPM, MAX_SECONDS, MAX_SECTION_BARS, MAX_SECTIONS, MIN_BPM, Plan, PlanError,
+                   error_message, parse_meter)
 
-NUMBER = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "twelve": 12,
-          "sixteen": 16, "a": 1, "an": 1}
+NUMBER = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+          "ten": 10, "eleven": 11, "twelve": 12, "sixteen": 16, "twenty": 20, "twenty-four": 24, "thirty-two": 32,
+          "a": 1, "an": 1}
+MAX_EDIT_CHARS = 2000
+MAX_CLAUSES = 16  # each clause re-validates the plan: a few edits at once, not hundreds
 INTERVALS = {"half step": 1, "semitone": 1, "whole step": 2, "tone": 2, "minor third": 3, "major third": 4,
              "fourth": 5, "tritone": 6, "fifth": 7, "octave": 12}
 
@@ -45,7 +51,32 @@ def section_keys(plan: Plan) -> list[Key]:
 
 
 def _num(text: str) -> int:
-    return int(text) if text.isdigit() else NUMBER[text]
+    """A count written in digits (with a sign) or words; EditError when it is neither."""
+    t = text.strip()
+    if re.fullmatch(r"[-+]?\d{1,9}", t):
+        return int(t)
+    if re.fullmatch(r"[-+]?\d+", t):  # more digits than any count the plan can hold
+        raise EditError(f"the number {t[:12]}{'...' if len(t) > 12 else ''} is far too large")
+    if t in NUMBER:
+        return NUMBER[t]
+    raise EditError(f"cannot read the number {t[:20]!r}; write it in digits")
+
+
+def _section_seconds(plan: Plan, i: int) -> float:
+    num, den = _meter_at(plan, i)
+    tempo = next((s.tempo for s in reversed(plan.sections[: i + 1]) if s.tempo), None) or plan.tempo
+    return plan.sections[i].bars * num * 4 / den * 60.0 / tempo
+
+
+def _check_room(plan: Plan, what: str, sections: int = 0, bars: int = 0, seconds: float = 0.0) -> None:
+    """Refuse an edit that would grow the plan past its caps, before any work is done."""
+    n, total, secs = len(plan.sections) + sections, plan.total_bars + bars, plan.duration_seconds() + seconds
+    if n > MAX_SECTIONS:
+        raise EditError(f"{what} would make {n} sections; a plan holds at most {MAX_SECTIONS}")
+    if total > MAX_BARS:
+        raise EditError(f"{what} would make {total} bars; a plan holds at most {MAX_BARS}")
+    if secs > MAX_SECONDS:
+        raise EditError(f"{what} would make the piece {secs / 60:.1f} minutes long; at most {MAX_SECONDS // 60} are allowed")
 
 
 def find_sections(plan: Plan, ref: str) -> list[int]:
@@ -113,8 +144,8 @@ def _transpose(data: dict, plan: Plan, shift: int, target: Key | None = None) ->
 def _set_section_length(data: dict, plan: Plan, i: int, bars: int) -> None:
     sec = data["sections"][i]
     old = sec["chords"]
-    if bars < 1 or bars > 512:
-        raise EditError(f"a section needs 1 to 512 bars, not {bars}")
+    if bars < 1 or bars > MAX_SECTION_BARS:
+        raise EditError(f"a section needs 1 to {MAX_SECTION_BARS} bars, not {bars}")
     if bars <= len(old):
         # Keep the opening and the cadence.
         keep_end = min(2, bars - 1)
@@ -210,10 +241,15 @@ def rules_revise(plan: Plan, instruction: str) -> Plan:
     text = instruction.strip()
     if not text:
         raise EditError("the edit is empty")
+    if len(text) > MAX_EDIT_CHARS:
+        raise EditError(f"the edit has {len(text)} characters; at most {MAX_EDIT_CHARS} are allowed")
+    clauses = [c for c in CLAUSE_SPLIT.split(text) if c and c.strip()]
+    if len(clauses) > MAX_CLAUSES:
+        raise EditError(f"the edit has {len(clauses)} parts; at most {MAX_CLAUSES} are allowed at once")
     data = plan.model_dump(mode="json", exclude_none=True)
     applied = 0
-    for clause in [c for c in CLAUSE_SPLIT.split(text) if c and c.strip()]:
-        current = Plan.model_validate({k: v for k, v in data.items() if not k.startswith("_")})
+    for clause in clauses:
+        current = _validated({k: v for k, v in data.items() if not k.startswith("_")})
         if _apply(data, current, clause.strip().lower().rstrip(".!"), data.setdefault("_context", {})):
             applied += 1
         else:
@@ -222,17 +258,28 @@ def rules_revise(plan: Plan, instruction: str) -> Plan:
                             f"outro, modulate a section, end on a half or full cadence (or use --planner llm)")
     data.pop("_shift", None)
     data.pop("_context", None)
-    return Plan.model_validate(data)
+    return _validated(data)
+
+
+def _validated(data: dict) -> Plan:
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        raise EditError(f"the edit would make an invalid plan: {error_message(exc)}") from None
+    except (PlanError, HarmonyError) as exc:
+        raise EditError(f"the edit would make an invalid plan: {exc}") from None
 
 
 def _apply(data: dict, plan: Plan, c: str, context: dict) -> bool:  # noqa: C901 - one branch per kind of edit
     """Apply one clause. context["ref"] remembers the section the previous clause named, so
     "make the bridge modulate ... and end on a half cadence" ends the bridge."""
     # transpose
-    m = re.search(r"transpose (up|down) (?:by )?(?:(\w+) semitones?|an? (half step|semitone|whole step|tone|minor third|"
+    m = re.search(r"transpose (up|down) (?:by )?(?:([-+]?\w+) semitones?|an? (half step|semitone|whole step|tone|minor third|"
                   r"major third|fourth|tritone|fifth|octave))", c)
     if m:
         shift = _num(m.group(2)) if m.group(2) else INTERVALS[m.group(3)]
+        if not 1 <= shift <= 12:  # a plan holds keys, not octaves: 1-12 semitones say everything
+            raise EditError(f"a transposition of {shift} semitones is outside 1-12")
         _transpose(data, plan, shift if m.group(1) == "up" else -shift)
         return True
     m = re.search(r"(?:transpose|move|change the key|put it)(?: it)? (?:in)?to ([a-g][#b]?(?: major| minor)?)\b", c)
@@ -243,11 +290,13 @@ def _apply(data: dict, plan: Plan, c: str, context: dict) -> bool:  # noqa: C901
         _transpose(data, plan, 0, target)
         return True
     # tempo
-    m = re.search(r"(?:tempo|bpm)\D{0,12}(\d{2,3})|(\d{2,3}) ?bpm", c)
+    # The whole number with its sign: "tempo 100000" is refused, not read as 100; "tempo -50" is not 50.
+    m = re.search(r"(?:tempo|bpm)[^\d+\-]{0,12}([-+]?\d+(?:\.\d+)?)(?![\d.])|(?<![\w.])([-+]?\d+(?:\.\d+)?) ?bpm", c)
     if m and not re.search(r"\bbars?\b", c):
-        bpm = float(m.group(1) or m.group(2))
-        if not 20 <= bpm <= 320:
-            raise EditError(f"tempo {bpm:g} is outside 20-320 BPM")
+        written = m.group(1) or m.group(2)
+        bpm = float(written)
+        if not MIN_BPM <= bpm <= MAX_BPM:  # also false for inf
+            raise EditError(f"tempo {written[:12]} BPM is outside {MIN_BPM:g}-{MAX_BPM:g} BPM")
         data["tempo"] = bpm
         for s in data["sections"]:
             s.pop("tempo", None)
@@ -256,12 +305,18 @@ def _apply(data: dict, plan: Plan, c: str, context: dict) -> bool:  # noqa: C901
     if m:
         factor = {"faster": 1.1, "slower": 0.9, "double time": 2.0, "half time": 0.5}.get(m.group(1))
         factor = factor or (1.1 if "up" in m.group(1) else 0.9)
-        data["tempo"] = float(min(320, max(20, round(plan.tempo * factor))))
+        bpm = float(round(plan.tempo * factor))
+        if not MIN_BPM <= bpm <= MAX_BPM:
+            raise EditError(f"{m.group(1)} would make the tempo {bpm:g} BPM, outside {MIN_BPM:g}-{MAX_BPM:g} BPM")
+        data["tempo"] = bpm
         return True
     # meter
-    m = re.search(r"(?:make (?:the )?(.+?) |change (?:the )?(.+?) to |put (?:the )?(.+?) in )?(?:in(?:to)? )?(\d{1,2}/\d{1,2})(?: time| meter)?$", c)
+    m = re.search(r"(?:make (?:the )?(.+?) |change (?:the )?(.+?) to |put (?:the )?(.+?) in )?(?:in(?:to)? )?(?<![\d/])(\d+/\d+)(?: time| meter)?$", c)
     if m and ("meter" in c or "time" in c or re.search(r"\bin \d", c) or m.group(1) or m.group(2) or m.group(3)):
-        num, den = parse_meter(m.group(4))
+        try:
+            num, den = parse_meter(m.group(4))
+        except PlanError as exc:
+            raise EditError(str(exc)) from None
         ref = (m.group(1) or m.group(2) or m.group(3) or "").replace("meter", "").replace("time signature", "").strip()
         idx = list(range(len(plan.sections))) if ref in ("", "piece", "song", "whole piece", "it", "everything") \
             else find_sections(plan, ref)
@@ -281,23 +336,35 @@ def _apply(data: dict, plan: Plan, c: str, context: dict) -> bool:  # noqa: C901
                 s.pop("meter", None)
         return True
     # section length
-    m = re.search(r"make (?:the )?(.+?) (\w+) bars?(?: long)?$", c)
+    m = re.search(r"make (?:the )?(.+?) ([-+]?[\w-]+) bars?(?: long)?$", c)
     if m:
-        for i in find_sections(plan, m.group(1)):
-            _set_section_length(data, plan, i, _num(m.group(2)))
+        idx, bars = find_sections(plan, m.group(1)), _num(m.group(2))
+        _resize(data, plan, idx, {i: bars for i in idx}, f"making the {m.group(1)} {bars} bars")
         return True
-    m = re.search(r"(lengthen|extend|shorten|double) (?:the )?(.+?)(?: by (\w+) bars?)?$", c)
+    m = re.search(r"(lengthen|extend|shorten|double) (?:the )?(.+?)(?: by ([-+]?[\w-]+) bars?)?$", c)
     if m:
-        for i in find_sections(plan, m.group(2)):
+        idx = find_sections(plan, m.group(2))
+        step = _num(m.group(3)) if m.group(3) else 4
+        if step < 1:
+            raise EditError(f"cannot {m.group(1)} a section by {step} bars; give 1 or more")
+        new = {}
+        for i in idx:
             bars = plan.sections[i].bars
-            step = _num(m.group(3)) if m.group(3) else 4
-            new = {"lengthen": bars + step, "extend": bars + step, "shorten": max(1, bars - step), "double": bars * 2}[m.group(1)]
-            _set_section_length(data, plan, i, new)
+            if m.group(1) == "shorten" and bars - step < 1:
+                raise EditError(f"{plan.sections[i].name!r} has {bars} bars; it cannot be shortened by {step}")
+            new[i] = {"lengthen": bars + step, "extend": bars + step, "shorten": bars - step, "double": bars * 2}[m.group(1)]
+        verb = {"lengthen": "lengthening", "extend": "extending", "shorten": "shortening", "double": "doubling"}
+        _resize(data, plan, idx, new, f"{verb[m.group(1)]} the {m.group(2)}")
         return True
-    m = re.search(r"repeat (?:the )?(.+?)(?: (\w+) times| twice)?(?: at the end)?$", c)
+    m = re.search(r"repeat (?:the )?(.+?)(?: ([-+]?[\w-]+) times| twice)?(?: at the end)?$", c)
     if m:
         idx = find_sections(plan, m.group(1))
         times = 2 if "twice" in c else (_num(m.group(2)) if m.group(2) else 1)
+        if times < 1:
+            raise EditError(f"cannot repeat a section {times} times; say once, twice or a number from 1")
+        # Bounded before any copy is made: the plan's caps on sections, bars and minutes.
+        _check_room(plan, f"repeating the {plan.sections[idx[-1]].name} {times} times", sections=times,
+                    bars=times * plan.sections[idx[-1]].bars, seconds=times * _section_seconds(plan, idx[-1]))
         src = copy.deepcopy(data["sections"][idx[-1]])
         src.pop("key", None)
         pos = idx[-1] + 1
@@ -317,12 +384,12 @@ def _apply(data: dict, plan: Plan, c: str, context: dict) -> bool:  # noqa: C901
         _restore_keys(data, plan, keys, idx)
         return True
     # chords
-    m = re.search(r"(?:change|set|make) bar (\d+) (?:of|in) (?:the )?(.+?) (?:to|into) ([a-g][^\s]*)$", c)
+    m = re.search(r"(?:change|set|make) bar ([-+]?\d+) (?:of|in) (?:the )?(.+?) (?:to|into) ([a-g][^\s]*)$", c)
     if m:
         symbol = _chord_text(m.group(3))
         for i in find_sections(plan, m.group(2)):
             sec = data["sections"][i]
-            b = int(m.group(1))
+            b = _num(m.group(1))
             if not 1 <= b <= len(sec["chords"]):
                 raise EditError(f"{sec['name']!r} has {len(sec['chords'])} bars, not {b}")
             sec["chords"][b - 1] = _split_bar([symbol], _meter_at(plan, i)[0])
@@ -342,10 +409,18 @@ def _apply(data: dict, plan: Plan, c: str, context: dict) -> bool:  # noqa: C901
             raise EditError(f"no {old} chord to replace")
         return True
     # intro / outro
-    m = re.search(r"add (?:an? )?(intro|introduction|outro|ending|coda)(?: of (\w+) bars?)?$", c)
+    m = re.search(r"add (?:an? )?(intro|introduction|outro|ending|coda)(?: of ([-+]?[\w-]+) bars?)?$", c)
     if m:
         bars = _num(m.group(2)) if m.group(2) else 4
+        if not 1 <= bars <= MAX_SECTION_BARS:
+            raise EditError(f"a section needs 1 to {MAX_SECTION_BARS} bars, not {bars}")
         intro = m.group(1).startswith("intro")
+        at = 0 if intro else len(plan.sections) - 1
+        num, den = _meter_at(plan, at)
+        # An intro plays at the piece's tempo (a first section's own tempo starts after it); an ending at the last one.
+        tempo = plan.tempo if intro else next((s.tempo for s in reversed(plan.sections) if s.tempo), None) or plan.tempo
+        _check_room(plan, f"adding {'an intro' if intro else 'an ending'} of {bars} bars", sections=1, bars=bars,
+                    seconds=bars * num * 4 / den * 60.0 / tempo)
         keys = section_keys(plan)
         key = keys[0] if intro else keys[-1]
         num = _meter_at(plan, 0 if intro else len(plan.sections) - 1)[0]
@@ -377,6 +452,18 @@ def _apply(data: dict, plan: Plan, c: str, context: dict) -> bool:  # noqa: C901
         _cadence(data, plan, idx, "half" if m.group(2) == "half" else "full")
         return True
     return False
+
+
+def _resize(data: dict, plan: Plan, idx: list[int], new: dict[int, int], what: str) -> None:
+    """Set the sections' lengths, each checked against a section's cap and the whole against the plan's."""
+    for i in idx:
+        if not 1 <= new[i] <= MAX_SECTION_BARS:
+            raise EditError(f"a section needs 1 to {MAX_SECTION_BARS} bars, not {new[i]}")
+    extra = sum(new[i] - plan.sections[i].bars for i in idx)
+    seconds = sum(_section_seconds(plan, i) * (new[i] / plan.sections[i].bars - 1) for i in idx)
+    _check_room(plan, what, bars=extra, seconds=seconds)
+    for i in idx:
+        _set_section_length(data, plan, i, new[i])
 
 
 def _meter_str(plan: Plan, i: int) -> str:

@@ -105,3 +105,100 @@ def test_a_minor_key_hears_its_major_dominant():
     from composer.brief import infer_key
     assert infer_key(["Am", "Dm", "E7", "Am"]).name == "A minor"
     assert infer_key(["Cm", "Fm", "G", "Cm"]).name == "C minor"
+
+
+# --- numbers read whole, meters and keys checked ---------------------------------------------------
+
+@pytest.mark.parametrize("text,needle", [
+    ("a pop song at 1200 bpm", "tempo 1200 BPM is outside 20-400 BPM"),
+    ("a pop song at 1000 bpm", "tempo 1000 BPM is outside 20-400 BPM"),
+    ("a pop song, tempo 3000", "tempo 3000 BPM is outside 20-400 BPM"),
+    ("a pop song at -50 bpm", "tempo -50 BPM is outside 20-400 BPM"),
+    ("a pop song at 19 bpm", "tempo 19 BPM is outside 20-400 BPM"),
+    ("a jazz tune, -5 minutes", "the requested length (-5 minutes) is negative"),
+    ("a jazz tune, minus 90 seconds", "negative"),
+    ("a jazz tune, -16 bars", "the requested length (-16 bars) is negative"),
+    ("a pop song, 2:30:00", "(150 minutes) is over the 30-minute cap"),
+    ("a pop song in 0/4", "meter 0/4 is not supported (numerator 1-32, denominator 1, 2, 4, 8 or 16)"),
+    ("a waltz in 7/0", "meter 7/0 is not supported"),
+    ("a song in 99/64", "meter 99/64 is not supported"),
+    ("a jazz tune 99/64", "meter 99/64 is not supported"),
+    ("a march, 5/3 time", "meter 5/3 is not supported"),
+    ("a pop song in H#", "unknown key 'H#'"),
+    ("a ballad in H# minor", "unknown key 'H# minor'"),
+    ("a piece in the key of H", "unknown key 'H'"),
+    ("a pop song in C## major", "unknown key 'C## major'"),
+    ("a folk tune in 3/4 in 4/4", "two meters (3/4 and 4/4)"),
+    ("a 6/8 jig in 9/8 time", "two meters (6/8 and 9/8)"),
+    ("a ballad in 3/4 with the bridge in 4/4 and the bridge in 6/8", "the bridge two meters"),
+])
+def test_out_of_range_and_unreadable_values_are_refused(text, needle):
+    with pytest.raises(BriefError) as err:
+        parse_brief(text)
+    assert needle in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text,attr,value", [
+    ("a pop song at 400 bpm", "tempo", 400),
+    ("a pop song at 20 bpm", "tempo", 20),
+    ("a pop song, tempo 96", "tempo", 96),
+    ("a folk tune, q = 132", "tempo", 132),
+    ("a pop song at 120-bpm", "tempo", 120),
+    ("a pop song, 3-5 minutes", "seconds", 300),       # a range, not a negative length
+    ("a pop song - 3 minutes", "seconds", 180),        # a dash, not a minus sign
+    ("a pop song, 0:45", "seconds", 45),
+    ("an ambient piece, 0:12:30", "seconds", 750),     # h:mm:ss
+    ("a rock song in 7/8 time", "meter", (7, 8)),
+    ("a 12/8 blues", "meter", (12, 8)),
+    ("a song in Eb", "key", "Eb major"),
+    ("a tune in bb minor", "key", "Bb minor"),
+])
+def test_whole_numbers_and_stated_values(text, attr, value):
+    got = getattr(parse_brief(text), attr)
+    assert (got.name if attr == "key" else got) == value
+
+
+@pytest.mark.parametrize("text,meter", [
+    ("a jazz tune that builds 2/3 of the way through", None),
+    ("a pop song for 24/7 radio", None),
+    ("a pop song for the 12/25 holiday party", None),
+    ("a funk tune with 1/8 note hi-hats in 4/4", (4, 4)),
+    ("a rock song at 3/4 speed", None),
+    ("a 50/50 mix of jazz and funk", None),
+    ("a lo-fi beat, 1/2 hour long", None),
+    ("a pop song, released 3/14/2024", None),
+])
+def test_fractions_that_are_not_meters_are_left_alone(text, meter):
+    assert parse_brief(text).meter == meter
+
+
+@pytest.mark.parametrize("text,meter,sections", [
+    ("a minuet in 3/4 with the trio in 2/4", (3, 4), [("B", (2, 4))]),
+    ("a 5/4 jazz tune with a 7/8 bridge", (5, 4), [("bridge", (7, 8))]),
+    ("a pop song in 4/4, the chorus switches to 6/8", (4, 4), [("chorus", (6, 8))]),
+    ("a waltz with a 4/4 intro", None, [("intro", (4, 4))]),
+    ("a march in 2/4, 6/8 in the trio", (2, 4), [("B", (6, 8))]),
+])
+def test_a_meter_given_to_a_section_is_not_a_contradiction(text, meter, sections):
+    b = parse_brief(text)
+    assert b.meter == meter and b.section_meters == sections
+
+
+def test_control_characters_are_refused_but_line_breaks_are_whitespace():
+    with pytest.raises(BriefError, match=r"control character U\+001B at position 8"):
+        parse_brief("a waltz\x1b[2J in D minor")
+    with pytest.raises(BriefError, match=r"U\+0000"):
+        parse_brief("a waltz\x00")
+    b = parse_brief('a waltz called "Night\nSong"\n\tin D minor\r\n')
+    assert b.title == "Night Song" and b.key.name == "D minor"
+
+
+@pytest.mark.parametrize("text,meter", [
+    ("a waltz in 3/4, solo piano", (3, 4)),
+    ("a pop song in 4/4 verse-chorus form", (4, 4)),
+    ("a pop song in 4/4 with verses and choruses", (4, 4)),
+])
+def test_section_words_after_a_meter_do_not_always_name_a_section(text, meter):
+    b = parse_brief(text)
+    assert b.meter == meter and b.section_meters == []

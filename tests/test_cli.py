@@ -143,7 +143,7 @@ def test_interrupted_export_leaves_previous_files(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise KeyboardInterrupt()
     monkeypatch.setattr(mx, "to_musicxml", boom)
-    assert main(["-q", "new", BRIEF + " in 3/4", "--out", str(proj), "--no-audio", "--seed", "3"]) == 130
+    assert main(["-q", "new", BRIEF.replace("4/4", "3/4"), "--out", str(proj), "--no-audio", "--seed", "3"]) == 130
     after = {p.name: p.read_bytes() for p in proj.iterdir() if p.is_file()}
     assert before == after
     assert not [p for p in proj.iterdir() if p.name.endswith(".tmp")]

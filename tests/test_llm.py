@@ -179,3 +179,87 @@ def test_api_key_is_sent(monkeypatch):
         monkeypatch.setattr(urllib.request, "urlopen", spy)
         chat(messages_for_brief(BRIEF), s)
     assert seen["auth"] == "Bearer abc"
+
+
+# --- hostile config files, URLs and answers ----------------------------------------------------------
+
+@pytest.mark.parametrize("text,needle", [
+    ('{"llm": [1, 2]}', '"llm" is a list; it should be an object'),
+    ('{"llm": 5}', '"llm" is a number; it should be an object'),
+    ('[{"llm": {}}]', "holds a list; it should be an object"),
+    ('"http://x"', "holds a string"),
+    ('{"llm": {"url": 5}}', '"llm.url" is a number; it should be a string'),
+    ('{"llm": {"timeout": "soon"}}', '"llm.timeout" is a string; it should be a number'),
+    ('{"llm": {"retries": 2.5}}', '"llm.retries" is a number; it should be a whole number'),
+    ('{"llm": {"retries": 99}}', "99 LLM retries is outside 0-8"),
+    ('{"llm": {"timeout": -1}}', "timeout -1 s is out of range (above 0, at most 3600 s)"),
+    ('{"llm": {"url": "file:///etc/passwd"}}', "'file:///etc/passwd' is not an http:// or https:// URL"),
+    ('{"llm": ' * 5000 + "1" + "}" * 5000, "nests deeper than 8 levels"),
+    ("[" * 100000 + "]" * 100000, "larger than 64 KB"),
+    ('{"llm": {"url": "http://x"}', "is not valid JSON"),
+])
+def test_bad_config_files_are_one_line_errors_naming_the_file(tmp_path, monkeypatch, text, needle):
+    from composer.llm import load_settings
+    cfg = tmp_path / "config.json"
+    cfg.write_text(text)
+    monkeypatch.setenv("COMPOSER_CONFIG", str(cfg))
+    for name in ("COMPOSER_LLM_URL", "COMPOSER_LLM_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(LLMError) as err:
+        load_settings()
+    assert needle in str(err.value) and str(cfg) in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/v1", "gopher://h:70", "http://", "localhost:11434"])
+def test_only_http_urls_reach_a_model_server(tmp_path, monkeypatch, capsys, url):
+    from composer.llm import load_settings
+    monkeypatch.setenv("COMPOSER_CONFIG", str(tmp_path / "none.json"))
+    monkeypatch.delenv("COMPOSER_LLM_URL", raising=False)
+    with pytest.raises(LLMError, match="is not an http:// or https:// URL"):
+        load_settings(url=url)
+    with pytest.raises(LLMError, match="is not an http:// or https:// URL"):
+        chat(messages_for_brief(BRIEF), settings(url))
+    assert main(["-q", "plan", BRIEF, "--planner", "llm", "--llm-url", url, "-o", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("composer: error: --llm-url ") and "\n" not in err
+    assert not (tmp_path / "p.json").exists()
+    monkeypatch.setenv("COMPOSER_LLM_URL", url)
+    with pytest.raises(LLMError, match="COMPOSER_LLM_URL"):
+        load_settings()
+
+
+def test_bad_timeout_and_retries_are_refused_not_clamped(tmp_path, monkeypatch):
+    from composer.llm import load_settings
+    monkeypatch.setenv("COMPOSER_CONFIG", str(tmp_path / "none.json"))
+    monkeypatch.setenv("COMPOSER_LLM_TIMEOUT", "soon")
+    with pytest.raises(LLMError, match="COMPOSER_LLM_TIMEOUT: timeout 'soon' is not a number"):
+        load_settings(url="http://h:1")
+    monkeypatch.delenv("COMPOSER_LLM_TIMEOUT")
+    with pytest.raises(LLMError, match="--llm-retries: 50 LLM retries is outside 0-8"):
+        load_settings(url="http://h:1", retries=50)
+    with pytest.raises(LLMError, match=r"timeout 0 s is out of range \(above 0, at most 3600 s\)"):
+        load_settings(url="http://h:1", timeout=0)
+    assert load_settings(url="https://h:1/v1", retries=0, timeout=30).retries == 0
+
+
+def test_deeply_nested_answers_go_through_the_guarded_reader():
+    deep = "{" + '"a":{' * 5000 + "}" * 5001
+    with pytest.raises(LLMError, match="nests deeper than 32"):
+        extract_json(deep)
+    with LLMServer([{"raw": b"[" * 400000 + b"]" * 100000}]) as srv:
+        with pytest.raises(LLMError, match="nests deeper than 32"):
+            chat(messages_for_brief(BRIEF), settings(srv.url))
+    # A nested answer costs one retry, like any other unusable answer; a good one after it is used.
+    with LLMServer([{"content": deep}, {"content": json.dumps(GOOD)}]) as srv:
+        res = ask_for_plan(messages_for_brief(BRIEF), settings(srv.url))
+        feedback = srv.script.requests[1]["messages"][-1]["content"]
+    assert res.attempts == 2 and "nests deeper than 32" in feedback
+
+
+def test_control_characters_in_an_answer_are_sent_back():
+    bad = json.loads(json.dumps(GOOD))
+    bad["tracks"][0]["name"] = "Violin\x1b[31m"
+    with LLMServer([{"content": json.dumps(bad)}, {"content": json.dumps(GOOD)}]) as srv:
+        res = ask_for_plan(messages_for_brief(BRIEF), settings(srv.url))
+        feedback = srv.script.requests[1]["messages"][-1]["content"]
+    assert res.attempts == 2 and "track 1 name: contains the control character U+001B" in feedback

@@ -92,3 +92,103 @@ def test_schema_lists_the_contract():
     assert set(["title", "key", "meter", "tempo", "style", "tracks", "sections"]) <= set(schema["properties"])
     sec = schema["$defs"]["Section"]["properties"]
     assert {"name", "label", "bars", "chords", "key", "tempo", "meter", "energy", "description"} <= set(sec)
+
+
+# --- hostile input: size, nesting, control characters --------------------------------------------
+
+def valid_with(**changes):
+    return plan_with(**{"sections.1.chords": ["F:3 C:3"], **changes})
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("[" * 100000 + "]" * 100000, "nests deeper than 32"),
+    ('{"a":' * 5000 + "1" + "}" * 5000, "nests deeper than 32"),
+    ("[1, 2]", "not a JSON object but a list"),
+    ("42", "not a JSON object but a number"),
+    ("{nope", "not valid JSON"),
+    (b"\xff{}", "not UTF-8"),
+])
+def test_hostile_json_is_one_line_plan_error(text, needle):
+    import time
+    t0 = time.perf_counter()
+    with pytest.raises(PlanError) as err:
+        load_plan(text)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_oversized_plan_text_is_refused_before_parsing():
+    from composer.plan import MAX_PLAN_CHARS
+    text = '{"title": "T", "chords": [' + '"C",' * (MAX_PLAN_CHARS // 4) + '"C"]}'
+    with pytest.raises(PlanError, match=r"at most 4\.0 MB"):
+        load_plan(text)
+
+
+def test_depth_scan_ignores_brackets_inside_strings():
+    from composer.plan import json_depth_exceeds
+    data = json.loads(valid_with())
+    data["sections"][0]["description"] = "[" * 400 + "{\"[" + "}" * 50
+    data["style"] = "\\[" * 40
+    assert load_plan(json.dumps(data)).sections[0].description.startswith("[[[")
+    assert not json_depth_exceeds(json.dumps(data), 8)
+    assert json_depth_exceeds("[" * 9 + "]" * 9, 8) and not json_depth_exceeds("[" * 8 + "]" * 8, 8)
+    # An unterminated string with many escaped quotes costs one pass, not one per quote.
+    import time
+    t0 = time.perf_counter()
+    with pytest.raises(PlanError):
+        load_plan('"' + '\\"' * 500000)
+    assert time.perf_counter() - t0 < 2.0
+
+
+@pytest.mark.parametrize("field", ["tracks.0.name", "sections.0.name", "sections.0.label", "title"])
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\r", "\n", "\x7f", "\x9b", "\ud800"])
+def test_control_characters_in_names_are_refused(field, char):
+    with pytest.raises(PlanError) as err:
+        load_plan(plan_with(**{field: "Vio" + char + "lin"}))
+    msg = str(err.value)
+    shown = {"tracks.0.name": "track 1 name", "sections.0.name": "section 1 name", "sections.0.label": "section 1 label",
+             "title": "title"}[field]
+    # pydantic itself refuses a lone surrogate ("unable to parse raw data as a unicode string").
+    assert msg.startswith(shown + ": ") and "\n" not in msg
+    assert f"U+{ord(char):04X}" in msg or (char == "\ud800" and "valid string" in msg)
+
+
+def test_free_text_may_hold_line_breaks_but_not_escapes():
+    assert load_plan(valid_with(**{"sections.0.description": "first line\n\tsecond"})).sections[0].description
+    with pytest.raises(PlanError, match="section 1 description: contains the control character U\\+001B"):
+        load_plan(valid_with(**{"sections.0.description": "\x1b[2J"}))
+    with pytest.raises(PlanError, match="style: contains the control character U\\+0000"):
+        load_plan(valid_with(style="pop\x00"))
+
+
+def test_tempo_bounds_are_the_score_bounds():
+    from symbolic.score import MAX_BPM, MIN_BPM
+    assert (MIN_BPM, MAX_BPM) == (20, 400)
+    assert load_plan(valid_with(tempo=400)).tempo == 400
+    assert load_plan(valid_with(**{"sections.1.tempo": 20})).sections[1].tempo == 20
+    for change in ({"tempo": 401}, {"tempo": 19.9}, {"sections.1.tempo": 401}):
+        with pytest.raises(PlanError, match="tempo"):
+            load_plan(valid_with(**change))
+    with pytest.raises(PlanError, match="tempo"):
+        load_plan(valid_with().replace('"tempo": 90', '"tempo": NaN'))
+
+
+@pytest.mark.parametrize("meter", ["0/4", "7/0", "99/64", "3/32", "123456789012/4"])
+def test_bad_meters_name_themselves_and_the_range(meter):
+    with pytest.raises(PlanError) as err:
+        load_plan(valid_with(meter=meter))
+    assert "meter" in str(err.value) and ("numerator 1-32" in str(err.value) or "form N/D" in str(err.value))
+
+
+@pytest.mark.parametrize("command", ["arrange", "export", "revise"])
+def test_cli_on_a_deeply_nested_plan_is_a_one_line_error(tmp_path, capsys, command):
+    from composer.cli import main
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    (folder / "plan.json").write_text("[" * 100000 + "]" * 100000)
+    argv = {"arrange": ["arrange", str(folder / "plan.json"), "--out", str(tmp_path / "out")],
+            "export": ["export", str(folder)],
+            "revise": ["revise", str(folder), "tempo 100"]}[command]
+    assert main(["-q", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("composer: error: ") and "nests deeper than 32" in err and "\n" not in err

@@ -157,3 +157,25 @@ def test_harmonic_rhythm_follows_the_data_and_the_meter():
     # chords most often.
     assert mean["a lullaby in 3/4, 2 minutes"] > 1.05 and mean["a pop song in G, 3 minutes"] > 1.05
     assert mean["a hymn in F, 2 minutes"] > mean["a pop song in G, 3 minutes"]
+
+
+def test_a_section_gets_the_meter_the_brief_gives_it_and_the_next_one_returns():
+    from composer.plan import parse_meter
+    plan = plan_from_brief("a minuet in 3/4 with the trio in 2/4")
+    assert plan.meter == "3/4"
+    trio = [i for i, s in enumerate(plan.sections) if s.label.startswith("B")]
+    assert trio and all(plan.sections[i].meter == "2/4" for i in trio)
+    after = trio[-1] + 1
+    assert after < len(plan.sections) and plan.sections[after].meter == "3/4"
+    meter = parse_meter(plan.meter)
+    for s in plan.sections:
+        meter = parse_meter(s.meter) if s.meter else meter
+        assert all(sum(c.beats for c in bar) == meter[0] for bar in s.chords)
+    bridge = plan_from_brief("a 5/4 jazz tune with a 7/8 bridge")
+    assert {s.meter for s in bridge.sections if s.label.startswith("B")} == {"7/8"}
+
+
+def test_a_meter_for_a_section_the_form_lacks_is_an_error():
+    from composer.brief import BriefError
+    with pytest.raises(BriefError, match="the form has no trio or middle section"):
+        plan_from_brief("a pop song with the trio in 2/4")

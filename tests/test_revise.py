@@ -98,7 +98,7 @@ def test_rules_edits(proj, edit, check):
 
 @pytest.mark.parametrize("edit,needle", [("frobnicate the widget", "cannot read the edit"),
                                          ("make the refrain 8 bars", "no section called"),
-                                         ("tempo 999", "outside 20-320"),
+                                         ("tempo 999", "outside 20-400"),
                                          ("change bar 99 of the bridge to Am", "has 8 bars"),
                                          ("", "empty")])
 def test_bad_edits_change_nothing(proj, edit, needle):
@@ -154,3 +154,67 @@ def test_llm_fault_during_revise_leaves_the_project_untouched(proj, capsys):
     assert code == 0
     assert "using the rules planner's edits instead" in capsys.readouterr().err
     assert snapshot(proj) != before
+
+
+# --- every number an edit reads is bounded, before any work ------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_plan():
+    from composer.planner import plan_from_brief
+    return plan_from_brief(BRIEF, seed=1)
+
+
+@pytest.mark.parametrize("edit,needle", [
+    ("tempo 100000", "tempo 100000 BPM is outside 20-400 BPM"),
+    ("tempo -50", "tempo -50 BPM is outside 20-400 BPM"),
+    ("set the tempo to 401 bpm", "tempo 401 BPM is outside 20-400 BPM"),
+    ("tempo 5", "tempo 5 BPM is outside 20-400 BPM"),
+    ("repeat the last chorus 10000 times", "would make 10012 sections; a plan holds at most 64"),
+    ("repeat the chorus -2 times", "cannot repeat a section -2 times"),
+    ("repeat the chorus 99999999999999999999 times", "far too large"),
+    ("make the chorus 100000 bars", "a section needs 1 to 512 bars, not 100000"),
+    ("make the chorus -5 bars", "a section needs 1 to 512 bars, not -5"),
+    ("make the chorus many bars", "cannot read the number 'many'"),
+    ("lengthen the chorus by 1000000 bars", "a section needs 1 to 512 bars"),
+    ("lengthen the chorus by -4 bars", "by -4 bars"),
+    ("shorten the chorus by 100 bars", "cannot be shortened by 100"),
+    ("add an intro of 100000 bars", "a section needs 1 to 512 bars, not 100000"),
+    ("transpose up 100000 semitones", "a transposition of 100000 semitones is outside 1-12"),
+    ("transpose down -3 semitones", "outside 1-12"),
+    ("change bar 99999999999999999999 of the bridge to Am", "far too large"),
+    ("make it 7/0 time", "meter '7/0' is not supported"),
+    ("make it 100/4 time", "meter '100/4' is not supported"),
+    ("put the bridge in 99/64", "meter '99/64' is not supported"),
+    ("transpose up a semitone; " * 17, "at most 16"),
+    ("tempo 96 " + "x" * 3000, "at most 2000"),
+])
+def test_numbers_in_edits_are_bounded(small_plan, edit, needle):
+    import time
+    t0 = time.perf_counter()
+    with pytest.raises(EditError) as err:
+        rules_revise(small_plan, edit)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_growth_is_checked_against_the_plan_caps(small_plan):
+    # 20 BPM makes every bar long: lengthening the sections past 30 minutes is refused up front.
+    slow = rules_revise(small_plan, "tempo 20")
+    with pytest.raises(EditError, match="minutes long; at most 30"):
+        rules_revise(slow, "make the verse 200 bars")
+    with pytest.raises(EditError, match="minutes long; at most 30"):
+        rules_revise(slow, "add an outro of 500 bars")
+    # Within the caps the same edits work, and the numbers are read whole.
+    assert rules_revise(small_plan, "tempo 400").tempo == 400
+    assert rules_revise(small_plan, "set the tempo to 96.5 bpm").tempo == 96.5
+    assert len(rules_revise(small_plan, "repeat the last chorus 3 times").sections) == len(small_plan.sections) + 3
+    assert rules_revise(small_plan, "make the bridge twenty bars").sections[5].bars == 20
+
+
+def test_faster_and_slower_stop_at_the_tempo_range(small_plan):
+    top = rules_revise(small_plan, "tempo 390")
+    with pytest.raises(EditError, match="faster would make the tempo 429 BPM, outside 20-400 BPM"):
+        rules_revise(top, "faster")
+    with pytest.raises(EditError, match="double time would make the tempo 780 BPM"):
+        rules_revise(top, "double time")
+    assert rules_revise(top, "slower").tempo == 351

@@ -5,7 +5,6 @@ action goes through composer.session / composer.pipeline, the same functions the
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -154,10 +153,11 @@ class ComposerApp(App):
 
     def _load_keymap(self) -> None:
         """Users remap keys by binding id in the config file: {"keys": {"generate": "ctrl+g"}}."""
-        from composer.llm import config_path
+        from composer.llm import LLMError, read_config
         try:
-            keys = json.loads(config_path().read_text(encoding="utf-8")).get("keys", {})
-        except (OSError, ValueError, AttributeError):
+            keys = read_config().get("keys", {})
+        except LLMError as exc:
+            self.log_line(f"keys: {exc}")
             return
         if isinstance(keys, dict) and keys:
             self.set_keymap({str(k): str(v) for k, v in keys.items()})
