@@ -259,6 +259,13 @@ def _cmd_undo(args) -> int:
     return 0
 
 
+def _cmd_redo(args) -> int:
+    from .pipeline import redo_project
+    plan = redo_project(args.folder, progress=CliProgress(quiet=args.quiet))
+    print(f"brought back the undone change: {plan.title}, {plan.key}, {plan.total_bars} bars")
+    return 0
+
+
 def _cmd_train(args) -> int:
     from symbolic.train import main as train_main
     return int(train_main(args.train_args) or 0)
@@ -362,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     _sampling_options(sp)
 
     sp = add("undo", _cmd_undo, "restore the plan and MIDI from before the last change")
+    sp.add_argument("folder", help="project folder")
+
+    sp = add("redo", _cmd_redo, "bring back what the last undo took back")
     sp.add_argument("folder", help="project folder")
 
     sp = add("arrange", _cmd_arrange, "arrange a plan file into MIDI and MusicXML")

@@ -23,6 +23,7 @@ from .planner import plan_from_brief
 
 __all__ = ["RenderCancelled", "Result", "make_plan", "arrange", "export", "render", "new_piece", "arrange_project",
            "read_plan", "load_project", "export_project", "revise_project", "regenerate_project", "undo_project",
+           "redo_project", "save_edit",
            "LLMError"]
 
 # progress(stage, fraction 0..1, message)
@@ -80,16 +81,17 @@ def _llm_plan(brief: str, seed: int, progress: Progress, settings: LLMSettings, 
 
 def revise_project(folder: str | Path, instruction: str, planner: str = "rules", llm: LLMSettings | None = None,
                    seed: int = 0, fallback: bool = True, progress: Progress = _quiet,
-                   warn: Callable[[str], None] | None = None) -> tuple[Plan, list[str], set[int]]:
+                   warn: Callable[[str], None] | None = None,
+                   locked: frozenset[str] = frozenset()) -> tuple[Plan, list[str], set[int]]:
     """Edit a project's plan, keep the previous one for undo, and re-arrange only what changed.
     Returns (new plan, diff lines, regenerated bar indices)."""
     with project.transaction(folder, "composer revise"):
         return _revise(Path(folder), instruction, planner, llm, seed, fallback, progress,
-                       warn or (lambda m: progress("revise", 0.5, m)))
+                       warn or (lambda m: progress("revise", 0.5, m)), locked)
 
 
 def _revise(folder: Path, instruction: str, planner: str, llm: LLMSettings | None, seed: int, fallback: bool,
-            progress: Progress, warn: Callable[[str], None]) -> tuple[Plan, list[str], set[int]]:
+            progress: Progress, warn: Callable[[str], None], locked: frozenset[str]) -> tuple[Plan, list[str], set[int]]:
     from .revise import diff_plans, rearrange, rules_revise
     old_plan, old_score = load_project(folder)
     if old_plan is None:
@@ -115,16 +117,14 @@ def _revise(folder: Path, instruction: str, planner: str, llm: LLMSettings | Non
     diff = diff_plans(old_plan, new_plan)
     if not diff:
         return new_plan, [], set()
-    score, regen = rearrange(old_plan, old_score, new_plan, _arrange_for_revise, seed)
+    def arranger(plan: Plan, seed: int = 0, base: Score | None = None, bars: set[int] | None = None,
+                 tracks: set[str] | None = None, **_) -> Score:
+        return arrange(plan, seed, base=base, bars=bars, tracks=tracks, locked=locked)
+    score, regen = rearrange(old_plan, old_score, new_plan, arranger, seed)
     export(new_plan, score, folder, progress=progress)
     _refresh_performed(folder, score, seed, progress, new_plan.style)
     progress("revise", 1.0, f"{len(diff)} changes, {len(regen)} bars re-arranged")
     return new_plan, diff, regen
-
-
-def _arrange_for_revise(plan: Plan, seed: int = 0, base: Score | None = None, bars: set[int] | None = None,
-                        tracks: set[str] | None = None, locked: frozenset = frozenset()) -> Score:
-    return arrange(plan, seed, base=base, bars=bars, tracks=tracks, locked=locked)
 
 
 def _section_bars(plan: Plan, section: str) -> set[int]:
@@ -200,7 +200,7 @@ def _regenerate(tx: project.Transaction, folder: Path, section: str | None, trac
         raise ValueError("every track asked for is locked: nothing to regenerate")
     if seed is None:  # a new take each time, reproducible from the project's history
         seed = 1 + len(project.history(folder))
-    _apply_plan_meta(plan, base)
+    apply_plan_meta(plan, base)
     score = arrange(plan, seed, arranger, base=base, bars=regen_bars, tracks=want_tracks, locked=frozenset(keep),
                     progress=progress, brief=plan.style, sampling=sampling)
     tx.snapshot()
@@ -210,13 +210,23 @@ def _regenerate(tx: project.Transaction, folder: Path, section: str | None, trac
 
 
 def undo_project(folder: str | Path, progress: Progress = _quiet) -> Plan:
-    """Restore the previous plan.json and piece.mid exactly, and rewrite piece.musicxml to match."""
+    """Restore the previous plan.json and piece.mid exactly, and rewrite piece.musicxml (and the performed MIDI)
+    to match; what was current goes to history/redo/ for redo_project."""
+    return _step(Path(folder), False, progress)
+
+
+def redo_project(folder: str | Path, progress: Progress = _quiet) -> Plan:
+    """Bring back what the last undo took back (until another edit is made)."""
+    return _step(Path(folder), True, progress)
+
+
+def _step(folder: Path, redo: bool, progress: Progress) -> Plan:
     from symbolic.musicxml import to_musicxml
-    folder = Path(folder)
-    with project.transaction(folder, "composer undo") as tx:
-        snaps = project.history(folder)
+    verb = "redo" if redo else "undo"
+    with project.transaction(folder, f"composer {verb}") as tx:
+        snaps = project.history(folder, redo=redo)
         if not snaps:
-            raise project.ProjectError(f"nothing to undo in {folder}")
+            raise project.ProjectError(f"nothing to {verb} in {folder}")
         last = snaps[-1]
         midi = project.history_entry(last)
         # Read and check the entry before anything is replaced: a corrupt one changes nothing and stays.
@@ -226,20 +236,34 @@ def undo_project(folder: str | Path, progress: Progress = _quiet) -> Plan:
             score = read_midi(midi) if midi.is_file() else None
         except (OSError, ValueError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise project.ProjectError(f"cannot undo: {last} is not a usable plan ({reason}); nothing was "
-                                       f"changed (delete it to undo past it)") from None
+            raise project.ProjectError(f"cannot {verb}: {last} is not a usable plan ({reason}); nothing was "
+                                       f"changed (delete it to {verb} past it)") from None
+        tx.snapshot(redo=not redo, forget_redo=False)
         tx.write(project.PLAN, plan_text)
         if score is not None:
             tx.write(project.MIDI, midi.read_bytes())
-            tx.remove(midi)
-        tx.remove(last)
+        tx.drop(last)
         if score is None:
             score = read_midi(folder / project.MIDI) if (folder / project.MIDI).exists() else None
         if score is not None:
-            _apply_plan_meta(plan, score)
+            apply_plan_meta(plan, score)
             tx.write(project.MUSICXML, to_musicxml(score, lambda f, m: progress("export", f, m)))
             _refresh_performed(folder, score, 0, progress, plan.style)
     return plan
+
+
+def save_edit(folder: str | Path, plan: Plan, score: Score | None, seed: int = 0, progress: Progress = _quiet,
+              command: str = "composer tui") -> list[Path]:
+    """One edit of a project, as one unit: the previous plan and MIDI go to history/ (undo brings them back),
+    and plan.json, piece.mid, piece.musicxml and the performed MIDI are all rewritten to match."""
+    folder = Path(folder)
+    with project.transaction(folder, command) as tx:
+        tx.snapshot()
+        if score is None:
+            return [tx.write(project.PLAN, plan.to_json())]
+        files = export(plan, score, folder, progress=progress)
+        _refresh_performed(folder, score, seed, progress, plan.style)
+    return files
 
 
 ARRANGERS = ("auto", "transformer", "patterns")
@@ -516,11 +540,11 @@ def _export_project(folder: Path, progress: Progress) -> list[Path]:
     if score is None:
         score = arrange(plan, progress=progress)
     elif plan is not None:
-        _apply_plan_meta(plan, score)
+        apply_plan_meta(plan, score)
     return export(plan, score, folder, progress=progress)
 
 
-def _apply_plan_meta(plan: Plan, score: Score) -> None:
+def apply_plan_meta(plan: Plan, score: Score) -> None:
     """Bring back what MIDI cannot carry (roles, section names, chord symbols) from the plan onto an imported score."""
     sheet = plan.to_sheet()
     roles = {p.name: p.role for p in sheet.parts}

@@ -41,6 +41,7 @@ PERFORMED = "piece.performed.mid"
 MIX = "mix.wav"
 STEMS = "stems"
 HISTORY = "history"
+REDO = "redo"  # history/redo/: what undo took back, until the next edit
 MAX_HISTORY = 50
 LOCK = ".composer.lock"
 STAGING = ".composer.staging"
@@ -85,10 +86,11 @@ def ensure_dir(path: str | Path) -> Path:
     return path
 
 
-def history(folder: str | Path) -> list[Path]:
-    """The history's plans, oldest first (only the files the project wrote: plan-NNNN.json, no links)."""
-    hist = Path(folder) / HISTORY
-    if hist.is_symlink() or not hist.is_dir():
+def history(folder: str | Path, redo: bool = False) -> list[Path]:
+    """The history's plans, oldest first (only the files the project wrote: plan-NNNN.json, no links);
+    redo=True: the plans that undo took back."""
+    hist = Path(folder) / HISTORY / REDO if redo else Path(folder) / HISTORY
+    if hist.is_symlink() or hist.parent.is_symlink() or not hist.is_dir():
         return []
     found = [p for p in hist.iterdir() if _HIST_PLAN.fullmatch(p.name) and p.is_file() and not p.is_symlink()]
     return sorted(found, key=lambda p: int(_HIST_PLAN.fullmatch(p.name).group(1)))  # type: ignore[union-attr]
@@ -444,27 +446,39 @@ class Transaction:
         root, rel = self._place(path)
         return root.entries.get(rel) == "put"
 
-    def snapshot(self) -> Path | None:
+    def snapshot(self, redo: bool = False, forget_redo: bool = True) -> Path | None:
         """Keep the folder's current plan.json (and piece.mid) in history/ before they are replaced (once per
-        transaction); the oldest entries beyond MAX_HISTORY go."""
+        transaction), so that undo brings them back; a new edit forgets what undo took back. redo=True keeps
+        them in history/redo/ instead (undo does that, so that redo brings them back; redo itself keeps the
+        rest of history/redo/ with forget_redo=False). The oldest entries beyond MAX_HISTORY go."""
         if self._snapshotted:
             return None
         plan = self.folder / PLAN
         if not plan.is_file():
             return None
         self._snapshotted = True
-        existing = history(self.folder)
+        entry = self._keep(history(self.folder, redo), self.folder / HISTORY / (REDO if redo else ""))
+        if forget_redo and not redo:
+            for old in history(self.folder, redo=True):
+                self.drop(old)
+        return entry
+
+    def _keep(self, existing: list[Path], where: Path) -> Path:
         n = int(_HIST_PLAN.fullmatch(existing[-1].name).group(1)) + 1 if existing else 1  # type: ignore[union-attr]
-        entry = self.folder / HISTORY / f"plan-{n:04d}.json"
-        self.write(entry, plan.read_bytes())
+        entry = where / f"plan-{n:04d}.json"
+        self.write(entry, (self.folder / PLAN).read_bytes())
         midi = self.folder / MIDI
         if midi.is_file():
             self.write(history_entry(entry), midi.read_bytes())
         for stale in prune_names(existing, 1):
-            self.remove(stale)
-            if history_entry(stale).is_file():
-                self.remove(history_entry(stale))
+            self.drop(stale)
         return entry
+
+    def drop(self, entry: Path) -> None:
+        """Remove a history plan and the MIDI kept beside it."""
+        self.remove(entry)
+        if history_entry(entry).is_file():
+            self.remove(history_entry(entry))
 
     # -- commit --
     def commit(self) -> None:

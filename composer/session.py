@@ -6,9 +6,8 @@ and render.
 """
 from __future__ import annotations
 
-import copy
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from symbolic.harmony import HarmonyError, parse_chord, parse_roman
@@ -17,20 +16,14 @@ from symbolic.midi_io import midi_bytes
 from symbolic.score import Score
 
 from . import pipeline, project
-from .plan import Plan, PlanError, load_plan, parse_meter
-from .revise import rearrange, rules_revise, section_keys
+from .plan import Plan, PlanError, parse_meter
+from .revise import rearrange, section_keys
 
 MAX_UNDO = 100
 
 
 class SessionError(ValueError):
     """An edit that cannot be applied; the message is one line."""
-
-
-@dataclass
-class State:
-    plan_json: str
-    score: Score | None
 
 
 @dataclass
@@ -42,8 +35,6 @@ class Session:
     muted: set[str] = field(default_factory=set)
     solo: set[str] = field(default_factory=set)
     locked: set[str] = field(default_factory=set)
-    undo_stack: list[State] = field(default_factory=list)
-    redo_stack: list[State] = field(default_factory=list)
     alternatives: list[Score] = field(default_factory=list)
     holder: project.Holder | None = None
     read_only: str = ""  # why edits cannot be saved (another writer holds the project), "" when they can
@@ -59,9 +50,7 @@ class Session:
         except project.ProjectBusy as exc:
             s.read_only = str(exc)
         if (folder / project.PLAN).exists() or (folder / project.MIDI).exists():
-            s.plan, s.score = pipeline.load_project(folder)
-            if s.plan is not None and s.score is not None:
-                pipeline._apply_plan_meta(s.plan, s.score)
+            s._load()
         return s
 
     def close(self) -> None:
@@ -75,48 +64,43 @@ class Session:
             raise SessionError(f"read-only: {self.read_only}")
 
     # --- history -----------------------------------------------------------------
+    # One history with the CLI: every edit is saved with pipeline.save_edit (the previous plan and MIDI go to
+    # history/), and undo/redo are `composer undo` / `composer redo`, so they survive quitting.
 
-    def _state(self) -> State:
-        return State(self.plan.to_json() if self.plan else "", copy.deepcopy(self.score))
-
-    def _restore(self, st: State) -> None:
-        self.plan = load_plan(st.plan_json) if st.plan_json else None
-        self.score = st.score
-        self.save()
-
-    def _commit(self, plan: Plan | None, score: Score | None) -> None:
-        """Make (plan, score) current, remembering the previous state for undo, and save."""
+    def _commit(self, plan: Plan | None, score: Score | None, progress=pipeline._quiet) -> None:
+        """Make (plan, score) current and save it as one edit (undoable, with everything that depends on it)."""
         self._need_writable()
-        self.undo_stack.append(self._state())
-        del self.undo_stack[:-MAX_UNDO]
-        self.redo_stack.clear()
+        if plan is None:
+            raise SessionError("there is no plan yet: generate first")
+        pipeline.save_edit(self.folder, plan, score, self.seed, progress)
         self.plan, self.score = plan, score
-        self.save()
 
-    def undo(self) -> bool:
-        if not self.undo_stack:
-            return False
-        self.redo_stack.append(self._state())
-        self._restore(self.undo_stack.pop())
-        return True
+    def undo(self, progress=pipeline._quiet) -> list[str]:
+        """Step back one edit; returns what changed in the plan (['the notes'] when only notes changed),
+        [] when there is nothing to undo."""
+        return self._step(pipeline.undo_project, progress)
 
-    def redo(self) -> bool:
-        if not self.redo_stack:
-            return False
-        self.undo_stack.append(self._state())
-        self._restore(self.redo_stack.pop())
-        return True
+    def redo(self, progress=pipeline._quiet) -> list[str]:
+        return self._step(pipeline.redo_project, progress)
 
-    def save(self) -> list[Path]:
-        """Autosave: plan.json and piece.mid, as one change."""
+    def _step(self, fn, progress) -> list[str]:
+        from .revise import diff_plans
         self._need_writable()
-        files = []
-        with project.transaction(self.folder, "composer tui") as tx:
-            if self.plan is not None:
-                files.append(tx.write(project.PLAN, self.plan.to_json()))
-            if self.score is not None:
-                files.append(tx.write(project.MIDI, midi_bytes(self.score)))
-        return files
+        if not project.history(self.folder, redo=fn is pipeline.redo_project):
+            return []
+        before = self.plan
+        try:
+            fn(self.folder, progress)
+        except project.ProjectError as exc:
+            raise SessionError(str(exc)) from None
+        self._load()
+        diff = diff_plans(before, self.plan) if before is not None and self.plan is not None else []
+        return diff or ["the notes"]
+
+    def _load(self) -> None:
+        self.plan, self.score = pipeline.load_project(self.folder)
+        if self.plan is not None and self.score is not None:
+            pipeline.apply_plan_meta(self.plan, self.score)
 
     # --- composing -------------------------------------------------------------------
 
@@ -126,7 +110,7 @@ class Session:
         if plan is None:
             raise SessionError("type a brief first")
         score = pipeline.arrange(plan, self.seed, progress=progress)
-        self._commit(plan, score)
+        self._commit(plan, score, progress)
 
     def section_bars(self, section: int) -> set[int]:
         sheet = self.plan.to_sheet()
@@ -141,7 +125,7 @@ class Session:
         self.seed = self.seed + 1 if seed is None else seed
         score = pipeline.arrange(self.plan, self.seed, base=self.score, bars=bars,
                                  tracks={track} if track else None, locked=frozenset(self.locked), progress=progress)
-        self._commit(self.plan, score)
+        self._commit(self.plan, score, progress)
 
     def make_alternatives(self, section: int, track: str | None = None, n: int = 3, progress=pipeline._quiet) -> list[Score]:
         """N candidates for a section (or one track of it), not applied until pick()."""
@@ -149,7 +133,7 @@ class Session:
         bars = self.section_bars(section)
         self.alternatives = []
         for k in range(n):
-            self.alternatives.append(pipeline.arrange(self.plan, self.seed + 101 + k + 31 * len(self.undo_stack),
+            self.alternatives.append(pipeline.arrange(self.plan, self.seed + 101 + k + 31 * len(project.history(self.folder)),
                                                       base=self.score, bars=bars, tracks={track} if track else None,
                                                       locked=frozenset(self.locked), progress=progress))
         return self.alternatives
@@ -205,17 +189,15 @@ class Session:
         data["sections"][section]["chords"][bar] = entries
         return self._apply_plan(data, progress)
 
-    def revise(self, instruction: str, progress=pipeline._quiet, planner: str = "rules", llm=None) -> list[str]:
-        from .revise import diff_plans
+    def revise(self, instruction: str, progress=pipeline._quiet, planner: str = "rules", llm=None,
+               warn=None) -> list[str]:
+        """The same revision as `composer revise` (an LLM falls back to the rules planner with a warning),
+        keeping this session's locked tracks."""
         self._need_plan()
-        if planner == "llm":
-            from .llm import ask_for_plan, messages_for_revision
-            new_plan = ask_for_plan(messages_for_revision(self.plan, instruction), llm).plan
-        else:
-            new_plan = rules_revise(self.plan, instruction)
-        diff = diff_plans(self.plan, new_plan)
-        if diff:
-            self._apply_plan(new_plan.model_dump(mode="json", exclude_none=True), progress)
+        self._need_writable()
+        _, diff, _ = pipeline.revise_project(self.folder, instruction, planner=planner, llm=llm, seed=self.seed,
+                                             progress=progress, warn=warn, locked=frozenset(self.locked))
+        self._load()
         return diff
 
     def set_instrument(self, track: str, instrument: str) -> None:
@@ -235,10 +217,9 @@ class Session:
         plan = Plan.model_validate(data)
         score = self.score
         if score is not None:
-            # Same notes, new sound: only the program changes.
-            score = Score(score.title, [type(p)(p.name, inst.program if p.name == track else p.program, p.is_drum,
-                                                p.role, list(p.notes)) for p in score.parts],
-                          score.bars, score.tempos, score.keys, score.markers)
+            # Same notes, new sound: only the program changes (chord symbols, pedal and all else stay).
+            score = replace(score, parts=[replace(p, program=inst.program) if p.name == track else p
+                                          for p in score.parts])
         self._commit(plan, score)
 
     def _apply_plan(self, data: dict, progress) -> set[int]:
@@ -251,7 +232,7 @@ class Session:
             msg = error_message(exc) if isinstance(exc, ValidationError) else str(exc)
             raise SessionError(msg) from None
         score, regen = rearrange(self.plan, self.score, new_plan, _arrange(self.locked), self.seed)
-        self._commit(new_plan, score)
+        self._commit(new_plan, score, progress)
         return regen
 
     # --- output -----------------------------------------------------------------------------
@@ -261,7 +242,7 @@ class Session:
         self._need_score()
         keep = [p for p in self.score.parts
                 if (p.name in self.solo if self.solo else p.name not in self.muted)]
-        return Score(self.score.title, keep, self.score.bars, self.score.tempos, self.score.keys, self.score.markers)
+        return replace(self.score, parts=keep)
 
     def export(self, progress=pipeline._quiet) -> list[Path]:
         self._need_score()
@@ -321,7 +302,8 @@ def _excerpt(score: Score, plan: Plan, section: int) -> Score:
     bars = [Bar(b.bar.start - lo, b.bar.numerator, b.bar.denominator) for b in sheet.bars[sec.first_bar:sec.first_bar + sec.n_bars]]
     tempo = sheet.bars[sec.first_bar].tempo
     key = sheet.bars[sec.first_bar].key
-    return Score(score.title, parts, bars, [(0, tempo)], [(0, key)], [(0, sec.name)])
+    return Score(title=score.title, parts=parts, bars=bars, tempos=[(0, tempo)], keys=[(0, key)],
+                 markers=[(0, sec.name)])
 
 
 __all__ = ["Session", "SessionError", "PlanError"]

@@ -234,7 +234,8 @@ EDITS = ["tempo", "set the tempo to", "transpose", "up", "down", "a whole step",
          "last", "times", "in", "7/0", "5/4", "99/64", "key of", "H#", "E minor", "add", "remove", "a trumpet",
          "piano", "cello", "swing", "louder", "energy", "5", "-3", "modulate", "to the relative minor", "faster",
          "slower", "bpm", "minutes", "30", "\x00", "é", ""]
-numbers = st.one_of(st.integers(1, 40), st.integers(20, 400), st.integers(-10**6, 10**6), st.sampled_from(["0", "-50", "100000", "1e9", "½"]))
+numbers = st.one_of(st.integers(1, 40), st.integers(20, 400), st.integers(-10**6, 10**6),
+                    st.sampled_from(["0", "-50", "100000", "1e9", "½"]))
 TEMPLATES = ["tempo {n}", "set the tempo to {n} bpm", "transpose up {n} semitones", "transpose down a whole step",
              "make the {s} {n} bars", "repeat the last {s} {n} times", "remove the {s}", "change the meter to {n}/{m}",
              "make it {n}/{m}", "modulate the {s} to {k}", "add an intro", "add an outro of {n} bars",

@@ -96,9 +96,9 @@ def test_a_crash_at_any_rename_of_a_commit_leaves_the_old_or_the_new_project(tmp
         _old(folder)
         calls = {"n": 0}
 
-        def replace(a, b, _k=k):
-            calls["n"] += 1
-            if calls["n"] > _k:
+        def replace(a, b, _k=k, _calls=calls):
+            _calls["n"] += 1
+            if _calls["n"] > _k:
                 raise SystemExit("power cut")  # not an OSError: nothing in the commit may catch it
             return real(a, b)
 
@@ -350,3 +350,45 @@ def test_a_leftover_staging_folder_is_discarded_by_the_next_command(proj):
     assert main(["-q", "export", str(proj)]) == 0
     assert not (proj / project.STAGING).exists()
     assert state(proj)["plan.json"] == before["plan.json"]
+
+
+# --- one history for the CLI and the TUI --------------------------------------------------------------
+
+def test_tui_edits_share_the_cli_history_and_refresh_what_depends_on_them(tmp_path):
+    """An instrument change and a revision in the TUI's session are undone by `composer undo` after the session
+    is closed, redone by `composer redo`; each edit rewrote the MusicXML (chord symbols kept) and the performed
+    MIDI."""
+    from composer.session import Session
+    proj = tmp_path / "p"
+    assert main(["-q", "new", BRIEF, "--out", str(proj), "--no-audio"]) == 0
+    original = state(proj)
+    harmonies = (proj / "piece.musicxml").read_text().count("<harmony")
+    s = Session.open(proj)
+    s.set_instrument("Cello", "viola")
+    xml = (proj / "piece.musicxml").read_text()
+    assert harmonies > 0 and xml.count("<harmony") == harmonies  # the chord symbols survive the edit
+    assert "<midi-program>42</midi-program>" in xml  # GM 41, the viola, 1-based in MusicXML
+    performed_after_instrument = (proj / "piece.performed.mid").read_bytes()
+    s.revise("tempo 90")
+    assert (proj / "piece.performed.mid").read_bytes() != performed_after_instrument  # the tempo reached it
+    assert s.undo() == ["tempo: 90.0 -> 150.0"] and s.plan.tempo == 150
+    s.close()
+    s = Session.open(proj)  # after quitting and reopening, the history is still there
+    assert len(project.history(proj)) == 1 and len(project.history(proj, redo=True)) == 1
+    s.close()
+    assert main(["-q", "undo", str(proj)]) == 0
+    assert state(proj) == {k: v for k, v in state(proj).items() if k.startswith("history")} | {
+        k: v for k, v in original.items() if not k.startswith("history")}
+    assert main(["-q", "redo", str(proj)]) == 0
+    assert main(["-q", "redo", str(proj)]) == 0
+    assert json.loads((proj / "plan.json").read_text())["tempo"] == 90
+    assert main(["-q", "redo", str(proj)]) == 2  # nothing left to redo
+
+
+def test_a_new_edit_forgets_what_undo_took_back(proj):
+    assert main(["-q", "revise", str(proj), "tempo 90"]) == 0
+    assert main(["-q", "undo", str(proj)]) == 0
+    assert len(project.history(proj, redo=True)) == 1
+    assert main(["-q", "revise", str(proj), "tempo 100"]) == 0
+    assert project.history(proj, redo=True) == []
+    assert main(["-q", "redo", str(proj)]) == 2

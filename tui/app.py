@@ -20,7 +20,7 @@ from textual.widgets import (Button, DataTable, Footer, Header, Input, Label, Pr
 
 from composer import pipeline
 from composer.llm import load_settings
-from composer.session import Session
+from composer.session import Session, SessionError
 from symbolic.instruments import INSTRUMENTS
 
 from .widgets import Ask, ChordEditor, PianoRoll, Picker
@@ -326,7 +326,8 @@ class ComposerApp(App):
 
     def _revise(self, instruction: str) -> str:
         planner = "llm" if self.llm and self.llm.url else "rules"
-        diff = self.session.revise(instruction, self._progress, planner=planner, llm=self.llm)
+        diff = self.session.revise(instruction, self._progress, planner=planner, llm=self.llm,
+                                   warn=lambda m: self.call_from_thread(self.log_line, m))
         return "\n".join(diff) if diff else "the plan is unchanged"
 
     def _regenerate(self, section: int, track: str | None) -> str:
@@ -511,13 +512,20 @@ class ComposerApp(App):
     def action_undo(self) -> None:
         if self.busy:
             return
-        self.log_line("undone" if self.session.undo() else "nothing to undo")
-        self.refresh_views()
+        self._step("undo", self.session.undo)
 
     def action_redo(self) -> None:
         if self.busy:
             return
-        self.log_line("redone" if self.session.redo() else "nothing to redo")
+        self._step("redo", self.session.redo)
+
+    def _step(self, verb: str, fn) -> None:
+        try:
+            changed = fn()
+        except SessionError as exc:
+            self.log_line(f"error: {exc}")
+            return
+        self.log_line(f"{verb}: " + "; ".join(changed) if changed else f"nothing to {verb}")
         self.refresh_views()
 
     def action_cancel(self) -> None:
