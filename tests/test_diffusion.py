@@ -341,7 +341,7 @@ def test_the_tui_renders_with_a_saved_pipeline_and_says_how_it_follows(tmp_path,
             app.query_one("#diffusion-model", Input).value = str(stable_audio_dir)
             app.set_focus(None)
             await pilot.press("r")
-            for _ in range(2400):
+            for _ in range(12000):
                 await pilot.pause(0.05)
                 if not app.busy:
                     break
