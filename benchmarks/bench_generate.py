@@ -37,7 +37,7 @@ def main() -> None:
     import torch
 
     from composer.planner import plan_from_brief
-    from symbolic.generate import WEIGHTS_DIR, TransformerArranger
+    from symbolic.arrange.transformer import WEIGHTS_DIR, TransformerArranger
     from symbolic.model import ModelConfig, MusicGPT
     from symbolic.tokenizer import MusicTokenizer
 

@@ -385,10 +385,10 @@ def audio_table(rows: list[dict]) -> list[str]:
 
 
 def arrangers(model_dir: Path | None) -> dict:
-    from symbolic.patterns import arrange as pattern_arrange
+    from symbolic.arrange.patterns import arrange as pattern_arrange
     out = {"patterns": lambda sheet, seed, brief="": pattern_arrange(sheet, seed=seed)}
     if model_dir is not None:
-        from symbolic.generate import GenerationError, TransformerArranger
+        from symbolic.arrange.transformer import GenerationError, TransformerArranger
         try:
             model = TransformerArranger.load(model_dir)
             out = {"model": lambda sheet, seed, brief="": model.arrange(sheet, seed=seed, brief=brief),

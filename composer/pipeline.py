@@ -13,7 +13,8 @@ from typing import Callable
 
 from audio.render import RenderCancelled
 from symbolic.midi_io import midi_bytes, read_midi
-from symbolic.patterns import arrange as pattern_arrange
+from symbolic.arrange import Arranger
+from symbolic.arrange.patterns import PatternArranger
 from symbolic.score import Score
 
 from . import project
@@ -273,7 +274,7 @@ def model_dir() -> Path:
     """Where the transformer's weights are: $COMPOSER_MODEL_DIR, else the ones shipped in the package."""
     import os
 
-    from symbolic.generate import WEIGHTS_DIR
+    from symbolic.arrange.transformer import WEIGHTS_DIR
     return Path(os.environ.get("COMPOSER_MODEL_DIR") or WEIGHTS_DIR)
 
 
@@ -311,7 +312,7 @@ def default_arranger() -> str:
 
 def transformer_arranger():
     """The transformer arranger, loaded once per process; None when no trained weights are installed."""
-    from symbolic.generate import GenerationError, TransformerArranger
+    from symbolic.arrange.transformer import GenerationError, TransformerArranger
     folder = model_dir()
     if str(folder) not in _ARRANGER_CACHE:
         try:
@@ -335,13 +336,10 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
     if arranger == "transformer" and model is None:
         raise ValueError(f"no trained transformer weights in {model_dir()}; use --arranger patterns")
     progress("arrange", 0.0, f"transformer arranger ({model_dir()})" if model is not None else "pattern arranger")
-    if model is not None:
-        opts = check_sampling(sampling)
-        score = model.arrange(sheet, seed=seed, base=base, bars=bars, tracks=tracks, locked=locked,
-                              brief=brief or plan.style, progress=lambda f, m: progress("arrange", f, m), **opts)
-    else:
-        score = pattern_arrange(sheet, seed=seed, base=base, bars=bars, tracks=tracks, locked=locked,
-                                progress=lambda f, m: progress("arrange", f, m))
+    chosen: Arranger = model if model is not None else PatternArranger()
+    opts = check_sampling(sampling) if model is not None else {}  # the patterns do not sample
+    score = chosen.arrange(sheet, seed=seed, base=base, bars=bars, tracks=tracks, locked=locked,
+                           brief=brief or plan.style, progress=lambda f, m: progress("arrange", f, m), **opts)
     score.validate()
     return score
 

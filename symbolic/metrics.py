@@ -51,7 +51,7 @@ def analyze_key(notes: Sequence[Note]) -> Key | None:
 
 def chord_tone_ratio(notes: Iterable[Note], sheet: Sheet, strong_only: bool = True) -> float:
     """Share of note onsets on strong beats (beat 1, and the middle of 4-beat bars) that are tones of the plan's chord."""
-    from .patterns import pulses
+    from .grid import pulses
 
     starts = [b.bar.start for b in sheet.bars]
     hits = total = 0

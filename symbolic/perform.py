@@ -109,7 +109,7 @@ N_FEATURES = len(CLASSES) + len(ROLE_GROUPS) + len(STYLES) + 4 + 4 + 18
 
 
 def style_index(style: str) -> int:
-    from .patterns import style_family
+    from .style import style_family
     low = (style or "").lower()
     fam = "bossa" if any(w in low for w in ("afro", "cuban", "brazil")) else style_family(low)
     return STYLES.index(fam) if fam in STYLES else STYLES.index("other")

@@ -24,7 +24,7 @@ KILLS = 18  # per command: 108 kill points in all
 
 SERVER = r"""
 import json, os, sys, time
-import composer.cli, composer.pipeline, composer.revise, symbolic.musicxml, symbolic.patterns, symbolic.perform
+import composer.cli, composer.pipeline, composer.revise, symbolic.musicxml, symbolic.arrange.patterns, symbolic.perform
 import audio.render
 for line in sys.stdin:
     req = json.loads(line)

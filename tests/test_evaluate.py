@@ -70,7 +70,7 @@ def test_energy_matched_humans_take_the_windows_energy_shares():
 
 def test_energy_table_counts_windows_at_the_planned_level():
     from composer.evaluate import energy_table
-    from symbolic.generate import WEIGHTS_DIR
+    from symbolic.arrange.transformer import WEIGHTS_DIR
     from symbolic.tokenizer import MusicTokenizer
     rows = {"pad": {"model": [{"energy": 3, "level": 3}, {"energy": 3, "level": 5}],
                     "patterns": [{"energy": 2, "level": 2}] * 2},

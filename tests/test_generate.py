@@ -5,10 +5,10 @@ import math
 import pytest
 import torch
 
-from symbolic.generate import TransformerArranger
+from symbolic.arrange.transformer import TransformerArranger
 from symbolic.instruments import instrument_for_program
 from symbolic.model import ModelConfig, MusicGPT
-from symbolic.patterns import pulses
+from symbolic.grid import pulses
 from symbolic.tokenizer import MusicTokenizer
 
 from .helpers import small_plan
@@ -137,7 +137,7 @@ def test_pipeline_uses_installed_weights(tmp_path, monkeypatch, arranger):
 
 def test_candidates_are_ranked_by_their_likeness_to_the_brief(arranger):
     """The caption of each candidate is embedded by the real sentence encoder and compared with the brief."""
-    from symbolic.generate import Row
+    from symbolic.arrange.transformer import Row
     from symbolic.score import Note
     from symbolic.text import embed
     ranker = TransformerArranger(arranger.model, arranger.tok, embed)
@@ -187,7 +187,7 @@ def test_regenerated_track_listens_to_the_kept_tracks(arranger):
 
 
 def test_lead_parts_are_written_first_and_heard(arranger):
-    from symbolic.generate import LEAD_ROLES
+    from symbolic.arrange.transformer import LEAD_ROLES
     sheet = small_plan(extra_sections=False).to_sheet()
     seen = []
     real = arranger._listen
@@ -252,7 +252,7 @@ def test_phrases_land_on_the_chord_at_section_ends(arranger):
 
 
 def test_accompaniment_keeps_sounding_through_the_beats(arranger):
-    from symbolic.generate import REST_PENALTY, REST_ROLES
+    from symbolic.arrange.transformer import REST_PENALTY, REST_ROLES
     from symbolic.metrics import empty_beat_rate
     sheet = small_plan(meter="3/4", extra_sections=False).to_sheet()
     bars = [b.bar for b in sheet.bars]
@@ -271,7 +271,7 @@ def test_accompaniment_keeps_sounding_through_the_beats(arranger):
 
 
 def test_pitch_heat_leaves_the_rhythm_decision_alone():
-    from symbolic.generate import _heat
+    from symbolic.arrange.transformer import _heat
     is_pitch = torch.tensor([False, False, True, True, True])
     scores = torch.tensor([[1.0, -math.inf, 2.0, 0.5, -1.0],      # after a note: next onset or another pitch
                            [-math.inf, -math.inf, 2.0, 0.5, -1.0]])  # a pitch must come
@@ -285,7 +285,7 @@ def test_pitch_heat_leaves_the_rhythm_decision_alone():
 
 
 def test_parts_keep_to_the_plans_energy(arranger, monkeypatch):
-    import symbolic.generate as gen
+    import symbolic.arrange.transformer as gen
     sheet = small_plan(extra_sections=False).to_sheet()
     firsts = [s for i, s in enumerate(sheet.sections) if s.label not in {t.label for t in sheet.sections[:i]}]
     # Another note at an onset is allowed while below the budget: at most one above it.
@@ -310,7 +310,7 @@ def test_parts_keep_to_the_plans_energy(arranger, monkeypatch):
 
 
 def test_energy_budget_follows_the_tokenizers_bins(arranger, monkeypatch):
-    import symbolic.generate as gen
+    import symbolic.arrange.transformer as gen
     t = arranger.tok.energy_thresholds["pad"]
     assert arranger.energy_budget("pad", 1) == pytest.approx(gen.ENERGY_SLACK * t[0])
     assert arranger.energy_budget("pad", 4) == pytest.approx(gen.ENERGY_SLACK * t[3])
@@ -322,7 +322,7 @@ def test_energy_budget_follows_the_tokenizers_bins(arranger, monkeypatch):
 
 
 def test_pads_hold_their_chord_until_the_next_onset():
-    from symbolic.generate import _hold
+    from symbolic.arrange.transformer import _hold
     from symbolic.score import PPQ, Note
     bars = small_plan(extra_sections=False).to_sheet().bars[:4]   # C | Am | F | G G7
     b = [x.bar.start for x in bars]

@@ -1,6 +1,7 @@
 import pytest
 
-from symbolic.patterns import arrange, pulses
+from symbolic.arrange.patterns import arrange
+from symbolic.grid import pulses
 from symbolic.score import Note
 
 from .helpers import small_plan
@@ -113,7 +114,7 @@ def test_notes_are_valid():
 
 
 def test_both_arrangers_vary_a_repeat_by_its_label():
-    from symbolic.patterns import variation_amount
+    from symbolic.arrange.base import variation_amount
     from symbolic.score import Sheet, SheetSection
     labels = ["A", "B", "A'", " A''", "B ", "C", "'"]
     sheet = Sheet("t", "pop", [], [SheetSection("s", lab, 3, i * 4, 4) for i, lab in enumerate(labels)], [])

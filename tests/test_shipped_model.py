@@ -6,7 +6,7 @@ import pytest
 
 from composer import pipeline
 from composer.cli import main
-from symbolic.generate import WEIGHTS_DIR, TransformerArranger
+from symbolic.arrange.transformer import WEIGHTS_DIR, TransformerArranger
 from symbolic.instruments import instrument_for_program
 from symbolic.harmony import Key
 from symbolic.metrics import analyze_key, chord_tone_ratio, key_scores

@@ -6,7 +6,7 @@ from textual.widgets import DataTable, Input, TabbedContent
 
 from composer.pipeline import new_piece
 from tui.app import ComposerApp
-from tui.widgets import ChordEditor, Picker
+from tui.widgets import ChordEditor, Help, Picker
 
 BRIEF = "a calm folk tune in G major, 4/4 at 100 bpm, for fiddle, acoustic guitar and upright bass, 20 seconds"
 
@@ -307,3 +307,146 @@ def test_smoke_under_tmux(tmp_path):
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
     assert (tmp_path / "proj" / "plan.json").exists()
+
+
+def test_the_plan_shows_while_the_notes_are_written(tmp_path, monkeypatch):
+    """The sections and chords appear as soon as the plan is made, while arranging still runs."""
+    import threading
+
+    import composer.pipeline as pl
+    release = threading.Event()
+    real_arrange = pl.arrange
+
+    def slow_arrange(*args, **kwargs):
+        release.wait(60)  # arranging holds until the test has looked at the Plan tab
+        return real_arrange(*args, **kwargs)
+    monkeypatch.setattr(pl, "arrange", slow_arrange)
+
+    async def scenario():
+        app = ComposerApp(tmp_path / "proj")
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.query_one("#brief", Input).value = BRIEF.replace("20 seconds", "40 seconds")
+            await pilot.press("enter")
+            sections, chords = app.query_one("#sections", DataTable), app.query_one("#chords", DataTable)
+            try:
+                for _ in range(600):
+                    await pilot.pause(0.05)
+                    if sections.row_count:
+                        break
+                assert app.busy and app.score is None and app.plan is None  # still arranging, nothing saved
+                planned = app.planned
+                assert sections.row_count == len(planned.sections) > 1
+                assert chords.row_count == planned.sections[0].bars
+                assert str(chords.get_row_at(0)[1]).split()[0].split(":")[0] == planned.sections[0].chords[0][0].symbol
+                sections.move_cursor(row=1)  # the chords of another section can be read too
+                await pilot.pause()
+                assert app.section == 1 and chords.row_count == planned.sections[1].bars
+                assert not (tmp_path / "proj" / "plan.json").exists()
+            finally:
+                release.set()
+            await wait_idle(app, pilot)
+            assert app.planned is None and app.score is not None
+            assert app.plan.model_dump() == planned.model_dump()
+            assert sections.row_count == len(app.plan.sections)
+            assert app.query_one("#cells", DataTable).get_row_at(0)[5] != "…"
+    run(scenario())
+
+
+def test_enter_in_the_brief_box_leaves_it_so_keys_act(tmp_path):
+    async def scenario():
+        app = ComposerApp(tmp_path / "proj")
+        async with app.run_test(size=(100, 30)) as pilot:
+            brief = app.query_one("#brief", Input)
+            assert app.focused is brief
+            brief.value = BRIEF
+            await pilot.press("enter")
+            assert app.focused is app.query_one("#sections", DataTable)
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, Help)  # help, not a "?" typed into the brief
+            assert brief.value == BRIEF
+            await pilot.press("escape")
+            assert not isinstance(app.screen, Help)
+            await wait_idle(app, pilot)
+            assert app.plan is not None and brief.value == BRIEF
+    run(scenario())
+
+
+def test_escape_and_enter_leave_the_revise_box(project):
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            box = app.query_one("#revise", Input)
+            box.focus()
+            await pilot.press("t", "r")
+            assert box.value == "tr"
+            await pilot.press("escape")
+            assert app.focused is app.query_one("#sections", DataTable)
+            await pilot.press("2")  # a binding key acts again: it switches tabs, it is not typed
+            await pilot.pause()
+            assert app.query_one("#tabs", TabbedContent).active == "tab-arrangement" and box.value == "tr"
+            box.focus()
+            await pilot.press("escape")  # back to the current tab's main table
+            assert app.focused is app.query_one("#cells", DataTable)
+            await pilot.press("4")
+            await pilot.pause()
+            assert app.focused is app.query_one("#soundfont", Input)
+            await pilot.press("escape")  # the Render tab's main widget is a text box: its Render button instead
+            assert app.focused is app.query_one("#do-render")
+            box.value = "transpose up a whole step"
+            box.focus()
+            await pilot.press("enter")
+            assert app.focused is app.query_one("#sections", DataTable)
+            assert app.query_one("#tabs", TabbedContent).active == "tab-plan"
+            await wait_idle(app, pilot)
+            assert app.plan.key == "A major"
+    run(scenario())
+
+
+def test_piano_roll_spells_pitches_by_the_key(tmp_path):
+    from tui.widgets import PianoRoll, pitch_name
+    from symbolic.harmony import parse_key
+    folder = tmp_path / "bb"
+    new_piece(BRIEF.replace("G major", "B-flat major"), folder, audio=False)
+
+    async def scenario():
+        app = ComposerApp(folder)
+        async with app.run_test(size=(100, 30)) as pilot:
+            assert app.plan.key == "Bb major"
+            app.track = "Upright Bass"
+            app.action_show_tab("tab-roll")
+            await pilot.pause()
+            text = str(app.query_one("#roll", PianoRoll).content)
+            labels = [line.split()[0] for line in text.splitlines()[1:] if line.strip()]
+            assert any(label.startswith("Bb") for label in labels), labels
+            assert not any("#" in label for label in labels), labels
+    run(scenario())
+    assert [pitch_name(p, parse_key("Bb major")) for p in (70, 63, 61)] == ["Bb4", "Eb4", "Db4"]
+    assert [pitch_name(p, parse_key("D minor")) for p in (61, 70)] == ["C#4", "Bb4"]  # the raised 7th by its letter
+    assert [pitch_name(p, parse_key("E major")) for p in (70, 68)] == ["A#4", "G#4"]
+    assert pitch_name(59, parse_key("Gb major")) == "Cb4"
+
+
+def test_help_names_the_keys_as_remapped(tmp_path, monkeypatch):
+    cfg = tmp_path / "config.json"
+    cfg.write_text('{"keys": {"generate": "ctrl+g", "render": "f5"}}')
+    monkeypatch.setenv("COMPOSER_CONFIG", str(cfg))
+
+    async def scenario():
+        app = ComposerApp(tmp_path / "p")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("escape")  # out of the brief box
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, Help)
+            rows = dict((what, keys) for keys, what in app.screen.rows)
+            assert rows["generate from the brief"] == "ctrl+g"
+            assert rows["render mix and stems"] == "f5"
+            assert rows["undo, redo (plan and notes)"] == "ctrl+z ctrl+y" and rows["this help"] == "?"
+            assert "g  generate" not in app.screen.text() and "ctrl+g  generate from the brief" in app.screen.text()
+            table = app.screen.query_one("#help-keys", DataTable)
+            cells = [str(c) for r in range(table.row_count) for c in table.get_row_at(r)]
+            assert "ctrl+g" in cells and "g" not in cells
+            await pilot.press("escape")
+            assert not isinstance(app.screen, Help)
+            assert str(app.query_one("#do-render").label) == "Render (f5)"
+    run(scenario())

@@ -32,11 +32,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .instruments import instrument_for_program
-from .metrics import clashes
-from .patterns import VARIED_ROLES, _bar_index, _copy_kept, _vary, pulses, style_family, variation_amount
-from .score import PPQ, Note, PartSpec, Score, Sheet, SheetBar, SheetSection
-from .tokenizer import STEP, MusicTokenizer, form_position, section_class
+from ..instruments import instrument_for_program
+from ..metrics import clashes
+from ..grid import pulses
+from ..style import style_family
+from .base import VARIED_ROLES, bar_index, copy_kept, variation_amount, vary
+from ..score import PPQ, Note, PartSpec, Score, Sheet, SheetBar, SheetSection
+from ..tokenizer import STEP, MusicTokenizer, form_position, section_class
 
 CHUNK_BARS = 8
 # Tokens a bar of each role takes, about, so that a chunk of bars fits the model's context.
@@ -44,7 +46,7 @@ TOKENS_PER_BAR = {"melody": 32, "counter-melody": 28, "chords": 72, "pad": 28, "
                   "drums": 64}
 MAX_NOTES_PER_BAR = {"melody": 16, "counter-melody": 12, "chords": 40, "pad": 16, "arpeggio": 32, "bass": 16,
                      "drums": 48}
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "musicgpt"
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights" / "musicgpt"
 # Candidates are ranked by harmonic fit + rhythmic fit + energy (each 0..1) + TEXT_WEIGHT x the cosine
 # similarity of the candidate's caption to the brief.
 TEXT_WEIGHT = 2.0
@@ -147,7 +149,7 @@ class TransformerArranger:
 
     @classmethod
     def load(cls, directory: str | Path = WEIGHTS_DIR, text: bool = True) -> "TransformerArranger":
-        from .model import MusicGPT
+        from ..model import MusicGPT
         directory = Path(directory)
         if not (directory / "model.safetensors").exists():
             raise GenerationError(f"no trained model in {directory}")
@@ -156,7 +158,7 @@ class TransformerArranger:
         embed = None
         if text:
             try:
-                from .text import embed as embed_fn
+                from ..text import embed as embed_fn
                 embed = embed_fn
             except Exception:  # the model still works with an empty text prefix
                 embed = None
@@ -553,7 +555,7 @@ class TransformerArranger:
         regen_tracks = {p.name for p in sheet.parts} if tracks is None else set(tracks)
         regen_tracks -= set(locked)
         if base is not None:
-            _copy_kept(base, score, sheet, regen_bars, regen_tracks)
+            copy_kept(base, score, sheet, regen_bars, regen_tracks)
         # One cell per (section material, part): later sections with the same material reuse it.
         first_of: dict[tuple, int] = {}
         cells, reuse = [], {}
@@ -607,7 +609,7 @@ class TransformerArranger:
             lo = sheet.bars[sheet.sections[si].first_bar].bar.start
             hi = sheet.bars[sheet.sections[si].last_bar].bar.end
             for n in notes:
-                if lo <= n.start < hi and _bar_index(sheet, n.start) in regen_bars:
+                if lo <= n.start < hi and bar_index(sheet, n.start) in regen_bars:
                     part.notes.append(n)
         for part in score.parts:
             seen, uniq = set(), []
@@ -694,14 +696,14 @@ def _repeat_phrases(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], se
 
 def _vary_in(sheet: Sheet, si: int, spec: PartSpec, bars: list[SheetBar], notes: list[Note], amount: float,
              key: str, final: bool) -> list[Note]:
-    """patterns._vary over `bars` of section si, with a generator seeded from `key`."""
-    from .patterns import Cell
+    """patterns.vary over `bars` of section si, with a generator seeded from `key`."""
+    from .base import Cell
     inst = instrument_for_program(spec.program, spec.drum)
     sec = sheet.sections[si]
     rng = np.random.default_rng(zlib.crc32(key.encode()))
     cell = Cell(sheet, spec, si, bars, sec.energy, style_family(sheet.style), inst.low, inst.high, rng, final,
                 None, sec.energy)
-    return _vary(notes, cell, amount, rng)
+    return vary(notes, cell, amount, rng)
 
 
 def _vary_notes(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], seed: int) -> list[Note]:

@@ -8,91 +8,25 @@ label share their material; later occurrences get a controlled variation.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 
 import numpy as np
 
-from .harmony import Chord, Key
-from .instruments import GM_DRUMS, instrument_for_program
-from .score import PPQ, Note, PartSpec, Score, Sheet, SheetBar
-
-SIXTEENTH = PPQ // 4
+from ..harmony import Chord
+from ..instruments import GM_DRUMS, instrument_for_program
+from ..score import PPQ, Note, PartSpec, Score, Sheet, SheetBar
+from ..grid import SIXTEENTH, is_compound, pulses
+from ..style import style_family
+from .base import VARIED_ROLES, Cell, bar_index, copy_kept, nearest, scale_neighbor, variation_amount, vary
 
 
 def _rng(*keys: object) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32("|".join(map(str, keys)).encode()))
 
 
-def style_family(style: str) -> str:
-    s = style.lower()
-    for fam, words in (
-        ("jazz", ("jazz", "swing", "bebop", "big band")), ("bossa", ("bossa", "latin", "samba", "tango")),
-        ("funk", ("funk", "disco")), ("reggae", ("reggae", "ska")), ("edm", ("edm", "electronic", "house", "techno", "dance")),
-        ("hiphop", ("hip hop", "hip-hop", "hiphop", "trap", "lofi", "lo-fi")), ("blues", ("blues",)),
-        ("march", ("march",)), ("waltz", ("waltz",)), ("rock", ("rock", "metal", "punk", "grunge")),
-        ("folk", ("folk", "celtic", "country", "bluegrass", "irish", "jig", "reel")),
-        ("ballad", ("ballad", "lullaby", "ambient", "calm", "peaceful")),
-        ("classical", ("classical", "baroque", "romantic", "chamber", "quartet", "orchestral", "cinematic", "film")),
-    ):
-        if any(w in s for w in words):
-            return fam
-    return "pop"
-
-
 # --- the beat grid -----------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Pulse:
-    start: int
-    length: int
-    strength: float  # 1 downbeat, 0.6 secondary, 0.3 other
-
-
-def pulses(bar: SheetBar) -> list[Pulse]:
-    num, den, start = bar.bar.numerator, bar.bar.denominator, bar.bar.start
-    beat = PPQ * 4 // den
-    if den == 8 and num in (6, 9, 12):
-        groups = [3] * (num // 3)
-    elif den == 8 and num in (5, 7, 11):
-        groups = {5: [3, 2], 7: [2, 2, 3], 11: [3, 3, 3, 2]}[num]
-    elif num == 5:
-        groups = [1] * 5
-    elif den == 16:
-        groups = [4] * (num // 4) + ([num % 4] if num % 4 else [])
-    else:
-        groups = [1] * num
-    out, t = [], start
-    for i, g in enumerate(groups):
-        strength = 1.0 if i == 0 else (0.6 if (len(groups) == 4 and i == 2) or (num == 5 and i == 3) else 0.3)
-        out.append(Pulse(t, g * beat, strength))
-        t += g * beat
-    return out
-
-
-def _is_compound(bar: SheetBar) -> bool:
-    return bar.bar.denominator == 8 and bar.bar.numerator in (6, 9, 12)
 
 
 # --- pitch helpers -----------------------------------------------------------
-
-def nearest(pc: int, target: float, low: int, high: int) -> int:
-    """The pitch of pitch class pc closest to target, inside [low, high] when possible."""
-    base = int(round(target)) - 6
-    cands = [p for p in range(base, base + 13) if p % 12 == pc % 12]
-    best = min(cands, key=lambda p: abs(p - target))
-    while best < low:
-        best += 12
-    while best > high:
-        best -= 12
-    return best
-
-
-def scale_neighbor(pitch: int, direction: int, key: Key) -> int:
-    scale = key.scale_pcs
-    p = pitch + direction
-    while p % 12 not in scale:
-        p += direction
-    return p
 
 
 def voicing(chord: Chord, center: float, prev: list[int] | None, n: int = 4) -> list[int]:
@@ -124,23 +58,6 @@ def voicing(chord: Chord, center: float, prev: list[int] | None, n: int = 4) -> 
 
 # --- the arranger --------------------------------------------------------------
 
-@dataclass
-class Cell:
-    """Everything a role generator needs for one section of one part."""
-
-    sheet: Sheet
-    spec: PartSpec
-    section: int
-    bars: list[SheetBar]
-    energy: int
-    family: str
-    low: int
-    high: int
-    rng: np.random.Generator
-    last_section: bool
-    next_energy: int | None  # energy of the following section, None at the end
-    base_energy: int = 3     # energy of the label's first section: repeats keep its melodic rhythm
-
 
 def arrange(sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[int] | None = None,
             tracks: set[str] | None = None, locked: set[str] | frozenset = frozenset(),
@@ -153,7 +70,7 @@ def arrange(sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[in
     regen_tracks = {p.name for p in sheet.parts} if tracks is None else set(tracks)
     regen_tracks -= set(locked)
     if base is not None:
-        _copy_kept(base, score, sheet, regen_bars, regen_tracks)
+        copy_kept(base, score, sheet, regen_bars, regen_tracks)
     total = len(sheet.parts) * len(sheet.sections)
     done = 0
     for pi, spec in enumerate(sheet.parts):
@@ -170,45 +87,12 @@ def arrange(sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[in
             notes = _section_notes(sheet, spec, inst, si, sec_bars, family, seed)
             lo = {b.index: b for b in sec_bars}
             for n in notes:
-                if sheet.bars[_bar_index(sheet, n.start)].index in regen_bars and _bar_index(sheet, n.start) in lo:
+                if sheet.bars[bar_index(sheet, n.start)].index in regen_bars and bar_index(sheet, n.start) in lo:
                     part.notes.append(n)
             if progress:
                 progress(done / total, f"arranged {spec.name} in {sec.name}")
         part.sort()
     return score
-
-
-def _bar_index(sheet: Sheet, tick: int) -> int:
-    lo, hi = 0, len(sheet.bars) - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if sheet.bars[mid].bar.start <= tick:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def _copy_kept(base: Score, score: Score, sheet: Sheet, regen_bars: set[int], regen_tracks: set[str]) -> None:
-    by_name = {p.name: p for p in base.parts}
-    for part in score.parts:
-        old = by_name.get(part.name)
-        if old is None:
-            continue
-        if part.name not in regen_tracks:
-            part.notes = [Note(n.start, n.end, n.pitch, n.velocity) for n in old.notes]
-        else:
-            part.notes = [Note(n.start, n.end, n.pitch, n.velocity) for n in old.notes
-                          if _bar_index(sheet, n.start) not in regen_bars]
-
-
-def variation_amount(sheet: Sheet, si: int) -> float:
-    """How much a section varies the material it repeats: nothing the first time a label's material is
-    heard, then more with each prime (A 0, A' 0.2, A'' 0.32, at most 0.4; a plain repeat A 0.08)."""
-    sec = sheet.sections[si]
-    if not any(s.material == sec.material for s in sheet.sections[:si]):
-        return 0.0
-    return min(0.4, 0.08 + 0.12 * sec.primes)
 
 
 def _section_notes(sheet: Sheet, spec: PartSpec, inst, si: int, bars: list[SheetBar], family: str, seed: int) -> list[Note]:
@@ -224,41 +108,12 @@ def _section_notes(sheet: Sheet, spec: PartSpec, inst, si: int, bars: list[Sheet
     notes = gen(cell)
     amount = variation_amount(sheet, si)
     if amount and spec.role in VARIED_ROLES:
-        notes = _vary(notes, cell, amount, _rng(seed, "vary", si, spec.name))
+        notes = vary(notes, cell, amount, _rng(seed, "vary", si, spec.name))
     seen: set[tuple[int, int]] = set()
     out = []
     for n in notes:
         if n.end > n.start and (n.start, n.pitch) not in seen:
             seen.add((n.start, n.pitch))
-            out.append(n)
-    return out
-
-
-# The parts whose reused material is varied (the others come back as they were).
-VARIED_ROLES = ("melody", "counter-melody", "arpeggio", "bass")
-
-
-def _vary(notes: list[Note], cell: Cell, amount: float, rng: np.random.Generator) -> list[Note]:
-    """Controlled variation of reused material: some weak-beat notes move to a chord tone or a step."""
-    if not notes:
-        return notes
-    end_bar_start = cell.bars[-1].bar.start
-    out = []
-    for n in notes:
-        if n.start < end_bar_start and rng.random() < amount:
-            bar = cell.bars[_bar_index(cell.sheet, n.start) - cell.bars[0].index]
-            chord = bar.chord_at(n.start)
-            on_pulse = any(p.start == n.start for p in pulses(bar))
-            if cell.spec.role == "bass" and any(c.start == n.start for c in bar.chords):
-                out.append(n)  # the bass keeps its root under every chord change
-                continue
-            if on_pulse:
-                pitch = nearest(rng.choice(chord.triad), n.pitch + rng.choice([-3, 3]), cell.low, cell.high)
-            else:
-                pitch = scale_neighbor(n.pitch, int(rng.choice([-1, 1])), bar.key)
-            pitch = min(max(pitch, cell.low), cell.high)
-            out.append(Note(n.start, n.end, pitch, n.velocity))
-        else:
             out.append(n)
     return out
 
@@ -286,7 +141,7 @@ _MELODY_CELLS = {
 def _motif_rhythm(cell: Cell, bar: SheetBar, rng: np.random.Generator, density: float) -> list[tuple[int, int, float]]:
     """(start, duration, strength) of the notes of one bar."""
     ps = pulses(bar)
-    cells = _MELODY_CELLS["compound" if _is_compound(bar) else "simple"]
+    cells = _MELODY_CELLS["compound" if is_compound(bar) else "simple"]
     out: list[tuple[int, int, float]] = []
     i = 0
     while i < len(ps):
@@ -476,7 +331,7 @@ def _pad(cell: Cell) -> list[Note]:
 
 def _arpeggio(cell: Cell) -> list[Note]:
     rng = cell.rng
-    step = SIXTEENTH if cell.energy >= 4 and not any(_is_compound(b) for b in cell.bars) else 2 * SIXTEENTH
+    step = SIXTEENTH if cell.energy >= 4 and not any(is_compound(b) for b in cell.bars) else 2 * SIXTEENTH
     center = max(cell.low + 12, min(cell.high - 14, 60))
     shape = [0, 1, 2, 3, 2, 1] if rng.random() < 0.5 else [0, 1, 2, 3, 4, 3, 2, 1]
     notes = []
@@ -581,7 +436,7 @@ def _groove(fam: str, bar: SheetBar, energy: int) -> list[tuple[int, int, float]
     start, length = bar.bar.start, bar.bar.length
     hits: list[tuple[int, int, float]] = []
     hat = D["ride"] if fam == "jazz" or energy >= 5 else (D["open_hh"] if energy >= 5 else D["closed_hh"])
-    compound = _is_compound(bar)
+    compound = is_compound(bar)
     eighth = 2 * SIXTEENTH
     if fam == "jazz":
         for k, p in enumerate(ps):
@@ -714,3 +569,12 @@ GENERATORS = {
     "bass": _bass,
     "drums": _drums,
 }
+
+
+class PatternArranger:
+    """The pattern arranger behind the Arranger protocol (the style comes from the sheet; `brief` is unused)."""
+
+    def arrange(self, sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[int] | None = None,
+                tracks: set[str] | None = None, locked: set[str] | frozenset = frozenset(), brief: str = "",
+                progress=None) -> Score:
+        return arrange(sheet, seed=seed, base=base, bars=bars, tracks=tracks, locked=locked, progress=progress)

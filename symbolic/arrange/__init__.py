@@ -1,0 +1,26 @@
+"""The arrangers: each turns a Sheet (the plan on the bar grid) and optionally an existing Score into a Score.
+
+- patterns.PatternArranger: role-aware patterns, fast and deterministic; the baseline.
+- transformer.TransformerArranger: the trained model, conditioned on the style and on the parts already written
+  (imports torch, so it is loaded only when used).
+- base: what they share (the Cell a role generator fills, copying kept parts, varying repeated material).
+"""
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from ..score import Score, Sheet
+
+ArrangeProgress = Callable[[float, str], None]  # (fraction 0..1, message)
+
+
+class Arranger(Protocol):
+    """Fill the sheet's parts; with `base`, only `bars` x `tracks` are written anew and everything else (and every
+    `locked` track) is copied from base unchanged."""
+
+    def arrange(self, sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[int] | None = None,
+                tracks: set[str] | None = None, locked: set[str] | frozenset = frozenset(), brief: str = "",
+                progress: ArrangeProgress | None = None) -> Score: ...
+
+
+__all__ = ["Arranger", "ArrangeProgress"]
