@@ -491,7 +491,7 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
     lines.append(f"Run time: {time.perf_counter() - t0:.0f} s on {os.cpu_count()} CPU cores.")
     perf = Path(out).parent / "EVAL_PERFORMANCE.md"
     if perf.exists():
-        # The performance model has its own evaluation (python -m symbolic.perform eval); keep it in one place.
+        # The performance model has its own evaluation (python -m training.perform eval); keep it in one place.
         body = perf.read_text(encoding="utf-8")
         body = body.split("\n", 1)[1] if body.startswith("#") else body
         lines += ["", "## Performance", body.strip()]

@@ -1,4 +1,4 @@
-"""Expressive performance (symbolic.perform): the shipped diffusion model applied to a Score, and the
+"""Expressive performance (symbolic.perform, training.perform): the shipped diffusion model applied to a Score, and the
 --humanize / --no-humanize options of the pipeline and the command line."""
 import json
 import random
@@ -10,7 +10,8 @@ import pytest
 from composer.cli import main
 from symbolic.midi_io import midi_bytes, read_midi
 from symbolic.metrics import wasserstein1
-from symbolic.perform import WEIGHTS_DIR, load, perform
+from symbolic.perform import load, perform
+from symbolic.perform.features import WEIGHTS_DIR
 from symbolic.score import PPQ, Bar, Note, Part, Score
 
 
@@ -146,7 +147,8 @@ def test_new_piece_writes_performed_midi(tmp_path):
 
 def test_examples_from_real_files(shared_data):
     from symbolic.data import _read_groove, _read_pop909
-    from symbolic.perform import N_FEATURES, groove_examples, pop909_examples
+    from symbolic.perform.features import N_FEATURES
+    from training.perform.data import groove_examples, pop909_examples
     item = next(i for i in _read_groove(shared_data, 40) if i["split"] == "test")
     ex = groove_examples(item)
     assert ex is not None and ex["x"].shape[1] == N_FEATURES and len(ex["y"]) == len(ex["cls"])
@@ -171,7 +173,7 @@ def test_revise_and_undo_keep_the_performed_midi_in_step(tmp_path):
 
 
 def test_pedal_spans_from_votes():
-    from symbolic.perform import pedal_spans
+    from symbolic.perform.sampling import pedal_spans
     starts = [0, 0, 0, 4, 8, 8, 12]
     press = [1.0, 0.5, -0.2, -1.0, 0.8, 0.4, 1.0]
     spans = pedal_spans(np.array(starts, float), np.array(press), np.full(7, 0.5), np.full(7, 6.0), gap=0.25, min_len=1)
@@ -180,7 +182,7 @@ def test_pedal_spans_from_votes():
 
 
 def test_pedal_targets_tie_each_press_to_its_onset():
-    from symbolic.perform import pedal_targets
+    from training.perform.data import pedal_targets
     on16 = np.array([0, 0, 4, 8, 16])
     spans = np.array([[0.1, 1.9], [1.95, 3.0], [4.05, 5.0]])  # in beats; the last is on the onset at 16
     t = pedal_targets(on16, spans)
@@ -244,7 +246,7 @@ def test_pedal_sustains_in_the_render(tmp_path, soundfont, fluidsynth_library):
 
 
 def test_style_and_energy_are_features():
-    from symbolic.perform import N_FEATURES, STYLES, energy_level, score_features, style_index
+    from symbolic.perform.features import N_FEATURES, STYLES, energy_level, score_features, style_index
     assert style_index("a smoky jazz ballad") == STYLES.index("jazz")
     assert style_index("afrocuban/bembe") == STYLES.index("bossa")
     assert style_index("string quartet") == STYLES.index("other")
@@ -264,14 +266,15 @@ def test_the_style_changes_the_drummer():
 
 
 def test_the_bar_length_column_is_where_the_pedal_evaluation_reads_it():
-    from symbolic.perform import BAR_COL, score_features
+    from symbolic.perform.features import score_features
+    from training.perform.evaluate import BAR_COL
     score = small_score(2)
     f = score_features(score, score.parts[1])
     assert np.allclose(f[:, BAR_COL], 1.0)  # 16 sixteenths / 16
 
 
 def test_groove_validation_split_is_built_and_evaluated(shared_data, tmp_path):
-    from symbolic.perform import main
+    from training.perform.__main__ import main
     cache = tmp_path / "perform"
     assert main(["build", "--data", str(shared_data), "--cache", str(cache), "--limit", "40"]) == 0
     summary = json.loads((cache / "summary.json").read_text())
@@ -285,7 +288,7 @@ def test_groove_validation_split_is_built_and_evaluated(shared_data, tmp_path):
 
 
 def test_piece_bootstrap_separates_a_sure_difference_from_a_tie():
-    from symbolic.perform import bootstrap_markdown, piece_bootstrap
+    from training.perform.evaluate import bootstrap_markdown, piece_bootstrap
     rng = np.random.default_rng(0)
     piece = np.repeat(np.arange(40), 50)
     hum = rng.normal(0, 20, len(piece)) + rng.normal(0, 10, 40)[piece]  # players differ between pieces

@@ -1,0 +1,115 @@
+"""Playing a score: sample each part's deviations with the performance model and apply them (timing, velocity,
+articulation, sustain pedal)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..score import PPQ, Note, Score
+from .features import (
+    D_SCALE,
+    H_SCALE,
+    MAX_SHIFT_MS,
+    MIN_HOLD_BEATS,
+    N_FEATURES,
+    N_TARGETS,
+    P_SCALE,
+    PEDAL_PROGRAMS,
+    T_MS,
+    V_SCALE,
+    bpm_at,
+    score_features,
+)
+from .model import load, sample
+
+# --------------------------------------------------------------------------------------------
+# Applying it to a Score
+
+
+def perform(score: Score, seed: int = 0, amount: float = 1.0, weights: Path | str | None = None,
+            style: str = "") -> Score:
+    """A new Score: the same notes in the same order per part, with sampled timing, velocity and articulation.
+
+    `amount` (0..1, larger values exaggerate) scales every deviation; 0 returns the quantized timing and
+    velocities. Onsets never go below 0 and, within a part, a note never starts before a note written earlier.
+    `style` (the plan's style or any text with a genre word) picks the feel: jazz swings, rock pushes, ...
+    """
+    import copy
+    out = copy.deepcopy(score)
+    amount = max(0.0, float(amount))
+    if amount == 0 or not score.n_notes:
+        return out
+    model, cfg = load(weights)
+    parts = [p for p in out.parts if p.notes]
+    feats = [score_features(out, p, style) for p in parts]
+    allf = np.concatenate(feats) if feats else np.zeros((0, N_FEATURES), np.float32)
+    y = sample(model, cfg, allf, seed)
+    sc = cfg.get("target_scales", {})
+    t_ms, v_s, d_s = sc.get("timing_ms", T_MS), sc.get("velocity", V_SCALE), sc.get("log_duration_ratio", D_SCALE)
+    h_s, p_s = sc.get("log2_pedal_hold_beats", H_SCALE), sc.get("pedal_offset_beats", P_SCALE)
+    max_ms = float(cfg.get("max_shift_ms", MAX_SHIFT_MS))
+    at = 0
+    for p, f in zip(parts, feats):
+        n = len(p.notes)
+        yy = y[at:at + n]
+        at += n
+        starts = np.array([x.start for x in p.notes], dtype=np.int64)
+        bpm = bpm_at(out, starts)
+        ms = np.clip(yy[:, 0] * t_ms, -max_ms, max_ms) * amount
+        shift = np.round(ms * bpm * PPQ / 60000.0).astype(np.int64)
+        shift = np.clip(shift, -PPQ // 4, PPQ // 4)
+        dvel = yy[:, 1] * v_s * amount
+        ratio = np.exp(np.clip(yy[:, 2] * d_s, -2.5, 1.0) * amount)
+        order = np.argsort(starts, kind="stable")
+        new_start = np.maximum(starts + shift, 0)
+        # Monotonic at the grid: a note never starts before one written at an earlier position.
+        done_max, group_max, prev_grid = 0, 0, None
+        for i in order:
+            if starts[i] != prev_grid:
+                done_max, group_max, prev_grid = max(done_max, group_max), 0, starts[i]
+            new_start[i] = max(new_start[i], done_max)
+            group_max = max(group_max, new_start[i])
+        for i, note in enumerate(p.notes):
+            dur = note.duration if p.is_drum else max(1, int(round(note.duration * ratio[i])))
+            s = int(new_start[i])
+            vel = int(np.clip(round(note.velocity + dvel[i]), 1, 127))
+            p.notes[i] = Note(s, s + max(1, dur), note.pitch, vel)
+        if yy.shape[1] >= N_TARGETS and not p.is_drum and p.program in PEDAL_PROGRAMS and not p.pedal:
+            offset = np.clip(yy[:, 4] * p_s, -0.25, 1.0) * PPQ
+            hold = np.clip(2.0 ** (yy[:, 5] * h_s), MIN_HOLD_BEATS, 16.0) * PPQ
+            spans = pedal_spans(starts, yy[:, 3], offset, hold, gap=PPQ // 32, min_len=PPQ // 8)
+            p.pedal = [(int(a), int(b)) for a, b in spans]
+    return out
+
+
+def pedal_spans(starts: np.ndarray, press: np.ndarray, offset: np.ndarray, hold: np.ndarray,
+                gap: float, min_len: float) -> list[tuple[float, float]]:
+    """Sustain pedal (down, up) spans from per-note samples, all times in one unit.
+
+    Notes that share a written onset vote together: the pedal goes down at that onset (plus the mean
+    offset) when their mean press value is positive, and comes up after the mean hold, or `gap` before
+    the next press, whichever is first. Spans shorter than `min_len` are dropped.
+    """
+    if len(starts) == 0:
+        return []
+    groups, inv = np.unique(starts, return_inverse=True)
+    cnt = np.bincount(inv, minlength=len(groups))
+    mean = lambda v: np.bincount(inv, weights=v, minlength=len(groups)) / cnt  # noqa: E731
+    on = mean(press) > 0
+    downs = np.maximum(groups[on] + mean(offset)[on], 0.0)
+    holds = mean(hold)[on]
+    order = np.argsort(downs, kind="stable")
+    downs, holds = downs[order], holds[order]
+    spans: list[tuple[float, float]] = []
+    for i, d in enumerate(downs):
+        up = d + holds[i]
+        if i + 1 < len(downs):
+            up = min(up, downs[i + 1] - gap)
+        if spans and d < spans[-1][1]:
+            continue
+        if up - d >= min_len:
+            spans.append((d, up))
+    return spans
+
+
