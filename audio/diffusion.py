@@ -52,7 +52,7 @@ from symbolic.score import Score
 
 from . import metrics as M
 from .render import FORMATS as _FORMATS
-from .render import SAMPLE_RATE, TARGET_PEAK_DBFS, RenderCancelled, RenderError, RenderResult, _format_of
+from .render import SAMPLE_RATE, TARGET_PEAK_DBFS, RenderCancelled, RenderError, RenderResult, format_of
 
 Progress = Callable[[float, str], None]
 Warn = Callable[[str], None]
@@ -810,7 +810,7 @@ def render_diffusion(
     stems_dir = Path(stems_dir) if stems_dir is not None else None
     if stems_dir is not None and not per_stem:
         raise DiffusionError("stems need per-stem rendering (--per-stem)")
-    mix_fmt = _format_of(out_path) if out_path is not None else None
+    mix_fmt = format_of(out_path) if out_path is not None else None
     stem_fmt = (fmt or mix_fmt or "wav").lower().lstrip(".")
     if stem_fmt not in _FORMATS:
         raise DiffusionError(f"unknown audio format {fmt!r}; use wav or flac")

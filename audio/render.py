@@ -320,7 +320,7 @@ def _unique_keys(names: list[str]) -> list[str]:
     return out
 
 
-def _format_of(path: Path) -> str:
+def format_of(path: Path) -> str:
     ext = path.suffix.lower().lstrip(".")
     if ext not in FORMATS:
         raise RenderError(f"cannot write {path}: the extension must be .wav or .flac")
@@ -441,7 +441,7 @@ class _Worker(threading.Thread):
     def run(self) -> None:
         try:
             self._render()
-        except BaseException as exc:  # handed to the calling thread
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             self.error = exc
             self.rep.abort.set()
 
@@ -591,7 +591,7 @@ def render_score(
 
     mix_path = Path(mix_path) if mix_path is not None else None
     stems_dir = Path(stems_dir) if stems_dir is not None else None
-    mix_fmt = _format_of(mix_path) if mix_path is not None else None
+    mix_fmt = format_of(mix_path) if mix_path is not None else None
     stem_fmt = (fmt or mix_fmt or "wav").lower().lstrip(".")
     if stem_fmt not in FORMATS:
         raise RenderError(f"unknown audio format {fmt!r}; use wav or flac")

@@ -267,19 +267,20 @@ def _cmd_redo(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from symbolic.train import main as train_main
+    from training.train import main as train_main
     return int(train_main(args.train_args) or 0)
 
 
 def _cmd_data(args) -> int:
-    from symbolic.data import main as data_main
+    from training.shards import main as data_main
     return int(data_main(args.data_args) or 0)
 
 
 def _cmd_eval(args) -> int:
     import os
 
-    from .evaluate import run
+    from training.evaluate import run
+
     from .pipeline import model_dir
     data = Path(args.data or os.environ.get("COMPOSER_CACHE", Path.home() / ".cache" / "composer") / "data"
                 if not args.data else args.data)

@@ -48,7 +48,7 @@ class LocalPlanner:
         try:
             self.tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             self.model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
-        except Exception as exc:  # transformers raises many kinds for a broken folder
+        except Exception as exc:  # noqa: BLE001 - transformers raises many kinds for a broken folder
             raise LLMError(f"cannot load the local model in {path}: {str(exc).splitlines()[0]}") from None
         self.model.eval()
         self.torch = torch
@@ -95,7 +95,7 @@ class LocalPlanner:
         names = COMMON_INSTRUMENTS
         tracks = []
         used = set()
-        for i in range(int(n_tracks)):
+        for _ in range(int(n_tracks)):
             inst_key = pick("instrument", names)
             role = "drums" if INSTRUMENTS[inst_key].drum else pick("role", [r for r in ROLES if r != "drums"])
             inst = INSTRUMENTS[inst_key]

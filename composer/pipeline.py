@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Callable
 
 from audio.render import RenderCancelled
-from symbolic.midi_io import midi_bytes, read_midi
 from symbolic.arrange import Arranger
 from symbolic.arrange.patterns import PatternArranger
+from symbolic.midi_io import midi_bytes, read_midi
 from symbolic.score import Score
 
 from . import project

@@ -13,8 +13,21 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from symbolic.harmony import HarmonyError, Key, parse_chord, parse_key
-from symbolic.score import (MAX_BPM, MAX_METER, MAX_SECONDS, MAX_TRACKS, METER_DENOMINATORS, MIN_BPM, PPQ, Bar,
-                            ChordSpan, PartSpec, Sheet, SheetBar, SheetSection)
+from symbolic.score import (
+    MAX_BPM,
+    MAX_METER,
+    MAX_SECONDS,
+    MAX_TRACKS,
+    METER_DENOMINATORS,
+    MIN_BPM,
+    PPQ,
+    Bar,
+    ChordSpan,
+    PartSpec,
+    Sheet,
+    SheetBar,
+    SheetSection,
+)
 
 MAX_SECTIONS = 64
 MAX_SECTION_BARS = 512

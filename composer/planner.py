@@ -2,7 +2,7 @@
 
 Form (section sequences and lengths) and harmony (bar-level Roman-numeral
 transitions, phrase ends and cadences) are sampled from composer/data/harmony.json,
-which composer.tables builds from McGill Billboard, POP909 and lead sheets.
+which training.harmony_table builds from McGill Billboard, POP909 and lead sheets.
 The same brief and seed always give the same plan.
 """
 from __future__ import annotations

@@ -14,8 +14,18 @@ from pydantic import ValidationError
 from symbolic.harmony import QUALITIES, HarmonyError, Key, parse_chord, parse_key, spell_degree
 from symbolic.score import Note, Score
 
-from .plan import (MAX_BARS, MAX_BPM, MAX_SECONDS, MAX_SECTION_BARS, MAX_SECTIONS, MIN_BPM, Plan, PlanError,
-                   error_message, parse_meter)
+from .plan import (
+    MAX_BARS,
+    MAX_BPM,
+    MAX_SECONDS,
+    MAX_SECTION_BARS,
+    MAX_SECTIONS,
+    MIN_BPM,
+    Plan,
+    PlanError,
+    error_message,
+    parse_meter,
+)
 
 NUMBER = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
           "ten": 10, "eleven": 11, "twelve": 12, "sixteen": 16, "twenty": 20, "twenty-four": 24, "thirty-two": 32,

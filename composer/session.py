@@ -12,7 +12,6 @@ from pathlib import Path
 
 from symbolic.harmony import HarmonyError, parse_chord, parse_roman
 from symbolic.instruments import INSTRUMENTS
-from symbolic.midi_io import midi_bytes
 from symbolic.score import Score
 
 from . import pipeline, project
@@ -105,10 +104,15 @@ class Session:
     # --- composing -------------------------------------------------------------------
 
     def generate(self, brief: str | None = None, progress=pipeline._quiet, planner: str = "rules", llm=None,
-                 warn=None) -> None:
+                 warn=None, on_plan=None) -> None:
+        """Plan (from the brief, or keep the current plan) and arrange, then save both as one edit.
+        on_plan(plan), when given, is called as soon as the plan is made, before arranging (from the calling
+        thread), so a caller can show it while the notes are written; the session's plan changes only at the end."""
         plan = pipeline.make_plan(brief, self.seed, progress, planner=planner, llm=llm, warn=warn) if brief else self.plan
         if plan is None:
             raise SessionError("type a brief first")
+        if on_plan is not None:
+            on_plan(plan)
         score = pipeline.arrange(plan, self.seed, progress=progress)
         self._commit(plan, score, progress)
 
@@ -225,7 +229,7 @@ class Session:
     def _apply_plan(self, data: dict, progress) -> set[int]:
         try:
             new_plan = Plan.model_validate(data)
-        except Exception as exc:  # pydantic ValidationError or PlanError
+        except Exception as exc:  # noqa: BLE001 - pydantic ValidationError or PlanError
             from pydantic import ValidationError
 
             from .plan import error_message

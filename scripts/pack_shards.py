@@ -3,11 +3,11 @@
     python scripts/pack_shards.py pack [DATA] OUT.npz [--splits train val]
     python scripts/pack_shards.py unpack PACK.npz DATA
 
-The shard folder (``python -m symbolic.data build``) is mostly text embeddings, one per sequence,
+The shard folder (``python -m training.shards build``) is mostly text embeddings, one per sequence,
 but the tracks of one piece share a caption: packing keeps each distinct embedding once with an
 index, and compresses the tokens. Unpacking needs only numpy and rebuilds the splits'
 tokens.npy, offsets.npy, text.npy and meta.json (plus tokenizer.json and transpose.npy when the
-folder has them) bit for bit, ready for ``python -m symbolic.train --data DATA``.
+folder has them) bit for bit, ready for ``python -m training.train --data DATA``.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ EXTRAS = ("tokenizer.json", "transpose.npy")
 
 
 def default_data_dir() -> Path:
-    """symbolic.train's default, repeated here so that this script runs with numpy alone (no torch)."""
+    """training.train's default, repeated here so that this script runs with numpy alone (no torch)."""
     env = os.environ.get("COMPOSER_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "composer" / "data"
 

@@ -1,7 +1,7 @@
 """Readers for the chord and structure annotations of public corpora.
 
-Pure helpers shared by the harmony-table builder (composer.tables) and the training-data builder
-(symbolic.data): Harte chord labels (McGill Billboard, POP909), reduction of any chord to a small
+Pure helpers shared by the harmony-table builder (training.harmony_table) and the training-data builder
+(training.corpora): Harte chord labels (McGill Billboard, POP909), reduction of any chord to a small
 set of token qualities, key estimation from chords, POP909 phrase labels, music21 chord symbols and
 barlines of lead sheets, compressed MusicXML and in-memory .tar.gz reading.
 """
@@ -26,7 +26,7 @@ MODES = ("major", "minor")
 # --- chord qualities ----------------------------------------------------------------------------
 
 # Semitones of chord degrees (Harte / MusicXML numbering).
-_DEGREE_SEMITONES = {1: 0, 2: 2, 3: 4, 4: 5, 5: 7, 6: 9, 7: 11, 8: 12, 9: 14, 10: 16, 11: 17,
+DEGREE_SEMITONES = {1: 0, 2: 2, 3: 4, 4: 5, 5: 7, 6: 9, 7: 11, 8: 12, 9: 14, 10: 16, 11: 17,
                      12: 19, 13: 21}
 
 # Harte shorthands as degree lists.
@@ -48,10 +48,10 @@ def degree_semitones(text: str) -> tuple[bool, int]:
     Flats may be written 'b' (Harte) or '-' (music21). Raises ValueError.
     """
     m = _DEGREE_RE.match(text.strip())
-    if not m or int(m.group(3)) not in _DEGREE_SEMITONES:
+    if not m or int(m.group(3)) not in DEGREE_SEMITONES:
         raise ValueError(f"unknown chord degree {text!r}")
     shift = sum(1 if a == "#" else -1 for a in m.group(2))
-    return m.group(1) == "*", _DEGREE_SEMITONES[int(m.group(3))] + shift
+    return m.group(1) == "*", DEGREE_SEMITONES[int(m.group(3))] + shift
 
 
 def classify_intervals(intervals: Iterable[int]) -> str:
@@ -140,7 +140,7 @@ _MINORISH = {"min", "min7", "min6"}
 _DIMISH = {"dim", "hdim7", "dim7"}
 
 
-def _chord_class(quality: str) -> str:
+def chord_class(quality: str) -> str:
     """'M' major/tonic-like, 'D' dominant seventh/ninth, 'm' minor, 'd' diminished, 's' suspended."""
     if quality in _MINORISH:
         return "m"
@@ -182,7 +182,7 @@ def key_score(chords: list[tuple[int, str, float]], tonic: int, mode: str) -> fl
     score = 0.0
     prev: tuple[int, str] | None = None
     for root, quality, w in chords:
-        deg, cls = (root - tonic) % 12, _chord_class(quality)
+        deg, cls = (root - tonic) % 12, chord_class(quality)
         score += w * fit.get((deg, cls), 0.0)
         if deg == 0 and cls == want:
             score += w
@@ -190,10 +190,10 @@ def key_score(chords: list[tuple[int, str, float]], tonic: int, mode: str) -> fl
                 score += 1.0  # V7 -> I
         prev = (root, cls)
     last_root, last_q, _ = chords[-1]
-    if (last_root - tonic) % 12 == 0 and _chord_class(last_q) == want:
+    if (last_root - tonic) % 12 == 0 and chord_class(last_q) == want:
         score += 0.15 * total
     first_root, first_q, _ = chords[0]
-    if (first_root - tonic) % 12 == 0 and _chord_class(first_q) == want:
+    if (first_root - tonic) % 12 == 0 and chord_class(first_q) == want:
         score += 0.05 * total
     return score
 
@@ -262,7 +262,7 @@ def m21_chord(cs) -> tuple[int, str] | None:
         try:
             intervals = {degree_semitones(d)[1] for d in harmony.CHORD_TYPES[kind][0].split(",")}
             for mod in cs.getChordStepModifications():
-                semis = _DEGREE_SEMITONES.get(int(mod.degree))
+                semis = DEGREE_SEMITONES.get(int(mod.degree))
                 if semis is None:
                     continue
                 shift = int(mod.interval.semitones) if mod.interval is not None else 0

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 from .score import PPQ, SheetBar
 
-
 SIXTEENTH = PPQ // 4
 
 

@@ -13,8 +13,20 @@ from pathlib import Path
 import mido
 
 from .harmony import HarmonyError, parse_key
-from .score import (MAX_BPM, MAX_SECONDS, MAX_TRACKS, MIN_BPM, PPQ, Bar, Note, Part, Score, ScoreError,
-                    check_meter, plain_text)
+from .score import (
+    MAX_BPM,
+    MAX_SECONDS,
+    MAX_TRACKS,
+    MIN_BPM,
+    PPQ,
+    Bar,
+    Note,
+    Part,
+    Score,
+    ScoreError,
+    check_meter,
+    plain_text,
+)
 
 DRUM_CHANNEL = 9
 # Caps on imported files, checked before any heavy work. 16 MB and 200,000 notes are far beyond a
@@ -128,7 +140,7 @@ def read_midi(path: str | Path) -> Score:
         raise ScoreError(f"{path} is empty")
     try:
         mid = mido.MidiFile(file=io.BytesIO(data), clip=True)
-    except Exception as exc:  # mido raises many kinds on corrupt input
+    except Exception as exc:  # noqa: BLE001 - mido raises many kinds on corrupt input
         raise ScoreError(f"{path} is not a readable MIDI file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     if mid.type == 2:
         raise ScoreError(f"{path} is a type-2 MIDI file, which is not supported")

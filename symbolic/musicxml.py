@@ -42,16 +42,24 @@ from collections.abc import Callable
 from pathlib import Path
 from xml.etree.ElementTree import Element, SubElement
 
-from music21 import (bar as m21bar, chord as m21chord, clef as m21clef, duration as m21duration,
-                     expressions, harmony as m21harmony, instrument as m21instrument, key as m21key, metadata, meter,
-                     note as m21note, percussion, pitch as m21pitch, stream, tempo as m21tempo,
-                     tie as m21tie)
+from music21 import bar as m21bar
+from music21 import chord as m21chord
+from music21 import clef as m21clef
 from music21 import defaults as m21defaults
+from music21 import duration as m21duration
+from music21 import expressions, metadata, meter, percussion, stream
+from music21 import harmony as m21harmony
+from music21 import instrument as m21instrument
+from music21 import key as m21key
+from music21 import note as m21note
+from music21 import pitch as m21pitch
+from music21 import tempo as m21tempo
+from music21 import tie as m21tie
 from music21.musicxml.m21ToXml import ScoreExporter
 
+from .files import atomic_write
 from .harmony import FLAT_NAMES, SHARP_NAMES, Chord, Key
 from .midi_io import channel_map
-from .files import atomic_write
 from .score import PPQ, Bar, Part, Score, plain_text
 
 Progress = Callable[[float, str], None]
@@ -439,7 +447,7 @@ def _instrument(part: Part, index: int) -> m21instrument.Instrument:
     else:
         try:
             inst = m21instrument.instrumentFromMidiProgram(part.program)
-        except Exception:  # music21 knows no class for this program
+        except Exception:  # noqa: BLE001 - music21 knows no class for this program
             inst = m21instrument.Instrument()
             inst.instrumentName = part.name
         inst.midiProgram = part.program

@@ -30,7 +30,7 @@ out for drums too); they decode as 16th notes. One sequence has one meter.
 
 The tokenizer config (miditok parameters, added tokens, the full vocabulary in id order and the
 energy thresholds) is saved as JSON; `load` rebuilds the miditok tokenizer and checks that every id
-is unchanged. The shipped config is symbolic/data/tokenizer.json.
+is unchanged. The shipped config is symbolic/weights/musicgpt/tokenizer.json.
 """
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ from .score import PPQ, Bar, ChordSpan, Note
 
 FORMAT = "composer.music-tokenizer"
 VERSION = 1
-TOKENIZER_PATH = Path(__file__).resolve().parent / "data" / "tokenizer.json"
+# The tokenizer the shipped model was trained with: the default everywhere (one copy, beside the weights).
+TOKENIZER_PATH = Path(__file__).resolve().parent / "weights" / "musicgpt" / "tokenizer.json"
 
 STEP = PPQ // 4  # one 16th note
 MAX_POSITIONS = 32  # 16ths per bar (7/4 needs 28)
@@ -66,7 +67,7 @@ CHORD_QUALITIES = TOKEN_QUALITIES
 DRUM_DURATION = STEP
 
 # Notes per bar at the boundaries between energy levels 1|2|3|4|5, per role. The data build
-# replaces these with quantiles measured on the training data (see symbolic.data).
+# replaces these with quantiles measured on the training data (see training.shards).
 DEFAULT_ENERGY_THRESHOLDS: dict[str, list[float]] = {
     "melody": [2.5, 4.0, 5.5, 7.5],
     "counter-melody": [2.0, 3.5, 5.0, 7.0],
@@ -712,7 +713,7 @@ class MusicTokenizer:
 
     @classmethod
     def default(cls) -> MusicTokenizer:
-        """The shipped tokenizer (symbolic/data/tokenizer.json), or a fresh one with default thresholds."""
+        """The shipped tokenizer (symbolic/weights/musicgpt/tokenizer.json), or a fresh one with default thresholds."""
         return _default_tokenizer()
 
 

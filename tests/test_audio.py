@@ -12,9 +12,9 @@ import soundfile as sf
 from audio import render as R
 from audio.render import RenderCancelled, RenderError, render_midi_file, render_score, safe_stem_names, ticks_to_samples
 from audio.soundfont import SoundFontError, find_soundfont
-from tests.helpers import band_score
 from symbolic.midi_io import midi_bytes
-from symbolic.score import PPQ, Bar, Note, Part, Score
+from symbolic.score import PPQ
+from tests.helpers import band_score
 
 BAR = 4 * PPQ
 

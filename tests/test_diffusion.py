@@ -19,12 +19,21 @@ pytest.importorskip("diffusers")
 pytest.importorskip("torchsde")
 
 from audio import metrics as M  # noqa: E402
-from audio.diffusion import (DiffusionCancelled, DiffusionError, choose_device, load_pipeline,  # noqa: E402
-                             pipeline_class_of, plan_windows, prompt_at, render_diffusion, section_prompts)
+from audio.diffusion import (  # noqa: E402
+    DiffusionCancelled,
+    DiffusionError,
+    choose_device,
+    load_pipeline,
+    pipeline_class_of,
+    plan_windows,
+    prompt_at,
+    render_diffusion,
+    section_prompts,
+)
 from audio.render import RenderError, render_score  # noqa: E402
-from tests.helpers import band_score  # noqa: E402
 from symbolic.midi_io import midi_bytes  # noqa: E402
-from symbolic.score import PPQ, Bar, Note, Part, Score  # noqa: E402
+from symbolic.score import PPQ  # noqa: E402
+from tests.helpers import band_score  # noqa: E402
 
 BAR = 4 * PPQ
 WORDS = ("a an the and with of in for music instrumental solo piano bass drums guitar strings violin cello flute "
@@ -56,8 +65,13 @@ def _roberta_tokenizer():
 
 def tiny_stable_audio(sample_size: int = 64):
     """Stable Audio at 16 kHz stereo: Oobleck VAE with hop 256, a 2-layer DiT with a window of sample_size frames."""
-    from diffusers import (AutoencoderOobleck, CosineDPMSolverMultistepScheduler, StableAudioDiTModel,
-                           StableAudioPipeline, StableAudioProjectionModel)
+    from diffusers import (
+        AutoencoderOobleck,
+        CosineDPMSolverMultistepScheduler,
+        StableAudioDiTModel,
+        StableAudioPipeline,
+        StableAudioProjectionModel,
+    )
     from transformers import T5Config, T5EncoderModel
     torch.manual_seed(0)
     transformer = StableAudioDiTModel(sample_size=sample_size, in_channels=8, num_layers=2, attention_head_dim=8,
@@ -77,11 +91,26 @@ def tiny_stable_audio(sample_size: int = 64):
 
 def tiny_audioldm2():
     """AudioLDM2 at 16 kHz: 16 mel bins, vocoder hop 160, KL VAE /2, UNet window of 32 latent frames (0.64 s)."""
-    from diffusers import (AudioLDM2Pipeline, AudioLDM2ProjectionModel, AudioLDM2UNet2DConditionModel, AutoencoderKL,
-                           DDIMScheduler)
-    from transformers import (ClapAudioConfig, ClapConfig, ClapFeatureExtractor, ClapModel, ClapTextConfig,
-                              GPT2Config, GPT2Model, SpeechT5HifiGan, SpeechT5HifiGanConfig, T5Config,
-                              T5EncoderModel)
+    from diffusers import (
+        AudioLDM2Pipeline,
+        AudioLDM2ProjectionModel,
+        AudioLDM2UNet2DConditionModel,
+        AutoencoderKL,
+        DDIMScheduler,
+    )
+    from transformers import (
+        ClapAudioConfig,
+        ClapConfig,
+        ClapFeatureExtractor,
+        ClapModel,
+        ClapTextConfig,
+        GPT2Config,
+        GPT2Model,
+        SpeechT5HifiGan,
+        SpeechT5HifiGanConfig,
+        T5Config,
+        T5EncoderModel,
+    )
     torch.manual_seed(0)
     unet = AudioLDM2UNet2DConditionModel(
         block_out_channels=(16, 32), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
@@ -172,9 +201,9 @@ def test_windows_cover_the_latent_and_overlap():
 
 
 def test_section_prompts_come_from_the_plan_or_the_score():
-    from .helpers import small_plan
-
     from composer.pipeline import arrange
+
+    from .helpers import small_plan
     plan = small_plan(style="upbeat pop")
     score = arrange(plan, seed=1)
     spans = section_prompts(score, plan)
@@ -255,9 +284,9 @@ def test_audioldm2_sdedit_guidance_and_windows(audioldm2_dir):
 
 @pytest.mark.slow
 def test_per_stem_rendering_writes_stems_that_sum_to_the_mix(tmp_path, audioldm2_dir):
-    from .helpers import small_plan
-
     from composer.pipeline import arrange
+
+    from .helpers import small_plan
     plan = small_plan(extra_sections=False)
     score = arrange(plan, seed=2)
     for part in score.parts:   # keep it short: the first two bars of three parts

@@ -1,7 +1,7 @@
 """`composer eval` on briefs: the table is produced, deterministic, and reports TB/CK."""
 import pytest
 
-from composer.evaluate import MIDICAPS, midicaps_examples, own_captions, run
+from training.evaluate import MIDICAPS, midicaps_examples, own_captions, run
 
 
 def test_own_captions_state_key_tempo_and_meter():
@@ -31,8 +31,8 @@ def test_eval_table_is_deterministic(tmp_path):
 
 
 def test_w1_and_the_closer_table():
-    from composer.evaluate import closer_table
     from symbolic.metrics import wasserstein1
+    from training.evaluate import closer_table
     assert wasserstein1([0, 1], [1, 0]) == pytest.approx(0)
     assert wasserstein1([0, 0], [1, 3]) == pytest.approx(2)       # every value moved by 1 and by 3
     assert wasserstein1([0, 2], [1, 1]) == pytest.approx(1)       # same mean, different spread
@@ -47,7 +47,7 @@ def test_w1_and_the_closer_table():
 def test_heldout_draws_each_role_alike(tmp_path):
     import json
 
-    from composer.evaluate import heldout_picks
+    from training.evaluate import heldout_picks
     roles = ["melody"] * 50 + ["pad"] * 6 + ["bass"] * 30
     (tmp_path / "index.jsonl").write_text("".join(json.dumps({"role": r}) + "\n" for r in roles))
     picks = heldout_picks(tmp_path, len(roles), 30, seed=0)
@@ -60,7 +60,7 @@ def test_heldout_draws_each_role_alike(tmp_path):
 
 
 def test_energy_matched_humans_take_the_windows_energy_shares():
-    from composer.evaluate import energy_matched
+    from training.evaluate import energy_matched
     human = [{"energy": 1, "density": 2.0}] * 3 + [{"energy": 4, "density": 8.0}]
     windows = [{"energy": 4}] * 3 + [{"energy": 1}] + [{"energy": 5}]  # nobody played at 5: left out
     got = energy_matched(human, windows, size=100)
@@ -69,9 +69,9 @@ def test_energy_matched_humans_take_the_windows_energy_shares():
 
 
 def test_energy_table_counts_windows_at_the_planned_level():
-    from composer.evaluate import energy_table
     from symbolic.arrange.transformer import WEIGHTS_DIR
     from symbolic.tokenizer import MusicTokenizer
+    from training.evaluate import energy_table
     rows = {"pad": {"model": [{"energy": 3, "level": 3}, {"energy": 3, "level": 5}],
                     "patterns": [{"energy": 2, "level": 2}] * 2},
             "bass": {"model": [{"energy": 4, "level": 3}, {"energy": 4, "level": 4}]}}
@@ -86,7 +86,7 @@ def test_energy_table_counts_windows_at_the_planned_level():
 
 
 def test_the_performance_evaluation_beside_the_output_is_appended(tmp_path, monkeypatch):
-    import composer.evaluate as E
+    import training.evaluate as E
     monkeypatch.setattr(E, "MIDICAPS", tmp_path / "absent")        # our captions only: quick
     (tmp_path / "EVAL_PERFORMANCE.md").write_text("# Performance evaluation\n\n| class | W1 |\n| toms | 3.38 |\n")
     text = E.run(tmp_path / "EVAL.md", None, None, n_own=2, progress=None)
@@ -98,7 +98,7 @@ def test_the_performance_evaluation_beside_the_output_is_appended(tmp_path, monk
 def test_the_audio_part_measures_real_renders_against_the_notation(soundfont):
     import importlib.util
 
-    from composer.evaluate import arrangers, audio_adherence, audio_table
+    from training.evaluate import arrangers, audio_adherence, audio_table
     items = [{"caption": "a calm pop piece in C major for piano and bass, 20 seconds"},
              {"caption": "an upbeat rock piece in E minor for guitar, bass and drums, 20 seconds"}]
     rows = audio_adherence(items, 0, arrangers(None)["patterns"], 2, soundfont=soundfont, progress=None)

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from symbolic.arrange.transformer import TransformerArranger
+from symbolic.grid import pulses
 from symbolic.instruments import instrument_for_program
 from symbolic.model import ModelConfig, MusicGPT
-from symbolic.grid import pulses
 from symbolic.tokenizer import MusicTokenizer
 
 from .helpers import small_plan

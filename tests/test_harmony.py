@@ -1,6 +1,6 @@
 import pytest
 
-from symbolic.harmony import HarmonyError, parse_chord, parse_key, parse_roman, roman, diatonic_triads
+from symbolic.harmony import HarmonyError, diatonic_triads, parse_chord, parse_key, parse_roman, roman
 
 
 @pytest.mark.parametrize("symbol,root,quality,bass", [

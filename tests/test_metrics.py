@@ -2,10 +2,19 @@ import math
 
 import pytest
 
-from symbolic.harmony import parse_key
-from symbolic.metrics import (chord_tone_ratio, empty_beat_rate, form_agreement, groove_consistency, key_scores,
-                              pitch_class_entropy, scale_consistency, tempo_bin, tempo_scores)
 from symbolic.arrange.patterns import arrange
+from symbolic.harmony import parse_key
+from symbolic.metrics import (
+    chord_tone_ratio,
+    empty_beat_rate,
+    form_agreement,
+    groove_consistency,
+    key_scores,
+    pitch_class_entropy,
+    scale_consistency,
+    tempo_bin,
+    tempo_scores,
+)
 from symbolic.score import Bar, Note
 
 from .helpers import small_plan

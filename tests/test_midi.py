@@ -1,8 +1,8 @@
 import mido
 import pytest
 
-from symbolic.midi_io import DRUM_CHANNEL, channel_map, midi_bytes, read_midi
 from symbolic.arrange.patterns import arrange
+from symbolic.midi_io import DRUM_CHANNEL, channel_map, midi_bytes, read_midi
 from symbolic.score import Part, ScoreError
 
 from .helpers import small_plan

@@ -7,7 +7,8 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
-from music21 import converter, expressions, note as m21note, percussion, stream, tempo
+from music21 import converter, expressions, percussion, stream, tempo
+from music21 import note as m21note
 
 from symbolic.harmony import parse_key
 from symbolic.musicxml import to_musicxml, write_musicxml

@@ -4,12 +4,11 @@ import json
 import random
 
 import numpy as np
-
 import pytest
 
 from composer.cli import main
-from symbolic.midi_io import midi_bytes, read_midi
 from symbolic.metrics import wasserstein1
+from symbolic.midi_io import midi_bytes, read_midi
 from symbolic.perform import load, perform
 from symbolic.perform.features import WEIGHTS_DIR
 from symbolic.score import PPQ, Bar, Note, Part, Score
@@ -146,14 +145,14 @@ def test_new_piece_writes_performed_midi(tmp_path):
 
 
 def test_examples_from_real_files(shared_data):
-    from symbolic.data import _read_groove, _read_pop909
     from symbolic.perform.features import N_FEATURES
+    from training.corpora import read_groove, read_pop909
     from training.perform.data import groove_examples, pop909_examples
-    item = next(i for i in _read_groove(shared_data, 40) if i["split"] == "test")
+    item = next(i for i in read_groove(shared_data, 40) if i["split"] == "test")
     ex = groove_examples(item)
     assert ex is not None and ex["x"].shape[1] == N_FEATURES and len(ex["y"]) == len(ex["cls"])
     assert abs(ex["dev"]).max() <= 60000 / (4 * float(item["bpm"])) / 2 + 1
-    songs = _read_pop909(shared_data, 2)
+    songs = read_pop909(shared_data, 2)
     ex = next(e for e in (pop909_examples(s) for s in songs) if e is not None)
     assert set(ex["cls"]) <= {"melody", "piano", "bass"} and ex["x"].shape[1] == N_FEATURES
 
@@ -228,8 +227,9 @@ def test_overlapping_pedal_is_rejected():
 
 
 def test_pedal_sustains_in_the_render(tmp_path, soundfont, fluidsynth_library):
-    from audio.render import render_score
     import soundfile as sf
+
+    from audio.render import render_score
 
     def tail_energy(pedal):
         score = Score(title="p", bars=[Bar(i * 4 * PPQ, 4, 4) for i in range(4)], tempos=[(0, 120.0)])

@@ -121,7 +121,7 @@ def test_same_brief_and_seed_give_the_same_plan_in_every_process():
     import os
     import subprocess
     import sys
-    code = ("from composer.evaluate import own_captions; from composer.planner import plan_from_brief; "
+    code = ("from training.evaluate import own_captions; from composer.planner import plan_from_brief; "
             "print(''.join(plan_from_brief(c['caption'], 0).model_dump_json() for c in own_captions(6, 0)))")
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout for h in (1, 2, 3)}
@@ -129,8 +129,8 @@ def test_same_brief_and_seed_give_the_same_plan_in_every_process():
 
 
 def test_harmonic_rhythm_follows_the_data_and_the_meter():
-    from composer.planner import _bar_chords, _most_chords
     from composer.plan import parse_meter
+    from composer.planner import _bar_chords, _most_chords
     key = parse_key("C major")
     # Beats go to the beat groups: compound meters change chords only on their dotted quarters.
     assert [c["beats"] for c in _bar_chords(["0:maj", "5:maj"], key, (3, 4))] == [2.0, 1.0]

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
+from composer.llm import LLMSettings
 from composer.pipeline import load_project, new_piece, revise_project, undo_project
 from composer.revise import EditError, rules_revise, section_keys
-from composer.llm import LLMSettings
 from symbolic.harmony import parse_chord
 
 from .llm_server import LLMServer

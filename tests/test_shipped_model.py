@@ -7,8 +7,8 @@ import pytest
 from composer import pipeline
 from composer.cli import main
 from symbolic.arrange.transformer import WEIGHTS_DIR, TransformerArranger
-from symbolic.instruments import instrument_for_program
 from symbolic.harmony import Key
+from symbolic.instruments import instrument_for_program
 from symbolic.metrics import analyze_key, chord_tone_ratio, key_scores
 from symbolic.midi_io import read_midi
 from symbolic.tokenizer import MusicTokenizer

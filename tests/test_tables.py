@@ -6,8 +6,11 @@ import json
 import pytest
 
 from composer import tables
-from composer.tables import (STAT_KINDS, TOKEN_QUALITIES, Stats, build_table, default_data_dir, is_token,
-                             load_table, parse_billboard, parse_harte, parse_pop909, parse_pop909_phrases)
+from composer.tables import STAT_KINDS, is_token, load_table
+from symbolic.annotations import TOKEN_QUALITIES, parse_harte, parse_pop909_phrases
+from training import harmony_table as H
+from training.corpora import default_data_dir
+from training.harmony_table import Stats, build_table, parse_billboard, parse_pop909
 
 CHART = """# title: Test Song
 # artist: Nobody
@@ -75,7 +78,7 @@ def test_missing_table_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(tables, "TABLE_PATH", tmp_path / "harmony.json")
     load_table.cache_clear()
     try:
-        with pytest.raises(tables.TableError, match="python -m composer.tables build"):
+        with pytest.raises(tables.TableError, match="python -m training.harmony_table build"):
             load_table()
     finally:
         monkeypatch.undo()
@@ -122,7 +125,7 @@ def test_parse_billboard_chart():
         out = []
         for bar in sec.bars:
             tonic = song.frames[bar.frame][0]
-            t = [tables.token_of(r, q, tonic) for r, q, _ in bar.chords]
+            t = [H.token_of(r, q, tonic) for r, q, _ in bar.chords]
             out.append([x for i, x in enumerate(t) if i == 0 or t[i - 1] != x])
         return out
 
@@ -149,7 +152,7 @@ def test_parse_billboard_chart():
 
 
 def test_section_names():
-    norm = tables.normalize_section
+    norm = H.normalize_section
     assert [norm(n) for n in ("intro", "Verse", "prechorus", "pre chorus", "refrain", "instrumental",
                               "fadeout", "coda", "trans", "verse two", "intro-b", "main theme")] == [
         "intro", "verse", "pre-chorus", "pre-chorus", "chorus", "interlude", "outro", "outro",
@@ -177,15 +180,15 @@ def test_parse_pop909():
 
 def test_estimate_key():
     def ch(*names):
-        return [(tables.parse_harte(n)[0], tables.parse_harte(n)[1], 1.0) for n in names]
+        return [(parse_harte(n)[0], parse_harte(n)[1], 1.0) for n in names]
 
-    assert tables.estimate_key(ch("C:maj", "F:maj", "G:7", "C:maj")) == (0, "major")
-    assert tables.estimate_key(ch("A:min", "D:min", "E:7", "A:min")) == (9, "minor")
-    assert tables.estimate_key(ch("A:min7", "D:min7", "G:7", "C:maj7", "F:maj7", "D:min7", "G:7", "C:maj7")) == (0, "major")
+    assert H.estimate_key(ch("C:maj", "F:maj", "G:7", "C:maj")) == (0, "major")
+    assert H.estimate_key(ch("A:min", "D:min", "E:7", "A:min")) == (9, "minor")
+    assert H.estimate_key(ch("A:min7", "D:min7", "G:7", "C:maj7", "F:maj7", "D:min7", "G:7", "C:maj7")) == (0, "major")
 
 
 def test_cli_missing_data_dir(tmp_path, capsys):
-    assert tables.main(["build", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "h.json")]) == 2
+    assert H.main(["build", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "h.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err
     assert not (tmp_path / "h.json").exists()
@@ -208,5 +211,5 @@ def test_quick_build_from_data(tmp_path):
     assert all(is_token(t) for t in _all_tokens(table))
     assert any(m.startswith("billboard:") for m in messages)
     out = tmp_path / "harmony.json"
-    tables.write_table(table, out)
+    H.write_table(table, out)
     assert json.loads(out.read_text(encoding="utf-8")) == table

@@ -166,7 +166,7 @@ def test_save_load_keeps_ids(tok, tmp_path):
 
 
 def test_shipped_config_loads():
-    assert TOKENIZER_PATH.is_file(), "ship symbolic/data/tokenizer.json (python -m symbolic.data build)"
+    assert TOKENIZER_PATH.is_file(), "ship symbolic/weights/musicgpt/tokenizer.json"
     shipped = MusicTokenizer.default()
     assert shipped.tokens == MusicTokenizer().tokens
     for role in ROLES:
@@ -224,10 +224,10 @@ def test_small_helpers():
 
 
 def _round_trip_piece(tok, piece, max_windows=6):
-    from symbolic.data import header_for, windows
+    from training.shards import header_for, windows
 
     checked = 0
-    for ti, track in enumerate(piece.tracks):
+    for track in piece.tracks:
         for first, n in windows(piece)[:max_windows]:
             bars = piece.bars[first:first + n]
             tbars = [TokBar(b, tuple(piece.chords[first + i])) for i, b in enumerate(bars)]
@@ -242,16 +242,16 @@ def _round_trip_piece(tok, piece, max_windows=6):
 
 
 def test_round_trip_real_files(tok, shared_data):
-    from symbolic import data as D
+    from training import corpora as C
 
-    songs = D._read_pop909(shared_data, 3)
-    pieces = [D.pop909_piece(s)[0] for s in songs]
+    songs = C.read_pop909(shared_data, 3)
+    pieces = [C.pop909_piece(s)[0] for s in songs]
     assert all(p is not None for p in pieces)
     assert {t.role for t in pieces[0].tracks} >= {"melody", "chords", "bass"}
-    groove = D._read_groove(shared_data, 1)
-    pieces.append(D.groove_piece(groove[0])[0])
-    sheets = D._read_lead_sheets(shared_data, 1)
-    pieces += [D.lead_sheet_item_piece(s)[0] for s in sheets]
+    groove = C.read_groove(shared_data, 1)
+    pieces.append(C.groove_piece(groove[0])[0])
+    sheets = C.read_lead_sheets(shared_data, 1)
+    pieces += [C.lead_sheet_item_piece(s)[0] for s in sheets]
     checked = sum(_round_trip_piece(tok, p) for p in pieces if p is not None)
     assert checked > 30
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from symbolic.model import MusicGPT
-from symbolic.train import (
+from training.train import (
     IGNORE_INDEX,
     TokenShards,
     TrainConfig,
@@ -238,7 +238,7 @@ def test_torchrun_two_processes_gloo(shards, tmp_path):
     (tmp_path / "c.json").write_text(json.dumps(cfg))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "symbolic.train", "--config", str(tmp_path / "c.json"), "-q"]
+           "-m", "training.train", "--config", str(tmp_path / "c.json"), "-q"]
     try:
         res = subprocess.run(cmd, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
         if res.returncode != 0 and "terminate called without an active exception" in res.stderr:
@@ -261,7 +261,7 @@ def test_torchrun_two_processes_gloo(shards, tmp_path):
 def test_transpose_table_moves_real_sequences(tmp_path):
     from symbolic.score import Bar, Note
     from symbolic.tokenizer import MusicTokenizer
-    from symbolic.train import MAX_TRANSPOSE, transpose_table
+    from training.train import MAX_TRANSPOSE, transpose_table
 
     tok = MusicTokenizer.default()
     tok.save(tmp_path / "tokenizer.json")
@@ -294,7 +294,7 @@ def test_transpose_table_moves_real_sequences(tmp_path):
 
 
 def test_training_with_transposition(shards, tmp_path):
-    from symbolic.train import MAX_TRANSPOSE
+    from training.train import MAX_TRANSPOSE
 
     data = tmp_path / "data"
     shutil.copytree(shards, data)
@@ -342,7 +342,8 @@ def test_pack_shards_round_trip(shards, tmp_path):
     text = np.load(data / "train" / "text.npy")
     text[1::2] = text[0::2][: len(text[1::2])]
     np.save(data / "train" / "text.npy", text)
-    run = lambda *a: subprocess.run([sys.executable, str(script), *a], capture_output=True, text=True)
+    def run(*a):
+        return subprocess.run([sys.executable, str(script), *a], capture_output=True, text=True)
     res = run("pack", str(data), str(tmp_path / "p.npz"))
     assert res.returncode == 0, res.stderr
     res = run("unpack", str(tmp_path / "p.npz"), str(tmp_path / "back"))

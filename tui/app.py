@@ -16,14 +16,27 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import (Button, DataTable, Footer, Header, Input, Label, ProgressBar, RichLog, Select, TabbedContent, TabPane)
+from textual.keys import format_key
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    ProgressBar,
+    RichLog,
+    Select,
+    TabbedContent,
+    TabPane,
+)
 
 from composer import pipeline
 from composer.llm import load_settings
 from composer.session import Session, SessionError
 from symbolic.instruments import INSTRUMENTS
 
-from .widgets import Ask, ChordEditor, PianoRoll, Picker
+from .widgets import Ask, ChordEditor, Help, PianoRoll, Picker
 
 
 class Cancelled(Exception):
@@ -67,7 +80,29 @@ class ComposerApp(App):
         Binding("4", "show_tab('tab-render')", "Render", id="tab-render", show=False),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
+        Binding("escape", "leave_input", "Leave the text box", id="leave-input", show=False),
     ]
+
+    # The help screen: binding ids (their keys are looked up as bound now) and what they do.
+    HELP = [
+        (("generate",), "generate from the brief"),
+        (("regenerate",), "regenerate the section (or the cell in Arrangement)"),
+        (("regenerate-bars",), "regenerate a bar range"),
+        (("alternatives",), "three alternatives, then pick (A/B)"),
+        (("mute", "solo", "lock"), "mute, solo, lock the track"),
+        (("instrument",), "change the track's instrument"),
+        (("render",), "render mix and stems"),
+        (("play",), "play the section (or the mix)"),
+        (("export",), "export MIDI and MusicXML"),
+        (("cancel",), "cancel the running task"),
+        (("undo", "redo"), "undo, redo (plan and notes)"),
+        (("tab-plan", "tab-arrangement", "tab-roll", "tab-render"), "Plan, Arrangement, Piano roll, Render tab"),
+        (("leave-input",), "leave a text box, so keys act"),
+        (("help",), "this help"),
+        (("quit",), "quit"),
+    ]
+    # The main widget of each tab: what switching tabs and leaving a text box focus.
+    MAIN = {"tab-plan": "#sections", "tab-arrangement": "#cells", "tab-roll": "#roll-scroll", "tab-render": "#soundfont"}
 
     def __init__(self, folder: str | Path | None = None, soundfont: str | None = None, seed: int = 0):
         super().__init__()
@@ -76,11 +111,12 @@ class ComposerApp(App):
         self.soundfont = soundfont
         self.cancel_event = threading.Event()
         self.busy = False
+        self.planned = None  # the plan of a piece being arranged, shown before its notes are written
         self.section = 0
         self.track: str | None = None
         try:
             self.llm = load_settings()
-        except Exception:  # a broken config file must not stop the app
+        except Exception:  # noqa: BLE001 - a broken config file must not stop the app
             self.llm = None
 
     @property
@@ -90,6 +126,40 @@ class ComposerApp(App):
     @property
     def score(self):
         return self.session.score
+
+    @property
+    def shown_plan(self):
+        """The plan the Plan tab shows: the one being arranged, else the session's."""
+        return self.planned if self.planned is not None else self.session.plan
+
+    # --- keys -------------------------------------------------------------------------
+
+    def keys_for(self, binding_id: str) -> list[str]:
+        """The keys a binding has now (the config file may have remapped them), as a person writes them."""
+        keymap = getattr(self, "_keymap", {}) or {}
+        if binding_id == "command-palette":
+            keys = self.COMMAND_PALETTE_BINDING
+        else:
+            keys = keymap.get(binding_id) or ",".join(b.key for b in self.BINDINGS if b.id == binding_id)
+        return [_key_text(k.strip()) for k in keys.split(",") if k.strip()]
+
+    def key_for(self, binding_id: str) -> str:
+        """The first key of a binding, or '' when it has none."""
+        keys = self.keys_for(binding_id)
+        return keys[0] if keys else ""
+
+    def help_rows(self) -> list[tuple[str, str]]:
+        """(keys, action) for the help screen, from the bindings as they are now."""
+        rows = []
+        for ids, what in self.HELP:
+            keys = [self.key_for(i) for i in ids]
+            if len(ids) == 4 and keys == ["1", "2", "3", "4"]:
+                text = "1-4"
+            else:
+                text = " ".join(k for k in keys if k)
+            rows.append((text, what))
+        rows.insert(len(rows) - 2, (self.key_for("command-palette"), "command palette"))
+        return rows
 
     # --- layout ----------------------------------------------------------------------
 
@@ -141,6 +211,10 @@ class ComposerApp(App):
         self.query_one("#chords", DataTable).add_columns("Bar", "Chords")
         self.sub_title = str(self.folder)
         self._load_keymap()
+        for button, binding, label in (("#do-render", "render", "Render"), ("#do-export", "export", "Export"),
+                                       ("#do-play", "play", "Play")):
+            key = self.key_for(binding)
+            self.query_one(button, Button).label = f"{label} ({key})" if key else label
         if self.session.read_only:
             self.log_line(f"read-only: {self.session.read_only}")
         elif self.plan is not None:
@@ -176,7 +250,7 @@ class ComposerApp(App):
     def _show_sections(self) -> None:
         table = self.query_one("#sections", DataTable)
         table.clear()
-        plan = self.plan
+        plan = self.shown_plan
         if plan is None:
             self.sub_title = f"{self.folder} - no plan yet: type a brief and press Enter"
             return
@@ -192,23 +266,24 @@ class ComposerApp(App):
     def _show_chords(self) -> None:
         table = self.query_one("#chords", DataTable)
         table.clear()
-        if self.plan is None:
+        if self.shown_plan is None:
             return
-        sec = self.plan.sections[self.section]
+        sec = self.shown_plan.sections[self.section]
         for i, bar in enumerate(sec.chords):
             table.add_row(str(i + 1), " ".join(f"{c.symbol}:{c.beats:g}" if len(bar) > 1 else c.symbol for c in bar))
 
     def _show_cells(self) -> None:
         table = self.query_one("#cells", DataTable)
         table.clear(columns=True)
-        if self.plan is None:
+        plan = self.shown_plan
+        if plan is None:
             return
-        table.add_columns("Track", "Role", "M", "S", "L", *[s.name for s in self.plan.sections])
-        counts = self._cell_counts()
-        for t in self.plan.tracks:
+        table.add_columns("Track", "Role", "M", "S", "L", *[s.name for s in plan.sections])
+        counts = self._cell_counts() if self.planned is None else {}
+        for t in plan.tracks:
             row = [t.name, t.role, "M" if t.name in self.session.muted else "·", "S" if t.name in self.session.solo else "·",
                    "L" if t.name in self.session.locked else "·"]
-            row += [str(counts.get((t.name, i), 0)) for i in range(len(self.plan.sections))]
+            row += [str(counts.get((t.name, i), 0)) if self.planned is None else "…" for i in range(len(plan.sections))]
             table.add_row(*row)
 
     def _cell_counts(self) -> dict[tuple[str, int], int]:
@@ -224,6 +299,9 @@ class ComposerApp(App):
 
     def _show_roll(self) -> None:
         roll = self.query_one("#roll", PianoRoll)
+        if self.planned is not None:
+            roll.update("Arranging: the notes appear here when the piece is written.")
+            return
         if self.plan is None or self.score is None:
             roll.update("Generate a piece, then pick a section and a track in the Arrangement tab.")
             return
@@ -234,30 +312,36 @@ class ComposerApp(App):
         lo = sheet.bars[sec.first_bar].bar.start
         hi = sheet.bars[sec.first_bar + sec.n_bars - 1].bar.end
         notes = [n for n in part.notes if lo <= n.start < hi]
-        roll.show(notes, lo, hi, [b.bar.start for b in sheet.bars], f"{part.name} in {sec.name}", part.is_drum)
+        key = sheet.bars[sec.first_bar].key
+        roll.show(notes, lo, hi, [b.bar.start for b in sheet.bars], f"{part.name} in {sec.name} ({key.name})",
+                  part.is_drum, key=key)
 
     # --- selection ------------------------------------------------------------------------------
 
     @on(DataTable.RowHighlighted, "#sections")
     def _section_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if self.plan is not None and event.cursor_row is not None and event.cursor_row != self.section:
+        if self.shown_plan is not None and event.cursor_row is not None and event.cursor_row != self.section:
             self.section = event.cursor_row
             self._show_chords()
             self._show_roll()
 
     @on(DataTable.CellHighlighted, "#cells")
     def _cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
-        if self.plan is None:
+        plan = self.shown_plan
+        if plan is None:
             return
         row, col = event.coordinate.row, event.coordinate.column
-        if row < len(self.plan.tracks):
-            self.track = self.plan.tracks[row].name
-        if col >= 5 and col - 5 < len(self.plan.sections):
+        if row < len(plan.tracks):
+            self.track = plan.tracks[row].name
+        if col >= 5 and col - 5 < len(plan.sections):
             self.section = col - 5
         self._show_roll()
 
     @on(DataTable.RowSelected, "#chords")
     def _edit_chord(self, event: DataTable.RowSelected) -> None:
+        if self.planned is not None:
+            self.notify("The piece is being arranged: edit its chords when it is written", severity="warning")
+            return
         if self.plan is None:
             return
         bar = event.cursor_row
@@ -284,16 +368,20 @@ class ComposerApp(App):
         if fraction in (0.0, 1.0) or not message.startswith("arranged"):
             self.log_line(f"[{stage}] {message}")
 
-    def run_task(self, what: str, job, *args) -> None:
-        """Run one blocking job at a time in a thread worker; its message or error goes to the log."""
+    def run_task(self, what: str, job, *args) -> bool:
+        """Run one blocking job at a time in a thread worker; its message or error goes to the log.
+        False when another task is running (nothing started)."""
         if self.busy:
-            self.notify("A task is running: wait, or press c to cancel it", severity="warning")
-            return
+            cancel = self.key_for("cancel")
+            self.notify("A task is running: wait" + (f", or press {cancel} to cancel it" if cancel else ""),
+                        severity="warning")
+            return False
         self.busy = True
         self.cancel_event.clear()
         self.query_one("#progress", ProgressBar).update(progress=0)
         self.log_line(f"{what}...")
         self._worker(job, *args)
+        return True
 
     @work(thread=True, exclusive=True, group="task")
     def _worker(self, job, *args) -> None:
@@ -302,11 +390,12 @@ class ComposerApp(App):
             self.call_from_thread(self._finish, message)
         except (Cancelled, pipeline.RenderCancelled):
             self.call_from_thread(self._finish, "cancelled; files already saved are intact", True)
-        except Exception as exc:  # shown in the log, never a crash
+        except Exception as exc:  # noqa: BLE001 - shown in the log, never a crash
             self.call_from_thread(self._finish, f"error: {str(exc).splitlines()[0] if str(exc) else exc!r}", True)
 
     def _finish(self, message: str, error: bool = False) -> None:
         self.busy = False
+        self.planned = None
         self.log_line(message)
         self.notify(message, severity="error" if error else "information")
         if not error:
@@ -317,8 +406,16 @@ class ComposerApp(App):
 
     def _generate(self, brief: str) -> str:
         t = time.perf_counter()
-        self.session.generate(brief or None, self._progress)
+        self.session.generate(brief or None, self._progress,
+                              on_plan=lambda plan: self.call_from_thread(self._show_planned, plan))
         return f"generated {self.score.n_notes} notes in {time.perf_counter() - t:.1f}s; saved in {self.folder}"
+
+    def _show_planned(self, plan) -> None:
+        """The plan is made and the notes are being written: show the sections and chords now."""
+        if not self.busy:  # the task ended already (cancelled or failed)
+            return
+        self.planned = plan
+        self.refresh_views()
 
     def _set_chords(self, section: int, bar: int, text: str) -> str:
         regen = self.session.set_bar_chords(section, bar, text, self._progress)
@@ -372,12 +469,14 @@ class ComposerApp(App):
 
     @on(Input.Submitted, "#brief")
     def _brief_submitted(self) -> None:
-        self.action_generate()
+        if self._start_generate():
+            self.action_show_tab("tab-plan")  # out of the box, so the next keys act (and the plan is in view)
 
     @on(Input.Submitted, "#revise")
     def _revise_submitted(self, event: Input.Submitted) -> None:
         if event.value.strip() and self._need_plan():
-            self.run_task("revising", self._revise, event.value.strip())
+            if self.run_task("revising", self._revise, event.value.strip()):
+                self.action_show_tab("tab-plan")
 
     @on(Button.Pressed, "#do-render")
     def _render_pressed(self) -> None:
@@ -393,22 +492,28 @@ class ComposerApp(App):
 
     def _need_plan(self) -> bool:
         if self.plan is None:
-            self.notify("Generate a piece first (type a brief, then Enter or g)", severity="warning")
+            key = self.key_for("generate")
+            self.notify(f"Generate a piece first (type a brief, then Enter{' or ' + key if key else ''})",
+                        severity="warning")
             return False
         return True
 
     def _need_score(self) -> bool:
         if self.score is None:
-            self.notify("Nothing arranged yet: generate first (g)", severity="warning")
+            key = self.key_for("generate")
+            self.notify(f"Nothing arranged yet: generate first{f' ({key})' if key else ''}", severity="warning")
             return False
         return True
 
     def action_generate(self) -> None:
+        self._start_generate()
+
+    def _start_generate(self) -> bool:
         brief = self.query_one("#brief", Input).value.strip()
         if not brief and self.plan is None:
             self.notify("Type a brief first", severity="warning")
-            return
-        self.run_task("generating", self._generate, brief)
+            return False
+        return self.run_task("generating", self._generate, brief)
 
     def action_export(self) -> None:
         if self._need_score():
@@ -469,9 +574,14 @@ class ComposerApp(App):
         self.push_screen(Picker(f"A is the current {self.plan.sections[section].name}"
                                 f"{' (' + track + ')' if track else ''}; pick B, C or D", options), done)
 
+    def _current_track(self) -> str:
+        """The selected track of the session's plan (the first when the selection belongs to another plan)."""
+        names = [t.name for t in self.plan.tracks]
+        return self.track if self.track in names else names[0]
+
     def _toggle(self, which: set[str], label: str) -> None:
         if self._need_plan():
-            name = self.track or self.plan.tracks[0].name
+            name = self._current_track()
             which.symmetric_difference_update({name})
             self.log_line(f"{label} {name}: {'on' if name in which else 'off'}")
             self._show_cells()
@@ -488,7 +598,10 @@ class ComposerApp(App):
     def action_instrument(self) -> None:
         if not self._need_plan():
             return
-        track = self.track or self.plan.tracks[0].name
+        if self.planned is not None:
+            self.notify("The piece is being arranged: change instruments when it is written", severity="warning")
+            return
+        track = self._current_track()
         drum = next(t.drum for t in self.plan.tracks if t.name == track)
         names = sorted({k for k, v in INSTRUMENTS.items() if v.drum == drum})
 
@@ -505,9 +618,18 @@ class ComposerApp(App):
     def action_show_tab(self, tab: str) -> None:
         """Switch tabs and focus the tab's main widget (focus is what keeps a tab selected)."""
         self.query_one("#tabs", TabbedContent).active = tab
-        target = {"tab-plan": "#sections", "tab-arrangement": "#cells", "tab-roll": "#roll-scroll",
-                  "tab-render": "#soundfont"}[tab]
-        self.query_one(target).focus()
+        self.query_one(self.MAIN[tab]).focus()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "leave_input":  # Escape only means something in a text box of the main screen
+            return isinstance(self.focused, Input) and self.screen is self.screen_stack[0]
+        return True
+
+    def action_leave_input(self) -> None:
+        """Out of the text box to the current tab's main widget (the Render button in the Render tab,
+        whose main widget is a text box), so that keys act again."""
+        tab = self.query_one("#tabs", TabbedContent).active or "tab-plan"
+        self.query_one("#do-render" if tab == "tab-render" else self.MAIN[tab]).focus()
 
     def action_undo(self) -> None:
         if self.busy:
@@ -537,10 +659,8 @@ class ComposerApp(App):
             self.log_line("cancelling...")
 
     def action_help(self) -> None:
-        self.notify("g generate · x regenerate section (or cell in Arrangement) · b a bar range · a alternatives · "
-                    "1-4 tabs · Enter on a bar "
-                    "edits its chords · m/s/l mute/solo/lock · i instrument · r render · p play · e export · "
-                    "ctrl+z/ctrl+y undo/redo · c cancel · ctrl+p commands · q quit", timeout=10)
+        """The keys as bound now, remapped ones included."""
+        self.push_screen(Help(self.help_rows(), "Enter on a bar of the chords table edits its chords."))
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
@@ -561,6 +681,15 @@ class ComposerApp(App):
             ("Cancel", "Cancel the running task", self.action_cancel),
         ):
             yield SystemCommand(title, help_, fn)
+
+
+def _key_text(key: str) -> str:
+    """A Textual key as a person writes it: 'ctrl+g', '?', 'f5'."""
+    *mods, last = key.split("+")
+    shown = format_key(last)
+    if not (shown.isascii() and shown.isprintable()):
+        shown = last
+    return "+".join([*mods, shown])
 
 
 def run_app(folder: str | None = None, soundfont: str | None = None) -> None:

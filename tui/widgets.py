@@ -1,4 +1,4 @@
-"""Widgets of the composer app: piano roll, chord editor, alternatives picker, instrument picker."""
+"""Widgets of the composer app: piano roll, chord editor, alternatives picker, instrument picker, help."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -7,9 +7,23 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets import DataTable, Input, Label, OptionList, Static
 
-NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+from symbolic.harmony import FLAT_NAMES, SHARP_NAMES, Key, spell_degree
+
+
+def pitch_name(pitch: int, key: Key | None = None) -> str:
+    """'Bb4' for MIDI 70 in B-flat major, 'A#4' in E major: the notes of the key's scale (with the raised 7th
+    in minor) by their scale letter (C# in D minor), the others with flats in flat keys and sharps otherwise."""
+    pc = pitch % 12
+    if key is None:
+        name = SHARP_NAMES[pc]
+    elif pc in key.scale_pcs:
+        name = spell_degree(pc - key.tonic, key)
+    else:
+        name = (FLAT_NAMES if key.uses_flats else SHARP_NAMES)[pc]
+    accidental = name[1:].count("#") - name[1:].count("b")  # Cb4 is MIDI 59, B#3 is MIDI 60
+    return f"{name}{(pitch - accidental) // 12 - 1}"
 
 
 class PianoRoll(Static):
@@ -19,7 +33,9 @@ class PianoRoll(Static):
     PianoRoll { width: auto; height: auto; }
     """
 
-    def show(self, notes, start: int, end: int, bar_starts: list[int], title: str, drum: bool = False) -> None:
+    def show(self, notes, start: int, end: int, bar_starts: list[int], title: str, drum: bool = False,
+             key: Key | None = None) -> None:
+        """Draw the notes; pitch names are spelled in `key` (the key at that point of the piece)."""
         step = 120  # a 16th at PPQ 480
         cols = max(1, (end - start) // step)
         if not notes:
@@ -42,7 +58,7 @@ class PianoRoll(Static):
                 row[c] = "█" if not drum else row[c]
         out = Text(title + "\n", style="bold")
         for p in range(hi, lo - 1, -1):
-            label = f"{p:3d}" if drum else f"{NOTE_NAMES[p % 12]}{p // 12 - 1}".ljust(4)
+            label = f"{p:3d}" if drum else pitch_name(p, key).ljust(4)
             out.append(label.rjust(4) + " ", style="dim")
             out.append("".join(rows[p]) + "\n", style="cyan" if p % 12 not in (1, 3, 6, 8, 10) else "blue")
         self.update(out)
@@ -134,3 +150,39 @@ class ChordEditor(Ask):
     def __init__(self, title: str, value: str, check):
         super().__init__(title, check, value=value, live=True,
                          hint="Chord symbols (Dm:2 A7) or Roman numerals (ii7 V7); beats after a colon")
+
+
+class Help(ModalScreen[None]):
+    """The keys as they are bound now (after the config file's remapping)."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="close-help")]
+    DEFAULT_CSS = """
+    Help { align: center middle; }
+    Help > Vertical { width: auto; max-width: 100%; height: auto; max-height: 100%; border: round $accent;
+                      padding: 0 1; background: $surface; }
+    Help DataTable { width: auto; height: auto; max-height: 16; }
+    """
+
+    def __init__(self, rows: list[tuple[str, str]], notes: str = ""):
+        super().__init__()
+        self.rows, self.notes = rows, notes
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Keys (esc closes)")
+            yield DataTable(id="help-keys", cursor_type="none", show_header=False, zebra_stripes=True)
+            if self.notes:
+                yield Label(self.notes, id="help-notes")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#help-keys", DataTable)
+        table.add_columns("key", "action")
+        for row in self.rows:
+            table.add_row(*row)
+
+    def text(self) -> str:
+        """The help as plain text, one key and its action a line."""
+        return "\n".join(f"{k}  {a}" for k, a in self.rows) + ("\n" + self.notes if self.notes else "")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

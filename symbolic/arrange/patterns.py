@@ -11,10 +11,10 @@ import zlib
 
 import numpy as np
 
+from ..grid import SIXTEENTH, is_compound, pulses
 from ..harmony import Chord
 from ..instruments import GM_DRUMS, instrument_for_program
 from ..score import PPQ, Note, PartSpec, Score, Sheet, SheetBar
-from ..grid import SIXTEENTH, is_compound, pulses
 from ..style import style_family
 from .base import VARIED_ROLES, Cell, bar_index, copy_kept, nearest, scale_neighbor, variation_amount, vary
 
@@ -285,10 +285,10 @@ def _chords(cell: Cell) -> list[Note]:
                 pat = [(0, 1.5), (1.5, 1.0), (3, 1.0)]  # in beats, inside each two-beat group
                 beat = PPQ * 4 // bar.bar.denominator
                 for g in range(span.start, span.end, 2 * beat):
-                    for o, l in pat:
+                    for o, dur in pat:
                         st = g + int(o * beat / 2)
                         if st < span.end:
-                            hits.append((st, min(int(l * beat / 2), span.end - st), 0.5))
+                            hits.append((st, min(int(dur * beat / 2), span.end - st), 0.5))
             else:
                 pattern = _COMP.get(fam, _COMP["pop"]).get(cell.energy)
                 if pattern is None:
@@ -488,7 +488,7 @@ def _groove(fam: str, bar: SheetBar, energy: int) -> list[tuple[int, int, float]
     if fam == "bossa":
         hits += [(b[0], D["kick"], 0.8), (b[1] + (b[1] - b[0]) // 2, D["kick"], 0.4), (b[2], D["kick"], 0.8),
                  (b[3] + (b[1] - b[0]) // 2, D["kick"], 0.4)]
-        for k, t in enumerate([0, 3, 6, 10, 13]):
+        for t in (0, 3, 6, 10, 13):
             hits.append((start + t * SIXTEENTH * length // (16 * SIXTEENTH), D["side_stick"], 0.4))
         for t in range(start, start + length, eighth):
             hits.append((t, D["closed_hh"], 0.2))

@@ -32,13 +32,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..grid import pulses
 from ..instruments import instrument_for_program
 from ..metrics import clashes
-from ..grid import pulses
-from ..style import style_family
-from .base import VARIED_ROLES, bar_index, copy_kept, variation_amount, vary
 from ..score import PPQ, Note, PartSpec, Score, Sheet, SheetBar, SheetSection
+from ..style import style_family
 from ..tokenizer import STEP, MusicTokenizer, form_position, section_class
+from .base import VARIED_ROLES, bar_index, copy_kept, variation_amount, vary
 
 CHUNK_BARS = 8
 # Tokens a bar of each role takes, about, so that a chunk of bars fits the model's context.
@@ -160,7 +160,7 @@ class TransformerArranger:
             try:
                 from ..text import embed as embed_fn
                 embed = embed_fn
-            except Exception:  # the model still works with an empty text prefix
+            except Exception:  # noqa: BLE001 - the model still works with an empty text prefix
                 embed = None
         return cls(model, tok, embed)
 

@@ -50,7 +50,7 @@ def perform(score: Score, seed: int = 0, amount: float = 1.0, weights: Path | st
     h_s, p_s = sc.get("log2_pedal_hold_beats", H_SCALE), sc.get("pedal_offset_beats", P_SCALE)
     max_ms = float(cfg.get("max_shift_ms", MAX_SHIFT_MS))
     at = 0
-    for p, f in zip(parts, feats):
+    for p, _ in zip(parts, feats):
         n = len(p.notes)
         yy = y[at:at + n]
         at += n

@@ -19,7 +19,7 @@ from .train import train
 
 
 def main(argv: list[str] | None = None) -> int:
-    from symbolic.data import default_data_dir
+    from training.corpora import default_data_dir
     ap = argparse.ArgumentParser(prog="python -m training.perform")
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build")

@@ -41,8 +41,8 @@ def groove_examples(item: dict) -> dict | None:
     """One Groove MIDI performance -> features, targets and class labels (None when unusable)."""
     import mido
 
-    from symbolic.data import TD11_TO_GM
     from symbolic.midi_io import midi_to_score
+    from training.corpora import TD11_TO_GM
     num, den = (int(x) for x in item["time_signature"].split("-"))
     score = midi_to_score(mido.MidiFile(file=io.BytesIO(item["midi"]), clip=True))
     notes = [(n.start, TD11_TO_GM.get(n.pitch, n.pitch), n.velocity) for p in score.parts for n in p.notes]
@@ -98,8 +98,8 @@ def pop909_examples(song: dict) -> dict | None:
     """One POP909 song -> examples for its melody, bridge, piano (chords) and piano bass line."""
     import mido
 
-    from symbolic.data import beat_index, seconds_to_ticks, split_bass
     from symbolic.midi_io import midi_to_score
+    from training.corpora import beat_index, seconds_to_ticks, split_bass
     score = midi_to_score(mido.MidiFile(file=io.BytesIO(song["midi"]), clip=True), title=song["sid"])
     rows = [line.split() for line in song["beat_midi.txt"].decode().splitlines() if line.strip()]
     if len(rows) < 16:
@@ -195,7 +195,7 @@ SPLITS = ("train", "val", "test")
 def build(data_dir: Path, out: Path, limit: int | None = None, progress=print) -> dict:
     """Read Groove MIDI and POP909 in memory and write {train,val,test}.npz (features, targets, labels);
     val holds Groove's own validation split (for choosing settings), POP909 has none."""
-    from symbolic.data import _read_groove, _read_pop909, split_of
+    from training.corpora import read_groove, read_pop909, split_of
     t0 = time.time()
     buckets: dict[str, dict[str, list]] = {s: {"x": [], "y": [], "cls": [], "svel": [], "vel": [], "dev": [],
                                                 "on16": [], "piece": [], "src": []} for s in SPLITS}
@@ -210,20 +210,20 @@ def build(data_dir: Path, out: Path, limit: int | None = None, progress=print) -
         b["piece"].append(np.full(len(ex["cls"]), sum(counts[s][split] for s in counts), dtype=np.int64))
         counts[src][split] += 1
 
-    for item in _read_groove(data_dir, limit):
+    for item in read_groove(data_dir, limit):
         split = {"test": "test", "validation": "val"}.get(item.get("split", "train"), "train")
         try:
             ex = groove_examples(item)
-        except Exception:  # a malformed file is skipped
+        except Exception:  # noqa: BLE001 - a malformed file is skipped
             ex = None
         if ex is not None:
             add(split, ex, "groove")
     progress(f"groove read in {time.time() - t0:.0f} s")
-    for song in _read_pop909(data_dir, limit):
+    for song in read_pop909(data_dir, limit):
         split = "test" if split_of(f"pop909/{song['sid']}") == "test" else "train"
         try:
             ex = pop909_examples(song)
-        except Exception:
+        except Exception:  # noqa: BLE001 - reported to the caller
             ex = None
         if ex is not None:
             add(split, ex, "pop909")

@@ -90,7 +90,7 @@ def train(cache: Path, out: Path, minutes: float = 8.0, batch: int = 1024, lr: f
             "pop909": {"name": "POP909 (Music X Lab)", "license": "MIT",
                        "songs_train": pieces.get("pop909", {}).get("train"),
                        "songs_test": pieces.get("pop909", {}).get("test"),
-                       "split": "symbolic.data.split_of('pop909/<id>') == 'test' held out",
+                       "split": "training.corpora.split_of('pop909/<id>') == 'test' held out",
                        "pedal": "CC64 of the PIANO track"},
             "train_notes": int(len(y)), "test_notes": int(len(yt_)),
         },

@@ -22,13 +22,26 @@ from pathlib import Path
 
 import numpy as np
 
-from symbolic.captions import caption
 from symbolic.harmony import Chord, HarmonyError, Key, parse_key
-from symbolic.metrics import (analyze_key, cadence_rate, chord_tone_ratio, clash_rate, empty_beat_rate,
-                              form_agreement, groove_consistency, key_scores, nanmean, note_density,
-                              pitch_class_entropy, scale_consistency, tempo_scores, wasserstein1)
+from symbolic.metrics import (
+    analyze_key,
+    cadence_rate,
+    chord_tone_ratio,
+    clash_rate,
+    empty_beat_rate,
+    form_agreement,
+    groove_consistency,
+    key_scores,
+    nanmean,
+    note_density,
+    pitch_class_entropy,
+    scale_consistency,
+    tempo_scores,
+    wasserstein1,
+)
 from symbolic.score import PPQ, Bar, ChordSpan, PartSpec, Sheet, SheetBar, SheetSection
 from symbolic.tokenizer import MusicTokenizer
+from training.captions import caption
 
 NOT_LISTENING = "model, not listening"  # the model with every track written alone (an ablation)
 ROLES = ("melody", "counter-melody", "chords", "pad", "arpeggio", "bass", "drums")
@@ -52,7 +65,7 @@ def midicaps_examples(path: Path = MIDICAPS) -> list[dict]:
 
 def own_captions(n: int = 24, seed: int = 0) -> list[dict]:
     """Captions in the MidiCaps style from random but plausible features (our caption set)."""
-    from symbolic.captions import caption
+    from training.captions import caption
     rng = np.random.default_rng(seed)
     tonics = ["C", "G", "D", "A", "E", "F", "Bb", "Eb", "B", "F#", "Ab", "C#"]
     genres = ["pop", "rock", "jazz", "classical", "folk", "electronic", "ambient", "blues", "country", "soundtrack"]
@@ -168,14 +181,14 @@ def briefs(items: list[dict], seed: int, arrangers: dict, progress=print, limits
     window's energy level by `tokenizer`'s per-role density bins (the arranging model's; default: the
     shipped tokenizer)."""
 
-    from .brief import parse_brief
-    from .planner import plan_from_brief
+    from composer.brief import parse_brief
+    from composer.planner import plan_from_brief
     tok = tokenizer or MusicTokenizer.default()
     results: dict[str, list[dict]] = {}
     for k, item in enumerate(items):
         try:
             plan = plan_from_brief(item["caption"], seed)
-        except Exception as exc:  # a caption the brief reader refuses counts as a miss
+        except Exception as exc:  # noqa: BLE001 - a caption the brief reader refuses counts as a miss
             for name in arrangers:
                 results.setdefault(name, []).append({"error": str(exc)})
             continue
@@ -344,9 +357,8 @@ def audio_adherence(items: list[dict], seed: int, arrange, n: int, soundfont=Non
     from audio.metrics import adherence, chroma_cosine
     from audio.render import render_score
     from audio.soundfont import find_soundfont
+    from composer.planner import plan_from_brief
     from symbolic.perform import perform
-
-    from .planner import plan_from_brief
     sf = find_soundfont(soundfont)
     pieces = []
     for item in items[:n]:

@@ -1,13 +1,13 @@
 """Train MusicGPT on token shards.
 
-    python -m symbolic.train --config configs/small.json [--resume] [--max-iters N] [--export DIR]
-    torchrun --nproc_per_node 2 -m symbolic.train --config configs/small.json   # several processes
+    python -m training.train --config configs/small.json [--resume] [--max-iters N] [--export DIR]
+    torchrun --nproc_per_node 2 -m training.train --config configs/small.json   # several processes
 
 Input: a shard folder DATA with DATA/{train,val}/tokens.npy (uint16, all sequences
 concatenated), offsets.npy (int64, n+1 boundaries), text.npy (float16, (n, 384)
 sentence embeddings) and meta.json (vocab_size, pad_id, bos_id, eos_id, optional
 bar_id, ...; looked up in the split folder, then in DATA). DATA defaults to
-$COMPOSER_CACHE, else ~/.cache/composer/data (where ``python -m symbolic.data
+$COMPOSER_CACHE, else ~/.cache/composer/data (where ``python -m training.shards
 build`` writes); the run folder to ~/.cache/composer/runs/<name>.
 
 Batches: ``batch_size`` sequences drawn at random (``sampling``: "uniform" per
@@ -55,8 +55,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .files import atomic_write
-from .model import ModelConfig, MusicGPT
+from symbolic.files import atomic_write
+from symbolic.model import ModelConfig, MusicGPT
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IGNORE_INDEX = -100
@@ -67,8 +67,8 @@ class TrainError(ValueError):
     """A bad training config, data folder or run folder."""
 
 
-def default_data_dir() -> Path:
-    """Where ``python -m symbolic.data build`` writes: $COMPOSER_CACHE, else ~/.cache/composer/data."""
+def default_shard_dir() -> Path:
+    """Where ``python -m training.shards build`` writes: $COMPOSER_CACHE, else ~/.cache/composer/data."""
     env = os.environ.get("COMPOSER_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "composer" / "data"
 
@@ -160,7 +160,7 @@ class TrainConfig:
         return asdict(self)
 
     def resolved_data_dir(self) -> Path:
-        return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
+        return Path(self.data_dir).expanduser() if self.data_dir else default_shard_dir()
 
     def resolved_out_dir(self) -> Path:
         return Path(self.out_dir).expanduser() if self.out_dir else default_out_dir(self.name)
@@ -320,7 +320,7 @@ def transpose_table(data_dir: Path, vocab_size: int) -> np.ndarray:
     else:
         if not (data_dir / "tokenizer.json").is_file():
             raise TrainError(f"transpose needs {path} or {data_dir / 'tokenizer.json'}")
-        from .tokenizer import MusicTokenizer
+        from symbolic.tokenizer import MusicTokenizer
         tok = MusicTokenizer.load(data_dir / "tokenizer.json")
         table = np.stack([tok.transpose_map(k) for k in range(-MAX_TRANSPOSE, MAX_TRANSPOSE + 1)])
         try:
@@ -522,7 +522,7 @@ def _truncate_log(path: Path, last_iter: int) -> None:
     atomic_write(path, "".join(k + "\n" for k in keep))
 
 
-def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None,
+def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None,  # noqa: C901 - the training loop, kept in one function to read top to bottom (as nanoGPT)
           export_dir: str | os.PathLike | None = None, quiet: bool = False,
           on_iter: Callable[[int, float], None] | None = None) -> dict:
     """Run (or continue) training; returns a summary dict. ``on_iter(iteration, loss)`` is called after each step."""
@@ -544,7 +544,8 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None,
         local_world = 1
     master = rank == 0
     if not master:
-        say = lambda msg: None
+        def say(msg: str) -> None:
+            pass
     device = resolve_device(cfg.device, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)

@@ -19,7 +19,7 @@ import random
 import zlib
 from typing import Any
 
-from .harmony import Key
+from symbolic.harmony import Key
 
 # MidiCaps' instrument summary names of the 128 General MIDI programs.
 GM_SHORT_NAMES = (
