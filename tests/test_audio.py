@@ -130,6 +130,7 @@ print(len(first), len(second), int(len(first) == len(second) and np.array_equal(
 """
 
 
+@pytest.mark.slow
 def test_the_first_render_in_a_process_is_like_the_next(soundfont):
     # Synths created at once in worker threads used to race FluidSynth's one-time set-up:
     # the first render of a process came out different in about half the runs.

@@ -94,6 +94,7 @@ def test_matching_is_one_to_one_within_the_tolerance():
     assert (p.precision, p.recall) == (0.6, 0.75) and abs(p.f1 - 2 * 0.6 * 0.75 / 1.35) < 1e-12
 
 
+@pytest.mark.slow
 def test_chroma_cosine_of_a_render_is_high_against_its_midi_and_lower_against_another(renders):
     for name in ("melody", "band"):
         score, mix = renders[name]

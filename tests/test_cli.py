@@ -47,6 +47,7 @@ def test_plan_then_arrange_then_export(tmp_path, capsys):
     assert (out / "piece.musicxml").exists()
 
 
+@pytest.mark.slow
 def test_new_writes_every_file_and_is_deterministic(tmp_path, soundfont):
     a, b = tmp_path / "a", tmp_path / "b"
     res = run("new", BRIEF, "--out", str(a), "--seed", "7", "--soundfont", str(soundfont))
@@ -62,6 +63,7 @@ def test_new_writes_every_file_and_is_deterministic(tmp_path, soundfont):
     assert not (b / "mix.wav").exists()
 
 
+@pytest.mark.slow
 def test_render_and_import(tmp_path, soundfont):
     proj = tmp_path / "p"
     assert main(["-q", "new", BRIEF, "--out", str(proj), "--no-audio"]) == 0
@@ -103,6 +105,7 @@ def _write(tmp_path, name, content):
     (["regenerate", "{tmp}/g", "--bars", "x"], "--bars wants a bar or a range"),
     (["regenerate", "{tmp}/emptydir"], "needs both plan.json and piece.mid"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_nonzero(tmp_path, args, needle):
     _write(tmp_path, "afile", "x")
     _write(tmp_path, "badchord.json", json.dumps({

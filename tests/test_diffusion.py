@@ -225,6 +225,7 @@ def _chroma(result, score) -> float:
     return M.chroma_cosine(result.mix, result.sample_rate, score)
 
 
+@pytest.mark.slow
 def test_stable_audio_sdedit_guidance_and_files(stable_audio_dir, tmp_path):
     score = band_score(hats=False, bars=2)
     common = dict(strength=0.8, steps=8, seed=3, device="cpu", guidance_iters=3)
@@ -254,6 +255,7 @@ def test_strength_zero_returns_the_vae_round_trip(stable_audio_dir):
     assert res.steps_run == 0 and res.mix.shape[1] == 2 and np.abs(res.mix).max() > 0
 
 
+@pytest.mark.slow
 def test_long_input_is_windowed_with_multidiffusion_and_crossfades(tmp_path, stable_audio_dir):
     score = band_score(6, hats=False, markers=True)    # 12 s of music, about 14 s with the tail; window 64 frames = 1 s
     fs = render_score(score, with_stems=False)
@@ -270,6 +272,7 @@ def test_long_input_is_windowed_with_multidiffusion_and_crossfades(tmp_path, sta
     assert np.isfinite(cross.mix).all() and abs(cross.peak_dbfs + 1.0) < 0.01
 
 
+@pytest.mark.slow
 def test_audioldm2_sdedit_guidance_and_windows(audioldm2_dir):
     score = band_score(hats=False, bars=2)
     common = dict(strength=0.8, steps=8, seed=1, device="cpu", guidance_iters=3)

@@ -95,6 +95,7 @@ def test_the_performance_evaluation_beside_the_output_is_appended(tmp_path, monk
     assert "Performance evaluation" not in text
 
 
+@pytest.mark.slow
 def test_the_audio_part_measures_real_renders_against_the_notation(soundfont):
     import importlib.util
 

@@ -84,6 +84,7 @@ briefs = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=150)
 @given(brief=briefs)
 def test_fuzz_briefs_plan(brief):
@@ -94,6 +95,7 @@ def test_fuzz_briefs_plan(brief):
         assert 20 <= plan["tempo"] <= 400
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=25)
 @given(brief=st.lists(st.sampled_from(WORDS), min_size=1, max_size=10).map(" ".join))
 def test_fuzz_briefs_new_leaves_the_old_project_on_error(base, work, brief):
@@ -125,6 +127,7 @@ values = st.recursive(
     max_leaves=8)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=60)
 @given(data=st.data())
 def test_fuzz_plan_json_arrange(base, work, data):

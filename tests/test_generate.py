@@ -43,6 +43,7 @@ def test_follows_the_plan(arranger):
                 assert 27 <= n.pitch <= 88
 
 
+@pytest.mark.slow
 def test_chord_tones_are_favoured_on_strong_beats(arranger):
     sheet = small_plan().to_sheet()
     parts = [p for seed in range(4) for p in arranger.arrange(sheet, seed=seed, n_candidates=1).parts]
@@ -59,6 +60,7 @@ def test_chord_tones_are_favoured_on_strong_beats(arranger):
     assert total > 20 and hits / total > 0.5
 
 
+@pytest.mark.slow
 def test_same_seed_same_notes_and_label_reuse(arranger):
     plan = small_plan()
     sheet = plan.to_sheet()
@@ -157,6 +159,7 @@ def test_candidates_are_ranked_by_their_likeness_to_the_brief(arranger):
     assert arranger.text_fit([row], [calm], brief_calm) == [0.0]  # no encoder: no text term
 
 
+@pytest.mark.slow
 def test_regenerated_track_listens_to_the_kept_tracks(arranger):
     """Regenerating one track given the others: the kept tracks' notes (passing tones included) are
     heard at every onset, and the new track clashes with them far less than when written alone."""
@@ -222,6 +225,7 @@ def test_listening_off_writes_every_track_at_once(arranger):
     assert len(calls) == 1 and score.n_notes > 0
 
 
+@pytest.mark.slow
 def test_pads_sound_only_the_chord_on_strong_beats(arranger):
     sheet = small_plan().to_sheet()
     strong = 0
@@ -235,6 +239,7 @@ def test_pads_sound_only_the_chord_on_strong_beats(arranger):
     assert strong > 10
 
 
+@pytest.mark.slow
 def test_phrases_land_on_the_chord_at_section_ends(arranger):
     from symbolic.metrics import cadence_rate
     sheet = small_plan().to_sheet()
@@ -251,6 +256,7 @@ def test_phrases_land_on_the_chord_at_section_ends(arranger):
             assert rate != rate or rate == 1.0
 
 
+@pytest.mark.slow
 def test_accompaniment_keeps_sounding_through_the_beats(arranger):
     from symbolic.arrange.transformer import REST_PENALTY, REST_ROLES
     from symbolic.metrics import empty_beat_rate
@@ -284,6 +290,7 @@ def test_pitch_heat_leaves_the_rhythm_decision_alone():
     assert p[1, :2].sum() == 0 and p[0, 1] == 0
 
 
+@pytest.mark.slow
 def test_parts_keep_to_the_plans_energy(arranger, monkeypatch):
     import symbolic.arrange.transformer as gen
     sheet = small_plan(extra_sections=False).to_sheet()

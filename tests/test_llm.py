@@ -91,6 +91,7 @@ def test_absurd_sizes_are_refused_then_the_rules_planner_takes_over():
     ([{"raw": b'{"choices": []}'}], "no choices"),
     ([{"raw": b"x" * (600 * 1024)}], "larger than"),
 ])
+@pytest.mark.slow
 def test_faults_are_one_line(answers, needle):
     with LLMServer(answers) as srv:
         with pytest.raises(LLMError) as err:

@@ -273,6 +273,7 @@ def test_the_bar_length_column_is_where_the_pedal_evaluation_reads_it():
     assert np.allclose(f[:, BAR_COL], 1.0)  # 16 sixteenths / 16
 
 
+@pytest.mark.slow
 def test_groove_validation_split_is_built_and_evaluated(shared_data, tmp_path):
     from training.perform.__main__ import main
     cache = tmp_path / "perform"

@@ -145,6 +145,7 @@ def test_a_failed_write_leaves_the_old_project(tmp_path, monkeypatch):
     assert state(folder) == before and not (folder / project.STAGING).exists()
 
 
+@pytest.mark.slow
 def test_a_full_disk_during_new_leaves_the_previous_piece(proj, soundfont):
     """A real write limit (RLIMIT_FSIZE: writes past 64 KB fail with EFBIG, as on a full disk): `composer new`
     over an existing project exits 2 with one line, and every file is the previous version's."""
@@ -162,6 +163,7 @@ def test_a_full_disk_during_new_leaves_the_previous_piece(proj, soundfont):
 
 # --- undo ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", ["garbage", "{}", "[" * 5000 + "]" * 5000])
 def test_undo_never_destroys_a_valid_plan(proj, bad, capsys):
     assert main(["-q", "revise", str(proj), "tempo 100"]) == 0
@@ -191,6 +193,7 @@ def _holder(folder: Path, seconds: float) -> subprocess.Popen:
     return p
 
 
+@pytest.mark.slow
 def test_a_second_writer_waits_then_says_who_holds_the_project(proj):
     holder = _holder(proj, 30)
     try:
@@ -215,6 +218,7 @@ def test_a_stale_lock_file_does_not_block(proj):
     assert not (proj / project.LOCK).exists()
 
 
+@pytest.mark.slow
 def test_a_waiting_writer_goes_on_when_the_holder_is_done(proj):
     holder = _holder(proj, 1.5)
     res = cli("-q", "revise", str(proj), "tempo 80", env={"COMPOSER_LOCK_WAIT": "30"})
@@ -223,6 +227,7 @@ def test_a_waiting_writer_goes_on_when_the_holder_is_done(proj):
     assert json.loads((proj / "plan.json").read_text())["tempo"] == 80
 
 
+@pytest.mark.slow
 def test_two_revisions_at_once_keep_both_edits(proj):
     """Two `composer revise` started together: the second waits for the first and edits its result."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), COMPOSER_LOCK_WAIT="120")
@@ -354,6 +359,7 @@ def test_a_leftover_staging_folder_is_discarded_by_the_next_command(proj):
 
 # --- one history for the CLI and the TUI --------------------------------------------------------------
 
+@pytest.mark.slow
 def test_tui_edits_share_the_cli_history_and_refresh_what_depends_on_them(tmp_path):
     """An instrument change and a revision in the TUI's session are undone by `composer undo` after the session
     is closed, redone by `composer redo`; each edit rewrote the MusicXML (chord symbols kept) and the performed

@@ -46,6 +46,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
                           env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_pedal_released_after_the_last_note_renders_50_times(tmp_path):
     path = pedal_midi(tmp_path / "pedal.mid", 0.5, 20.0)
     for _ in range(50):
@@ -55,6 +56,7 @@ def test_pedal_released_after_the_last_note_renders_50_times(tmp_path):
         assert np.isfinite(res.mix).all()
 
 
+@pytest.mark.slow
 def test_pedal_held_two_minutes_renders_in_a_subprocess(tmp_path):
     """The 45-byte file that segfaulted `composer render` every time (rc 139)."""
     path = pedal_midi(tmp_path / "pedal120.mid", 0.25, 120.0)

@@ -27,6 +27,7 @@ def names(plan):
     return [s.name for s in plan.sections]
 
 
+@pytest.mark.slow
 def test_transpose_keeps_every_note_moved_by_the_interval(proj):
     old_plan, old_score = load_project(proj)
     plan, diff, regen = revise_project(proj, "transpose up a whole step")
@@ -40,6 +41,7 @@ def test_transpose_keeps_every_note_moved_by_the_interval(proj):
                for c, o in zip(bar, ob))
 
 
+@pytest.mark.slow
 def test_change_one_chord_regenerates_only_its_section(proj):
     old_plan, old_score = load_project(proj)
     verse = next(s for s in old_plan.sections if s.name.startswith("Verse"))
@@ -56,6 +58,7 @@ def test_change_one_chord_regenerates_only_its_section(proj):
         assert keep_a == keep_b
 
 
+@pytest.mark.slow
 def test_undo_restores_plan_and_midi_exactly(proj):
     before = snapshot(proj)
     revise_project(proj, "make the chorus 12 bars")
@@ -87,6 +90,7 @@ def test_undo_restores_plan_and_midi_exactly(proj):
      and p.sections[names(p).index("Bridge")].chords[0][0].symbol in ("Am", "C", "Dm", "F", "G", "E", "Bdim")),
     ("end the bridge on a half cadence", lambda p: p.sections[names(p).index("Bridge")].chords[-1][0].symbol == "G"),
 ])
+@pytest.mark.slow
 def test_rules_edits(proj, edit, check):
     plan, diff, _ = revise_project(proj, edit)
     assert diff
@@ -101,6 +105,7 @@ def test_rules_edits(proj, edit, check):
                                          ("tempo 999", "outside 20-400"),
                                          ("change bar 99 of the bridge to Am", "has 8 bars"),
                                          ("", "empty")])
+@pytest.mark.slow
 def test_bad_edits_change_nothing(proj, edit, needle):
     before = snapshot(proj)
     with pytest.raises(EditError, match=needle):
@@ -108,6 +113,7 @@ def test_bad_edits_change_nothing(proj, edit, needle):
     assert snapshot(proj) == before
 
 
+@pytest.mark.slow
 def test_revise_with_a_scripted_llm_and_undo(proj):
     old_plan, _ = load_project(proj)
     edited = old_plan.model_dump(mode="json", exclude_none=True)
@@ -139,6 +145,7 @@ def test_rules_revise_is_pure():
     assert plan.model_dump_json() == copy_before
 
 
+@pytest.mark.slow
 def test_llm_fault_during_revise_leaves_the_project_untouched(proj, capsys):
     from composer.cli import main
     before = snapshot(proj)

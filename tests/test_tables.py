@@ -197,6 +197,7 @@ def test_cli_missing_data_dir(tmp_path, capsys):
 # --- quick build from the real data -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_quick_build_from_data(tmp_path):
     data_dir = default_data_dir()
     if not (data_dir / "mcgill_billboard").is_dir():

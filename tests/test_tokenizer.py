@@ -241,6 +241,7 @@ def _round_trip_piece(tok, piece, max_windows=6):
     return checked
 
 
+@pytest.mark.slow
 def test_round_trip_real_files(tok, shared_data):
     from training import corpora as C
 

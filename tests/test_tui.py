@@ -29,6 +29,7 @@ def project(tmp_path):
     return tmp_path / "p"
 
 
+@pytest.mark.slow
 def test_brief_to_export_and_mix(tmp_path, soundfont):
     async def scenario():
         app = ComposerApp(tmp_path / "proj", soundfont=str(soundfont))
@@ -49,6 +50,7 @@ def test_brief_to_export_and_mix(tmp_path, soundfont):
     run(scenario())
 
 
+@pytest.mark.slow
 def test_edit_a_chord_valid_and_invalid_then_undo_redo(project):
     async def scenario():
         app = ComposerApp(project)
@@ -80,6 +82,7 @@ def test_edit_a_chord_valid_and_invalid_then_undo_redo(project):
     run(scenario())
 
 
+@pytest.mark.slow
 def test_regenerate_section_keeps_other_sections_and_locked_tracks(project):
     async def scenario():
         app = ComposerApp(project)
@@ -115,6 +118,7 @@ def test_regenerate_section_keeps_other_sections_and_locked_tracks(project):
     run(scenario())
 
 
+@pytest.mark.slow
 def test_alternatives_pick_and_instrument_change(project):
     async def scenario():
         app = ComposerApp(project)
@@ -140,6 +144,7 @@ def test_alternatives_pick_and_instrument_change(project):
     run(scenario())
 
 
+@pytest.mark.slow
 def test_revise_box_and_cancel_render(project, soundfont):
     new_piece(BRIEF.replace("20 seconds", "10 minutes"), project, audio=False)
 
@@ -190,6 +195,7 @@ def test_palette_and_bindings(tmp_path):
     run(scenario())
 
 
+@pytest.mark.slow
 def test_keys_remap_from_the_config_file(tmp_path, monkeypatch):
     cfg = tmp_path / "config.json"
     cfg.write_text('{"keys": {"generate": "ctrl+g"}}')
@@ -251,6 +257,7 @@ def test_snapshots(waltz, snap_compare, tab):
     assert snap_compare(ComposerApp(waltz), terminal_size=(80, 24), run_before=setup)
 
 
+@pytest.mark.slow
 def test_regenerate_a_bar_range(project):
     async def scenario():
         app = ComposerApp(project)
@@ -371,6 +378,7 @@ def test_enter_in_the_brief_box_leaves_it_so_keys_act(tmp_path):
     run(scenario())
 
 
+@pytest.mark.slow
 def test_escape_and_enter_leave_the_revise_box(project):
     async def scenario():
         app = ComposerApp(project)
