@@ -44,7 +44,8 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -53,6 +54,9 @@ from symbolic.score import Score
 from . import metrics as M
 from .render import FORMATS as _FORMATS
 from .render import SAMPLE_RATE, TARGET_PEAK_DBFS, RenderCancelled, RenderError, RenderResult, format_of
+
+if TYPE_CHECKING:
+    import torch
 
 Progress = Callable[[float, str], None]
 Warn = Callable[[str], None]
@@ -169,6 +173,7 @@ def load_pipeline(model: str | os.PathLike, device: str = "cpu", dtype=None):
         from diffusers.utils import logging as dlog
     except ImportError:
         raise DiffusionError("the diffusion renderer needs diffusers; run bash scripts/setup.sh") from None
+    tlog: ModuleType | None
     try:
         from transformers.utils import logging as tlog
     except ImportError:
@@ -326,6 +331,22 @@ class _Adapter:
 
     @property
     def denoiser(self):
+        raise NotImplementedError
+
+    # Each pipeline's adapter implements these (see _StableAudio).
+    def to_latent(self, audio_np: np.ndarray):
+        raise NotImplementedError
+
+    def to_audio(self, z):
+        raise NotImplementedError
+
+    def decode(self, z):
+        raise NotImplementedError
+
+    def condition(self, prompt: str, seconds: float, cfg: float, negative: str | None):
+        raise NotImplementedError
+
+    def predict(self, x, t, cond, cfg: float):
         raise NotImplementedError
 
 
@@ -693,7 +714,7 @@ class _Targets:
 class _Window:
     a: int               # latent frames [a, b)
     b: int
-    weight: object       # (b - a,) tensor
+    weight: torch.Tensor  # (b - a,)
     prompt: str
     targets: _Targets | None = None
 
@@ -843,6 +864,7 @@ def render_diffusion(
     n_out = len(mix44)
     rep.check()
 
+    jobs: list[tuple[str, list[str] | None, np.ndarray]]
     if per_stem:
         jobs = [(key, [part.name], stems44[key]) for key, part in zip(stems44, score.parts)]
     else:
@@ -861,7 +883,7 @@ def render_diffusion(
         def sub(f, m, force=False, lo=lo, hi=hi, label=label):
             rep(0.05 + 0.85 * (lo + (hi - lo) * f), label + m, force)
 
-        if per_stem and not any(p.name == parts[0] and p.notes for p in score.parts):
+        if per_stem and parts is not None and not any(p.name == parts[0] and p.notes for p in score.parts):
             results[key] = np.zeros((n_out, 2), np.float32)   # a part with no notes stays silent
             continue
         audio = M.resample(audio44, SAMPLE_RATE, adapter.sr, axis=0).T          # (2, n) at the model rate
@@ -902,6 +924,7 @@ def render_diffusion(
     out_peak = float(np.abs(mix).max()) if mix.size else 0.0
     outputs: list[tuple[Path, np.ndarray, str]] = []
     if out_path is not None:
+        assert mix_fmt is not None  # set whenever out_path is
         outputs.append((out_path, mix, mix_fmt))
     if stems_dir is not None:
         from .render import safe_stem_names

@@ -536,8 +536,8 @@ def activations_to_notes(frames: np.ndarray, onsets: np.ndarray, onset_thresh: f
         while remaining.max() > frame_thresh:
             mid, freq = np.unravel_index(np.argmax(remaining), remaining.shape)
             remaining[mid, freq] = 0
-            end = _trace(remaining, mid, freq, +1, n_frames, frame_thresh, energy_tol)
-            start = _trace(remaining, mid, freq, -1, n_frames, frame_thresh, energy_tol)
+            end = _trace(remaining, int(mid), int(freq), +1, n_frames, frame_thresh, energy_tol)
+            start = _trace(remaining, int(mid), int(freq), -1, n_frames, frame_thresh, energy_tol)
             if end - start <= min_note_len:
                 continue
             events.append((int(start), int(end), int(freq) + BP_MIDI_OFFSET, float(frames[start:end, freq].mean())))

@@ -93,7 +93,7 @@ class RenderResult:
 
 # --- libfluidsynth through ctypes -------------------------------------------
 
-_log = deque(maxlen=32)
+_log: deque[tuple[int, str]] = deque(maxlen=32)
 _LOGFUNC = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 
 
@@ -681,15 +681,17 @@ def render_score(
     rep.check()
 
     names = [p.name for p in parts]
+    part_bufs = [b for b in planar if b is not None]  # one per part with stems, none without
     stems: dict[str, np.ndarray] = {}
     if with_stems:
-        stems = {k: b[:, :n].T for k, b in zip(_unique_keys(names), planar)}
+        stems = {k: b[:, :n].T for k, b in zip(_unique_keys(names), part_bufs)}
 
     outputs: list[tuple[Path, np.ndarray, str]] = []
     if mix_path is not None:
+        assert mix_fmt is not None  # set whenever mix_path is
         outputs.append((mix_path, mix_pl, mix_fmt))
     if stems_dir is not None:
-        for stem_name, b in zip(safe_stem_names(names), planar):
+        for stem_name, b in zip(safe_stem_names(names), part_bufs):
             outputs.append((stems_dir / f"{stem_name}.{stem_fmt}", b[:, :n], stem_fmt))
     files = _write_all(outputs, rep, threads) if outputs else []
     rep.report(1.0, "done", force=True)
@@ -757,7 +759,7 @@ def _write_all(outputs: list[tuple[Path, np.ndarray, str]], rep: _Reporter, thre
             finally:
                 if pending:  # a write failed or this thread was interrupted: stop the others
                     rep.abort.set()
-        errors = [f.exception() for f in futures if f.exception() is not None]
+        errors = [e for e in (f.exception() for f in futures) if e is not None]
         real = [e for e in errors if not isinstance(e, RenderCancelled)]
         if real or errors:
             raise (real or errors)[0]

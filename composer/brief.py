@@ -325,9 +325,9 @@ def _read_meter(brief: Brief, low: str) -> None:
     else:
         words = {"common time": (4, 4), "cut time": (2, 2), "triple meter": (3, 4), "triple time": (3, 4),
                  "in three": (3, 4), "in 3": (3, 4), "compound duple": (6, 8), "duple meter": (2, 4)}
-        for w, m in words.items():
+        for w, named in words.items():
             if w in low:
-                brief.meter = m
+                brief.meter = named
                 break
     for where, meter in sections:
         if meter != brief.meter and (where, meter) not in brief.section_meters:
@@ -374,6 +374,7 @@ def _negative(low: str, start: int) -> bool:
 
 def _read_length(brief: Brief, low: str) -> None:
     secs: list[float] = []
+    v: float
     for m in re.finditer(r"(?<![\d:])(\d{1,3}):([0-5]\d)(?::([0-5]\d))?(?![\d:])", low):
         if m.group(3) is not None:  # h:mm:ss
             v = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
@@ -382,8 +383,7 @@ def _read_length(brief: Brief, low: str) -> None:
         if _negative(low, m.start()):
             raise BriefError(f"the requested length (-{m.group(0)}) is negative")
         secs.append(v)
-    m = re.search(r"\b(?:a|one) minute and a half\b|\bminute and a half\b", low)
-    if m:
+    if re.search(r"\b(?:a|one) minute and a half\b|\bminute and a half\b", low):
         secs.append(90)
     for m in re.finditer(r"\b" + _NUM + r"(?:\s+and\s+a\s+half)?[- ]?(?:minutes?|mins?)\b", low):
         _refuse_negative(low, m)
@@ -599,6 +599,7 @@ def infer_key(symbols: list[str], mode: str | None = None) -> Key:
             if score > best_score:
                 best, best_score = key, score
     names = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+    assert best is not None  # mode is None, "major" or "minor", and every key scores above -1e9
     return parse_key(f"{names[best.tonic]} {best.mode}")
 
 

@@ -23,6 +23,7 @@ class CliProgress:
     def __init__(self, stream=None, quiet: bool = False):
         self.stream = stream if stream is not None else sys.stderr  # the stderr of now, not of import time
         self.quiet = quiet
+        self.stage: str | None
         self.stage, self.started, self.last = None, 0.0, 0.0
 
     def __call__(self, stage: str, fraction: float, message: str) -> None:
@@ -282,7 +283,7 @@ def _cmd_eval(args) -> int:
     from training.evaluate import run
 
     from .pipeline import model_dir
-    data = Path(args.data or os.environ.get("COMPOSER_CACHE", Path.home() / ".cache" / "composer") / "data"
+    data = Path(args.data or Path(os.environ.get("COMPOSER_CACHE", Path.home() / ".cache" / "composer")) / "data"
                 if not args.data else args.data)
     text = run(Path(args.output), data if (Path(data) / "test").exists() else None,
                None if args.no_model else model_dir(), n_heldout=args.n, n_own=args.captions, seed=args.seed,

@@ -86,6 +86,7 @@ def read_config(cfg: Path | None = None) -> dict:
     return data
 
 
+_CONFIG_TYPES: dict[str, type | tuple[type, ...]]  # the config's "llm" entries and the types they take
 _CONFIG_TYPES = {"url": str, "model": str, "path": str, "api_key": str, "backend": str, "timeout": (int, float),
                  "retries": int}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypedDict, TypeVar
 
 from symbolic.harmony import chord_from_token, parse_key
 from symbolic.instruments import INSTRUMENTS
@@ -33,6 +33,17 @@ COMMON_INSTRUMENTS = ["piano", "electric piano", "organ", "acoustic guitar", "el
 # Chords offered per bar, as key-relative degrees: the diatonic triads, V7 and the other mode's colours.
 DEGREES = {"major": ["0:maj", "2:min", "4:min", "5:maj", "7:maj", "9:min", "7:7", "10:maj"],
            "minor": ["0:min", "2:dim", "3:maj", "5:min", "7:maj", "8:maj", "7:7", "10:maj"]}
+
+_T = TypeVar("_T")
+
+
+class _Section(TypedDict):
+    """One section of the plan as the planner writes it (the Plan's JSON)."""
+    name: str
+    label: str
+    bars: int
+    chords: list[list[dict[str, str | int]]]
+    energy: int
 
 
 class LocalPlanner:
@@ -81,7 +92,7 @@ class LocalPlanner:
         prompt = f"Brief: {brief}\nPlan as JSON:\n"
         text = prompt + "{"
 
-        def pick(field: str, options: list, render=json.dumps) -> object:
+        def pick(field: str, options: list[_T], render: Callable[[_T], str] = json.dumps) -> _T:
             nonlocal text
             i = self.choose(text + f'"{field}": ', [render(o) for o in options])
             text += f'"{field}": {render(options[i])}, '
@@ -94,7 +105,7 @@ class LocalPlanner:
         n_tracks = pick("track_count", list(range(1, self.max_tracks + 1)))
         names = COMMON_INSTRUMENTS
         tracks = []
-        used = set()
+        used: set[str] = set()
         for _ in range(int(n_tracks)):
             inst_key = pick("instrument", names)
             role = "drums" if INSTRUMENTS[inst_key].drum else pick("role", [r for r in ROLES if r != "drums"])
@@ -108,14 +119,14 @@ class LocalPlanner:
         num, _ = (int(x) for x in str(meter).split("/"))
         k = parse_key(str(key))
         chords_for = [chord_from_token(t, k).text for t in DEGREES[k.mode]]
-        sections = []
+        sections: list[_Section] = []
         n_sections = pick("section_count", list(range(2, self.max_sections + 1)))
         for si in range(int(n_sections)):
             name = pick("name", SECTION_NAMES)
             bars = pick("bars", BARS)
             energy = pick("energy", [1, 2, 3, 4, 5])
             progress(f"choosing chords for {name}")
-            bar_chords = []
+            bar_chords: list[list[dict[str, str | int]]] = []
             for b in range(int(bars)):
                 if b == 0 and si == 0 or (b == int(bars) - 1 and si == int(n_sections) - 1):
                     symbol = chords_for[0]  # the tonic opens and closes the piece

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from audio.render import RenderCancelled
+from audio.render import RenderCancelled, RenderResult
 from symbolic.arrange import Arranger
 from symbolic.arrange.patterns import PatternArranger
 from symbolic.midi_io import midi_bytes, read_midi
@@ -404,6 +404,7 @@ def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = No
         # The renderers write into the staging folder; the files are swapped in when all of them are done.
         mix_at = tx.target(mix_path)
         stems_at = tx.target_dir(stems_dir) if stems_dir is not None else None
+        res: RenderResult
         # --- diffusion renderer (audio.diffusion) ---
         if renderer == "diffusion":
             from audio.diffusion import render_diffusion
@@ -415,7 +416,8 @@ def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = No
             res = render_score(score, soundfont=soundfont, mix_path=mix_at, stems_dir=stems_at, fmt=fmt,
                                progress=lambda f, m: progress("render", f, m), cancel=cancel)
     # Report the files where they are now.
-    res.files = [mix_path if f == mix_at else Path(stems_dir) / f.name if stems_at and f.parent == stems_at else f
+    res.files = [mix_path if f == mix_at
+                 else Path(stems_dir) / f.name if stems_dir is not None and f.parent == stems_at else f
                  for f in res.files]
     return res
 
@@ -536,6 +538,7 @@ def _export_project(folder: Path, progress: Progress) -> list[Path]:
     if plan is None and score is None:
         raise project.ProjectError(f"{folder} has neither {project.PLAN} nor {project.MIDI}")
     if score is None:
+        assert plan is not None  # checked above: one of the two exists
         score = arrange(plan, progress=progress)
     elif plan is not None:
         apply_plan_meta(plan, score)

@@ -294,7 +294,8 @@ def error_message(exc: ValidationError) -> str:
     for i, item in enumerate(loc):
         if isinstance(item, int):
             prev = loc[i - 1] if i else ""
-            parts.append({"sections": "section", "chords": "bar", "tracks": "track"}.get(prev, "item") + f" {item + 1}")
+            names: dict[int | str, str] = {"sections": "section", "chords": "bar", "tracks": "track"}
+            parts.append(names.get(prev, "item") + f" {item + 1}")
         elif item not in ("sections", "chords", "tracks"):
             parts.append(str(item))
     return (" ".join(parts) + ": " if parts else "") + msg

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -426,7 +427,7 @@ def _fit_letters(slots: list[Slot], target: int, brief: Brief, repeat_cycles: bo
         coda = 0 if short < 3 or brief.outro else (4 if short < 6 else 8)
         return intro, coda
 
-    best = None
+    best: tuple[float, int, int, int, int] | None = None
     for length in lengths:
         for cycles in range(1, 200):
             total = n * length * cycles
@@ -438,6 +439,7 @@ def _fit_letters(slots: list[Slot], target: int, brief: Brief, repeat_cycles: bo
                 best = (cost, length, cycles, intro, coda)
             if total > 2 * target:
                 break
+    assert best is not None  # the first length's first pass sets it
     _, length, cycles, intro, coda = best
     out = []
     for c in range(cycles):
@@ -825,8 +827,8 @@ def _tracks(instruments: list[Instrument], gd: GenreDefaults) -> list[dict]:
     for inst in instruments:
         seen[inst.name] = seen.get(inst.name, 0) + 1
         names.append(inst.name if counts[inst.name] == 1 else f"{inst.name} {_roman(seen[inst.name])}")
-    tracks = [{"name": n, "role": r, "program": inst.program, "drum": inst.drum}
-              for n, r, inst in zip(names, roles, instruments)]
+    tracks: list[dict[str, Any]] = [{"name": n, "role": r, "program": inst.program, "drum": inst.drum}
+                                    for n, r, inst in zip(names, roles, instruments)]
     for inst, role, suffix in extra:
         tracks.insert(names.index(inst.name) + 1, {"name": inst.name + suffix, "role": role, "program": inst.program,
                                                    "drum": False})

@@ -162,7 +162,7 @@ def _set_section_length(data: dict, plan: Plan, i: int, bars: int) -> None:
         sec["chords"] = old[: bars - keep_end] + (old[-keep_end:] if keep_end else [])
     else:
         body = old[:-2] if len(old) > 2 else old
-        extra = []
+        extra: list[list[dict]] = []
         while len(old) + len(extra) < bars:
             extra.append(copy.deepcopy(body[len(extra) % len(body)]))
         sec["chords"] = old[:-2] + extra + old[-2:] if len(old) > 2 else old + extra
@@ -406,17 +406,17 @@ def _apply(data: dict, plan: Plan, c: str, context: dict) -> bool:  # noqa: C901
         return True
     m = re.search(r"(?:replace|swap|change) ([a-g][^\s]*) (?:with|for|to|into|by) ([a-g][^\s]*)(?: (?:in|of) (?:the )?(.+))?$", c)
     if m:
-        old, new = _chord_text(m.group(1)), _chord_text(m.group(2))
-        idx = find_sections(plan, m.group(3)) if m.group(3) else range(len(plan.sections))
+        old_sym, new_sym = _chord_text(m.group(1)), _chord_text(m.group(2))
+        where = find_sections(plan, m.group(3)) if m.group(3) else range(len(plan.sections))
         hits = 0
-        for i in idx:
+        for i in where:
             for bar in data["sections"][i]["chords"]:
                 for ch in bar:
-                    if parse_chord(ch["symbol"]) == parse_chord(old) or ch["symbol"].lower() == old.lower():
-                        ch["symbol"] = new
+                    if parse_chord(ch["symbol"]) == parse_chord(old_sym) or ch["symbol"].lower() == old_sym.lower():
+                        ch["symbol"] = new_sym
                         hits += 1
         if not hits:
-            raise EditError(f"no {old} chord to replace")
+            raise EditError(f"no {old_sym} chord to replace")
         return True
     # intro / outro
     m = re.search(r"add (?:an? )?(intro|introduction|outro|ending|coda)(?: of ([-+]?[\w-]+) bars?)?$", c)
@@ -583,7 +583,7 @@ def rearrange(old_plan: Plan, old_score: Score | None, new_plan: Plan, arrange_f
         return arrange_fn(new_plan, seed), set(range(len(new_sheet.bars)))
     old_sheet = old_plan.to_sheet()
     old_keys, new_keys = section_keys(old_plan), section_keys(new_plan)
-    old_sig = {}
+    old_sig: dict[str, tuple[int, tuple]] = {}
     for i, s in enumerate(old_plan.sections):
         old_sig.setdefault(s.name, (i, _section_signature(old_plan, i, old_keys)))
     base = new_sheet.empty_score()

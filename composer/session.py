@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, TypedDict
 
 from symbolic.harmony import HarmonyError, parse_chord, parse_roman
 from symbolic.instruments import INSTRUMENTS
@@ -23,6 +24,15 @@ MAX_UNDO = 100
 
 class SessionError(ValueError):
     """An edit that cannot be applied; the message is one line."""
+
+
+class _RenderOptions(TypedDict):
+    """The keyword arguments Session.render passes to pipeline.render."""
+    renderer: str
+    humanize: float
+    humanize_seed: int
+    plan: Plan | None
+    diffusion: dict | None
 
 
 @dataclass
@@ -117,6 +127,7 @@ class Session:
         self._commit(plan, score, progress)
 
     def section_bars(self, section: int) -> set[int]:
+        assert self.plan is not None  # its callers check first (_need_score)
         sheet = self.plan.to_sheet()
         return set(sheet.sections[section].bar_range)
 
@@ -124,6 +135,7 @@ class Session:
                    seed: int | None = None, progress=pipeline._quiet) -> None:
         """New material for a section, a track, a bar range or a cell; locked tracks stay as they are."""
         self._need_score()
+        assert self.plan is not None
         if section is not None:
             bars = self.section_bars(section) if bars is None else bars
         self.seed = self.seed + 1 if seed is None else seed
@@ -134,6 +146,7 @@ class Session:
     def make_alternatives(self, section: int, track: str | None = None, n: int = 3, progress=pipeline._quiet) -> list[Score]:
         """N candidates for a section (or one track of it), not applied until pick()."""
         self._need_score()
+        assert self.plan is not None
         bars = self.section_bars(section)
         self.alternatives = []
         for k in range(n):
@@ -153,11 +166,12 @@ class Session:
     def parse_bar(self, section: int, text: str) -> list[dict]:
         """'Dm:2 A7' or Roman numerals 'ii7 V7' for one bar of a section -> chord entries; one-line errors."""
         self._need_plan()
+        assert self.plan is not None
         key = section_keys(self.plan)[section]
         meter = parse_meter(self.plan.meter)
         for s in self.plan.sections[: section + 1]:
             meter = parse_meter(s.meter) if s.meter else meter
-        entries = []
+        entries: list[dict[str, Any]] = []
         tokens = text.split()
         if not tokens:
             raise SessionError("a bar needs at least one chord")
@@ -189,6 +203,7 @@ class Session:
     def set_bar_chords(self, section: int, bar: int, text: str, progress=pipeline._quiet) -> set[int]:
         """Change one bar's chords and re-arrange only the sections whose music changed."""
         entries = self.parse_bar(section, text)
+        assert self.plan is not None  # parse_bar checked
         data = self.plan.model_dump(mode="json", exclude_none=True)
         data["sections"][section]["chords"][bar] = entries
         return self._apply_plan(data, progress)
@@ -206,6 +221,7 @@ class Session:
 
     def set_instrument(self, track: str, instrument: str) -> None:
         self._need_plan()
+        assert self.plan is not None
         inst = INSTRUMENTS.get(instrument.lower().strip())
         if inst is None:
             raise SessionError(f"unknown instrument {instrument!r}")
@@ -235,6 +251,7 @@ class Session:
             from .plan import error_message
             msg = error_message(exc) if isinstance(exc, ValidationError) else str(exc)
             raise SessionError(msg) from None
+        assert self.plan is not None  # set_bar_chords checked
         score, regen = rearrange(self.plan, self.score, new_plan, _arrange(self.locked), self.seed)
         self._commit(new_plan, score, progress)
         return regen
@@ -244,12 +261,14 @@ class Session:
     def audible_score(self) -> Score:
         """The score as heard: solo wins over mute."""
         self._need_score()
+        assert self.score is not None
         keep = [p for p in self.score.parts
                 if (p.name in self.solo if self.solo else p.name not in self.muted)]
         return replace(self.score, parts=keep)
 
     def export(self, progress=pipeline._quiet) -> list[Path]:
         self._need_score()
+        assert self.plan is not None and self.score is not None
         self._need_writable()
         return pipeline.export(self.plan, self.score, self.folder, progress=progress)
 
@@ -260,12 +279,14 @@ class Session:
         from the expressive performance when humanize > 0."""
         self._need_writable()
         score = self.audible_score()
+        assert self.plan is not None  # audible_score checked
         if not score.parts:
             raise SessionError("every track is muted")
         if renderer == "diffusion" and not model:
             raise SessionError("the diffusion renderer needs a model folder (Render tab)")
-        options = {"renderer": renderer, "humanize": humanize, "humanize_seed": self.seed, "plan": self.plan,
-                   "diffusion": {"model": model, "per_stem": False} if renderer == "diffusion" else None}
+        options: _RenderOptions = {
+            "renderer": renderer, "humanize": humanize, "humanize_seed": self.seed, "plan": self.plan,
+            "diffusion": {"model": model, "per_stem": False} if renderer == "diffusion" else None}
         mix = self.folder / (project.MIX if fmt in (None, "wav") else f"mix.{fmt}")
         if section is not None:
             score = _excerpt(score, self.plan, section)

@@ -54,6 +54,6 @@ def load_table() -> dict:
 def is_token(token: str) -> bool:
     """True for a well-formed degree token such as '7:7' or '9:min'."""
     m = _TOKEN_RE.match(token)
-    return bool(m) and 0 <= int(m.group(1)) <= 11 and m.group(2) in TOKEN_QUALITIES
+    return m is not None and 0 <= int(m.group(1)) <= 11 and m.group(2) in TOKEN_QUALITIES
 
 

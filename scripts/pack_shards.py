@@ -22,7 +22,7 @@ import numpy as np
 EXTRAS = ("tokenizer.json", "transpose.npy")
 
 
-def default_data_dir() -> Path:
+def default_shard_dir() -> Path:
     """training.train's default, repeated here so that this script runs with numpy alone (no torch)."""
     env = os.environ.get("COMPOSER_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "composer" / "data"
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "pack":
             if len(args.paths) > 2:
                 ap.error("pack takes [DATA] OUT.npz")
-            data = Path(args.paths[0]) if len(args.paths) == 2 else default_data_dir()
+            data = Path(args.paths[0]) if len(args.paths) == 2 else default_shard_dir()
             out = Path(args.paths[-1])
             info = pack(data, out, args.splits)
             print(f"packed {', '.join(info['splits'])} of {data} into {out} ({out.stat().st_size / 1e6:.1f} MB)")

@@ -15,6 +15,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import cast
 
 from .harmony import HarmonyError, parse_note_name
 
@@ -260,7 +261,9 @@ def m21_chord(cs) -> tuple[int, str] | None:
     intervals: set[int] | None = None
     if kind in harmony.CHORD_TYPES:
         try:
-            intervals = {degree_semitones(d)[1] for d in harmony.CHORD_TYPES[kind][0].split(",")}
+            # music21 leaves CHORD_TYPES untyped (inferred Sequence[str] values); item 0 is the degree string
+            degrees = cast(str, harmony.CHORD_TYPES[kind][0])
+            intervals = {degree_semitones(d)[1] for d in degrees.split(",")}
             for mod in cs.getChordStepModifications():
                 semis = DEGREE_SEMITONES.get(int(mod.degree))
                 if semis is None:

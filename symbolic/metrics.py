@@ -40,7 +40,7 @@ def analyze_key(notes: Sequence[Note]) -> Key | None:
 
     if not notes:
         return None
-    s = music21.stream.Stream()
+    s: music21.stream.Stream[music21.note.Note] = music21.stream.Stream()
     for n in notes:
         m = music21.note.Note(midi=n.pitch)
         m.quarterLength = max(0.25, (n.end - n.start) / PPQ)
@@ -207,7 +207,8 @@ def form_agreement(score: Score, sheet: Sheet) -> float:
     norm = np.linalg.norm(vec, axis=1, keepdims=True)
     vec = vec / np.where(norm == 0, 1, norm)
     sim = vec @ vec.T
-    same, diff = [], []
+    same: list[float] = []
+    diff: list[float] = []
     secs = sheet.sections
     for i, a in enumerate(secs):
         for b in secs[i + 1:]:

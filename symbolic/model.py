@@ -262,6 +262,7 @@ class MusicGPT(nn.Module):
             text = text.unsqueeze(0)
         if text.shape != (batch, c.text_dim):
             raise ValueError(f"text must be ({batch}, {c.text_dim}), got {tuple(text.shape)}")
+        assert self.text_proj is not None  # built whenever n_text_tokens is
         return self.text_proj(text.to(dtype)).view(batch, c.n_text_tokens, c.n_embd)
 
     def new_cache(self, batch: int, capacity: int) -> KVCache:
@@ -296,7 +297,7 @@ class MusicGPT(nn.Module):
 
         if past is not None and past.batch_size != B:
             raise ValueError(f"cache holds {past.batch_size} rows, idx has {B}")
-        start_pos = torch.zeros(B, dtype=torch.long, device=device) if fresh else past.next_pos
+        start_pos = torch.zeros(B, dtype=torch.long, device=device) if fresh or past is None else past.next_pos
         if attention_mask is None:
             pos = start_pos[:, None] + torch.arange(T, device=device)
             n_real = torch.full((B,), T, dtype=torch.long, device=device)

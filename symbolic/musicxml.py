@@ -38,8 +38,9 @@ import dataclasses
 import gc
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeGuard
 from xml.etree.ElementTree import Element, SubElement
 
 from music21 import bar as m21bar
@@ -55,6 +56,7 @@ from music21 import note as m21note
 from music21 import pitch as m21pitch
 from music21 import tempo as m21tempo
 from music21 import tie as m21tie
+from music21.common.types import StepName
 from music21.musicxml.m21ToXml import ScoreExporter
 
 from .files import atomic_write
@@ -72,13 +74,13 @@ DRUM_MAX = PPQ           # a drum hit is notated at most a quarter long
 _PLAIN = [1920, 960, 480, 240, 120, 60, 30]
 _VALUES = sorted({v for p in _PLAIN for v in (p, p * 3 // 2)} - {45}, reverse=True)
 
-_STEPS = "CDEFGAB"
+_STEPS: tuple[StepName, ...] = ("C", "D", "E", "F", "G", "A", "B")
 _NATURAL_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _SHARP_ORDER = "FCGDAEB"
 _FLAT_ORDER = "BEADGCF"
 
 # GM drum key -> (display step, display octave, notehead, foot voice) on a five-line percussion staff.
-_DRUM_DISPLAY: dict[int, tuple[str, int, str, bool]] = {
+_DRUM_DISPLAY: dict[int, tuple[StepName, int, str, bool]] = {
     35: ("E", 4, "normal", True), 36: ("F", 4, "normal", True),
     37: ("C", 5, "x", False), 38: ("C", 5, "normal", False), 39: ("C", 5, "slash", False),
     40: ("C", 5, "normal", False), 41: ("G", 4, "normal", True), 42: ("G", 5, "x", False),
@@ -107,7 +109,7 @@ _GM_DRUM_NAMES = dict(enumerate((
 def _other_drums() -> None:
     """Every other key (the GM2 extras, Latin percussion, effects) on a line and notehead of its own."""
     used = {(st, o, h) for st, o, h, _f in _DRUM_DISPLAY.values()}
-    lines = [("C", 5), ("B", 4), ("D", 5), ("A", 4), ("E", 5), ("G", 4), ("F", 5), ("F", 4),
+    lines: list[tuple[StepName, int]] = [("C", 5), ("B", 4), ("D", 5), ("A", 4), ("E", 5), ("G", 4), ("F", 5), ("F", 4),
              ("G", 5), ("E", 4), ("A", 5), ("D", 4), ("B", 5)]
     slots = ((st, o, h) for h in ("triangle", "diamond", "square", "slash", "circle-x", "x", "normal", "cross",
                                   "inverted triangle", "circle dot", "left triangle", "rectangle")
@@ -370,20 +372,24 @@ def _beam(items: list[tuple[int, int, object]], b: Bar, group: int) -> None:
 
 # --- spelling ---------------------------------------------------------------
 
-_SPELLINGS: dict[tuple[int, str, int], tuple[dict[int, tuple[str, int]], dict[str, int]]] = {}
+_SPELLINGS: dict[tuple[int, str, int], tuple[dict[int, tuple[StepName, int]], dict[str, int]]] = {}
 
 
-def _spelling(k: Key) -> tuple[dict[int, tuple[str, int]], dict[str, int]]:
+def _is_step(letter: str) -> TypeGuard[StepName]:
+    return letter in _NATURAL_PC
+
+
+def _spelling(k: Key) -> tuple[dict[int, tuple[StepName, int]], dict[str, int]]:
     """pc -> (step, alter) for a key, and the key signature's alter per step."""
     ident = (k.sharps, k.mode, k.tonic)
     got = _SPELLINGS.get(ident)
     if got is not None:
         return got
     sharps = k.sharps
-    sig = {s: 0 for s in _STEPS}
+    sig: dict[str, int] = {s: 0 for s in _STEPS}
     for s in (_SHARP_ORDER[:sharps] if sharps > 0 else _FLAT_ORDER[:-sharps]):
         sig[s] = 1 if sharps > 0 else -1
-    names: dict[int, tuple[str, int]] = {}
+    names: dict[int, tuple[StepName, int]] = {}
     for s in _STEPS:
         names[(_NATURAL_PC[s] + sig[s]) % 12] = (s, sig[s])
     if k.mode == "minor":   # raised sixth and seventh, on the letters of the natural ones
@@ -396,7 +402,9 @@ def _spelling(k: Key) -> tuple[dict[int, tuple[str, int]], dict[str, int]]:
     for pc in range(12):
         if pc not in names:
             nm = spelled[pc]
-            names[pc] = (nm[0], {"#": 1, "b": -1}.get(nm[1:2], 0))
+            letter = nm[0]
+            assert _is_step(letter)  # note names start with their letter
+            names[pc] = (letter, {"#": 1, "b": -1}.get(nm[1:2], 0))
     _SPELLINGS[ident] = (names, sig)
     return names, sig
 
@@ -404,7 +412,7 @@ def _spelling(k: Key) -> tuple[dict[int, tuple[str, int]], dict[str, int]]:
 _ACC_NAMES = {-2: "double-flat", -1: "flat", 0: "natural", 1: "sharp", 2: "double-sharp"}
 
 
-def _pitch(midi: int, names: dict[int, tuple[str, int]]) -> m21pitch.Pitch:
+def _pitch(midi: int, names: dict[int, tuple[StepName, int]]) -> m21pitch.Pitch:
     step, alter = names[midi % 12]
     octave = max(0, (midi - _NATURAL_PC[step] - alter) // 12 - 1)   # MusicXML has no octave below 0
     p = m21pitch.Pitch(step=step, octave=octave)
@@ -413,9 +421,9 @@ def _pitch(midi: int, names: dict[int, tuple[str, int]]) -> m21pitch.Pitch:
     return p
 
 
-def _mark_accidentals(items: list[tuple[int, bool, list[m21pitch.Pitch]]], sig: dict[str, int]) -> None:
+def _mark_accidentals(items: list[tuple[int, bool, Sequence[m21pitch.Pitch]]], sig: dict[str, int]) -> None:
     """Show an accidental where the key signature and the measure so far do not imply it."""
-    state: dict[tuple[str, int], int] = {}
+    state: dict[tuple[str, int | None], int] = {}
     for _off, continued, pitches in sorted(items, key=lambda it: it[0]):
         for p in pitches:
             acc = p.accidental
@@ -610,11 +618,11 @@ class _Builder:
             number = round(float(bpm), 2)
             mm = m21tempo.MetronomeMark(number=int(number) if number == int(number) else number,
                                         referent=m21duration.Duration(1.0))
-            mm.placement = "above"
+            mm.placement = "above"  # type: ignore[assignment]  # music21 leaves it unannotated (inferred None)
             m.coreInsert((t - b.start) / PPQ, mm)
         for t, name in self.rehearsal_marks.get(i, []):
             rm = expressions.RehearsalMark(name)
-            rm.placement = "above"
+            rm.placement = "above"  # type: ignore[attr-defined]  # music21's exporter reads it via hasattr
             m.coreInsert((t - b.start) / PPQ, rm)
 
     def fill(self, m: stream.Measure, b: Bar, i: int, voices: dict[int, list[_Chord]], drum: bool) -> None:
@@ -625,7 +633,7 @@ class _Builder:
             return
         names, sig = _spelling(self.keys[i])
         beat = _beat(b)
-        accidental_items: list[tuple[int, bool, list[m21pitch.Pitch]]] = []
+        accidental_items: list[tuple[int, bool, Sequence[m21pitch.Pitch]]] = []
         # Voice numbers stay with the voices (so a tie never changes voice at a barline); a bar whose
         # only music is in a lower voice keeps that voice and gets a resting voice 1.
         used = sorted(voices)
@@ -634,6 +642,7 @@ class _Builder:
             target: stream.Stream = stream.Voice() if multi else m
             if multi:
                 target.id = vi + 1
+            stem: str | None
             if drum:
                 stem = "down" if vi == 1 else "up"
             else:
@@ -686,6 +695,7 @@ class _Builder:
 
     def make_chord(self, c: _Chord, length: int, drum: bool, names, stem, tie_type):
         d = length / PPQ
+        el: m21note.NotRest
         if drum:
             notes = []
             for pitch in c.pitches:

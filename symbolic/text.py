@@ -10,8 +10,12 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 DIM = 384
 MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on inputs of up to 256 word pieces
@@ -24,8 +28,8 @@ class TextEncoderError(RuntimeError):
 
 @dataclass
 class _Encoder:
-    tokenizer: object
-    model: object
+    tokenizer: PreTrainedTokenizerBase
+    model: PreTrainedModel
     path: str
     load_seconds: float
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -224,7 +224,7 @@ def _as_tokbar(item: Any) -> TokBar:
         return item
     if hasattr(item, "bar") and hasattr(item, "chords"):  # SheetBar
         bar = item.bar
-        chords = []
+        chords: list[tuple[int, Chord | None]] = []
         for c in item.chords:
             if isinstance(c, ChordSpan):
                 chords.append((max(0, c.start - bar.start), c.chord))
@@ -235,7 +235,7 @@ def _as_tokbar(item: Any) -> TokBar:
     if isinstance(item, Bar):
         return TokBar(item, ())
     bar, chords = item
-    out = []
+    out: list[tuple[int, Chord | None]] = []
     for c in chords or ():
         if isinstance(c, ChordSpan):
             out.append((max(0, c.start - bar.start), c.chord))
@@ -267,7 +267,7 @@ def _as_key(value: Any) -> tuple[int, str]:
 class MusicTokenizer:
     """Encode one track over a run of bars to ids and back; see the module docstring for the layout."""
 
-    def __init__(self, energy_thresholds: dict[str, Sequence[float]] | None = None,
+    def __init__(self, energy_thresholds: Mapping[str, Sequence[float]] | None = None,
                  vocab: Sequence[str] | None = None, extra: dict | None = None) -> None:
         self.miditok = _miditok_tokenizer(MIDITOK_PARAMS)
         for tok in added_tokens():
@@ -325,8 +325,8 @@ class MusicTokenizer:
                 if val == "N":
                     kinds.append((fam, None))
                 else:
-                    r, q = val.split("_", 1)
-                    kinds.append((fam, (int(r), q)))
+                    root, quality = val.split("_", 1)
+                    kinds.append((fam, (int(root), quality)))
             else:
                 kinds.append((fam, val))
         self._kinds = kinds
@@ -478,8 +478,8 @@ class MusicTokenizer:
         if 0 not in chords:
             if isinstance(carry, (int, np.integer)) and not isinstance(carry, bool):
                 chords[0] = int(carry)
-            else:
-                chords[0] = self.chord_id(carry)
+            else:  # a bool is no Chord_ id: chord_id reads it as text, like any other value
+                chords[0] = self.chord_id(str(carry) if isinstance(carry, bool) else carry)
         prev = None
         for pos in sorted(chords):
             if chords[pos] == prev:

@@ -295,9 +295,9 @@ def _full(w: _Writer) -> str:
         f"An instrumental {genre}{kind or ' song'} with {w.instr()} that feels {mood_txt}." if w.instruments
         else f"An instrumental {genre}{kind or ' song'} that feels {mood_txt}.",
     ])
-    rest = [w.key_sentence(), w.meter_sentence(), w.tempo_sentence(), w.chord_sentence(), w.form_sentence(),
-            w.length_sentence()]
-    rest = [r for r in rest if r]
+    sentences = [w.key_sentence(), w.meter_sentence(), w.tempo_sentence(), w.chord_sentence(), w.form_sentence(),
+                 w.length_sentence()]
+    rest = [r for r in sentences if r]
     w.rng.shuffle(rest)
     return " ".join([opening] + rest)
 

@@ -33,6 +33,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -53,6 +54,9 @@ from symbolic.tokenizer import (
     METERS,
     STEP,
 )
+
+if TYPE_CHECKING:
+    from music21.stream import Measure
 
 VAL_PERCENT = 5
 TEST_PERCENT = 5
@@ -326,6 +330,7 @@ def read_pop909(data_dir: Path, limit: int | None) -> list[dict]:
     songs: dict[str, dict] = defaultdict(dict)
     for name, data in files.items():
         m = want_main.match(name) or want_struct.match(name)
+        assert m is not None  # read_tar_members kept only the names these patterns match
         sid, fname = m.group(1), m.group(2)
         songs[sid]["midi" if fname.endswith(".mid") else fname] = data
     ids = sorted(s for s in songs if "midi" in songs[s] and "beat_midi.txt" in songs[s])
@@ -634,7 +639,7 @@ def _meter_of_length(ticks: int) -> tuple[int, int]:
 
 @dataclass
 class _Measure:
-    m21: object
+    m21: Measure
     start: int   # tick of the bar
     pad: int     # ticks before the measure's content (a pickup is right-aligned in its bar)
     bar: Bar
@@ -765,12 +770,13 @@ LEAD_SHEET_TEMPO = 100.0  # when a lead sheet gives no metronome mark
 
 def lead_sheet_piece(pid: str, source: str, xml: bytes, genre: str, split_key: str) -> tuple[Piece | None, str]:
     """A MusicXML lead sheet -> a melody Piece with the sheet's chord symbols."""
-    from music21 import converter, harmony
+    from music21 import converter, harmony, stream
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         score = converter.parseData(xml, format="musicxml")
-    parts = list(score.parts) or [score]
+    assert isinstance(score, stream.Score)  # MusicXML parses to a Score
+    parts: list[stream.Stream] = list(score.parts) or [score]
     part = max(parts, key=lambda p: len(list(p.recurse().getElementsByClass(harmony.ChordSymbol))))
     grid = m21_grid(part)
     if not grid:

@@ -330,7 +330,7 @@ def parse_billboard(text: str) -> BillboardChart:  # noqa: C901 - one pass over 
             current.bars.extend(RawBar(list(b.chords), b.frame) for b in line_bars)
 
     # Mode per frame, from the chords on the frame's tonic root.
-    weights = [Counter() for _ in frame_tonics]
+    weights: list[defaultdict[str, float]] = [defaultdict(float) for _ in frame_tonics]
     frame_chords: list[list[tuple[int, str, float]]] = [[] for _ in frame_tonics]
     for sec in sections:
         for bar in sec.bars:
@@ -492,8 +492,8 @@ def parse_pop909(chord_text: str, key_text: str, label_text: str, beats_per_bar:
     frames = list(dict.fromkeys(keys))
     sections = []
     for letter, start, end in spans:
-        chunk = [c for bar in bars[start:end] for c in bar]
-        key = keys[0] if len(frames) == 1 else estimate_key(chunk or all_chords, candidates=frames)
+        span_chords = [c for bar in bars[start:end] for c in bar]
+        key = keys[0] if len(frames) == 1 else estimate_key(span_chords or all_chords, candidates=frames)
         fi = frames.index(key)
         sections.append(RawSection(letter, [RawBar(bar, fi) for bar in bars[start:end]]))
     return RawSong(sections, frames)
@@ -571,13 +571,14 @@ def parse_lead_sheet(data: bytes) -> RawSong | None:
     MIN_LEAD_SHEET_SECTION bars each); without such marks the song is one section. The key is
     estimated from the chords, favouring the keys of the first key signature.
     """
-    from music21 import converter, harmony
+    from music21 import converter, harmony, stream
     from music21 import key as m21key
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         score = converter.parseData(data, format="musicxml")
-    parts = list(score.parts) or [score]
+    assert isinstance(score, stream.Score)  # MusicXML parses to a Score
+    parts: list[stream.Stream] = list(score.parts) or [score]
     part = max(parts, key=lambda p: len(list(p.recurse().getElementsByClass(harmony.ChordSymbol))))
     measures = list(part.getElementsByClass("Measure"))
     bars: list[list[tuple[int, str, float]]] = []
@@ -659,7 +660,8 @@ def _openewld_items(data_dir: Path, limit: int | None) -> tuple[list[tuple[str, 
     files = read_tar_members(path, lambda n: n.endswith((".mxl", ".db")))
     db_name = next((n for n in files if n.endswith(".db")), None)
     genres: dict[str, str] = openewld_genres(files[db_name]) if db_name is not None else {}
-    jazz, other = [], []
+    jazz: list[tuple[str, bytes]] = []
+    other: list[tuple[str, bytes]] = []
     for name in sorted(n for n in files if n.endswith(".mxl")):
         rel = name.split("/", 1)[1] if "/" in name else name  # drop the archive's top folder
         try:
@@ -674,11 +676,12 @@ def _openewld_items(data_dir: Path, limit: int | None) -> tuple[list[tuple[str, 
 
 def parse_roman_text(path: str | Path) -> RawSong | None:
     """A RomanText analysis (music21 corpus) -> a one-section song with a frame per local key."""
-    from music21 import converter, roman
+    from music21 import converter, roman, stream
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         score = converter.parse(str(path))
+    assert isinstance(score, stream.Score)  # RomanText parses to a Score
     part = score.parts[0] if score.parts else score
     frames: list[tuple[int, str]] = []
     bars: list[RawBar] = []

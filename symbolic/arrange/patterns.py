@@ -125,7 +125,7 @@ def _vel(cell: Cell, strength: float, rng: np.random.Generator, base: int = 0) -
 
 # --- melody ----------------------------------------------------------------------
 
-_MELODY_CELLS = {
+_MELODY_CELLS: dict[str, list[list[tuple[float, float]]]] = {
     # rhythm cells per pulse, in fractions of the pulse: onsets and durations
     "simple": [
         [(0, 1)], [(0, 1)], [(0, .5), (.5, .5)], [(0, .5), (.5, .5)], [(0, .75), (.75, .25)],

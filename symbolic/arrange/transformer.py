@@ -127,6 +127,8 @@ class Row:
     out: list[int] = field(default_factory=list)
     heard: dict[int, frozenset] = field(default_factory=dict)  # tick -> pitch classes other tracks sound
     cadence: frozenset = frozenset()  # indices (in `bars`) of bars that end a section
+    # the vocabulary mask of the pitches the row may write: unset until TransformerArranger._pitch_mask makes it
+    pitch_ok: torch.Tensor = field(init=False, repr=False, compare=False)
 
 
 class TransformerArranger:
@@ -225,7 +227,7 @@ class TransformerArranger:
         self.is_vel = torch.from_numpy(fam == "Velocity")
         self.is_dur = torch.from_numpy(fam == "Duration")
         self.is_pos = self.pos_val >= 0
-        self._bias_cache: dict[tuple, torch.Tensor] = {}
+        self._bias_cache: dict[tuple | frozenset, torch.Tensor] = {}
 
     def _pitch_mask(self, row: Row) -> torch.Tensor:
         if not hasattr(row, "pitch_ok"):
@@ -343,8 +345,8 @@ class TransformerArranger:
         # Pitches may be drawn hotter than the rhythm (positions, bar ends): variety of notes without gaps;
         # the rhythm's temperature is per row (RHYTHM_HEAT by role).
         rhythm_t = torch.tensor([float(temperature) * RHYTHM_HEAT.get(r.spec.role, 1.0) for r in rows])
-        pitch_t = float(temperature if pitch_temperature is None else pitch_temperature)
-        pitch_t = torch.tensor([pitch_t * PITCH_ROLE_HEAT.get(r.spec.role, 1.0) for r in rows])
+        pitch_heat = float(temperature if pitch_temperature is None else pitch_temperature)
+        pitch_t = torch.tensor([pitch_heat * PITCH_ROLE_HEAT.get(r.spec.role, 1.0) for r in rows])
         bar_eos = torch.zeros(V, dtype=torch.bool)
         bar_eos[self.tok.bar_id] = True
         bar_eos[self.tok.eos_id] = True

@@ -6,6 +6,7 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,8 +40,8 @@ def _torch():
 
 
 def make_model(cfg: dict):
-    torch = _torch()
-    nn = torch.nn
+    import torch
+    from torch import nn
 
     class Denoiser(nn.Module):
         """eps(x_t, t, features): an MLP with a sinusoidal step embedding."""
@@ -65,6 +66,7 @@ def make_model(cfg: dict):
     return Denoiser(cfg["n_features"], cfg["hidden"], cfg["layers"], int(cfg.get("n_targets", 3)))
 
 
+DEFAULT_CONFIG: dict[str, Any]  # a JSON object, saved beside the weights
 DEFAULT_CONFIG = {"n_features": N_FEATURES, "n_targets": N_TARGETS, "hidden": 192, "layers": 3, "steps": 100,
                   "sample_steps": 50, "schedule": "cosine",
                   "target_scales": {"timing_ms": T_MS, "velocity": V_SCALE, "log_duration_ratio": D_SCALE,

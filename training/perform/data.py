@@ -113,7 +113,7 @@ def pop909_examples(song: dict) -> dict | None:
     bpb = int(np.median(np.diff(downs))) if len(downs) > 2 else 4
     bpb = bpb if bpb in (2, 3, 4) else 4
     spb = np.diff(beat_sec)
-    out = {"x": [], "y": [], "cls": [], "svel": [], "vel": [], "dev": [], "on16": []}
+    out: dict[str, list] = {"x": [], "y": [], "cls": [], "svel": [], "vel": [], "dev": [], "on16": []}
     tracks = {p.name.split(" ch")[0].upper(): p for p in score.parts}
     piano_pedal = np.zeros((0, 2))
     if "PIANO" in tracks and tracks["PIANO"].pedal:

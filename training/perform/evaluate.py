@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from pathlib import Path
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -24,6 +25,17 @@ from symbolic.perform.sampling import pedal_spans
 
 # --------------------------------------------------------------------------------------------
 # Evaluation against held-out humans
+
+
+class _PedalStats(TypedDict):
+    """Running counts of one pedal (model, bar rule or human) over the held-out pieces, in 16th frames."""
+    tp: int
+    fp: int
+    fn: int
+    frames: int
+    down: int
+    holds: list[float]
+    hits: int
 
 
 def evaluate(cache: Path, weights: Path | None = None, seed: int = 0, split: str = "test") -> dict:
@@ -54,6 +66,7 @@ def evaluate(cache: Path, weights: Path | None = None, seed: int = 0, split: str
         tr_t, tr_v = train_sd.get(name, (sd_t, sd_v))
         trj_dev = rng.normal(0, tr_t, m.sum())
         trj_vel = np.clip(np.round(svel[m] + rng.normal(0, tr_v, m.sum())), 1, 127)
+        row: dict[str, Any]  # the table row, written to JSON; piece_bootstrap adds its keys
         row = {"class": name, "set": s, "notes": int(m.sum()),
                "human_dev_mean": float(hum_dev[m].mean()), "human_dev_sd": sd_t,
                "model_dev_mean": float(mod_dev[m].mean()), "model_dev_sd": float(mod_dev[m].std()),
@@ -85,7 +98,7 @@ def piece_bootstrap(piece: np.ndarray, hum_dev, hum_vel, mod_dev, mod_vel, base_
     if len(ids) < 2:  # nothing to draw again, no halves
         return {}
     rows_of = [np.nonzero(piece == p)[0] for p in ids]
-    out = {}
+    out: dict[str, float | list[float]] = {}
     for key, hum, mod, base in (("t", hum_dev, mod_dev, base_dev), ("v", hum_vel, mod_vel, base_vel)):
         diffs, halves = [], []
         for _ in range(draws):
@@ -144,6 +157,7 @@ def evaluate_pedal(d, y: np.ndarray) -> dict:
     """Pedal of the model and of a bar rule against the human pedal (POP909 held-out piano), per 16th frame."""
     m = (d["cls"] == "piano") & (d["src"] == "pop909")
     piece, on16, x, yh, ym = d["piece"][m], d["on16"][m], d["x"][m], d["y"][m][:, 3:6], y[m][:, 3:6]
+    stats: dict[str, _PedalStats]
     stats = {k: {"tp": 0, "fp": 0, "fn": 0, "frames": 0, "down": 0, "holds": [], "hits": 0}
              for k in ("model", "bar rule", "human")}
     for pid in np.unique(piece):
@@ -168,7 +182,7 @@ def evaluate_pedal(d, y: np.ndarray) -> dict:
             st["down"] += int(f.sum())
             st["holds"] += [(b - a) / 4 for a, b in spans]
             st["hits"] += _matched([a for a, _ in spans], [a for a, _ in ref_spans], tol=2.0)
-    out = {"pieces": int(len(np.unique(piece))), "onsets": int(m.sum())}
+    out: dict[str, int | dict[str, float]] = {"pieces": int(len(np.unique(piece))), "onsets": int(m.sum())}
     hum = np.array(stats["human"]["holds"] or [0.0])
     out["human"] = {"down_fraction": stats["human"]["down"] / max(1, stats["human"]["frames"]),
                     "presses": len(stats["human"]["holds"]), "hold_median_beats": float(np.median(hum))}
@@ -246,7 +260,8 @@ def bootstrap_markdown(rows: list[dict]) -> list[str]:
              "| class | pieces | timing: model - baseline | timing: humans vs humans | velocity: model - baseline | "
              "velocity: humans vs humans |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    verdict = {"t": {"below": [], "zero": [], "above": []}, "v": {"below": [], "zero": [], "above": []}}
+    verdict: dict[str, dict[str, list[str]]] = {"t": {"below": [], "zero": [], "above": []},
+                                                "v": {"below": [], "zero": [], "above": []}}
     for r in rows:
         cells = []
         for key in ("t", "v"):

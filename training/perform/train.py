@@ -65,6 +65,7 @@ def train(cache: Path, out: Path, minutes: float = 8.0, batch: int = 1024, lr: f
             losses.append((step, round(ema, 4)))
             progress(f"step {step} loss {ema:.4f} ({time.time() - t0:.0f} s)")
     secs = time.time() - t0
+    assert ema is not None  # the loop runs at least once in a positive budget
     # Held-out denoising loss on the test notes at fixed noise.
     te = np.load(cache / "test.npz")
     g = torch.Generator().manual_seed(1)
