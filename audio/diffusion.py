@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from symbolic.score import Score
+from symbolic.score import Progress, Score
 
 from . import metrics as M
 from .render import FORMATS as _FORMATS
@@ -58,7 +58,6 @@ from .render import SAMPLE_RATE, TARGET_PEAK_DBFS, RenderCancelled, RenderError,
 if TYPE_CHECKING:
     import torch
 
-Progress = Callable[[float, str], None]
 Warn = Callable[[str], None]
 
 SUPPORTED = {"StableAudioPipeline": "stable_audio", "AudioLDM2Pipeline": "audioldm2"}
@@ -321,7 +320,7 @@ class _Adapter:
     hop: int             # audio samples per latent frame (time axis 2 of the latent)
     window: int          # the model's window in latent frames
     multiple: int = 1    # latent lengths the denoiser accepts are multiples of this
-    default_cfg: float
+    default_text_guidance: float
     default_steps: int
 
     def __init__(self, pipe, device: str):
@@ -343,15 +342,15 @@ class _Adapter:
     def decode(self, z):
         raise NotImplementedError
 
-    def condition(self, prompt: str, seconds: float, cfg: float, negative: str | None):
+    def condition(self, prompt: str, seconds: float, text_guidance: float, negative: str | None):
         raise NotImplementedError
 
-    def predict(self, x, t, cond, cfg: float):
+    def predict(self, x, t, cond, text_guidance: float):
         raise NotImplementedError
 
 
 class _StableAudio(_Adapter):
-    default_cfg = 7.0
+    default_text_guidance = 7.0
     default_steps = 100
 
     def __init__(self, pipe, device):
@@ -387,10 +386,10 @@ class _StableAudio(_Adapter):
     def to_audio(self, z):
         return _chunked(self.decode, z, self.hop, 1, self.window, 8, down=False)
 
-    def condition(self, prompt: str, seconds: float, cfg: float, negative: str | None):
+    def condition(self, prompt: str, seconds: float, text_guidance: float, negative: str | None):
         torch, pipe = self.torch, self.pipe
         tok = pipe.tokenizer
-        texts = [prompt] + ([negative] if (cfg > 1 and negative) else [])
+        texts = [prompt] + ([negative] if (text_guidance > 1 and negative) else [])
         enc = tok(texts, padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt")
         ids, mask = enc.input_ids.to(self.device), enc.attention_mask.to(self.device)
         hidden = pipe.text_encoder(ids, attention_mask=mask)[0]
@@ -405,17 +404,17 @@ class _StableAudio(_Adapter):
         s0, s1 = proj.seconds_start_hidden_states, proj.seconds_end_hidden_states
         text_dur = torch.cat([hidden[:1], s0, s1], dim=1)
         dur = torch.cat([s0, s1], dim=2)
-        if cfg > 1:
+        if text_guidance > 1:
             neg = (torch.cat([hidden[1:2], s0, s1], dim=1) if len(texts) > 1 else torch.zeros_like(text_dur))
             text_dur = torch.cat([neg, text_dur])
             dur = torch.cat([dur, dur])
         return {"encoder_hidden_states": text_dur.to(self.model_dtype),
                 "global_hidden_states": dur.to(self.model_dtype), "n_global": dur.shape[1]}
 
-    def predict(self, x, t, cond, cfg: float):
+    def predict(self, x, t, cond, text_guidance: float):
         from diffusers.models.embeddings import get_1d_rotary_pos_embed
         torch = self.torch
-        inp = torch.cat([x, x]) if cfg > 1 else x
+        inp = torch.cat([x, x]) if text_guidance > 1 else x
         rot = get_1d_rotary_pos_embed(self.rotary_dim, x.shape[2] + cond["n_global"], use_real=True,
                                       repeat_interleave_real=False)
         rot = tuple(r.to(self.device) for r in rot)
@@ -423,9 +422,9 @@ class _StableAudio(_Adapter):
         out = self.pipe.transformer(inp.to(self.model_dtype), tt, encoder_hidden_states=cond["encoder_hidden_states"],
                                     global_hidden_states=cond["global_hidden_states"], rotary_embedding=rot,
                                     return_dict=False)[0].float()
-        if cfg > 1:
+        if text_guidance > 1:
             u, c = out.chunk(2)
-            out = u + cfg * (c - u)
+            out = u + text_guidance * (c - u)
         return out
 
 
@@ -454,7 +453,7 @@ def _slaney_mel(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> n
 
 
 class _AudioLDM2(_Adapter):
-    default_cfg = 3.5
+    default_text_guidance = 3.5
     default_steps = 200
 
     def __init__(self, pipe, device):
@@ -536,24 +535,24 @@ class _AudioLDM2(_Adapter):
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
         return t5, mask2, embeds[:, -n_new:, :]
 
-    def condition(self, prompt: str, seconds: float, cfg: float, negative: str | None):
+    def condition(self, prompt: str, seconds: float, text_guidance: float, negative: str | None):
         torch = self.torch
         t5, mask, gen = self._encode_texts([prompt])
-        if cfg > 1:
+        if text_guidance > 1:
             nt5, nmask, ngen = self._encode_texts([negative or ""], t5_len=t5.shape[1])
             t5, mask, gen = torch.cat([nt5, t5]), torch.cat([nmask, mask]), torch.cat([ngen, gen])
         return {"encoder_hidden_states": gen.to(self.model_dtype), "encoder_hidden_states_1": t5.to(self.model_dtype),
                 "encoder_attention_mask_1": mask}
 
-    def predict(self, x, t, cond, cfg: float):
+    def predict(self, x, t, cond, text_guidance: float):
         torch = self.torch
-        inp = torch.cat([x, x]) if cfg > 1 else x
+        inp = torch.cat([x, x]) if text_guidance > 1 else x
         out = self.pipe.unet(inp.to(self.model_dtype), t, encoder_hidden_states=cond["encoder_hidden_states"],
                              encoder_hidden_states_1=cond["encoder_hidden_states_1"],
                              encoder_attention_mask_1=cond["encoder_attention_mask_1"], return_dict=False)[0].float()
-        if cfg > 1:
+        if text_guidance > 1:
             u, c = out.chunk(2)
-            out = u + cfg * (c - u)
+            out = u + text_guidance * (c - u)
         return out
 
 
@@ -782,7 +781,7 @@ def render_diffusion(
     guidance: float = DEFAULT_GUIDANCE,
     steps: int | None = None,
     seed: int = 0,
-    cfg: float | None = None,
+    text_guidance: float | None = None,
     prompt: str | None = None,
     negative_prompt: str | None = None,
     per_stem: bool = False,
@@ -807,7 +806,7 @@ def render_diffusion(
     strength: SDEdit noise level in [0, 1] (0 = the SoundFont render through the VAE, 1 = from noise).
     guidance: step size of the chroma/onset guidance toward the Score (0 = none).
     steps: scheduler steps for a full denoise (default: the pipeline's usual count); SDEdit runs
-    about strength * steps of them. cfg: classifier-free guidance scale of the text prompt
+    about strength * steps of them. text_guidance: classifier-free guidance scale of the text prompt
     (default 7 for Stable Audio, 3.5 for AudioLDM2). prompt overrides the per-section prompts.
     per_stem renders every part on its own (prompt and guidance for that part) and sums them;
     stems_dir then receives one file per part. window_seconds overrides the model's window.
@@ -844,7 +843,7 @@ def render_diffusion(
     name = type(pipe).__name__
     adapter = _StableAudio(pipe, dev) if name == "StableAudioPipeline" else _AudioLDM2(pipe, dev)
     steps = int(steps or adapter.default_steps)
-    cfg = float(adapter.default_cfg if cfg is None else cfg)
+    text_guidance = float(adapter.default_text_guidance if text_guidance is None else text_guidance)
     if dev == "cpu":
         warn(f"warning: running {name} on the CPU; this is slow (an ETA follows the first step)")
     rep.check()
@@ -893,11 +892,11 @@ def render_diffusion(
             # torchsde's Brownian tree (Stable Audio's SDE sampler) warns when asked about sigma 0 at the end.
             warnings.filterwarnings("ignore", message="Should have", category=UserWarning)
             if window_mode == "crossfade":
-                wav = _crossfade_pass(adapter, audio, score, parts, spans, steps, strength, guidance, cfg,
+                wav = _crossfade_pass(adapter, audio, score, parts, spans, steps, strength, guidance, text_guidance,
                                       negative_prompt, gen_seed, window, overlap, guidance_iters, guidance_lr,
                                       chroma_weight, onset_weight, sub, rep, warn, dev, info)
             else:
-                wav = _diffuse(adapter, audio, score, parts, spans, steps, strength, guidance, cfg, negative_prompt,
+                wav = _diffuse(adapter, audio, score, parts, spans, steps, strength, guidance, text_guidance, negative_prompt,
                                gen_seed, window, overlap, guidance_iters, guidance_lr, chroma_weight, onset_weight,
                                sub, rep, warn, dev, info)
         out = M.resample(wav.T, adapter.sr, SAMPLE_RATE, axis=0)                # (n, C) at 44.1 kHz
@@ -946,7 +945,7 @@ def render_diffusion(
         prompts=list(dict.fromkeys(info["prompts"])), adherence=follows)
 
 
-def _diffuse(adapter: _Adapter, audio: np.ndarray, score: Score, parts, spans, steps, strength, guidance, cfg,
+def _diffuse(adapter: _Adapter, audio: np.ndarray, score: Score, parts, spans, steps, strength, guidance, text_guidance,
              negative, seed, window, overlap, guidance_iters, guidance_lr, chroma_weight, onset_weight,
              sub, rep: _Reporter, warn: Warn, dev: str, info: dict, time_offset: float = 0.0) -> np.ndarray:
     """SDEdit + guidance + MultiDiffusion over one (C, n) signal at the model's rate; returns (C, n)."""
@@ -982,7 +981,7 @@ def _diffuse(adapter: _Adapter, audio: np.ndarray, score: Score, parts, spans, s
     for w in windows:
         ck = (w.prompt, w.b - w.a)
         if ck not in conds:
-            conds[ck] = adapter.condition(w.prompt, (w.b - w.a) * sec_per_frame, cfg, negative)
+            conds[ck] = adapter.condition(w.prompt, (w.b - w.a) * sec_per_frame, text_guidance, negative)
     shape_w = [1] * latents.dim()
     total = max(1, len(sampler.timesteps) * len(windows))
     done, t_first = 0, None
@@ -993,7 +992,7 @@ def _diffuse(adapter: _Adapter, audio: np.ndarray, score: Score, parts, spans, s
         for w in windows:
             rep.check()
             xw = latents[:, :, w.a:w.b]
-            out = adapter.predict(sampler.scale(xw, t), t, conds[(w.prompt, w.b - w.a)], cfg)
+            out = adapter.predict(sampler.scale(xw, t), t, conds[(w.prompt, w.b - w.a)], text_guidance)
             if w.targets is not None and guidance > 0:
                 ca, cb = sampler.coefficients(t)
                 x0w = ca * xw + cb * out
@@ -1041,14 +1040,14 @@ def _guide(adapter: _Adapter, x0, targets: _Targets, guidance: float, iters: int
     return x
 
 
-def _crossfade_pass(adapter, audio, score, parts, spans, steps, strength, guidance, cfg, negative, seed, window,
+def _crossfade_pass(adapter, audio, score, parts, spans, steps, strength, guidance, text_guidance, negative, seed, window,
                     overlap, guidance_iters, guidance_lr, chroma_weight, onset_weight, sub, rep, warn, dev,
                     info) -> np.ndarray:
     """Windows rendered independently (each a full SDEdit run) and joined with equal-power crossfades."""
     n = audio.shape[1]
     win_samples = window * adapter.hop
     if n <= win_samples:
-        return _diffuse(adapter, audio, score, parts, spans, steps, strength, guidance, cfg, negative, seed, window,
+        return _diffuse(adapter, audio, score, parts, spans, steps, strength, guidance, text_guidance, negative, seed, window,
                         overlap, guidance_iters, guidance_lr, chroma_weight, onset_weight, sub, rep, warn, dev, info)
     fade = int(round(win_samples * min(max(overlap, 0.05), 0.5)))
     stride = win_samples - fade
@@ -1061,7 +1060,7 @@ def _crossfade_pass(adapter, audio, score, parts, spans, steps, strength, guidan
         def sub_k(f, m, force=False, k=k):
             sub((k + f) / count, f"piece {k + 1}/{count}: {m}", force)
 
-        seg = _diffuse(adapter, audio[:, a:b], score, parts, spans, steps, strength, guidance, cfg, negative,
+        seg = _diffuse(adapter, audio[:, a:b], score, parts, spans, steps, strength, guidance, text_guidance, negative,
                        seed + k, window, overlap, guidance_iters, guidance_lr, chroma_weight, onset_weight, sub_k,
                        rep, warn, dev, info, time_offset=a / adapter.sr)
         length = b - a

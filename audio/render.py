@@ -41,7 +41,7 @@ from typing import Callable
 
 import numpy as np
 
-from symbolic.score import MAX_SECONDS, RELEASE_SECONDS, Part, Score, ScoreError
+from symbolic.score import MAX_SECONDS, RELEASE_SECONDS, Part, Progress, Score, ScoreError
 
 from .soundfont import find_soundfont
 
@@ -61,7 +61,6 @@ _WRITE_FRAMES = 1 << 18
 _MAX_WORKERS = 8
 _CHANNEL_TYPE_MELODIC, _CHANNEL_TYPE_DRUM = 0, 1
 
-Progress = Callable[[float, str], None]
 
 
 class RenderError(Exception):

@@ -28,7 +28,7 @@ __all__ = ["RenderCancelled", "Result", "make_plan", "arrange", "export", "rende
            "LLMError"]
 
 # progress(stage, fraction 0..1, message)
-Progress = Callable[[str, float, str], None]
+StepProgress = Callable[[str, float, str], None]  # (step, fraction 0..1, message)
 
 
 def _quiet(stage: str, fraction: float, message: str) -> None:
@@ -44,7 +44,7 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def make_plan(brief: str, seed: int = 0, progress: Progress = _quiet, planner: str = "rules",
+def make_plan(brief: str, seed: int = 0, progress: StepProgress = _quiet, planner: str = "rules",
               llm: LLMSettings | None = None, fallback: bool = True, warn: Callable[[str], None] | None = None) -> Plan:
     """The plan for a brief, from the rules planner or an LLM (checked, repaired, or replaced by the
     rules planner with a warning when the LLM fails and fallback is on)."""
@@ -59,7 +59,7 @@ def make_plan(brief: str, seed: int = 0, progress: Progress = _quiet, planner: s
     return plan
 
 
-def _llm_plan(brief: str, seed: int, progress: Progress, settings: LLMSettings, fallback: bool,
+def _llm_plan(brief: str, seed: int, progress: StepProgress, settings: LLMSettings, fallback: bool,
               warn: Callable[[str], None]) -> Plan:
     from .brief import parse_brief
     parse_brief(brief)  # the same one-line errors for an empty or impossible brief
@@ -81,7 +81,7 @@ def _llm_plan(brief: str, seed: int, progress: Progress, settings: LLMSettings, 
 
 
 def revise_project(folder: str | Path, instruction: str, planner: str = "rules", llm: LLMSettings | None = None,
-                   seed: int = 0, fallback: bool = True, progress: Progress = _quiet,
+                   seed: int = 0, fallback: bool = True, progress: StepProgress = _quiet,
                    warn: Callable[[str], None] | None = None,
                    locked: frozenset[str] = frozenset()) -> tuple[Plan, list[str], set[int]]:
     """Edit a project's plan, keep the previous one for undo, and re-arrange only what changed.
@@ -92,7 +92,7 @@ def revise_project(folder: str | Path, instruction: str, planner: str = "rules",
 
 
 def _revise(folder: Path, instruction: str, planner: str, llm: LLMSettings | None, seed: int, fallback: bool,
-            progress: Progress, warn: Callable[[str], None], locked: frozenset[str]) -> tuple[Plan, list[str], set[int]]:
+            progress: StepProgress, warn: Callable[[str], None], locked: frozenset[str]) -> tuple[Plan, list[str], set[int]]:
     from .revise import diff_plans, rearrange, rules_revise
     old_plan, old_score = load_project(folder)
     if old_plan is None:
@@ -158,7 +158,7 @@ def _bar_range(plan: Plan, text: str) -> set[int]:
 def regenerate_project(folder: str | Path, section: str | None = None, tracks: list[str] | None = None,
                        bars: str | None = None, locked: list[str] | None = None, seed: int | None = None,
                        arranger: str = "auto", sampling: dict | None = None,
-                       progress: Progress = _quiet) -> tuple[Score, set[int], set[str]]:
+                       progress: StepProgress = _quiet) -> tuple[Score, set[int], set[str]]:
     """New material for a section, a bar range and/or some tracks of a project, keeping the rest (and
     the locked tracks) as they are; the regenerated tracks listen to the kept ones. The previous
     piece.mid goes to history/ so `undo` brings it back. Returns (score, bars, tracks) regenerated."""
@@ -169,7 +169,7 @@ def regenerate_project(folder: str | Path, section: str | None = None, tracks: l
 
 def _regenerate(tx: project.Transaction, folder: Path, section: str | None, tracks: list[str] | None,
                 bars: str | None, locked: list[str] | None, seed: int | None, arranger: str, sampling: dict | None,
-                progress: Progress) -> tuple[Score, set[int], set[str]]:
+                progress: StepProgress) -> tuple[Score, set[int], set[str]]:
     plan, base = load_project(folder)
     if plan is None or base is None:
         raise project.ProjectError(f"{folder} needs both {project.PLAN} and {project.MIDI} to regenerate a part of it")
@@ -210,18 +210,18 @@ def _regenerate(tx: project.Transaction, folder: Path, section: str | None, trac
     return score, regen_bars if regen_bars is not None else set(range(plan.total_bars)), chosen
 
 
-def undo_project(folder: str | Path, progress: Progress = _quiet) -> Plan:
+def undo_project(folder: str | Path, progress: StepProgress = _quiet) -> Plan:
     """Restore the previous plan.json and piece.mid exactly, and rewrite piece.musicxml (and the performed MIDI)
     to match; what was current goes to history/redo/ for redo_project."""
     return _step(Path(folder), False, progress)
 
 
-def redo_project(folder: str | Path, progress: Progress = _quiet) -> Plan:
+def redo_project(folder: str | Path, progress: StepProgress = _quiet) -> Plan:
     """Bring back what the last undo took back (until another edit is made)."""
     return _step(Path(folder), True, progress)
 
 
-def _step(folder: Path, redo: bool, progress: Progress) -> Plan:
+def _step(folder: Path, redo: bool, progress: StepProgress) -> Plan:
     from symbolic.musicxml import to_musicxml
     verb = "redo" if redo else "undo"
     with project.transaction(folder, f"composer {verb}") as tx:
@@ -253,7 +253,7 @@ def _step(folder: Path, redo: bool, progress: Progress) -> Plan:
     return plan
 
 
-def save_edit(folder: str | Path, plan: Plan, score: Score | None, seed: int = 0, progress: Progress = _quiet,
+def save_edit(folder: str | Path, plan: Plan, score: Score | None, seed: int = 0, progress: StepProgress = _quiet,
               command: str = "composer tui") -> list[Path]:
     """One edit of a project, as one unit: the previous plan and MIDI go to history/ (undo brings them back),
     and plan.json, piece.mid, piece.musicxml and the performed MIDI are all rewritten to match."""
@@ -324,7 +324,7 @@ def transformer_arranger():
 
 def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | None = None,
             bars: set[int] | None = None, tracks: set[str] | None = None, locked: set[str] | frozenset = frozenset(),
-            progress: Progress = _quiet, brief: str = "", sampling: dict | None = None) -> Score:
+            progress: StepProgress = _quiet, brief: str = "", sampling: dict | None = None) -> Score:
     """Fill the plan's tracks: the transformer when its weights are installed (auto), else the patterns.
     `sampling` sets the transformer's temperature, top_p and candidates per cell (the patterns ignore it)."""
     if arranger == "auto":
@@ -345,7 +345,7 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
 
 
 def export(plan: Plan | None, score: Score, folder: str | Path, musicxml: bool = True,
-           progress: Progress = _quiet) -> list[Path]:
+           progress: StepProgress = _quiet) -> list[Path]:
     """Write plan.json (when given), piece.mid and piece.musicxml, each atomically."""
     from symbolic.musicxml import to_musicxml
 
@@ -382,7 +382,7 @@ def follows_line(adherence: dict) -> str:
 
 
 def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = None, soundfont: str | None = None,
-           fmt: str | None = None, progress: Progress = _quiet, cancel: threading.Event | None = None,
+           fmt: str | None = None, progress: StepProgress = _quiet, cancel: threading.Event | None = None,
            *, renderer: str = "fluidsynth", diffusion: dict | None = None, plan: Plan | None = None,
            warn: Callable[[str], None] | None = None, humanize: float = 0.0, humanize_seed: int = 0,
            performed_midi: str | Path | None = None):
@@ -428,7 +428,7 @@ PERFORMED_MIDI = project.PERFORMED
 
 
 def perform_score(score: Score, amount: float = 1.0, seed: int = 0, midi_path: str | Path | None = None,
-                  progress: Progress = _quiet, style: str = "") -> Score:
+                  progress: StepProgress = _quiet, style: str = "") -> Score:
     """The performed version of a quantized score, played in `style` (the plan's); its MIDI is written to
     midi_path when given."""
     from symbolic.perform import perform
@@ -441,14 +441,14 @@ def perform_score(score: Score, amount: float = 1.0, seed: int = 0, midi_path: s
     return performed
 
 
-def _refresh_performed(folder: Path, score: Score, seed: int, progress: Progress = _quiet, style: str = "") -> None:
+def _refresh_performed(folder: Path, score: Score, seed: int, progress: StepProgress = _quiet, style: str = "") -> None:
     """Keep a project's performed MIDI in step with its piece.mid after a revision or an undo."""
     if (Path(folder) / PERFORMED_MIDI).exists():
         perform_score(score, 1.0, seed, Path(folder) / PERFORMED_MIDI, progress, style)
 
 
 def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True, soundfont: str | None = None,
-              arranger: str = "auto", fmt: str | None = None, progress: Progress = _quiet,
+              arranger: str = "auto", fmt: str | None = None, progress: StepProgress = _quiet,
               cancel: threading.Event | None = None, planner: str = "rules", llm: LLMSettings | None = None,
               fallback: bool = True, warn: Callable[[str], None] | None = None, humanize: float = 1.0,
               sampling: dict | None = None) -> Result:
@@ -459,7 +459,7 @@ def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True,
 
 
 def _new_piece(brief: str, folder: Path, seed: int, audio: bool, soundfont: str | None, arranger: str,
-               fmt: str | None, progress: Progress, cancel: threading.Event | None, planner: str,
+               fmt: str | None, progress: StepProgress, cancel: threading.Event | None, planner: str,
                llm: LLMSettings | None, fallback: bool, warn: Callable[[str], None] | None, humanize: float,
                sampling: dict | None) -> Result:
     if audio:
@@ -492,7 +492,7 @@ def _new_piece(brief: str, folder: Path, seed: int, audio: bool, soundfont: str 
 
 
 def arrange_project(plan_path: str | Path, folder: str | Path, seed: int = 0, arranger: str = "auto",
-                    progress: Progress = _quiet, sampling: dict | None = None) -> Result:
+                    progress: StepProgress = _quiet, sampling: dict | None = None) -> Result:
     check_sampling(sampling)
     plan = read_plan(plan_path)
     with project.transaction(folder, "composer arrange"):
@@ -527,13 +527,13 @@ def load_project(folder: str | Path) -> tuple[Plan | None, Score | None]:
     return plan, score
 
 
-def export_project(folder: str | Path, progress: Progress = _quiet) -> list[Path]:
+def export_project(folder: str | Path, progress: StepProgress = _quiet) -> list[Path]:
     """Re-export a project folder: from plan.json + piece.mid, or arrange the plan when there is no MIDI yet."""
     with project.transaction(folder, "composer export"):
         return _export_project(Path(folder), progress)
 
 
-def _export_project(folder: Path, progress: Progress) -> list[Path]:
+def _export_project(folder: Path, progress: StepProgress) -> list[Path]:
     plan, score = load_project(folder)
     if plan is None and score is None:
         raise project.ProjectError(f"{folder} has neither {project.PLAN} nor {project.MIDI}")

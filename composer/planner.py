@@ -98,10 +98,10 @@ class Slot:
 
 
 def plan_from_brief(text: str, seed: int = 0) -> Plan:
-    return plan_brief(parse_brief(text), seed)
+    return _plan_parsed(parse_brief(text), seed)
 
 
-def plan_brief(brief: Brief, seed: int = 0) -> Plan:
+def _plan_parsed(brief: Brief, seed: int = 0) -> Plan:
     rng = _rng("plan", brief.text, seed)
     genre = brief.genre or _infer_genre(brief)
     gd = GENRES.get(genre, GENRES["pop"])
@@ -842,4 +842,4 @@ def _roman(n: int) -> str:
     return ["I", "II", "III", "IV", "V", "VI", "VII", "VIII"][n - 1] if n <= 8 else str(n)
 
 
-__all__ = ["plan_from_brief", "plan_brief", "GENRES", "chord_symbol"]
+__all__ = ["plan_from_brief", "GENRES", "chord_symbol"]

@@ -38,7 +38,7 @@ import dataclasses
 import gc
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeGuard
 from xml.etree.ElementTree import Element, SubElement
@@ -62,9 +62,7 @@ from music21.musicxml.m21ToXml import ScoreExporter
 from .files import atomic_write
 from .harmony import FLAT_NAMES, SHARP_NAMES, Chord, Key
 from .midi_io import channel_map
-from .score import PPQ, Bar, Part, Score, plain_text
-
-Progress = Callable[[float, str], None]
+from .score import PPQ, Bar, Part, Progress, Score, plain_text
 
 GRID = PPQ // 4          # a 16th note
 MAX_VOICES = 4           # what notation programs accept on one staff

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .harmony import Chord, Key
 
 PPQ = 480
 # Caps every path shares (brief, plan, MIDI import, rendering): the single definition.
+# What a long step reports as it goes: (fraction 0..1, message); the pipeline adds the step's name.
+Progress = Callable[[float, str], None]
+
 MAX_TRACKS = 32
 MAX_SECONDS = 30 * 60
 # A performance may push the last notes and the sustain pedal a little past the written end, so a score

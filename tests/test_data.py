@@ -140,7 +140,7 @@ def _piece(n_bars: int, sections=()) -> C.Piece:
     bars = C.bars_of((4, 4), n_bars)
     notes = [Note(b.start + k * 480, b.start + k * 480 + 240, 60 + k, 80) for b in bars for k in range(4)]
     return C.Piece("test/1", "test", "train", bars, [[(0, parse_chord("C"))] for _ in bars], [(0, "major")] * n_bars,
-                   [120.0] * n_bars, list(sections), [C.Track("Lead", "melody", 73, False, notes)])
+                   [120.0] * n_bars, list(sections), [C.PieceTrack("Lead", "melody", 73, False, notes)])
 
 
 def test_windows_follow_sections_or_stride():

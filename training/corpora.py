@@ -62,7 +62,7 @@ VAL_PERCENT = 5
 TEST_PERCENT = 5
 SPLITS = ("train", "val", "test")
 
-Progress = Callable[[str], None]
+Say = Callable[[str], None]  # a line of news for the person running the build
 
 
 class DataError(RuntimeError):
@@ -95,7 +95,7 @@ def split_of(key: str) -> str:
 
 
 @dataclass
-class Track:
+class PieceTrack:
     name: str
     role: str
     program: int
@@ -113,7 +113,7 @@ class Piece:
     keys: list[tuple[int, str]]                        # per bar: (tonic, mode)
     tempos: list[float]                                # per bar, quarter notes per minute
     sections: list[tuple[int, int, str]]               # (first bar, bars, label) when annotated
-    tracks: list[Track]
+    tracks: list[PieceTrack]
     genre: str = ""
     title: str = ""
     meta: dict = field(default_factory=dict)
@@ -478,9 +478,9 @@ def pop909_piece(song: dict, shift: int = 0) -> tuple[Piece | None, str]:
         s = float(np.mean(seg)) if len(seg) else median
         tempos.append(round(60.0 / s * quarters_per_beat, 1))
 
-    tracks_out = [Track("Melody", "melody", 0, False, melody), Track("Bridge", "counter-melody", 0, False, bridge),
-                  Track("Piano", "chords", 0, False, chords_part),
-                  Track("Bass", "bass", POP909_BASS_PROGRAM, False, bass)]
+    tracks_out = [PieceTrack("Melody", "melody", 0, False, melody), PieceTrack("Bridge", "counter-melody", 0, False, bridge),
+                  PieceTrack("Piano", "chords", 0, False, chords_part),
+                  PieceTrack("Bass", "bass", POP909_BASS_PROGRAM, False, bass)]
     piece = Piece(id=f"pop909/{sid}", source="pop909", split=split_of(f"pop909/{sid}"), bars=bars, chords=per_bar,
                   keys=keys, tempos=tempos, sections=sections, tracks=[t for t in tracks_out if t.notes],
                   genre="pop", title=sid, meta={"label": label, "compound": compound,
@@ -614,7 +614,7 @@ def groove_piece(item: dict) -> tuple[Piece | None, str]:
     pid = "groove/" + item["id"]
     split = {"train": "train", "validation": "val", "test": "test"}.get(item.get("split", ""), split_of(pid))
     key = (stable_hash(pid) % 12, "major" if stable_hash(pid + "/mode") % 2 else "minor")
-    track = Track("Drums", "drums", 0, True, sorted(notes, key=lambda n: (n.start, n.pitch)))
+    track = PieceTrack("Drums", "drums", 0, True, sorted(notes, key=lambda n: (n.start, n.pitch)))
     piece = Piece(id=pid, source="groove", split=split, bars=bars, chords=[[(0, None)] for _ in bars],
                   keys=[key] * n_bars, tempos=[bpm] * n_bars, sections=[], tracks=[track],
                   genre=groove_style(item.get("style", "")), title=item["id"],
@@ -798,7 +798,7 @@ def lead_sheet_piece(pid: str, source: str, xml: bytes, genre: str, split_key: s
     sections = _lead_sheet_sections(grid, 0, len(bars))
     piece = Piece(id=pid, source=source, split=split_of(split_key), bars=bars, chords=per_bar,
                   keys=[key] * len(bars), tempos=[bpm or LEAD_SHEET_TEMPO] * len(bars), sections=sections,
-                  tracks=[Track("Melody", "melody", 0, False, notes)], genre=genre, title=title,
+                  tracks=[PieceTrack("Melody", "melody", 0, False, notes)], genre=genre, title=title,
                   meta={"tempo_source": "score" if bpm else "default"})
     return piece, ""
 
@@ -916,7 +916,7 @@ def chorale_piece(item: dict) -> tuple[Piece | None, str]:
     pid = name.replace("\\", "/")
     ensemble = sorted(CHORALE_ENSEMBLES)[stable_hash(pid) % len(CHORALE_ENSEMBLES)]
     programs = CHORALE_ENSEMBLES[ensemble]
-    tracks = [Track(v.capitalize(), role, prog, False, notes)
+    tracks = [PieceTrack(v.capitalize(), role, prog, False, notes)
               for v, role, prog, notes in zip(_VOICE_NAMES, CHORALE_ROLES, programs, voice_notes)]
     piece = Piece(id=pid, source="bach_chorales", split=split_of(pid), bars=bars, chords=per_bar,
                   keys=[key] * len(bars), tempos=[CHORALE_TEMPO] * len(bars), sections=[], tracks=tracks,
@@ -953,7 +953,7 @@ def _parse_item(task: tuple[str, dict]) -> tuple[str, Piece | None, str]:
     return kind, piece, why
 
 
-def read_pieces(data_dir: Path, limit: int | None = None, workers: int = 1, progress: Progress = print,
+def read_pieces(data_dir: Path, limit: int | None = None, workers: int = 1, progress: Say = print,
                 sources: tuple[str, ...] = ("pop909", "groove", "lead_sheets", "bach_chorales")) -> list[Piece]:
     """Every piece of every source, parsed (in `workers` processes when more than 1)."""
     tasks: list[tuple[str, dict]] = []

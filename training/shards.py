@@ -54,8 +54,8 @@ from training.corpora import (
     SPLITS,
     DataError,
     Piece,
-    Progress,
-    Track,
+    PieceTrack,
+    Say,
     default_data_dir,
     read_pieces,
 )
@@ -206,14 +206,14 @@ def energy_thresholds(pieces: list[Piece], records: list[Record]) -> dict[str, l
     return out
 
 
-def header_for(piece: Piece, track: Track, first: int, n_bars: int, role: str | None = None) -> dict:
+def header_for(piece: Piece, track: PieceTrack, first: int, n_bars: int, role: str | None = None) -> dict:
     tempo = float(np.mean(piece.tempos[first:first + n_bars]))
     return {"role": role or track.role, "program": "drums" if track.drum else track.program, "drum": track.drum,
             "key": piece.keys[first], "tempo": tempo, "section": section_at(piece, first),
             "form_pos": form_position(first, piece.n_bars)}
 
 
-def encode_record(tok: MusicTokenizer, piece: Piece, notes: list[Note], track: Track, first: int,
+def encode_record(tok: MusicTokenizer, piece: Piece, notes: list[Note], track: PieceTrack, first: int,
                   n_bars: int, role: str | None = None) -> list[tuple[int, int, list[int]]]:
     """[(first bar, bars, ids)] for a run, halved until each part fits MAX_TOKENS (parts that
     cannot fit or come out near-empty are dropped)."""
@@ -305,7 +305,7 @@ def _caption_cache(out: Path) -> Path:
     return out / "cache" / "caption_embeddings.npz"
 
 
-def embed_captions(texts: list[str], out: Path, progress: Progress) -> np.ndarray:
+def embed_captions(texts: list[str], out: Path, progress: Say) -> np.ndarray:
     """Embeddings of the captions, reusing those cached in OUT/cache from an earlier build."""
     from symbolic import text as text_encoder
 
@@ -369,7 +369,7 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def build(data_dir: Path, out: Path, limit: int | None = None, workers: int = 1, progress: Progress = print,
+def build(data_dir: Path, out: Path, limit: int | None = None, workers: int = 1, progress: Say = print,
           ship_tokenizer: bool = False, sources: tuple[str, ...] = ("pop909", "groove", "lead_sheets", "bach_chorales"),
           captions_per_piece: int = CAPTIONS_PER_PIECE) -> dict:
     """Build the shards in `out` (see the module docstring); returns the summary."""
@@ -510,7 +510,7 @@ def build(data_dir: Path, out: Path, limit: int | None = None, workers: int = 1,
     return summary
 
 
-def print_summary(summary: dict, progress: Progress = print) -> None:
+def print_summary(summary: dict, progress: Say = print) -> None:
     progress(f"{'source':14s} {'split':5s} {'pieces':>7s} {'sequences':>10s} {'tokens':>11s}")
     for split in SPLITS:
         for src, c in summary["sources"].get(split, {}).items():

@@ -7,11 +7,9 @@
 """
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Protocol
 
-from ..score import Score, Sheet
-
-ArrangeProgress = Callable[[float, str], None]  # (fraction 0..1, message)
+from ..score import Progress, Score, Sheet
 
 
 class Arranger(Protocol):
@@ -20,7 +18,7 @@ class Arranger(Protocol):
 
     def arrange(self, sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[int] | None = None,
                 tracks: set[str] | None = None, locked: set[str] | frozenset = frozenset(), brief: str = "",
-                progress: ArrangeProgress | None = None) -> Score: ...
+                progress: Progress | None = None) -> Score: ...
 
 
-__all__ = ["Arranger", "ArrangeProgress"]
+__all__ = ["Arranger"]
