@@ -48,7 +48,9 @@ def small_score(bars: int = 8) -> Score:
 
 def test_shipped_weights_load_and_are_small():
     model, cfg = load(WEIGHTS_DIR)
-    assert cfg["steps"] >= 50 and cfg["schedule"] == "cosine"
+    assert cfg.steps >= 50 and cfg.schedule == "cosine"
+    # The config beside the weights reads back to the same JSON.
+    assert json.loads(cfg.to_json()) == json.loads((WEIGHTS_DIR / "config.json").read_text())
     assert (WEIGHTS_DIR / "model.safetensors").stat().st_size < 2_000_000
     assert (WEIGHTS_DIR / "card.json").is_file()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -39,7 +39,7 @@ def _torch():
     return torch
 
 
-def make_model(cfg: dict):
+def make_model(cfg: PerformConfig):
     import torch
     from torch import nn
 
@@ -63,25 +63,65 @@ def make_model(cfg: dict):
                 h = h + b(h)
             return self.out(h)
 
-    return Denoiser(cfg["n_features"], cfg["hidden"], cfg["layers"], int(cfg.get("n_targets", 3)))
+    return Denoiser(cfg.n_features, cfg.hidden, cfg.layers, cfg.n_targets)
 
 
-DEFAULT_CONFIG: dict[str, Any]  # a JSON object, saved beside the weights
-DEFAULT_CONFIG = {"n_features": N_FEATURES, "n_targets": N_TARGETS, "hidden": 192, "layers": 3, "steps": 100,
-                  "sample_steps": 50, "schedule": "cosine",
-                  "target_scales": {"timing_ms": T_MS, "velocity": V_SCALE, "log_duration_ratio": D_SCALE,
-                                    "pedal_offset_beats": P_SCALE, "log2_pedal_hold_beats": H_SCALE},
-                  "classes": list(CLASSES), "roles": list(ROLE_GROUPS), "max_shift_ms": MAX_SHIFT_MS}
+@dataclass(frozen=True)
+class TargetScales:
+    """What one unit of each (scaled) target means; the model learns targets of about unit size."""
+
+    timing_ms: float = T_MS               # onset deviation from the grid, ms
+    velocity: float = V_SCALE             # velocity change from the score's velocity
+    log_duration_ratio: float = D_SCALE   # log(played / written duration): articulation
+    pedal_offset_beats: float = P_SCALE   # sustain pedal press after the written onset, beats
+    log2_pedal_hold_beats: float = H_SCALE  # how long the pedal is held, log2 beats
 
 
+@dataclass(frozen=True)
+class PerformConfig:
+    """The performance model's shape and sampling, saved as config.json beside its weights."""
+
+    n_features: int = N_FEATURES     # per-note inputs (features.part_features)
+    n_targets: int = N_TARGETS       # timing, velocity, articulation, pedal press, offset, hold
+    hidden: int = 192                # the MLP's width
+    layers: int = 3                  # residual blocks
+    steps: int = 100                 # diffusion steps the model was trained on
+    sample_steps: int = 50           # steps taken when sampling: an even stride of the training steps
+    schedule: str = "cosine"         # the noise schedule (the only one)
+    target_scales: TargetScales = field(default_factory=TargetScales)
+    classes: tuple[str, ...] = CLASSES        # instrument classes, in the order of the features' one-hot
+    roles: tuple[str, ...] = ROLE_GROUPS      # role groups, likewise
+    max_shift_ms: float = MAX_SHIFT_MS        # no note moves further than this from the grid
+
+    @classmethod
+    def from_json(cls, text: str) -> "PerformConfig":
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("config.json is not an object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"config.json has unknown keys {unknown}")
+        data.setdefault("n_targets", 3)  # the first models sampled timing, velocity and articulation only
+        data.setdefault("sample_steps", data.get("steps", cls.steps))
+        data["target_scales"] = TargetScales(**data.get("target_scales", {}))
+        for key in ("classes", "roles"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["classes"], data["roles"] = list(self.classes), list(self.roles)
+        return json.dumps(data, indent=1)
 
 
-def save(model, cfg: dict, out: Path, card: dict) -> None:
+def save(model, cfg: PerformConfig, out: Path, card: dict) -> None:
     from safetensors.torch import save_file
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(_torch().float16).contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / "model.safetensors"))
-    (out / "config.json").write_text(json.dumps(cfg, indent=1))
+    (out / "config.json").write_text(cfg.to_json())
     (out / "card.json").write_text(json.dumps(card, indent=1))
 
 
@@ -99,9 +139,9 @@ def load(folder: Path | str | None = None):
     if key not in _CACHE:
         from safetensors.torch import load_file
         try:
-            cfg = json.loads((folder / "config.json").read_text())
+            cfg = PerformConfig.from_json((folder / "config.json").read_text())
             state = load_file(str(folder / "model.safetensors"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TypeError) as exc:
             raise PerformanceError(f"no performance model in {folder}: {exc}") from None
         model = make_model(cfg)
         model.load_state_dict({k: v.float() for k, v in state.items()})
@@ -110,20 +150,20 @@ def load(folder: Path | str | None = None):
     return _CACHE[key]
 
 
-def sample(model, cfg: dict, feats: np.ndarray, seed: int = 0) -> np.ndarray:
+def sample(model, cfg: PerformConfig, feats: np.ndarray, seed: int = 0) -> np.ndarray:
     """DDPM ancestral sampling of the 3 (scaled) targets for each row of feats; deterministic for a seed."""
     torch = _torch()
     n = len(feats)
     if n == 0:
-        return np.zeros((0, int(cfg.get("n_targets", 3))), dtype=np.float32)
-    steps = cfg["steps"]
+        return np.zeros((0, cfg.n_targets), dtype=np.float32)
+    steps = cfg.steps
     ab = _cosine_alphas_bar(steps)
     # Ancestral sampling on an evenly strided subset of the training steps (all of them when equal).
-    n_s = max(1, min(steps, int(cfg.get("sample_steps", steps))))
+    n_s = max(1, min(steps, cfg.sample_steps))
     ts = sorted({int(round(v)) for v in np.linspace(0, steps - 1, n_s)}, reverse=True)
     g = torch.Generator().manual_seed(int(seed))
     f = torch.from_numpy(np.asarray(feats, dtype=np.float32))
-    n_out = int(cfg.get("n_targets", 3))
+    n_out = cfg.n_targets
     x = torch.randn((n, n_out), generator=g)
     old = torch.get_num_threads()
     torch.set_num_threads(1)

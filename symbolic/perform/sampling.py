@@ -8,16 +8,10 @@ import numpy as np
 
 from ..score import PPQ, Note, Score
 from .features import (
-    D_SCALE,
-    H_SCALE,
-    MAX_SHIFT_MS,
     MIN_HOLD_BEATS,
     N_FEATURES,
     N_TARGETS,
-    P_SCALE,
     PEDAL_PROGRAMS,
-    T_MS,
-    V_SCALE,
     bpm_at,
     score_features,
 )
@@ -45,10 +39,10 @@ def perform(score: Score, seed: int = 0, amount: float = 1.0, weights: Path | st
     feats = [score_features(out, p, style) for p in parts]
     allf = np.concatenate(feats) if feats else np.zeros((0, N_FEATURES), np.float32)
     y = sample(model, cfg, allf, seed)
-    sc = cfg.get("target_scales", {})
-    t_ms, v_s, d_s = sc.get("timing_ms", T_MS), sc.get("velocity", V_SCALE), sc.get("log_duration_ratio", D_SCALE)
-    h_s, p_s = sc.get("log2_pedal_hold_beats", H_SCALE), sc.get("pedal_offset_beats", P_SCALE)
-    max_ms = float(cfg.get("max_shift_ms", MAX_SHIFT_MS))
+    sc = cfg.target_scales
+    t_ms, v_s, d_s = sc.timing_ms, sc.velocity, sc.log_duration_ratio
+    h_s, p_s = sc.log2_pedal_hold_beats, sc.pedal_offset_beats
+    max_ms = float(cfg.max_shift_ms)
     at = 0
     for p, _ in zip(parts, feats):
         n = len(p.notes)

@@ -81,7 +81,7 @@ def evaluate(cache: Path, weights: Path | None = None, seed: int = 0, split: str
             row.update(piece_bootstrap(d["piece"][m], hum_dev[m], hum_vel[m], mod_dev[m], mod_vel[m],
                                        base_dev, base_vel, seed))
         rows.append(row)
-    res = {"rows": rows, "notes": int(len(cls)), "sample_steps": int(cfg.get("sample_steps", cfg["steps"]))}
+    res = {"rows": rows, "notes": int(len(cls)), "sample_steps": cfg.sample_steps}
     if y.shape[1] >= N_TARGETS and "piece" in d.files and bool(((d["cls"] == "piano") & (d["src"] == "pop909")).any()):
         res["pedal"] = evaluate_pedal(d, y)
     return res

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from symbolic.perform.model import (
-    DEFAULT_CONFIG,
+    PerformConfig,
     _cosine_alphas_bar,
     _torch,
     make_model,
@@ -38,17 +38,17 @@ def train(cache: Path, out: Path, minutes: float = 8.0, batch: int = 1024, lr: f
             w[mc] = 1.0 / float(mc.sum()) ** rare_boost
         w[ms] *= 0.5 / w[ms].sum()
     w = torch.from_numpy(w / w.sum())
-    cfg = dict(DEFAULT_CONFIG)
+    cfg = PerformConfig()
     model = make_model(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    ab = torch.from_numpy(_cosine_alphas_bar(cfg["steps"])).float()
+    ab = torch.from_numpy(_cosine_alphas_bar(cfg.steps)).float()
     t0 = time.time()
     step, losses, ema = 0, [], None
     budget = minutes * 60
     while time.time() - t0 < budget:
         idx = torch.multinomial(w, batch, replacement=True)
         xb, yb = x[idx], y[idx]
-        t = torch.randint(0, cfg["steps"], (batch,))
+        t = torch.randint(0, cfg.steps, (batch,))
         noise = torch.randn_like(yb)
         a = ab[t][:, None]
         xt = a.sqrt() * yb + (1 - a).sqrt() * noise
@@ -71,7 +71,7 @@ def train(cache: Path, out: Path, minutes: float = 8.0, batch: int = 1024, lr: f
     g = torch.Generator().manual_seed(1)
     xt_, yt_ = torch.from_numpy(te["x"]).float(), torch.from_numpy(np.clip(te["y"], -6, 6)).float()
     with torch.no_grad():
-        t = torch.randint(0, cfg["steps"], (len(yt_),), generator=g)
+        t = torch.randint(0, cfg.steps, (len(yt_),), generator=g)
         noise = torch.randn(yt_.shape, generator=g)
         a = ab[t][:, None]
         test_loss = float(((model(a.sqrt() * yt_ + (1 - a).sqrt() * noise, t, xt_) - noise) ** 2).mean())
@@ -81,7 +81,7 @@ def train(cache: Path, out: Path, minutes: float = 8.0, batch: int = 1024, lr: f
         "model": "expressive performance denoiser (symbolic/perform.py)",
         "parameters": sum(p.numel() for p in model.parameters()),
         "targets": ["timing_ms", "velocity", "log_duration_ratio", "pedal_press", "pedal_offset_beats",
-                    "log2_pedal_hold_beats"][:cfg["n_targets"]],
+                    "log2_pedal_hold_beats"][:cfg.n_targets],
         "data": {
             "groove": {"name": "Groove MIDI Dataset (Magenta; Gillick, Roberts, Engel, Eck, Bamman 2019)",
                        "license": "CC BY 4.0", "performances_train": pieces.get("groove", {}).get("train"),
