@@ -42,7 +42,7 @@ import threading
 import time
 import uuid
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable
@@ -64,6 +64,28 @@ SUPPORTED = {"StableAudioPipeline": "stable_audio", "AudioLDM2Pipeline": "audiol
 DEFAULT_STRENGTH = 0.5
 DEFAULT_GUIDANCE = 1.0
 GUIDANCE_LR = 0.05          # x0 moves by guidance * GUIDANCE_LR * rms(x0) per guidance iteration
+
+
+@dataclass(frozen=True)
+class DiffusionSettings:
+    """How the diffusion renderer runs (the CLI's --strength, --guidance, --steps, --seed, --per-stem, --device)."""
+
+    strength: float = DEFAULT_STRENGTH   # SDEdit noise level in [0, 1]: 0 = the SoundFont render through the VAE
+    guidance: float = DEFAULT_GUIDANCE   # step size of the chroma/onset pull toward the Score (0 = none)
+    steps: int | None = None             # scheduler steps for a full denoise (None: the pipeline's usual count)
+    seed: int = 0
+    text_guidance: float | None = None   # classifier-free guidance of the prompt (None: 7 Stable Audio, 3.5 AudioLDM2)
+    prompt: str | None = None            # overrides the per-section prompts
+    negative_prompt: str | None = None
+    per_stem: bool = False               # every part on its own (its own prompt and guidance), then summed
+    device: str | None = None            # auto (None), cuda, mps or cpu
+    window_seconds: float | None = None  # overrides the model's window
+    overlap: float = 0.25                # of a window, shared with the next
+    window_mode: str = "multidiffusion"  # or "crossfade": windows rendered apart and joined
+    guidance_iters: int = 1              # guidance steps per denoising step
+    guidance_lr: float = GUIDANCE_LR
+    chroma_weight: float = 1.0           # the chroma term of the guidance loss
+    onset_weight: float = 0.5            # the onset term
 ENERGY_WORDS = {1: "very calm", 2: "calm", 3: "moderate energy", 4: "energetic", 5: "very energetic, intense"}
 
 
@@ -775,27 +797,12 @@ def render_diffusion(
     score: Score,
     model: str | os.PathLike,
     out_path: str | Path | None = None,
+    settings: DiffusionSettings | None = None,
     *,
     plan=None,
-    strength: float = DEFAULT_STRENGTH,
-    guidance: float = DEFAULT_GUIDANCE,
-    steps: int | None = None,
-    seed: int = 0,
-    text_guidance: float | None = None,
-    prompt: str | None = None,
-    negative_prompt: str | None = None,
-    per_stem: bool = False,
     stems_dir: str | Path | None = None,
     fmt: str | None = None,
-    device: str | None = None,
     soundfont: str | Path | None = None,
-    window_seconds: float | None = None,
-    overlap: float = 0.25,
-    window_mode: str = "multidiffusion",
-    guidance_iters: int = 1,
-    guidance_lr: float = GUIDANCE_LR,
-    chroma_weight: float = 1.0,
-    onset_weight: float = 0.5,
     init_audio: np.ndarray | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
@@ -814,6 +821,11 @@ def render_diffusion(
     progress(fraction, message) is called from this thread; once `cancel` is set the render stops
     with DiffusionCancelled and no file is written. Raises DiffusionError with a one-line message.
     """
+    settings = settings or DiffusionSettings()
+    strength, guidance, steps, seed = settings.strength, settings.guidance, settings.steps, settings.seed
+    text_guidance, prompt = settings.text_guidance, settings.prompt
+    per_stem, device, window_seconds, window_mode = (settings.per_stem, settings.device, settings.window_seconds,
+                                                     settings.window_mode)
     t_start = time.perf_counter()
     rep = _Reporter(progress, cancel)
     warn = warn or (lambda m: rep(rep.fraction, m, force=True))
@@ -844,6 +856,7 @@ def render_diffusion(
     adapter = _StableAudio(pipe, dev) if name == "StableAudioPipeline" else _AudioLDM2(pipe, dev)
     steps = int(steps or adapter.default_steps)
     text_guidance = float(adapter.default_text_guidance if text_guidance is None else text_guidance)
+    run = replace(settings, steps=steps, text_guidance=text_guidance)  # what each pass runs with
     if dev == "cpu":
         warn(f"warning: running {name} on the CPU; this is slow (an ETA follows the first step)")
     rep.check()
@@ -892,13 +905,10 @@ def render_diffusion(
             # torchsde's Brownian tree (Stable Audio's SDE sampler) warns when asked about sigma 0 at the end.
             warnings.filterwarnings("ignore", message="Should have", category=UserWarning)
             if window_mode == "crossfade":
-                wav = _crossfade_pass(adapter, audio, score, parts, spans, steps, strength, guidance, text_guidance,
-                                      negative_prompt, gen_seed, window, overlap, guidance_iters, guidance_lr,
-                                      chroma_weight, onset_weight, sub, rep, warn, dev, info)
+                wav = _crossfade_pass(adapter, audio, score, parts, spans, run, gen_seed, window, sub, rep, warn, dev,
+                                      info)
             else:
-                wav = _diffuse(adapter, audio, score, parts, spans, steps, strength, guidance, text_guidance, negative_prompt,
-                               gen_seed, window, overlap, guidance_iters, guidance_lr, chroma_weight, onset_weight,
-                               sub, rep, warn, dev, info)
+                wav = _diffuse(adapter, audio, score, parts, spans, run, gen_seed, window, sub, rep, warn, dev, info)
         out = M.resample(wav.T, adapter.sr, SAMPLE_RATE, axis=0)                # (n, C) at 44.1 kHz
         if out.shape[1] == 1:
             out = np.repeat(out, 2, axis=1)
@@ -945,10 +955,10 @@ def render_diffusion(
         prompts=list(dict.fromkeys(info["prompts"])), adherence=follows)
 
 
-def _diffuse(adapter: _Adapter, audio: np.ndarray, score: Score, parts, spans, steps, strength, guidance, text_guidance,
-             negative, seed, window, overlap, guidance_iters, guidance_lr, chroma_weight, onset_weight,
+def _diffuse(adapter: _Adapter, audio: np.ndarray, score: Score, parts, spans, run: DiffusionSettings, seed, window,
              sub, rep: _Reporter, warn: Warn, dev: str, info: dict, time_offset: float = 0.0) -> np.ndarray:
     """SDEdit + guidance + MultiDiffusion over one (C, n) signal at the model's rate; returns (C, n)."""
+    assert run.steps is not None and run.text_guidance is not None  # render_diffusion resolved both
     torch = adapter.torch
     n = audio.shape[1]
     sub(0.0, "encoding the SoundFont render", True)
@@ -958,8 +968,8 @@ def _diffuse(adapter: _Adapter, audio: np.ndarray, score: Score, parts, spans, s
     if L % mult:
         x0 = torch.nn.functional.pad(x0, (0, 0) * (x0.dim() - 3) + (0, mult - L % mult))
         L = x0.shape[2]
-    ranges = plan_windows(L, window, overlap, mult)
-    sampler = _Sampler(adapter.pipe.scheduler, steps, strength, dev)
+    ranges = plan_windows(L, window, run.overlap, mult)
+    sampler = _Sampler(adapter.pipe.scheduler, run.steps, run.strength, dev)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     noise = torch.randn(x0.shape, generator=gen, dtype=torch.float32).to(dev)
     latents = sampler.start_latents(x0, noise)
@@ -970,8 +980,8 @@ def _diffuse(adapter: _Adapter, audio: np.ndarray, score: Score, parts, spans, s
         right = b - ranges[k + 1][0] if k + 1 < len(ranges) else 0
         t0, t1 = time_offset + a * sec_per_frame, time_offset + b * sec_per_frame
         w = _Window(a, b, _ramp(b - a, max(left, 0), max(right, 0)).to(dev), prompt_at(spans, t0, t1))
-        if guidance > 0:
-            tg = _Targets(score, parts, adapter.sr, t0, (b - a) * adapter.hop, dev, chroma_weight, onset_weight)
+        if run.guidance > 0:
+            tg = _Targets(score, parts, adapter.sr, t0, (b - a) * adapter.hop, dev, run.chroma_weight, run.onset_weight)
             w.targets = tg if tg.active else None
         windows.append(w)
     info["windows"] = max(info["windows"], len(windows))
@@ -981,7 +991,7 @@ def _diffuse(adapter: _Adapter, audio: np.ndarray, score: Score, parts, spans, s
     for w in windows:
         ck = (w.prompt, w.b - w.a)
         if ck not in conds:
-            conds[ck] = adapter.condition(w.prompt, (w.b - w.a) * sec_per_frame, text_guidance, negative)
+            conds[ck] = adapter.condition(w.prompt, (w.b - w.a) * sec_per_frame, run.text_guidance, run.negative_prompt)
     shape_w = [1] * latents.dim()
     total = max(1, len(sampler.timesteps) * len(windows))
     done, t_first = 0, None
@@ -992,11 +1002,11 @@ def _diffuse(adapter: _Adapter, audio: np.ndarray, score: Score, parts, spans, s
         for w in windows:
             rep.check()
             xw = latents[:, :, w.a:w.b]
-            out = adapter.predict(sampler.scale(xw, t), t, conds[(w.prompt, w.b - w.a)], text_guidance)
-            if w.targets is not None and guidance > 0:
+            out = adapter.predict(sampler.scale(xw, t), t, conds[(w.prompt, w.b - w.a)], run.text_guidance)
+            if w.targets is not None and run.guidance > 0:
                 ca, cb = sampler.coefficients(t)
                 x0w = ca * xw + cb * out
-                x0g = _guide(adapter, x0w, w.targets, guidance, guidance_iters, guidance_lr)
+                x0g = _guide(adapter, x0w, w.targets, run.guidance, run.guidance_iters, run.guidance_lr)
                 out = (x0g - ca * xw) / cb if cb != 0 else out
             sw = list(shape_w)
             sw[2] = w.b - w.a
@@ -1040,16 +1050,14 @@ def _guide(adapter: _Adapter, x0, targets: _Targets, guidance: float, iters: int
     return x
 
 
-def _crossfade_pass(adapter, audio, score, parts, spans, steps, strength, guidance, text_guidance, negative, seed, window,
-                    overlap, guidance_iters, guidance_lr, chroma_weight, onset_weight, sub, rep, warn, dev,
+def _crossfade_pass(adapter, audio, score, parts, spans, run: DiffusionSettings, seed, window, sub, rep, warn, dev,
                     info) -> np.ndarray:
     """Windows rendered independently (each a full SDEdit run) and joined with equal-power crossfades."""
     n = audio.shape[1]
     win_samples = window * adapter.hop
     if n <= win_samples:
-        return _diffuse(adapter, audio, score, parts, spans, steps, strength, guidance, text_guidance, negative, seed, window,
-                        overlap, guidance_iters, guidance_lr, chroma_weight, onset_weight, sub, rep, warn, dev, info)
-    fade = int(round(win_samples * min(max(overlap, 0.05), 0.5)))
+        return _diffuse(adapter, audio, score, parts, spans, run, seed, window, sub, rep, warn, dev, info)
+    fade = int(round(win_samples * min(max(run.overlap, 0.05), 0.5)))
     stride = win_samples - fade
     starts = list(range(0, max(1, n - fade), stride))
     out = np.zeros((adapter.channels, n), np.float32)
@@ -1060,9 +1068,8 @@ def _crossfade_pass(adapter, audio, score, parts, spans, steps, strength, guidan
         def sub_k(f, m, force=False, k=k):
             sub((k + f) / count, f"piece {k + 1}/{count}: {m}", force)
 
-        seg = _diffuse(adapter, audio[:, a:b], score, parts, spans, steps, strength, guidance, text_guidance, negative,
-                       seed + k, window, overlap, guidance_iters, guidance_lr, chroma_weight, onset_weight, sub_k,
-                       rep, warn, dev, info, time_offset=a / adapter.sr)
+        seg = _diffuse(adapter, audio[:, a:b], score, parts, spans, run, seed + k, window, sub_k, rep, warn, dev, info,
+                       time_offset=a / adapter.sr)
         length = b - a
         gain = np.ones(length, np.float32)
         if k > 0:

@@ -407,11 +407,12 @@ def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = No
         res: RenderResult
         # --- diffusion renderer (audio.diffusion) ---
         if renderer == "diffusion":
-            from audio.diffusion import render_diffusion
+            from audio.diffusion import DiffusionSettings, render_diffusion
             opts = dict(diffusion or {})
             model = opts.pop("model", None)
-            res = render_diffusion(score, model, mix_at, stems_dir=stems_at, fmt=fmt, soundfont=soundfont, plan=plan,
-                                   progress=lambda f, m: progress("render", f, m), cancel=cancel, warn=warn, **opts)
+            res = render_diffusion(score, model, mix_at, DiffusionSettings(**opts), stems_dir=stems_at, fmt=fmt,
+                                   soundfont=soundfont, plan=plan, progress=lambda f, m: progress("render", f, m),
+                                   cancel=cancel, warn=warn)
         else:
             res = render_score(score, soundfont=soundfont, mix_path=mix_at, stems_dir=stems_at, fmt=fmt,
                                progress=lambda f, m: progress("render", f, m), cancel=cancel)

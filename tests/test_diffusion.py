@@ -22,6 +22,7 @@ from audio import metrics as M  # noqa: E402
 from audio.diffusion import (  # noqa: E402
     DiffusionCancelled,
     DiffusionError,
+    DiffusionSettings,
     choose_device,
     load_pipeline,
     pipeline_class_of,
@@ -230,11 +231,11 @@ def test_stable_audio_sdedit_guidance_and_files(stable_audio_dir, tmp_path):
     score = band_score(hats=False, bars=2)
     common = dict(strength=0.8, steps=8, seed=3, device="cpu", guidance_iters=3)
     t = time.perf_counter()
-    plain = render_diffusion(score, stable_audio_dir, tmp_path / "plain.wav", guidance=0.0, **common)
+    plain = render_diffusion(score, stable_audio_dir, tmp_path / "plain.wav", DiffusionSettings(guidance=0.0, **common))
     t_plain = time.perf_counter() - t
-    again = render_diffusion(score, stable_audio_dir, None, guidance=0.0, **common)
+    again = render_diffusion(score, stable_audio_dir, None, DiffusionSettings(guidance=0.0, **common))
     np.testing.assert_array_equal(plain.mix, again.mix)                # same seed, same audio
-    guided = render_diffusion(score, stable_audio_dir, tmp_path / "guided.flac", guidance=5.0, **common)
+    guided = render_diffusion(score, stable_audio_dir, tmp_path / "guided.flac", DiffusionSettings(guidance=5.0, **common))
     c_plain, c_guided = _chroma(plain, score), _chroma(guided, score)
     print(f"stable audio: chroma {c_plain:.3f} -> {c_guided:.3f} with guidance; {t_plain:.2f}s unguided")
     assert c_guided > c_plain + 0.1
@@ -251,7 +252,7 @@ def test_stable_audio_sdedit_guidance_and_files(stable_audio_dir, tmp_path):
 
 def test_strength_zero_returns_the_vae_round_trip(stable_audio_dir):
     score = band_score(hats=False, bars=1)
-    res = render_diffusion(score, stable_audio_dir, None, strength=0.0, guidance=1.0, steps=4, device="cpu")
+    res = render_diffusion(score, stable_audio_dir, None, DiffusionSettings(strength=0.0, guidance=1.0, steps=4, device="cpu"))
     # No denoising step runs: the SoundFont render goes through the VAE only, at full length, normalized.
     assert res.steps_run == 0
     assert res.mix.shape == render_score(score, with_stems=False).mix.shape
@@ -262,15 +263,13 @@ def test_strength_zero_returns_the_vae_round_trip(stable_audio_dir):
 def test_long_input_is_windowed_with_multidiffusion_and_crossfades(tmp_path, stable_audio_dir):
     score = band_score(6, hats=False, markers=True)    # 12 s of music, about 14 s with the tail; window 64 frames = 1 s
     fs = render_score(score, with_stems=False)
-    res = render_diffusion(score, stable_audio_dir, tmp_path / "long.wav", strength=0.6, guidance=1.0, steps=4,
-                           device="cpu", overlap=0.25)
+    res = render_diffusion(score, stable_audio_dir, tmp_path / "long.wav", DiffusionSettings(strength=0.6, guidance=1.0, steps=4, device="cpu", overlap=0.25))
     assert res.windows > 10
     assert len(res.mix) == len(fs.mix)
     assert any("verse" in p for p in res.prompts) and any("chorus" in p for p in res.prompts)
     data, sr = sf.read(tmp_path / "long.wav")
     assert sr == 44100 and data.shape == (len(fs.mix), 2)
-    cross = render_diffusion(score, stable_audio_dir, None, strength=0.6, guidance=0.0, steps=4, device="cpu",
-                             window_mode="crossfade", window_seconds=4.0)
+    cross = render_diffusion(score, stable_audio_dir, None, DiffusionSettings(strength=0.6, guidance=0.0, steps=4, device="cpu", window_mode="crossfade", window_seconds=4.0))
     assert cross.windows > 1 and len(cross.mix) == len(fs.mix)
     assert np.isfinite(cross.mix).all() and abs(cross.peak_dbfs + 1.0) < 0.01
 
@@ -279,8 +278,8 @@ def test_long_input_is_windowed_with_multidiffusion_and_crossfades(tmp_path, sta
 def test_audioldm2_sdedit_guidance_and_windows(audioldm2_dir):
     score = band_score(hats=False, bars=2)
     common = dict(strength=0.8, steps=8, seed=1, device="cpu", guidance_iters=3)
-    plain = render_diffusion(score, audioldm2_dir, None, guidance=0.0, **common)
-    guided = render_diffusion(score, audioldm2_dir, None, guidance=5.0, **common)
+    plain = render_diffusion(score, audioldm2_dir, None, DiffusionSettings(guidance=0.0, **common))
+    guided = render_diffusion(score, audioldm2_dir, None, DiffusionSettings(guidance=5.0, **common))
     c_plain, c_guided = _chroma(plain, score), _chroma(guided, score)
     print(f"audioldm2: chroma {c_plain:.3f} -> {c_guided:.3f} with guidance")
     assert c_guided > c_plain + 0.05
@@ -300,21 +299,20 @@ def test_per_stem_rendering_writes_stems_that_sum_to_the_mix(tmp_path, audioldm2
     score.parts = [p for p in score.parts if p.name in ("Flute", "Bass", "Drums")]
     score.bars = score.bars[:2]
     stems = tmp_path / "stems"
-    res = render_diffusion(score, audioldm2_dir, tmp_path / "mix.wav", plan=plan, per_stem=True, stems_dir=stems,
-                           strength=0.7, guidance=1.0, steps=4, device="cpu")
+    res = render_diffusion(score, audioldm2_dir, tmp_path / "mix.wav", DiffusionSettings(per_stem=True, strength=0.7, guidance=1.0, steps=4, device="cpu"), plan=plan, stems_dir=stems)
     assert sorted(p.name for p in stems.iterdir()) == ["Bass.wav", "Drums.wav", "Flute.wav"]
     total = sum(res.stems.values())
     np.testing.assert_allclose(total, res.mix, atol=1e-5)
     assert any(p.startswith("pop music, solo flute") for p in res.prompts)
     assert any("solo drums" in p for p in res.prompts)
     with pytest.raises(DiffusionError, match="per-stem"):
-        render_diffusion(score, audioldm2_dir, tmp_path / "x.wav", stems_dir=stems, device="cpu")
+        render_diffusion(score, audioldm2_dir, tmp_path / "x.wav", DiffusionSettings(device="cpu"), stems_dir=stems)
 
 
 def test_progress_and_cancel(stable_audio_dir, tmp_path):
     score = band_score(hats=False, bars=1)
     seen = []
-    render_diffusion(score, stable_audio_dir, None, steps=4, device="cpu", progress=lambda f, m: seen.append((f, m)))
+    render_diffusion(score, stable_audio_dir, None, DiffusionSettings(steps=4, device="cpu"), progress=lambda f, m: seen.append((f, m)))
     assert seen[0][0] == 0.0 and seen[-1] == (1.0, "done")
     assert any("ETA" in m for _, m in seen) and any("CPU" in m for _, m in seen)
     assert all(a[0] <= b[0] + 1e-9 for a, b in zip(seen, seen[1:]))
@@ -326,8 +324,7 @@ def test_progress_and_cancel(stable_audio_dir, tmp_path):
 
     (tmp_path / "keep.wav").write_bytes(b"old")
     with pytest.raises(DiffusionCancelled):
-        render_diffusion(score, stable_audio_dir, tmp_path / "keep.wav", steps=4, device="cpu", progress=stop,
-                         cancel=cancel)
+        render_diffusion(score, stable_audio_dir, tmp_path / "keep.wav", DiffusionSettings(steps=4, device="cpu"), progress=stop, cancel=cancel)
     assert (tmp_path / "keep.wav").read_bytes() == b"old"
 
 
