@@ -300,7 +300,10 @@ class ComposerApp(App):
         return out
 
     def _show_roll(self) -> None:
-        roll = self.query_one("#roll", PianoRoll)
+        rolls = self.query("#roll")
+        if not rolls:  # a highlight that arrives while the app is closing, after its screen has gone
+            return
+        roll = rolls.first(PianoRoll)
         if self.planned is not None:
             roll.update("Arranging: the notes appear here when the piece is written.")
             return
