@@ -204,12 +204,17 @@ def _release(folder: Path) -> None:
     os.close(held.fd)
 
 
+def _take(folder: str | Path, command: str, wait: float | None) -> tuple[Path, _Held]:
+    """Create the folder if needed and take its lock (never through a linked lock file)."""
+    path = ensure_dir(folder)
+    _refuse_link(path, path / LOCK)
+    return path, _acquire(path, command, wait)
+
+
 @contextmanager
 def hold(folder: str | Path, command: str, wait: float | None = None) -> Iterator[None]:
     """Hold the folder's lock (re-entrant within this process); finishes or discards an interrupted change."""
-    folder = ensure_dir(folder)
-    _refuse_link(folder, folder / LOCK)
-    held = _acquire(folder, command, wait)
+    folder, held = _take(folder, command, wait)
     try:
         with held.guard:
             yield
@@ -221,9 +226,7 @@ class Holder:
     """A lock held across calls (the TUI holds its project while it is open): release() when done."""
 
     def __init__(self, folder: str | Path, command: str, wait: float | None = None):
-        self.folder = ensure_dir(folder)
-        _refuse_link(self.folder, self.folder / LOCK)
-        _acquire(self.folder, command, wait)
+        self.folder, _ = _take(folder, command, wait)
         self.held = True
 
     def release(self) -> None:
@@ -373,11 +376,9 @@ class Transaction:
 
     # -- staging --
     def _open_root(self, folder: Path) -> _Root:
-        folder = ensure_dir(folder)
-        key = _key(folder)
+        key = _key(ensure_dir(folder))
         if key not in self.roots:
-            _refuse_link(folder, folder / LOCK)
-            held = _acquire(folder, self.command, self.wait)
+            folder, held = _take(folder, self.command, self.wait)
             held.guard.acquire()
             self._holding.append((folder, held))
             root = _Root(folder)
