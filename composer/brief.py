@@ -77,23 +77,24 @@ TEMPO_TERMS = {  # Italian terms and plain words -> (typical BPM, low, high)
 
 GENRES = {
     # word -> genre key used for defaults
-    "pop": "pop", "rock": "rock", "punk": "rock", "metal": "rock", "indie": "rock", "grunge": "rock",
+    "pop": "pop", "synth-pop": "pop", "synthpop": "pop", "rock": "rock", "punk": "rock", "metal": "rock", "indie": "rock", "grunge": "rock",
     "jazz": "jazz", "swing": "jazz", "bebop": "jazz", "jazz standard": "jazz",
     "bossa nova": "bossa", "bossa": "bossa", "samba": "bossa", "latin": "bossa", "tango": "tango",
     "funk": "funk", "disco": "funk", "soul": "funk", "r&b": "funk",
     "blues": "blues", "reggae": "reggae", "ska": "reggae",
     "folk": "folk", "celtic": "folk", "irish": "folk", "bluegrass": "folk", "country": "folk",
-    "jig": "jig", "reel": "folk", "hornpipe": "folk", "shanty": "folk",
+    "jig": "jig", "reel": "reel", "hornpipe": "reel", "shanty": "folk", "shuffle": "blues",
     "classical": "classical", "baroque": "classical", "romantic": "classical", "chamber": "classical",
     "minuet": "minuet", "waltz": "waltz", "march": "march", "lullaby": "lullaby", "ballad": "ballad",
     "hymn": "hymn", "chorale": "hymn", "ambient": "ambient", "cinematic": "cinematic", "film score": "cinematic",
-    "soundtrack": "cinematic", "orchestral": "cinematic", "epic": "cinematic",
+    "soundtrack": "cinematic", "orchestral": "cinematic", "epic": "cinematic", "film": "cinematic",
+    "film cue": "cinematic",
     "edm": "edm", "electronic": "edm", "house": "edm", "techno": "edm", "trance": "edm", "synthwave": "edm",
     "hip hop": "hiphop", "hip-hop": "hiphop", "lofi": "hiphop", "lo-fi": "hiphop", "trap": "hiphop",
     "gospel": "pop", "nocturne": "classical", "etude": "classical", "prelude": "classical", "sonatina": "classical",
 }
 
-SPECIFIC_GENRES = {"jig", "waltz", "minuet", "march", "lullaby", "blues", "bossa", "tango", "hymn"}
+SPECIFIC_GENRES = {"jig", "reel", "waltz", "minuet", "march", "lullaby", "blues", "bossa", "tango", "hymn"}
 
 MOODS = {
     "happy": ("major", 4), "joyful": ("major", 4), "cheerful": ("major", 4), "bright": ("major", 4),
@@ -469,6 +470,8 @@ def _read_genre_mood(brief: Brief, low: str) -> None:
     specific = [f for f in found if f[1] in SPECIFIC_GENRES]
     if specific or found:
         brief.genre = min(specific or found)[1]
+    if brief.genre == "jazz" and any(g == "ballad" for _, g in found):
+        brief.genre = "jazz ballad"
     for word in MOODS:
         if re.search(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", low):
             brief.moods.append(word)

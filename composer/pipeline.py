@@ -123,7 +123,7 @@ def _revise(folder: Path, instruction: str, planner: str, llm: LLMSettings | Non
         return arrange(plan, seed, base=base, bars=bars, tracks=tracks, locked=locked)
     score, regen = rearrange(old_plan, old_score, new_plan, arranger, seed)
     export(new_plan, score, folder, progress=progress)
-    _refresh_performed(folder, score, seed, progress, new_plan.style)
+    _refresh_performed(folder, score, seed, progress, new_plan)
     progress("revise", 1.0, f"{len(diff)} changes, {len(regen)} bars re-arranged")
     return new_plan, diff, regen
 
@@ -206,7 +206,7 @@ def _regenerate(tx: project.Transaction, folder: Path, section: str | None, trac
                     progress=progress, brief=plan.style, sampling=sampling)
     tx.snapshot()
     export(None, score, folder, progress=progress)
-    _refresh_performed(folder, score, seed, progress, plan.style)
+    _refresh_performed(folder, score, seed, progress, plan)
     return score, regen_bars if regen_bars is not None else set(range(plan.total_bars)), chosen
 
 
@@ -249,7 +249,7 @@ def _step(folder: Path, redo: bool, progress: StepProgress) -> Plan:
         if score is not None:
             apply_plan_meta(plan, score)
             tx.write(project.MUSICXML, to_musicxml(score, lambda f, m: progress("export", f, m)))
-            _refresh_performed(folder, score, 0, progress, plan.style)
+            _refresh_performed(folder, score, 0, progress, plan)
     return plan
 
 
@@ -263,7 +263,7 @@ def save_edit(folder: str | Path, plan: Plan, score: Score | None, seed: int = 0
         if score is None:
             return [tx.write(project.PLAN, plan.to_json())]
         files = export(plan, score, folder, progress=progress)
-        _refresh_performed(folder, score, seed, progress, plan.style)
+        _refresh_performed(folder, score, seed, progress, plan)
     return files
 
 
@@ -282,22 +282,12 @@ _ARRANGER_CACHE: dict[str, object] = {}
 
 
 def check_sampling(sampling: dict | None) -> dict:
-    """The transformer's sampling options, checked: temperature 0-2 (0 is greedy), top_p in (0, 1],
-    n_candidates 1-8 (each candidate is one more sequence per cell in the batch)."""
-    out = {}
-    for key, value in (sampling or {}).items():
-        if value is None:
-            continue
-        if key == "temperature" and not 0 <= value <= 2:
-            raise ValueError(f"--temperature must be between 0 and 2, not {value:g}")
-        if key == "top_p" and not 0 < value <= 1:
-            raise ValueError(f"--top-p must be in (0, 1], not {value:g}")
-        if key == "n_candidates" and not 1 <= value <= 8:
-            raise ValueError(f"--candidates must be between 1 and 8, not {value}")
-        if key not in ("temperature", "top_p", "n_candidates"):
-            raise ValueError(f"unknown sampling option {key!r}")
-        out[key] = value
-    return out
+    """The user's sampling options (temperature 0-2, top_p in (0, 1], n_candidates 1-8), checked by the
+    transformer's GenerationConfig; None values are dropped."""
+    from symbolic.arrange.generation import GenerationConfig
+    opts = {k: v for k, v in (sampling or {}).items() if v is not None}
+    GenerationConfig().sampling(**opts)
+    return opts
 
 
 def default_arranger() -> str:
@@ -399,8 +389,8 @@ def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = No
     mix_path = Path(mix_path)
     with project.transaction(mix_path.parent, "composer render") as tx:
         # --- expressive performance (symbolic.perform) ---
-        if humanize > 0:
-            score = perform_score(score, humanize, humanize_seed, performed_midi, progress, plan.style if plan else "")
+        if humanize > 0 or swung(plan):
+            score = perform_score(score, humanize, humanize_seed, performed_midi, progress, plan)
         # The renderers write into the staging folder; the files are swapped in when all of them are done.
         mix_at = tx.target(mix_path)
         stems_at = tx.target_dir(stems_dir) if stems_dir is not None else None
@@ -428,13 +418,18 @@ def render(score: Score, mix_path: str | Path, stems_dir: str | Path | None = No
 PERFORMED_MIDI = project.PERFORMED
 
 
+def swung(plan: Plan | None) -> bool:
+    return plan is not None and plan.idiom is not None and plan.idiom.to_style().swung
+
+
 def perform_score(score: Score, amount: float = 1.0, seed: int = 0, midi_path: str | Path | None = None,
-                  progress: StepProgress = _quiet, style: str = "") -> Score:
-    """The performed version of a quantized score, played in `style` (the plan's); its MIDI is written to
-    midi_path when given."""
+                  progress: StepProgress = _quiet, plan: Plan | None = None) -> Score:
+    """The performed version of a quantized score in the plan's style and feel (its swing ratio); its MIDI
+    is written to midi_path when given."""
     from symbolic.perform import perform
     progress("perform", 0.0, f"performing {score.n_notes} notes (humanize {amount:g})")
-    performed = perform(score, seed=seed, amount=amount, style=style)
+    ratio = plan.idiom.swing if plan is not None and plan.idiom is not None and swung(plan) else 1.0
+    performed = perform(score, seed=seed, amount=amount, style=plan.style if plan else "", swing=ratio)
     if midi_path is not None:
         with project.transaction(Path(midi_path).parent, "composer render") as tx:
             tx.write(midi_path, midi_bytes(performed))
@@ -442,10 +437,11 @@ def perform_score(score: Score, amount: float = 1.0, seed: int = 0, midi_path: s
     return performed
 
 
-def _refresh_performed(folder: Path, score: Score, seed: int, progress: StepProgress = _quiet, style: str = "") -> None:
+def _refresh_performed(folder: Path, score: Score, seed: int, progress: StepProgress = _quiet,
+                       plan: Plan | None = None) -> None:
     """Keep a project's performed MIDI in step with its piece.mid after a revision or an undo."""
     if (Path(folder) / PERFORMED_MIDI).exists():
-        perform_score(score, 1.0, seed, Path(folder) / PERFORMED_MIDI, progress, style)
+        perform_score(score, 1.0, seed, Path(folder) / PERFORMED_MIDI, progress, plan)
 
 
 def new_piece(brief: str, folder: str | Path, seed: int = 0, audio: bool = True, soundfont: str | None = None,
@@ -477,14 +473,15 @@ def _new_piece(brief: str, folder: Path, seed: int, audio: bool, soundfont: str 
     t = time.perf_counter()
     files = export(plan, score, folder, progress=progress)
     timings["export"] = time.perf_counter() - t
-    if humanize > 0:  # the performed MIDI beside the quantized one
+    performs = humanize > 0 or swung(plan)
+    if performs:  # the performed MIDI beside the quantized one
         t = time.perf_counter()
-        performed = perform_score(score, humanize, seed, folder / PERFORMED_MIDI, progress, plan.style)
+        performed = perform_score(score, humanize, seed, folder / PERFORMED_MIDI, progress, plan)
         files.append(folder / PERFORMED_MIDI)
         timings["perform"] = time.perf_counter() - t
     if audio:
         t = time.perf_counter()
-        res = render(performed if humanize > 0 else score,
+        res = render(performed if performs else score,
                      folder / (project.MIX if fmt in (None, "wav") else f"mix.{fmt}"),
                      folder / project.STEMS, soundfont, fmt, progress, cancel)
         files += res.files

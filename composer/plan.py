@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from symbolic import style as styles
 from symbolic.harmony import HarmonyError, Key, parse_chord, parse_key
 from symbolic.score import (
     MAX_BPM,
@@ -168,6 +169,43 @@ def _fill_beats(bars: list) -> list:
     return bars
 
 
+def _one_of(names: tuple[str, ...]) -> dict:
+    return {"enum": list(names)}
+
+
+class Idiom(BaseModel):
+    """The style as data: what the arrangers play and how the performance swings (symbolic.style)."""
+    model_config = ConfigDict(extra="forbid")
+    genre: str = Field(description="the genre whose definition this starts from",
+                       json_schema_extra=_one_of(tuple(styles.GENRES)))
+    feel: str = Field(default="straight", description="straight, swing, shuffle or compound",
+                      json_schema_extra=_one_of(styles.FEELS))
+    swing: float = Field(default=styles.STRAIGHT, ge=styles.STRAIGHT, le=styles.MAX_SWING,
+                         description="long:short ratio of paired eighths when swung (2 = triplet swing)")
+    drums: str = Field(default="backbeat", description="the drums' groove", json_schema_extra=_one_of(styles.GROOVES))
+    bass: str = Field(default="pop", description="the bass idiom", json_schema_extra=_one_of(styles.BASS_IDIOMS))
+    comping: str = Field(default="pop", description="how the chord instruments comp",
+                         json_schema_extra=_one_of(styles.COMPING))
+
+    @model_validator(mode="after")
+    def _known(self) -> "Idiom":
+        self.genre = styles.ALIASES.get(self.genre, self.genre)
+        if self.genre not in styles.GENRES:
+            raise ValueError(f"unknown genre {self.genre!r}; choose from {', '.join(styles.GENRES)}")
+        if self.feel in ("straight", "compound"):
+            self.swing = styles.STRAIGHT
+        self.to_style()  # names each unknown feel, groove or idiom
+        return self
+
+    def to_style(self) -> styles.Idiom:
+        return styles.Idiom(self.genre, self.feel, self.swing, self.drums, self.bass, self.comping)
+
+    @classmethod
+    def of(cls, idiom: styles.Idiom) -> "Idiom":
+        return cls(genre=idiom.genre, feel=idiom.feel, swing=idiom.swing, drums=idiom.drums, bass=idiom.bass,
+                   comping=idiom.comping)
+
+
 class Plan(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(default="Untitled", max_length=120)
@@ -175,6 +213,7 @@ class Plan(BaseModel):
     meter: str = Field(default="4/4", description="e.g. '3/4', '6/8'")
     tempo: float = Field(ge=MIN_BPM, le=MAX_BPM, description="quarter notes per minute")
     style: str = Field(default="", max_length=500)
+    idiom: Idiom | None = Field(default=None, description="the style as data; read from `style` when absent")
     tracks: list[Track] = Field(min_length=1, max_length=MAX_TRACKS)
     sections: list[Section] = Field(min_length=1, max_length=MAX_SECTIONS)
 
@@ -191,6 +230,10 @@ class Plan(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> "Plan":
         _check_key(self.key, "plan")
+        if self.idiom is None:
+            self.idiom = Idiom.of(styles.idiom_for(self.style, self.tempo))
+        elif self.idiom.feel in ("swing", "shuffle") and self.idiom.swing == styles.STRAIGHT:
+            self.idiom.swing = styles.swing_for_tempo(self.tempo, self.idiom.feel)
         meter = parse_meter(self.meter)
         names = [t.name for t in self.tracks]
         dup = {n for n in names if names.count(n) > 1}
@@ -269,7 +312,8 @@ class Plan(BaseModel):
                 bars.append(SheetBar(len(bars), bar, float(tempo), key, spans, si))
                 tick = bar.end
         parts = [PartSpec(t.name, t.role, t.program, t.drum) for t in self.tracks]
-        return Sheet(self.title, self.style, bars, sections, parts)
+        idiom = self.idiom.to_style() if self.idiom else styles.idiom_for(self.style, self.tempo)
+        return Sheet(self.title, self.style, bars, sections, parts, idiom)
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json", exclude_none=True), indent=2, ensure_ascii=False) + "\n"

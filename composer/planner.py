@@ -8,13 +8,14 @@ The same brief and seed always give the same plan.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from symbolic.harmony import Key, chord_from_token, chord_symbol, parse_key
 from symbolic.instruments import INSTRUMENTS, Instrument
+from symbolic.style import idiom_for
 
 from .brief import Brief, BriefError, Modulation, parse_brief
 from .plan import MAX_SECONDS, Plan
@@ -42,6 +43,8 @@ GENRES: dict[str, GenreDefaults] = {
                           tonics=("E", "A", "D", "G", "C")),
     "jazz": GenreDefaults(132, (4, 4), "major", "AABA", 150, "jazz", ("tenor sax", "piano", "upright bass", "drums"),
                           tonics=("F", "Bb", "Eb", "C", "G")),
+    "jazz ballad": GenreDefaults(66, (4, 4), "major", "AABA", 180, "jazz", ("tenor sax", "piano", "upright bass", "drums"),
+                                 tonics=("F", "Bb", "Eb", "C", "Ab")),
     "bossa": GenreDefaults(128, (4, 4), "major", "AABA", 150, "jazz", ("flute", "nylon guitar", "upright bass", "drums"),
                            tonics=("F", "C", "D", "G", "Bb")),
     "tango": GenreDefaults(116, (4, 4), "minor", "ABA", 150, "folk", ("bandoneon", "violin", "piano", "double bass"),
@@ -54,6 +57,8 @@ GENRES: dict[str, GenreDefaults] = {
                             (("organ", "pad"),)),
     "folk": GenreDefaults(108, (4, 4), "major", "AABB", 120, "folk", ("fiddle", "acoustic guitar", "upright bass"),
                           tonics=("D", "G", "A", "E", "C")),
+    "reel": GenreDefaults(180, (4, 4), "major", "AABB", 90, "folk", ("fiddle", "tin whistle", "acoustic guitar"),
+                          tonics=("D", "G", "A", "E")),
     "jig": GenreDefaults(165, (6, 8), "major", "AABB", 90, "folk", ("fiddle", "tin whistle", "acoustic guitar"),
                          tonics=("D", "G", "A", "E")),
     "classical": GenreDefaults(96, (4, 4), "major", "ABA", 150, "classical", ("violin", "violin", "viola", "cello")),
@@ -171,9 +176,10 @@ def _plan_parsed(brief: Brief, seed: int = 0) -> Plan:
         sections.append(sec)
     title = brief.title or _title(brief, genre, key)
     style_text = ", ".join(x for x in [genre, *brief.moods] if x)
+    idiom = idiom_for(style_text, tempo)
     return Plan.model_validate({
         "title": title, "key": key.name, "meter": f"{meter[0]}/{meter[1]}", "tempo": tempo,
-        "style": style_text, "tracks": tracks, "sections": sections,
+        "style": style_text, "idiom": asdict(idiom), "tracks": tracks, "sections": sections,
     })
 
 

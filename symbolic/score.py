@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .harmony import Chord, Key
+from .style import Idiom
 
 PPQ = 480
 # Caps every path shares (brief, plan, MIDI import, rendering): the single definition.
@@ -285,6 +286,7 @@ class Sheet:
     bars: list[SheetBar]
     sections: list[SheetSection]
     parts: list[PartSpec]
+    idiom: Idiom = field(default_factory=Idiom)  # the style as data: feel, grooves (symbolic.style)
 
     def empty_score(self) -> Score:
         score = Score(title=self.title)

@@ -41,10 +41,15 @@ def test_plan_then_arrange_then_export(tmp_path, capsys):
     assert plan["key"] == "G major" and plan["tempo"] == 100
     out = tmp_path / "proj"
     assert main(["-q", "arrange", str(plan_path), "--out", str(out)]) == 0
-    assert (out / "piece.mid").stat().st_size > 0 and (out / "piece.musicxml").stat().st_size > 0
+    from symbolic.midi_io import read_midi
+    score = read_midi(out / "piece.mid")
+    names = [t["name"] for t in plan["tracks"]]
+    assert [p.name for p in score.parts] == names and all(p.notes for p in score.parts)
+    first = (out / "piece.musicxml").read_bytes()
+    assert all(f"<part-name>{n}</part-name>".encode() in first for n in names)
     (out / "piece.musicxml").unlink()
     assert main(["-q", "export", str(out)]) == 0
-    assert (out / "piece.musicxml").exists()
+    assert (out / "piece.musicxml").read_bytes() == first  # export writes the same score again
 
 
 @pytest.mark.slow
@@ -70,10 +75,20 @@ def test_render_and_import(tmp_path, soundfont):
     res = run("render", str(proj / "piece.mid"), "-o", str(tmp_path / "mix.flac"), "--stems", str(tmp_path / "st"),
               "--soundfont", str(soundfont))
     assert res.returncode == 0, res.stderr
-    assert (tmp_path / "mix.flac").exists() and len(list((tmp_path / "st").iterdir())) == 3
+    import soundfile as sf
+
+    from symbolic.midi_io import read_midi
+    score = read_midi(proj / "piece.mid")
+    mix, rate = sf.read(tmp_path / "mix.flac")
+    assert score.duration <= len(mix) / rate <= score.duration + 10  # the piece plus its release
+    assert float(abs(mix).max()) > 0.1
+    assert sorted(p.stem for p in (tmp_path / "st").iterdir()) == sorted(p.name for p in score.parts)
     imp = tmp_path / "imported"
     assert main(["-q", "import", str(proj / "piece.mid"), "--out", str(imp)]) == 0
-    assert (imp / "piece.mid").exists() and (imp / "piece.musicxml").exists()
+    back = read_midi(imp / "piece.mid")
+    assert [[(n.start, n.pitch) for n in p.notes] for p in back.parts] == \
+        [[(n.start, n.pitch) for n in p.notes] for p in score.parts]
+    assert b"<part-name>" in (imp / "piece.musicxml").read_bytes()
 
 
 def _write(tmp_path, name, content):

@@ -1,6 +1,7 @@
 """Plan-constrained generation with a tiny MusicGPT built in the test (random weights): the plan's
 bars, meters, keys, chords, ranges and drum rules hold whatever the weights are."""
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -133,7 +134,10 @@ def test_pipeline_uses_installed_weights(tmp_path, monkeypatch, arranger):
     monkeypatch.setenv("COMPOSER_MODEL_DIR", str(tmp_path / "none"))
     with pytest.raises(ValueError, match="no trained transformer weights"):
         pipeline.arrange(plan, arranger="transformer")
-    assert pipeline.arrange(plan, arranger="auto").n_notes > 0  # falls back to the patterns
+    fallback = pipeline.arrange(plan, arranger="auto")  # no weights: the patterns
+    patterns = pipeline.arrange(plan, arranger="patterns")
+    assert [[(n.start, n.pitch) for n in p.notes] for p in fallback.parts] == \
+        [[(n.start, n.pitch) for n in p.notes] for p in patterns.parts]
     pipeline._ARRANGER_CACHE.clear()
 
 
@@ -190,7 +194,7 @@ def test_regenerated_track_listens_to_the_kept_tracks(arranger):
 
 
 def test_lead_parts_are_written_first_and_heard(arranger):
-    from symbolic.arrange.transformer import LEAD_ROLES
+    lead_roles = arranger.cfg.lead_roles
     sheet = small_plan(extra_sections=False).to_sheet()
     seen = []
     real = arranger._listen
@@ -204,8 +208,8 @@ def test_lead_parts_are_written_first_and_heard(arranger):
     finally:
         del arranger._listen
     (first_roles, first_written, _), (second_roles, second_written, heard) = seen
-    assert first_roles == set(LEAD_ROLES) and not first_written
-    assert not second_roles & set(LEAD_ROLES) and second_written
+    assert first_roles == set(lead_roles) and not first_written
+    assert not second_roles & set(lead_roles) and second_written
     assert any(h for h in heard)  # the second stage hears the melody and the bass
 
 
@@ -257,19 +261,15 @@ def test_phrases_land_on_the_chord_at_section_ends(arranger):
 
 
 @pytest.mark.slow
-def test_accompaniment_keeps_sounding_through_the_beats(arranger):
-    from symbolic.arrange.transformer import REST_PENALTY, REST_ROLES
+def test_accompaniment_keeps_sounding_through_the_beats(arranger, monkeypatch):
     from symbolic.metrics import empty_beat_rate
     sheet = small_plan(meter="3/4", extra_sections=False).to_sheet()
     bars = [b.bar for b in sheet.bars]
 
     def empty(penalty: float) -> float:
-        arranger.rest_penalty = penalty
-        try:
-            rates = [empty_beat_rate(p.notes, bars) for seed in range(3)
-                     for p in arranger.arrange(sheet, seed=seed, n_candidates=1).parts if p.role in REST_ROLES]
-        finally:
-            arranger.rest_penalty = REST_PENALTY
+        monkeypatch.setattr(arranger, "cfg", replace(arranger.cfg, rest_penalty=penalty))
+        rates = [empty_beat_rate(p.notes, bars) for seed in range(3)
+                 for p in arranger.arrange(sheet, seed=seed, n_candidates=1).parts if p.role in arranger.cfg.rest_roles]
         return sum(rates) / len(rates)
 
     free, kept = empty(0.0), empty(6.0)
@@ -292,7 +292,6 @@ def test_pitch_heat_leaves_the_rhythm_decision_alone():
 
 @pytest.mark.slow
 def test_parts_keep_to_the_plans_energy(arranger, monkeypatch):
-    import symbolic.arrange.transformer as gen
     sheet = small_plan(extra_sections=False).to_sheet()
     firsts = [s for i, s in enumerate(sheet.sections) if s.label not in {t.label for t in sheet.sections[:i]}]
     # Another note at an onset is allowed while below the budget: at most one above it.
@@ -312,19 +311,19 @@ def test_parts_keep_to_the_plans_energy(arranger, monkeypatch):
         return out
 
     assert all(not over(seed) for seed in range(3))
-    monkeypatch.setattr(gen, "ENERGY_SLACK", 0.0)  # the random weights alone overshoot somewhere
+    monkeypatch.setattr(arranger, "cfg", replace(arranger.cfg, energy_slack=0.0))  # random weights overshoot
     assert any(over(seed) for seed in range(3))
 
 
 def test_energy_budget_follows_the_tokenizers_bins(arranger, monkeypatch):
-    import symbolic.arrange.transformer as gen
+    cfg = arranger.cfg
     t = arranger.tok.energy_thresholds["pad"]
-    assert arranger.energy_budget("pad", 1) == pytest.approx(gen.ENERGY_SLACK * t[0])
-    assert arranger.energy_budget("pad", 4) == pytest.approx(gen.ENERGY_SLACK * t[3])
-    assert arranger.energy_budget("pad", 5) == pytest.approx(gen.ENERGY_SLACK * gen.TOP_LEVEL_SPAN * t[3])
+    assert arranger.energy_budget("pad", 1) == pytest.approx(cfg.energy_slack * t[0])
+    assert arranger.energy_budget("pad", 4) == pytest.approx(cfg.energy_slack * t[3])
+    assert arranger.energy_budget("pad", 5) == pytest.approx(cfg.energy_slack * cfg.top_level_span * t[3])
     assert arranger.energy_budget("pad", 9) == arranger.energy_budget("pad", 5)
     assert arranger.energy_budget("theremin", 3) == math.inf
-    monkeypatch.setattr(gen, "ENERGY_SLACK", 0.0)
+    monkeypatch.setattr(arranger, "cfg", replace(cfg, energy_slack=0.0))
     assert arranger.energy_budget("pad", 3) == math.inf
 
 
@@ -341,3 +340,34 @@ def test_pads_hold_their_chord_until_the_next_onset():
     assert got[b[2], 65] == b[3]                              # F is not in G: it stops there, not at the end
     assert got[b[2], 69] == b[3] + 2 * PPQ                    # a longer note is never shortened
     assert len(got) == len(notes)
+
+
+def test_generation_config_round_trips_and_checks(tmp_path):
+    from symbolic.arrange.generation import GenerationConfig
+    from symbolic.arrange.transformer import WEIGHTS_DIR
+    shipped = GenerationConfig.load(WEIGHTS_DIR)
+    assert (WEIGHTS_DIR / "generation.json").is_file()
+    changed = replace(shipped, chord_bias=(2.0, 0.5, 1.0), rhythm_heat={"melody": 1.5})
+    changed.save(tmp_path)
+    assert GenerationConfig.load(tmp_path) == changed
+    assert GenerationConfig.load(tmp_path / "none") == GenerationConfig()
+    assert shipped.sampling(temperature=0.5, top_p=None).temperature == 0.5
+    for bad in ({"temperature": 3.0}, {"top_p": 0.0}, {"n_candidates": 9}, {"seed": 1}):
+        with pytest.raises(ValueError):
+            shipped.sampling(**bad)
+    (tmp_path / "generation.json").write_text('{"format": "composer.generation", "heat": 2}')
+    with pytest.raises(ValueError, match="unknown generation settings: heat"):
+        GenerationConfig.load(tmp_path)
+
+
+def test_arranger_takes_its_settings_from_the_weights_folder(tmp_path, arranger):
+    from symbolic.arrange.generation import GenerationConfig
+    arranger.model.save_pretrained(tmp_path)
+    arranger.tok.save(tmp_path / "tokenizer.json")
+    wanted = replace(GenerationConfig(), n_candidates=1, rest_penalty=0.0, chunk_bars=2)
+    wanted.save(tmp_path)
+    loaded = TransformerArranger.load(tmp_path, text=False)
+    assert loaded.cfg == wanted
+    sheet = small_plan(extra_sections=False).to_sheet()
+    rows = loaded._rows(sheet, [(0, 0)], loaded.cfg.n_candidates)
+    assert rows and all(len(r.bars) <= 2 for r in rows)

@@ -148,7 +148,8 @@ def test_export_writes_fp16_model_config_and_summary(shards, tmp_path):
     summary = train(cfg, quiet=True, export_dir=tmp_path / "ship")
     ship = tmp_path / "ship"
     assert summary["export_dir"] == str(ship)
-    assert sorted(p.name for p in ship.iterdir()) == ["config.json", "model.safetensors", "train_summary.json"]
+    assert sorted(p.name for p in ship.iterdir()) == ["config.json", "generation.json", "model.safetensors",
+                                                      "train_summary.json"]
     with safe_open(str(ship / "model.safetensors"), framework="pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
     info = json.loads((ship / "train_summary.json").read_text())

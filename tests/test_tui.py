@@ -2,6 +2,7 @@
 import asyncio
 
 import pytest
+import soundfile as sf
 from textual.widgets import DataTable, Input, TabbedContent
 
 from composer.pipeline import new_piece
@@ -45,8 +46,10 @@ def test_brief_to_export_and_mix(tmp_path, soundfont):
             assert (tmp_path / "proj" / "piece.musicxml").exists()
             await pilot.press("r")
             await wait_idle(app, pilot)
-            assert (tmp_path / "proj" / "mix.wav").exists()
-            assert len(list((tmp_path / "proj" / "stems").iterdir())) == 3
+            mix, rate = sf.read(tmp_path / "proj" / "mix.wav")
+            assert app.score.duration <= len(mix) / rate and float(abs(mix).max()) > 0.1
+            assert sorted(p.stem for p in (tmp_path / "proj" / "stems").iterdir()) == \
+                sorted(t.name for t in app.plan.tracks)
     run(scenario())
 
 

@@ -318,22 +318,26 @@ _CHORD_LINE_RE = re.compile(r"^(.*?)\s*\[[^\]]*\]\s+(-?\d+)\s+(\d+(?:\.\d+)?)")
 _KEY_RE = re.compile(r"([A-G][#b]?):(maj|min)")
 
 
-def read_pop909(data_dir: Path, limit: int | None) -> list[dict]:
-    """The files of each POP909 song, as text/bytes, from both archives."""
-    main = _archive(data_dir, "pop909", "pop909.tar.gz")
-    struct = _archive(data_dir, "pop909_structure", "pop909_structure.tar.gz")
+def read_pop909(data_dir: Path, limit: int | None, midi: bool = True) -> list[dict]:
+    """The files of each POP909 song, as bytes: the performance MIDI and beats (pop909.tar.gz) and the
+    structure analysis (chords, key, phrase labels, melody). Without `midi`, only the analysis, for the
+    songs that have a chord file (the harmony table reads no notes)."""
     want_main = re.compile(r"^POP909/(\d{3})/(\d{3}\.mid|beat_midi\.txt)$")
     want_struct = re.compile(r"^POP909_structure/(\d{3})/(human_label1\.txt|finalized_chord\.txt|melody\.txt|"
                              r"analyzed_key\.txt)$")
-    files = read_tar_members(main, lambda n: bool(want_main.match(n)))
-    files.update(read_tar_members(struct, lambda n: bool(want_struct.match(n))))
+    struct = _archive(data_dir, "pop909_structure", "pop909_structure.tar.gz")
+    files = read_tar_members(struct, lambda n: bool(want_struct.match(n)))
+    if midi:
+        main = _archive(data_dir, "pop909", "pop909.tar.gz")
+        files.update(read_tar_members(main, lambda n: bool(want_main.match(n))))
     songs: dict[str, dict] = defaultdict(dict)
     for name, data in files.items():
         m = want_main.match(name) or want_struct.match(name)
         assert m is not None  # read_tar_members kept only the names these patterns match
         sid, fname = m.group(1), m.group(2)
         songs[sid]["midi" if fname.endswith(".mid") else fname] = data
-    ids = sorted(s for s in songs if "midi" in songs[s] and "beat_midi.txt" in songs[s])
+    need = ("midi", "beat_midi.txt") if midi else ("finalized_chord.txt",)
+    ids = sorted(s for s in songs if all(k in songs[s] for k in need))
     if limit:
         ids = ids[:limit]
     meters = _pop909_index(data_dir)

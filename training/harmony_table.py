@@ -12,9 +12,9 @@ import re
 import sys
 import time
 import warnings
-import zipfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -35,7 +35,6 @@ from symbolic.annotations import (
     is_pickup,
     m21_chord,
     mxl_to_xml,
-    openewld_genres,
     parse_harte,
     parse_pop909_phrases,
     read_tar_members,
@@ -43,7 +42,7 @@ from symbolic.annotations import (
     section_break_before,
 )
 from symbolic.harmony import HarmonyError, parse_note_name
-from training.corpora import default_data_dir
+from training.corpora import DataError, default_data_dir, read_lead_sheets, read_pop909
 
 # Pruning: entries seen fewer times than this are left out of the shipped table.
 MIN_COUNT = 2
@@ -499,38 +498,15 @@ def parse_pop909(chord_text: str, key_text: str, label_text: str, beats_per_bar:
     return RawSong(sections, frames)
 
 
-def _pop909_meters(data_dir: Path) -> dict[str, int]:
-    path = data_dir / "pop909" / "index.csv"
-    out: dict[str, int] = {}
-    if not path.is_file():
-        return out
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[1:]:
-        parts = line.split(",")
-        if len(parts) >= 5 and parts[0].strip().isdigit():
-            out[parts[0].strip().zfill(3)] = 3 if parts[-2].strip() == "3" else 4
-    return out
-
-
 def _pop909(data_dir: Path, limit: int | None, stats: Stats, progress) -> dict:
-    path = _archive(data_dir, "pop909_structure", "pop909_structure.tar.gz")
-    wanted = ("finalized_chord.txt", "analyzed_key.txt", "human_label1.txt")
-    files = read_tar_members(path, lambda n: n.rsplit("/", 1)[-1] in wanted)
-    meters = _pop909_meters(data_dir)
-    by_song: dict[str, dict[str, str]] = defaultdict(dict)
-    for name, data in files.items():
-        parts = name.split("/")
-        if len(parts) >= 3:
-            by_song[parts[-2]][parts[-1]] = data.decode("utf-8", errors="replace")
-    ids = sorted(s for s in by_song if "finalized_chord.txt" in by_song[s])
-    ids = ids[:limit] if limit else ids
     songs, transitions = 0, 0
     phrases: dict[str, Counter] = defaultdict(Counter)
     labels: list[str] = []
-    for sid in ids:
-        f = by_song[sid]
+    for item in read_pop909(data_dir, limit, midi=False):
+        f = {k: v.decode("utf-8", errors="replace") for k, v in item.items() if k.endswith(".txt")}
         label = f.get("human_label1.txt", "").strip()
-        song = parse_pop909(f["finalized_chord.txt"], f.get("analyzed_key.txt", ""), label,
-                            meters.get(sid.zfill(3), 4))
+        beats = 3 if item["meter"][0] == 3 else 4
+        song = parse_pop909(f["finalized_chord.txt"], f.get("analyzed_key.txt", ""), label, beats)
         n = stats.add_song(song, "pop")
         if n == 0:
             continue
@@ -623,12 +599,12 @@ def parse_lead_sheet(data: bytes) -> RawSong | None:
     return RawSong(sections, [(tonic, mode)])
 
 
-def _lead_sheets(items: list[tuple[str, bytes]], style: str, stats: Stats, progress, label: str) -> dict:
+def _lead_sheets(items: list[tuple[str, dict]], style: str, stats: Stats, progress, label: str) -> dict:
     songs, transitions, failed = 0, 0, 0
     t0 = time.time()
-    for i, (name, data) in enumerate(items):
+    for i, (name, item) in enumerate(items):
         try:
-            song = parse_lead_sheet(data)
+            song = parse_lead_sheet(mxl_to_xml(item["data"]) if item["mxl"] else item["data"])
         except Exception as exc:  # noqa: BLE001 - a broken file should not stop the build
             failed += 1
             if failed <= 3:
@@ -647,31 +623,15 @@ def _lead_sheets(items: list[tuple[str, bytes]], style: str, stats: Stats, progr
     return {"songs": songs, "transitions": transitions}
 
 
-def _chord_melody(data_dir: Path, limit: int | None, stats: Stats, progress) -> dict:
-    path = _archive(data_dir, "chord_melody", "chord_melody_one_key.tar.gz")
-    files = read_tar_members(path, lambda n: n.endswith(".xml"))
-    names = sorted(files)[:limit] if limit else sorted(files)
-    return _lead_sheets([(n, files[n]) for n in names], "jazz", stats, progress, "chord_melody")
-
-
-def _openewld_items(data_dir: Path, limit: int | None) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
-    """OpenEWLD lead sheets split into (jazz, other) by the genre in the bundled database."""
-    path = _archive(data_dir, "openewld", "openewld.tar.gz")
-    files = read_tar_members(path, lambda n: n.endswith((".mxl", ".db")))
-    db_name = next((n for n in files if n.endswith(".db")), None)
-    genres: dict[str, str] = openewld_genres(files[db_name]) if db_name is not None else {}
-    jazz: list[tuple[str, bytes]] = []
-    other: list[tuple[str, bytes]] = []
-    for name in sorted(n for n in files if n.endswith(".mxl")):
-        rel = name.split("/", 1)[1] if "/" in name else name  # drop the archive's top folder
-        try:
-            xml = mxl_to_xml(files[name])
-        except (zipfile.BadZipFile, StopIteration, KeyError):
-            continue
-        (jazz if genres.get(rel) == "Jazz" else other).append((name, xml))
-    if limit:
-        jazz, other = jazz[:limit], other[:limit]
-    return jazz, other
+def _lead_sheet_items(data_dir: Path, limit: int | None) -> dict[str, list[tuple[str, dict]]]:
+    """The lead sheets (training.corpora) by table source: chord_melody, OpenEWLD's jazz and the rest."""
+    out: dict[str, list[tuple[str, dict]]] = {"chord_melody": [], "openewld_jazz": [], "openewld": []}
+    for item in read_lead_sheets(data_dir, None):
+        if item["source"] == "chord_melody":
+            out["chord_melody"].append((item["id"], item))
+        else:
+            out["openewld_jazz" if item["genre"] == "jazz" else "openewld"].append((item["id"], item))
+    return {k: v[:limit] if limit else v for k, v in out.items()}
 
 
 def parse_roman_text(path: str | Path) -> RawSong | None:
@@ -771,16 +731,17 @@ def build_table(data_dir: Path, limit: int | None = None, progress=print) -> dic
                  f"({time.time() - t0:.1f} s)")
         return res
 
-    bb = run("billboard", lambda: _billboard(data_dir, limit, stats, progress))
-    p9 = run("pop909", lambda: _pop909(data_dir, limit, stats, progress))
-    run("chord_melody", lambda: _chord_melody(data_dir, limit, stats, progress))
-    t0 = time.time()
-    jazz, other = _openewld_items(data_dir, limit)
-    progress(f"  openewld: {len(jazz)} jazz and {len(other)} other lead sheets ({time.time() - t0:.1f} s)")
-    run("openewld_jazz", lambda: _lead_sheets(jazz, "jazz", stats, progress, "openewld_jazz"))
-    run("openewld", lambda: _lead_sheets(other, "folk", stats, progress, "openewld"))
-    run("music21_rntxt", lambda: _rntxt(limit, stats, progress))
-
+    try:  # the corpus readers name a missing archive
+        bb = run("billboard", lambda: _billboard(data_dir, limit, stats, progress))
+        p9 = run("pop909", lambda: _pop909(data_dir, limit, stats, progress))
+        t0 = time.time()
+        sheets = _lead_sheet_items(data_dir, limit)
+        progress(f"  lead sheets: {', '.join(f'{len(v)} {k}' for k, v in sheets.items())} ({time.time() - t0:.1f} s)")
+        for name, items in sheets.items():
+            run(name, partial(_lead_sheets, items, SOURCES[name]["style"], stats, progress, name))
+        run("music21_rntxt", lambda: _rntxt(limit, stats, progress))
+    except DataError as exc:
+        raise TableError(str(exc)) from None
     sources = {name: {"songs": int(results[name]["songs"]), **SOURCES[name]} for name in SOURCES}
     return {
         "version": VERSION,

@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from symbolic.arrange.generation import GenerationConfig
 from symbolic.files import atomic_write
 from symbolic.model import ModelConfig, MusicGPT
 
@@ -458,6 +459,7 @@ def export(run_dir: str | os.PathLike, export_dir: str | os.PathLike) -> Path:
     state = json.loads((ckpt / "state.json").read_text()) if ckpt else {}
     model = MusicGPT.from_pretrained(source)
     model.save_pretrained(export_dir, dtype=torch.float16)
+    GenerationConfig.load(source).save(export_dir)  # the run's own settings, else the defaults
     summary = {
         "name": state.get("train_config", {}).get("name"),
         "exported_from": "best" if source == best else "last",

@@ -9,6 +9,7 @@ import numpy as np
 from ..grid import pulses
 from ..harmony import Key
 from ..score import Note, PartSpec, Score, Sheet, SheetBar
+from ..style import Idiom
 
 
 def nearest(pc: int, target: float, low: int, high: int) -> int:
@@ -40,7 +41,7 @@ class Cell:
     section: int
     bars: list[SheetBar]
     energy: int
-    family: str
+    idiom: Idiom
     low: int
     high: int
     rng: np.random.Generator

@@ -15,7 +15,6 @@ from ..grid import SIXTEENTH, is_compound, pulses
 from ..harmony import Chord
 from ..instruments import GM_DRUMS, instrument_for_program
 from ..score import PPQ, Note, PartSpec, Score, Sheet, SheetBar
-from ..style import style_family
 from .base import VARIED_ROLES, Cell, bar_index, copy_kept, nearest, scale_neighbor, variation_amount, vary
 
 
@@ -65,7 +64,6 @@ def arrange(sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[in
     """Fill the sheet's parts. With base, only the given bars/tracks are (re)generated and
     everything else, including locked tracks, is copied from base unchanged."""
     score = sheet.empty_score()
-    family = style_family(sheet.style)
     regen_bars = set(range(len(sheet.bars))) if bars is None else set(bars)
     regen_tracks = {p.name for p in sheet.parts} if tracks is None else set(tracks)
     regen_tracks -= set(locked)
@@ -84,7 +82,7 @@ def arrange(sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[in
             sec_bars = [sheet.bars[i] for i in sec.bar_range]
             if not any(b.index in regen_bars for b in sec_bars):
                 continue
-            notes = _section_notes(sheet, spec, inst, si, sec_bars, family, seed)
+            notes = _section_notes(sheet, spec, inst, si, sec_bars, seed)
             lo = {b.index: b for b in sec_bars}
             for n in notes:
                 if sheet.bars[bar_index(sheet, n.start)].index in regen_bars and bar_index(sheet, n.start) in lo:
@@ -95,13 +93,13 @@ def arrange(sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[in
     return score
 
 
-def _section_notes(sheet: Sheet, spec: PartSpec, inst, si: int, bars: list[SheetBar], family: str, seed: int) -> list[Note]:
+def _section_notes(sheet: Sheet, spec: PartSpec, inst, si: int, bars: list[SheetBar], seed: int) -> list[Note]:
     sec = sheet.sections[si]
     base_label = sec.material
     low, high = inst.low, inst.high
     nxt = sheet.sections[si + 1].energy if si + 1 < len(sheet.sections) else None
     first = next(s for s in sheet.sections if s.material == base_label)
-    cell = Cell(sheet, spec, si, bars, sec.energy, family, low, high,
+    cell = Cell(sheet, spec, si, bars, sec.energy, sheet.idiom, low, high,
                 _rng(seed, base_label, spec.name, spec.role, len(bars)), si == len(sheet.sections) - 1, nxt,
                 first.energy)
     gen = GENERATORS.get(spec.role, _chords)
@@ -242,12 +240,11 @@ def _counter(cell: Cell) -> list[Note]:
 # --- harmony roles -------------------------------------------------------------------
 
 _COMP = {
-    # onsets per pulse as (fraction, length fraction); a None entry means sustain the whole chord span
+    # onsets per pulse by energy, as (fraction, length fraction); None sustains the whole chord span
     "pop": {1: None, 2: [(0, 1)], 3: [(0, .5), (.5, .5)], 4: [(0, .5), (.5, .5)], 5: [(0, .25), (.25, .25), (.5, .25), (.75, .25)]},
     "rock": {1: None, 2: [(0, 1)], 3: [(0, .5), (.5, .5)], 4: [(0, .5), (.5, .5)], 5: [(0, .5), (.5, .5)]},
-    "ballad": {1: None, 2: None, 3: [(0, 1)], 4: [(0, .5), (.5, .5)], 5: [(0, .5), (.5, .5)]},
-    "classical": {1: None, 2: None, 3: [(0, 1)], 4: [(0, .5), (.5, .5)], 5: [(0, .5), (.5, .5)]},
-    "folk": {1: None, 2: [(0, 1)], 3: [(0, .5), (.5, .5)], 4: [(0, .5), (.5, .5)], 5: [(0, .5), (.5, .5)]},
+    "sustained": {1: None, 2: None, 3: [(0, 1)], 4: [(0, .5), (.5, .5)], 5: [(0, .5), (.5, .5)]},
+    "strum": {1: None, 2: [(0, 1)], 3: [(0, .5), (.5, .5)], 4: [(0, .5), (.5, .5)], 5: [(0, .5), (.5, .5)]},
 }
 
 
@@ -256,7 +253,7 @@ def _chords(cell: Cell) -> list[Note]:
     center = max(cell.low + 14, min(cell.high - 10, 64))
     notes: list[Note] = []
     prev: list[int] | None = None
-    fam = cell.family
+    comp = cell.idiom.comping
     for bi, bar in enumerate(cell.bars):
         ps = pulses(bar)
         last = cell.last_section and bi == len(cell.bars) - 1
@@ -266,11 +263,12 @@ def _chords(cell: Cell) -> list[Note]:
             hits: list[tuple[int, int, float]] = []
             if last:
                 hits = [(span.start, span.end - span.start, 1.0)]
-            elif fam == "waltz" or (bar.bar.numerator == 3 and bar.bar.denominator == 4 and fam in ("classical", "folk", "pop", "ballad")):
+            elif comp == "oom-pah" or (bar.bar.numerator == 3 and bar.bar.denominator == 4 and
+                                       comp in ("sustained", "strum", "pop")):
                 hits = [(p.start, p.length, 0.3) for p in ps[1:] if span.start <= p.start < span.end]
                 if not hits:
                     hits = [(span.start, span.end - span.start, 0.3)]
-            elif fam == "jazz":
+            elif comp == "jazz":
                 # Charleston-like comping: on the beat, then the and of two.
                 for p in ps:
                     if not (span.start <= p.start < span.end):
@@ -279,9 +277,9 @@ def _chords(cell: Cell) -> list[Note]:
                         hits.append((p.start, p.length, 1.0))
                     elif p.strength >= 0.3 and rng.random() < 0.5:
                         hits.append((p.start + p.length // 2, p.length // 2, 0.3))
-            elif fam == "reggae":
+            elif comp == "skank":
                 hits = [(p.start + p.length // 2, p.length // 2, 0.6) for p in ps if span.start <= p.start < span.end]
-            elif fam == "bossa":
+            elif comp == "bossa":
                 pat = [(0, 1.5), (1.5, 1.0), (3, 1.0)]  # in beats, inside each two-beat group
                 beat = PPQ * 4 // bar.bar.denominator
                 for g in range(span.start, span.end, 2 * beat):
@@ -290,7 +288,7 @@ def _chords(cell: Cell) -> list[Note]:
                         if st < span.end:
                             hits.append((st, min(int(dur * beat / 2), span.end - st), 0.5))
             else:
-                pattern = _COMP.get(fam, _COMP["pop"]).get(cell.energy)
+                pattern = _COMP.get(comp, _COMP["pop"]).get(cell.energy)
                 if pattern is None:
                     hits = [(span.start, span.end - span.start, 1.0)]
                 else:
@@ -357,7 +355,7 @@ def _bass(cell: Cell, simple: bool = False) -> list[Note]:
     rng = cell.rng
     low, high = (cell.low, cell.high) if not simple else (36, 55)
     center = max(low + 7, min(high - 12, 40 if not simple else 45))
-    fam = cell.family
+    idiom = cell.idiom.bass
     notes: list[Note] = []
     prev = nearest(cell.bars[0].chords[0].chord.bass_pc, center, low, high)
     all_spans = [(b, s) for b in cell.bars for s in b.chords]
@@ -373,32 +371,32 @@ def _bass(cell: Cell, simple: bool = False) -> list[Note]:
         vel = lambda s: _vel(cell, s, rng, -2)  # noqa: E731
         if last or simple or cell.energy <= 1 or not ps:
             notes.append(Note(span.start, span.end, root, vel(1.0)))
-        elif fam == "jazz":
+        elif idiom == "walking":
             walk = [root, third, fifth, next_root + (1 if next_root < fifth else -1)]
             for k, p in enumerate(ps):
                 pitch = walk[k] if k < len(walk) - 1 or k == len(ps) - 1 else walk[k % 3]
                 if k == len(ps) - 1 and len(ps) > 1:
                     pitch = next_root + (1 if rng.random() < 0.5 else -1)
                 notes.append(Note(p.start, p.start + p.length, min(max(pitch, low), high), vel(p.strength)))
-        elif fam in ("waltz",) or (bar.bar.numerator == 3 and bar.bar.denominator == 4):
+        elif idiom == "waltz" or (bar.bar.numerator == 3 and bar.bar.denominator == 4):
             notes.append(Note(ps[0].start, ps[0].start + ps[0].length, root, vel(1.0)))
             for p in ps[1:]:
-                if fam == "waltz" or cell.energy >= 3:
+                if idiom == "waltz" or cell.energy >= 3:
                     notes.append(Note(p.start, p.start + p.length, fifth if p is ps[-1] else root, vel(0.2)))
-        elif fam == "bossa" or fam == "folk":
+        elif idiom in ("bossa", "root-fifth"):
             for k, p in enumerate(ps):
                 pitch = root if k % 2 == 0 else fifth
-                if fam == "bossa":
+                if idiom == "bossa":
                     notes.append(Note(p.start, p.start + p.length * 3 // 4, pitch, vel(p.strength)))
                     notes.append(Note(p.start + p.length * 3 // 4, p.start + p.length, pitch, vel(0.1)))
                 else:
                     notes.append(Note(p.start, p.start + p.length, pitch, vel(p.strength)))
-        elif cell.energy >= 4 or fam in ("rock", "edm", "funk"):
+        elif cell.energy >= 4 or idiom in ("eighths", "funk"):
             eighth = 2 * SIXTEENTH
             t = span.start
             while t < span.end:
                 pitch = root
-                if fam == "funk" and rng.random() < 0.3:
+                if idiom == "funk" and rng.random() < 0.3:
                     pitch = root + 12 if root + 12 <= high else fifth
                 near_end = t + eighth >= span.end and span is bar.chords[-1] and next_root != root
                 if near_end and rng.random() < 0.5:
@@ -430,15 +428,15 @@ def _bass(cell: Cell, simple: bool = False) -> list[Note]:
 D = GM_DRUMS
 
 
-def _groove(fam: str, bar: SheetBar, energy: int) -> list[tuple[int, int, float]]:
+def _groove(groove: str, bar: SheetBar, energy: int) -> list[tuple[int, int, float]]:
     """(tick, drum, strength) for one bar."""
     ps = pulses(bar)
     start, length = bar.bar.start, bar.bar.length
     hits: list[tuple[int, int, float]] = []
-    hat = D["ride"] if fam == "jazz" or energy >= 5 else (D["open_hh"] if energy >= 5 else D["closed_hh"])
+    hat = D["ride"] if energy >= 5 else (D["open_hh"] if energy >= 5 else D["closed_hh"])
     compound = is_compound(bar)
     eighth = 2 * SIXTEENTH
-    if fam == "jazz":
+    if groove == "swing":
         for k, p in enumerate(ps):
             hits.append((p.start, D["ride"], p.strength))
             if k % 2 == 1:
@@ -446,11 +444,11 @@ def _groove(fam: str, bar: SheetBar, energy: int) -> list[tuple[int, int, float]
                 hits.append((p.start, D["pedal_hh"], 0.3))
         hits.append((start, D["kick"], 0.3))
         return hits
-    if fam in ("ballad", "classical") and energy <= 2:
+    if groove in ("half-time", "orchestral") and energy <= 2:
         hits += [(p.start, D["closed_hh"] if energy == 2 else D["side_stick"], 0.2) for p in ps]
         hits.append((start, D["kick"], 0.6))
         return hits
-    if fam == "march":
+    if groove == "march":
         for t in range(start, start + length, SIXTEENTH * 2):
             hits.append((t, D["snare"], 0.6 if (t - start) % (PPQ) == 0 else 0.1))
         hits += [(p.start, D["kick"], 1.0) for p in ps]
@@ -480,12 +478,12 @@ def _groove(fam: str, bar: SheetBar, energy: int) -> list[tuple[int, int, float]
         return hits
     beat = ps[0].length
     b = [p.start for p in ps] if len(ps) == 4 else [start, start + beat // 2, start + beat, start + beat * 3 // 2]
-    if fam == "edm":
+    if groove == "four-on-the-floor":
         hits += [(t, D["kick"], 1.0) for t in b]
         hits += [(t + (b[1] - b[0]) // 2, D["open_hh"], 0.4) for t in b]
         hits += [(b[1], D["clap"], 0.8), (b[3], D["clap"], 0.8)]
         return hits
-    if fam == "bossa":
+    if groove == "bossa":
         hits += [(b[0], D["kick"], 0.8), (b[1] + (b[1] - b[0]) // 2, D["kick"], 0.4), (b[2], D["kick"], 0.8),
                  (b[3] + (b[1] - b[0]) // 2, D["kick"], 0.4)]
         for t in (0, 3, 6, 10, 13):
@@ -493,17 +491,17 @@ def _groove(fam: str, bar: SheetBar, energy: int) -> list[tuple[int, int, float]
         for t in range(start, start + length, eighth):
             hits.append((t, D["closed_hh"], 0.2))
         return hits
-    if fam == "reggae":
+    if groove == "one-drop":
         hits += [(b[2], D["kick"], 1.0), (b[2], D["side_stick"], 0.8)]
         for t in range(start, start + length, eighth):
             hits.append((t, D["closed_hh"], 0.2))
         return hits
-    sub = SIXTEENTH if fam in ("funk", "hiphop") or energy >= 5 else eighth
+    sub = SIXTEENTH if groove in ("funk", "hiphop") or energy >= 5 else eighth
     if energy <= 1:
         sub = beat
     for t in range(start, start + length, sub):
         hits.append((t, hat, 0.4 if (t - start) % beat == 0 else 0.15))
-    half_time = fam == "ballad" or (fam == "hiphop")
+    half_time = groove in ("half-time", "hiphop")
     hits.append((b[0], D["kick"], 1.0))
     if half_time:
         hits.append((b[2], D["snare"], 1.0))
@@ -513,7 +511,7 @@ def _groove(fam: str, bar: SheetBar, energy: int) -> list[tuple[int, int, float]
         hits += [(b[1], D["snare"], 1.0), (b[3], D["snare"], 1.0)]
         if energy >= 3:
             hits.append((b[1] + (b[1] - b[0]) // 2, D["kick"], 0.4))
-        if fam == "funk":
+        if groove == "funk":
             hits.append((b[3] + (b[1] - b[0]) * 3 // 4, D["kick"], 0.4))
     return hits
 
@@ -543,7 +541,7 @@ def _drums(cell: Cell) -> list[Note]:
         if cell.last_section and last_bar:
             hits = [(bar.bar.start, D["kick"], 1.0), (bar.bar.start, D["crash"], 1.0)]
         else:
-            hits = _groove(cell.family, bar, cell.energy)
+            hits = _groove(cell.idiom.drums, bar, cell.energy)
             if last_bar and cell.next_energy is not None:
                 cut = pulses(bar)[-(2 if cell.energy >= 4 and len(pulses(bar)) >= 4 else 1)].start
                 hits = [h for h in hits if h[0] < cut or h[1] == D["kick"] and h[0] == cut]

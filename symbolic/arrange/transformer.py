@@ -1,6 +1,6 @@
 """The transformer arranger: MusicGPT fills every (section, track) of a Sheet under the plan's constraints.
 
-Each (section, track) becomes one or more rows of at most CHUNK_BARS bars: the header of control
+Each (section, track) becomes one or more rows of at most `chunk_bars` bars (GenerationConfig): the header of control
 tokens from the plan (role, program, key, meter, tempo, energy, section, place in the form), then for
 every bar the Bar token and the plan's chords are forced, and the model writes only the notes. A
 logits mask per row keeps the token grammar (Position > Pitch > Velocity > Duration), the
@@ -36,63 +36,11 @@ from ..grid import pulses
 from ..instruments import instrument_for_program
 from ..metrics import clashes
 from ..score import PPQ, Note, PartSpec, Score, Sheet, SheetBar, SheetSection
-from ..style import style_family
 from ..tokenizer import STEP, MusicTokenizer, form_position, section_class
 from .base import VARIED_ROLES, bar_index, copy_kept, variation_amount, vary
+from .generation import GenerationConfig
 
-CHUNK_BARS = 8
-# Tokens a bar of each role takes, about, so that a chunk of bars fits the model's context.
-TOKENS_PER_BAR = {"melody": 32, "counter-melody": 28, "chords": 72, "pad": 28, "arpeggio": 64, "bass": 28,
-                  "drums": 64}
-MAX_NOTES_PER_BAR = {"melody": 16, "counter-melody": 12, "chords": 40, "pad": 16, "arpeggio": 32, "bass": 16,
-                     "drums": 48}
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights" / "musicgpt"
-# Candidates are ranked by harmonic fit + rhythmic fit + energy (each 0..1) + TEXT_WEIGHT x the cosine
-# similarity of the candidate's caption to the brief.
-TEXT_WEIGHT = 2.0
-# Logit bonus for the chord's tones on strong onsets and on the others, penalty for pitches outside the
-# key. Strong beats carry the harmony; weak ones are left to the model (passing and neighbour tones):
-# on the validation split this gave more pitch-class variety and a higher chord-tone ratio than (2, 0.5).
-CHORD_BIAS = (3.0, 0.0, 1.5)
-# Roles that only sound the harmony: on strong onsets their pitches are the chord's, by mask, and their
-# notes are held to the next onset through common tones (_hold). Every pitched part gets that mask in the
-# last bar of a section, so that phrases land on the cadence's chords.
-HARMONY_ROLES = ("pad",)
-# Pitched notes are drawn a little hotter than the rhythm: at the default temperature 1.0, pitches at 1.1.
-# The pitches' total share after a note (another note at this onset, or the next onset) stays the
-# rhythm's; only the choice among pitches is hotter (see _heat). Chosen on the validation split: rhythm
-# at 1.0 (not 0.9) brought groove and note density closer to the humans' in 6 of 7 roles.
-PITCH_HEAT = 1.1
-# The lead lines' rhythm is drawn hotter still: at 1.0 their groove consistency stayed above the humans'
-# (0.85 vs 0.79 on the validation split; 0.80 at 1.125); the accompaniment, bass and drums got further
-# from the humans at 1.125. The melody's, over 300 validation melodies (humans: groove 0.770, pitch-class
-# entropy 2.356, empty beats 0.089): 0.801 / 2.340 at x1.125, 0.779 / 2.327 / 0.097 at x1.25; without the
-# rest penalty 0.787 but 0.158 of its beats empty.
-RHYTHM_HEAT = {"melody": 1.25, "counter-melody": 1.125}
-# Per-role factor on the pitch temperature. The bass's pitches at 1.0 were plainer than the humans' (pitch-
-# class entropy 2.09 vs 2.11 over 300 validation bass lines; 2.10 vs 2.17 over the whole test split); x1.1
-# gave 2.115 (x1.15: 2.12, x1.25: 2.15, with scale consistency falling below the humans'). The chords'
-# over 300 validation sequences (humans 2.568): 2.549 at x1.0, 2.562 at x1.15, 2.576 at x1.2, 2.584 at
-# x1.3, with the chord-tone ratio 0.994 -> 0.985 (humans 0.929) and groove unchanged (0.843 / 0.841).
-PITCH_ROLE_HEAT = {"bass": 1.1, "chords": 1.2}
-# Logit penalty for a pitch class a semitone from a note that another track sounds at the onset: the
-# chord bias alone does not see the other parts' passing and colour tones.
-LISTEN_PENALTY = 2.0
-# Logit penalty for a next onset (or a bar end) that would leave a whole beat silent, in the parts that
-# humans keep sounding (their empty-beat rate is 2-5% in the accompaniment and 8-10% in melodies on
-# held-out data; the model alone leaves 8-13% and 15%).
-REST_PENALTY = 1.5
-REST_ROLES = ("melody", "chords", "arpeggio", "bass", "drums")
-# The plan's energy as a note budget: a part may write on average ENERGY_SLACK x the upper boundary of its
-# energy level's notes per bar (the tokenizer's thresholds; level 5: TOP_LEVEL_SPAN x its lower one),
-# counted from the chunk's start, so single bars may be denser. The model alone honours the energy token
-# in most roles but overshoots by one to three levels in pads for instruments it has only seen as chords.
-ENERGY_SLACK = 1.25
-TOP_LEVEL_SPAN = 2.0
-# Written first, so that the other parts can listen to them.
-LEAD_ROLES = ("melody", "bass")
-# Reused in a section that repeats an earlier one even when its planned energy differs.
-THEME_ROLES = ("melody", "counter-melody")
 _ENERGY_WORDS = ("sparse, calm and gentle", "relaxed", "steady", "lively and energetic", "busy, intense and driving")
 
 
@@ -133,11 +81,9 @@ class Row:
 
 class TransformerArranger:
     def __init__(self, model, tokenizer: MusicTokenizer, text_embed: Callable[[list[str]], np.ndarray] | None = None,
-                 chord_bias: tuple[float, float, float] | None = None):
+                 config: GenerationConfig | None = None):
         self.model = model.eval()
-        # Logit bonus for the bar's chord tones on strong / other onsets, and penalty for pitches outside the key.
-        self.chord_bias = CHORD_BIAS if chord_bias is None else tuple(chord_bias)
-        self.rest_penalty = REST_PENALTY
+        self.cfg = config or GenerationConfig()
         self.tok = tokenizer
         self.text_embed = text_embed
         k = tokenizer._kinds
@@ -164,7 +110,7 @@ class TransformerArranger:
                 embed = embed_fn
             except Exception:  # noqa: BLE001 - the model still works with an empty text prefix
                 embed = None
-        return cls(model, tok, embed)
+        return cls(model, tok, embed, GenerationConfig.load(directory))
 
     # --- building rows ------------------------------------------------------------------
 
@@ -185,7 +131,7 @@ class TransformerArranger:
             inst = instrument_for_program(spec.program, spec.drum)
             bars = [sheet.bars[i] for i in sec.bar_range]
             room = self.model.config.block_size - 16
-            size = max(1, min(CHUNK_BARS, room // TOKENS_PER_BAR.get(spec.role, 48)))
+            size = max(1, min(self.cfg.chunk_bars, room // self.cfg.tokens_per_bar.get(spec.role, 48)))
             for c0 in range(0, len(bars), size):
                 chunk = bars[c0:c0 + size]
                 prompt = self._header(sheet, si, spec, chunk, sec.energy)
@@ -204,10 +150,10 @@ class TransformerArranger:
     def energy_budget(self, role: str, energy: int) -> float:
         """Notes per bar a part of this role may write on average at this energy level (1-5)."""
         t = self.tok.energy_thresholds.get(role)
-        if not t or ENERGY_SLACK <= 0:
+        if not t or self.cfg.energy_slack <= 0:
             return math.inf
         level = min(max(int(energy), 1), len(t) + 1)
-        return ENERGY_SLACK * (t[level - 1] if level <= len(t) else TOP_LEVEL_SPAN * t[-1])
+        return self.cfg.energy_slack * (t[level - 1] if level <= len(t) else self.cfg.top_level_span * t[-1])
 
     # --- the constrained sampling loop ------------------------------------------------------
 
@@ -249,7 +195,7 @@ class TransformerArranger:
             pc = self.pitch_val % 12
             in_chord = self.is_pitch & torch.isin(pc, pcs)
             off_key = self.is_pitch & ~torch.isin(pc, scale) & ~in_chord
-            on, off, out = self.chord_bias
+            on, off, out = self.cfg.chord_bias
             bias = in_chord.float() * (on if strong else off) - off_key.float() * out
             if strong and harmony_only:  # finite, so that a zero weight elsewhere in the batch stays zero
                 bias = bias - 1e4 * (self.is_pitch & ~in_chord).float()
@@ -262,7 +208,7 @@ class TransformerArranger:
         bias = self._bias_cache.get(heard)
         if bias is None:
             clash = [pc for pc in range(12) if clashes(pc, heard)]
-            bias = -LISTEN_PENALTY * (self.is_pitch & torch.isin(self.pitch_val % 12, torch.tensor(clash))).float()
+            bias = -self.cfg.listen_penalty * (self.is_pitch & torch.isin(self.pitch_val % 12, torch.tensor(clash))).float()
             self._bias_cache[heard] = bias
         return bias
 
@@ -331,7 +277,7 @@ class TransformerArranger:
             r.queue = list(r.forced[0])
         B = len(rows)
         prompts = torch.tensor([r.prompt for r in rows], dtype=torch.long)
-        need = [len(r.prompt) + sum(len(f) for f in r.forced) + len(r.bars) * MAX_NOTES_PER_BAR.get(r.spec.role, 32) * 4 + 4
+        need = [len(r.prompt) + sum(len(f) for f in r.forced) + len(r.bars) * self.cfg.max_notes_per_bar.get(r.spec.role, 32) * 4 + 4
                 for r in rows]
         cap = min(model.config.block_size, max(need))
         cache = model.new_cache(B, model.config.n_text_tokens + cap + 1)
@@ -339,18 +285,18 @@ class TransformerArranger:
         steps = cap - prompts.shape[1]
         pitch_ok = torch.stack([self._pitch_mask(r) for r in rows])          # (B, V)
         bias = torch.zeros(B, V)
-        max_notes = torch.tensor([MAX_NOTES_PER_BAR.get(r.spec.role, 32) for r in rows])
+        max_notes = torch.tensor([self.cfg.max_notes_per_bar.get(r.spec.role, 32) for r in rows])
         drum = torch.tensor([r.spec.drum for r in rows])
         active = torch.arange(B)
         # Pitches may be drawn hotter than the rhythm (positions, bar ends): variety of notes without gaps;
-        # the rhythm's temperature is per row (RHYTHM_HEAT by role).
-        rhythm_t = torch.tensor([float(temperature) * RHYTHM_HEAT.get(r.spec.role, 1.0) for r in rows])
+        # the rhythm's temperature is per row (rhythm_heat by role).
+        rhythm_t = torch.tensor([float(temperature) * self.cfg.rhythm_heat.get(r.spec.role, 1.0) for r in rows])
         pitch_heat = float(temperature if pitch_temperature is None else pitch_temperature)
-        pitch_t = torch.tensor([pitch_heat * PITCH_ROLE_HEAT.get(r.spec.role, 1.0) for r in rows])
+        pitch_t = torch.tensor([pitch_heat * self.cfg.pitch_role_heat.get(r.spec.role, 1.0) for r in rows])
         bar_eos = torch.zeros(V, dtype=torch.bool)
         bar_eos[self.tok.bar_id] = True
         bar_eos[self.tok.eos_id] = True
-        rest = self.rest_penalty > 0
+        rest = self.cfg.rest_penalty > 0
         for step in range(steps):
             act = active.tolist()
             n = len(act)
@@ -384,7 +330,7 @@ class TransformerArranger:
                     allowed = r.budget * (r.bar + 1)
                     onset_ok[j] = r.notes + max(1.0, r.notes / max(1, r.onsets)) <= allowed
                     note_ok[j] = r.notes < allowed
-                if rest and r.spec.role in REST_ROLES:
+                if rest and r.spec.role in self.cfg.rest_roles:
                     bar = r.bars[r.bar].bar
                     beat = PPQ * 4 // bar.denominator
                     silent = -(-r.until // beat) * beat + beat  # the end of the first beat nothing sounds in yet
@@ -417,7 +363,7 @@ class TransformerArranger:
                 onset = ((state == _STATES["note-start"]) | (state == _STATES["after-note"]))[:, None]
                 gap = (self.is_pos[None, :] & (self.pos_val[None, :] >= gap_pos[:, None])) | \
                     (bar_eos[None, :] & bar_gap[:, None])
-                scores = scores - self.rest_penalty * (gap & onset).float()
+                scores = scores - self.cfg.rest_penalty * (gap & onset).float()
             scores = scores.masked_fill(~mask, -math.inf)
             if temperature <= 0:
                 choice = scores.argmax(-1)
@@ -431,7 +377,7 @@ class TransformerArranger:
                 nxt[j] = self._advance(r, int(choice[j]))
                 if not r.done and not r.spec.drum and r.expect in ("pitch", "after-note") and \
                         (r.last_pos, r.bar) != before[1:]:
-                    harmony_only = r.spec.role in HARMONY_ROLES or r.bar in r.cadence
+                    harmony_only = r.spec.role in self.cfg.harmony_roles or r.bar in r.cadence
                     bias[ri] = self._chord_bias(r.bars[r.bar], r.last_pos, harmony_only) + \
                         self._listen_bias(r.heard.get(r.bars[r.bar].bar.start + r.last_pos * STEP))
             keep = [j for j, ri in enumerate(act) if not rows[ri].done]
@@ -458,7 +404,7 @@ class TransformerArranger:
             e = min(origin + n.end, end)
             if s < end and e > s:
                 out.append(Note(s, e, n.pitch, n.velocity))
-        return _hold(out, row.bars) if row.spec.role in HARMONY_ROLES else out
+        return _hold(out, row.bars) if row.spec.role in self.cfg.harmony_roles else out
 
     def score_candidate(self, row: Row, notes: list[Note]) -> float:
         """Harmonic fit + rhythmic fit + closeness to the planned energy + consonance with what the other
@@ -523,7 +469,7 @@ class TransformerArranger:
         b = np.asarray(brief_emb, dtype=np.float64)
         b = b / (np.linalg.norm(b) + 1e-9)
         cos = {t: float(np.dot(e, b) / (np.linalg.norm(e) + 1e-9)) for t, e in zip(uniq, np.asarray(embs, np.float64))}
-        return [TEXT_WEIGHT * cos[t] for t in texts]
+        return [self.cfg.text_weight * cos[t] for t in texts]
 
     # --- the arranger --------------------------------------------------------------------------
 
@@ -545,13 +491,15 @@ class TransformerArranger:
 
     def arrange(self, sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[int] | None = None,
                 tracks: set[str] | None = None, locked: set[str] | frozenset = frozenset(), brief: str = "",
-                n_candidates: int = 2, temperature: float = 1.0, top_p: float = 1.0, progress=None,
+                n_candidates: int | None = None, temperature: float | None = None, top_p: float | None = None, progress=None,
                 pitch_temperature: float | None = None, listen: bool = True) -> Score:
         """Write the notes of the sheet (or of `bars` x `tracks`, keeping the rest of `base` and the
-        `locked` tracks). Pitches are sampled at `pitch_temperature` (default temperature x PITCH_HEAT).
+        `locked` tracks). Pitches are sampled at `pitch_temperature` (default temperature x pitch_heat).
         With `listen`, the lead parts are written first and every part avoids clashing with the others."""
+        cfg = self.cfg.sampling(n_candidates=n_candidates, temperature=temperature, top_p=top_p)
+        n_candidates, temperature, top_p = cfg.n_candidates, cfg.temperature, cfg.top_p
         if pitch_temperature is None:
-            pitch_temperature = temperature * PITCH_HEAT
+            pitch_temperature = temperature * cfg.pitch_heat
         score = sheet.empty_score()
         regen_bars = set(range(len(sheet.bars))) if bars is None else set(bars)
         regen_tracks = {p.name for p in sheet.parts} if tracks is None else set(tracks)
@@ -570,7 +518,7 @@ class TransformerArranger:
                     continue
                 # The theme comes back whatever the energy; the other parts only at the same energy (a
                 # return at the climax of a build gets a fuller accompaniment of its own).
-                key = (sig, pi) if spec.role in THEME_ROLES else (sig, sec.energy, pi)
+                key = (sig, pi) if spec.role in self.cfg.theme_roles else (sig, sec.energy, pi)
                 if key in first_of:
                     reuse[(si, pi)] = first_of[key]
                 else:
@@ -581,7 +529,7 @@ class TransformerArranger:
             emb = None
             if self.text_embed is not None and self.model.config.n_text_tokens:
                 emb = self.text_embed([brief or sheet.style or sheet.title])[0]
-            lead = [c for c in cells if sheet.parts[c[1]].role in LEAD_ROLES]
+            lead = [c for c in cells if sheet.parts[c[1]].role in self.cfg.lead_roles]
             stages = [st for st in (lead, [c for c in cells if c not in lead]) if st] if listen else [cells]
             for k, stage in enumerate(stages):
                 part_progress = None
@@ -703,7 +651,7 @@ def _vary_in(sheet: Sheet, si: int, spec: PartSpec, bars: list[SheetBar], notes:
     inst = instrument_for_program(spec.program, spec.drum)
     sec = sheet.sections[si]
     rng = np.random.default_rng(zlib.crc32(key.encode()))
-    cell = Cell(sheet, spec, si, bars, sec.energy, style_family(sheet.style), inst.low, inst.high, rng, final,
+    cell = Cell(sheet, spec, si, bars, sec.energy, sheet.idiom, inst.low, inst.high, rng, final,
                 None, sec.energy)
     return vary(notes, cell, amount, rng)
 

@@ -1,0 +1,373 @@
+"""Per-style measurements: the things a musician hears first (swing, ride, backbeat, walking bass, ...).
+
+Pure functions over the internal Score types (notes in ticks at PPQ 480, bars from the score's grid). Each
+returns a float, NaN when the measure does not apply (no drums, no eligible bars, no chords), so the same
+code measures the arrangers' output and human data.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .harmony import Chord, Key, parse_roman
+from .instruments import instrument_for_program
+from .score import PPQ, Bar, Note, Score
+
+NAN = float("nan")
+TOL = PPQ // 8  # a 32nd note: how far from a grid point a hit may land and still count as on it
+SWING_WINDOW = (0.4, 0.8)  # where in the beat an off-beat eighth may land, straight (0.5) to hard swing
+ON_GRID = 0.04  # an off-beat within this of 0.5 of the beat is played straight
+LATE = 0.58  # an off-beat at this fraction of the beat or later is swung (between straight 0.5 and triplet 0.667)
+
+KICK = frozenset({35, 36})
+SNARE = frozenset({38, 40})
+CROSS_STICK = frozenset({37})
+HIHAT = frozenset({42, 44, 46})
+RIDE = frozenset({51, 53, 59})
+CRASH = frozenset({49, 57})
+TOMS = frozenset({41, 43, 45, 47, 48, 50})
+
+SEVENTH_QUALITIES = frozenset({"7", "maj7", "min7", "minmaj7", "hdim7", "dim7", "aug7", "7sus4", "9", "maj9",
+                               "min9", "7b9", "7#9", "11", "min11", "13"})
+DOMINANT_QUALITIES = frozenset({"7", "9", "11", "13", "7b9", "7#9", "aug7", "7sus4"})
+MINOR_SEVENTH_QUALITIES = frozenset({"min7", "min9", "min11", "hdim7"})
+
+
+# --- the grid ------------------------------------------------------------------------------------
+
+def beat_ticks(bar: Bar) -> int:
+    """Ticks in one beat of the bar's meter (its denominator's note value)."""
+    return PPQ * 4 // bar.denominator
+
+
+def _bar_starts(bars: Sequence[Bar]) -> np.ndarray:
+    return np.array([b.start for b in bars], dtype=np.int64)
+
+
+def _by_bar(notes: Iterable[Note], bars: Sequence[Bar], early: int = TOL) -> list[list[Note]]:
+    """The notes whose onset falls in each bar, in time order. A note up to `early` ticks before a bar line
+    belongs to the bar it leads into: a downbeat played a hair early is still that bar's downbeat."""
+    out: list[list[Note]] = [[] for _ in bars]
+    if not bars:
+        return out
+    starts = _bar_starts(bars)
+    for n in sorted(notes, key=lambda n: (n.start, n.pitch)):
+        i = int(np.searchsorted(starts, n.start + early, side="right")) - 1
+        if 0 <= i < len(bars) and n.start + early < bars[i].end:
+            out[i].append(n)
+    return out
+
+
+def _hit_near(notes: Iterable[Note], tick: int, pitches: frozenset[int], tol: int = TOL) -> bool:
+    return any(n.pitch in pitches and abs(n.start - tick) <= tol for n in notes)
+
+
+def _share(flags: Sequence[bool]) -> float:
+    return float(np.mean(flags)) if len(flags) else NAN
+
+
+# --- timing: swing and the off-beat --------------------------------------------------------------
+
+def offbeat_positions(notes: Iterable[Note], bars: Sequence[Bar]) -> np.ndarray:
+    """Per quarter-note beat, where the first onset in the middle of the beat (0.4-0.8) lands, as a fraction
+    of the beat; simple meters only (denominator 2 or 4), where an off-beat eighth is a swing eighth.
+
+    One sample per beat: a beat of straight sixteenths (0, .25, .5, .75) reads 0.5, not the 0.75 too."""
+    out: list[float] = []
+    for bar, ns in zip(bars, _by_bar(notes, bars)):
+        if bar.denominator not in (2, 4):
+            continue
+        first: dict[int, float] = {}
+        for n in ns:
+            k, pos = divmod(n.start - bar.start, PPQ)
+            frac = pos / PPQ
+            if SWING_WINDOW[0] <= frac < SWING_WINDOW[1] and frac < first.get(k, 2.0):
+                first[k] = frac
+        out.extend(first.values())
+    return np.array(out, dtype=float)
+
+
+def swing_ratio(notes: Iterable[Note], bars: Sequence[Bar]) -> float:
+    """Median position of the off-beat eighth within the beat: 0.5 straight, 0.667 triplet swing."""
+    pos = offbeat_positions(notes, bars)
+    return float(np.median(pos)) if len(pos) else NAN
+
+
+def late_offbeat_share(notes: Iterable[Note], bars: Sequence[Bar], lo: float = LATE) -> float:
+    """Share of off-beat eighths that land at `lo` of the beat or later (swung)."""
+    pos = offbeat_positions(notes, bars)
+    return float(np.mean(pos >= lo)) if len(pos) else NAN
+
+
+def on_grid_offbeat_share(notes: Iterable[Note], bars: Sequence[Bar]) -> float:
+    """Share of off-beat eighths within 0.04 of the beat's middle (played straight)."""
+    pos = offbeat_positions(notes, bars)
+    return float(np.mean(np.abs(pos - 0.5) <= ON_GRID + 1e-9)) if len(pos) else NAN
+
+
+# --- drums ---------------------------------------------------------------------------------------
+
+def _drum_bars(drums: Iterable[Note], bars: Sequence[Bar], meters: set[tuple[int, int]] | None = None
+               ) -> list[tuple[Bar, list[Note]]]:
+    """(bar, hits) for the bars where the drums play, optionally only bars of the given meters."""
+    return [(b, ns) for b, ns in zip(bars, _by_bar(drums, bars))
+            if ns and (meters is None or (b.numerator, b.denominator) in meters)]
+
+
+def ride_share(drums: Iterable[Note], bars: Sequence[Bar]) -> float:
+    """Share of the bars where the drums play that have 3 or more ride hits (GM 51, 53, 59)."""
+    return _share([sum(n.pitch in RIDE for n in ns) >= 3 for _, ns in _drum_bars(drums, bars)])
+
+
+def hihat_24_share(drums: Iterable[Note], bars: Sequence[Bar]) -> float:
+    """Share of the 4/4 bars where the drums play with a hi-hat (GM 42, 44, 46) on beats 2 and 4."""
+    return _share([_hit_near(ns, b.start + PPQ, HIHAT) and _hit_near(ns, b.start + 3 * PPQ, HIHAT)
+                   for b, ns in _drum_bars(drums, bars, {(4, 4)})])
+
+
+def backbeat_share(drums: Iterable[Note], bars: Sequence[Bar]) -> float:
+    """Share of the 4/4 bars where the drums play with a snare (GM 38, 40) on beats 2 and 4."""
+    return _share([_hit_near(ns, b.start + PPQ, SNARE) and _hit_near(ns, b.start + 3 * PPQ, SNARE)
+                   for b, ns in _drum_bars(drums, bars, {(4, 4)})])
+
+
+def kick_on_one_share(drums: Iterable[Note], bars: Sequence[Bar]) -> float:
+    """Share of the bars where the drums play with a kick (GM 35, 36) on the downbeat."""
+    return _share([_hit_near(ns, b.start, KICK) for b, ns in _drum_bars(drums, bars)])
+
+
+def one_drop_share(drums: Iterable[Note], bars: Sequence[Bar]) -> float:
+    """Share of the 4/4 bars where the drums play with a kick on beat 3 and none on beat 1 (reggae's one drop)."""
+    return _share([_hit_near(ns, b.start + 2 * PPQ, KICK) and not _hit_near(ns, b.start, KICK)
+                   for b, ns in _drum_bars(drums, bars, {(4, 4)})])
+
+
+def cross_stick_share(drums: Iterable[Note], bars: Sequence[Bar]) -> float:
+    """Share of the bars where the drums play that have 2 or more cross-stick hits (GM 37)."""
+    return _share([sum(n.pitch in CROSS_STICK for n in ns) >= 2 for _, ns in _drum_bars(drums, bars)])
+
+
+def tom_hits_per_bar(drums: Iterable[Note], bars: Sequence[Bar]) -> float:
+    """Tom hits (GM 41, 43, 45, 47, 48, 50) per bar where the drums play."""
+    played = _drum_bars(drums, bars)
+    return sum(n.pitch in TOMS for _, ns in played for n in ns) / len(played) if played else NAN
+
+
+def crashes_not_at_section_start(drums: Iterable[Note], bars: Sequence[Bar], section_starts: Iterable[int]
+                                 ) -> float:
+    """Crash hits (GM 49, 57) that do not fall on the first beat of a section."""
+    drums = list(drums)
+    if not drums:
+        return NAN
+    starts = sorted(set(section_starts))
+    firsts = []
+    for t in starts:
+        b = bars[max(0, int(np.searchsorted(_bar_starts(bars), t, side="right")) - 1)] if bars else None
+        firsts.append((t - TOL, t + (beat_ticks(b) if b else PPQ)))
+    return float(sum(n.pitch in CRASH and not any(lo <= n.start < hi for lo, hi in firsts) for n in drums))
+
+
+# --- bass and melody lines -----------------------------------------------------------------------
+
+def _line(notes: Iterable[Note]) -> list[Note]:
+    """The lowest note at each onset, in time order: a bass line with double stops read as one voice."""
+    low: dict[int, Note] = {}
+    for n in notes:
+        if n.start not in low or n.pitch < low[n.start].pitch:
+            low[n.start] = n
+    return [low[t] for t in sorted(low)]
+
+
+def walking_share(bass: Iterable[Note], bars: Sequence[Bar]) -> float:
+    """Share of the 4/4, 2/2 and 3/4 bars where the bass plays that walk: an onset on every quarter, about one
+    note per quarter (within 1), and 3/4 of the moves a fifth (5 semitones) or less."""
+    line = _line(bass)
+    flags = []
+    prev: Note | None = None
+    for bar, ns in zip(bars, _by_bar(line, bars)):
+        if not ns:
+            continue
+        if (bar.numerator, bar.denominator) in ((4, 4), (2, 2), (3, 4)):
+            beats = bar.length // PPQ
+            on_every = all(any(abs(n.start - (bar.start + k * PPQ)) <= TOL for n in ns) for k in range(beats))
+            seq = ([prev] if prev is not None else []) + ns
+            moves = [abs(b.pitch - a.pitch) for a, b in zip(seq, seq[1:])]
+            small = sum(m <= 5 for m in moves) >= 0.75 * len(moves) if moves else False
+            flags.append(on_every and abs(len(ns) - beats) <= 1 and small)
+        prev = ns[-1]
+    return _share(flags)
+
+
+def leap_share(notes: Iterable[Note]) -> float:
+    """Share of moves between consecutive onsets (lowest note of each) of an octave (12 semitones) or more."""
+    line = _line(notes)
+    moves = [abs(b.pitch - a.pitch) for a, b in zip(line, line[1:])]
+    return float(np.mean([m >= 12 for m in moves])) if moves else NAN
+
+
+def median_notes_per_bar(notes: Iterable[Note], bars: Sequence[Bar]) -> float:
+    """Median number of onsets per bar over the bars where the part plays (a reel's running eighths: 8)."""
+    counts = [len({n.start for n in ns}) for ns in _by_bar(notes, bars) if ns]
+    return float(np.median(counts)) if counts else NAN
+
+
+def blue_note_share(notes: Iterable[Note], key: Key) -> float:
+    """Share of notes on a blue note of the key: b3 (in major), b5 or b7 above the tonic."""
+    blue = {3, 6, 10} if key.mode == "major" else {6, 10}
+    pcs = [(n.pitch - key.tonic) % 12 for n in notes]
+    return float(np.mean([pc in blue for pc in pcs])) if pcs else NAN
+
+
+def oom_pah_share(bass: Iterable[Note], accompaniment: Iterable[Note], bars: Sequence[Bar]) -> float:
+    """Share of the 3/4 bars where the bass plays on beat 1 and the accompaniment on beats 2 and 3 (a waltz)."""
+    flags = []
+    for bar, bs, acc in zip(bars, _by_bar(bass, bars), _by_bar(accompaniment, bars)):
+        if (bar.numerator, bar.denominator) != (3, 4) or not (bs or acc):
+            continue
+        flags.append(any(abs(n.start - bar.start) <= TOL for n in bs)
+                     and all(any(abs(n.start - bar.start - k * PPQ) <= TOL for n in acc) for k in (1, 2)))
+    return _share(flags)
+
+
+# --- chord symbols -------------------------------------------------------------------------------
+
+def _changes(chords: Iterable[Chord]) -> list[Chord]:
+    """The chord sequence with repeats of the same symbol in a row merged."""
+    out: list[Chord] = []
+    for c in chords:
+        if not out or (out[-1].root, out[-1].quality, out[-1].bass) != (c.root, c.quality, c.bass):
+            out.append(c)
+    return out
+
+
+def seventh_share(chords: Iterable[Chord]) -> float:
+    """Share of the chord symbols that are seventh chords or richer (7, maj7, m7, m7b5, dim7, 9, 13, ...)."""
+    cs = list(chords)
+    return float(np.mean([c.quality in SEVENTH_QUALITIES for c in cs])) if cs else NAN
+
+
+def two_five_count(chords: Iterable[Chord], n_bars: int | None = None) -> float:
+    """ii-V motions (m7 or m7b5, then a dominant a fourth up) in the chord changes; per 32 bars when n_bars
+    is given."""
+    cs = _changes(chords)
+    if not cs:
+        return NAN
+    count = sum(a.quality in MINOR_SEVENTH_QUALITIES and b.quality in DOMINANT_QUALITIES
+                and (b.root - a.root) % 12 == 5 for a, b in zip(cs, cs[1:]))
+    return count * 32 / n_bars if n_bars else float(count)
+
+
+# Quality classes a vocabulary is written in: colour tones (6, add9, 9 on a maj7) keep the class.
+_QUALITY_CLASS = {
+    "maj": "maj", "maj6": "maj", "add9": "maj", "min": "min", "min6": "min", "dim": "dim", "aug": "aug",
+    "sus2": "sus", "sus4": "sus", "5": "sus",
+    "7": "7", "9": "7", "11": "7", "13": "7", "7b9": "7", "7#9": "7", "7sus4": "7", "aug7": "7",
+    "maj7": "maj7", "maj9": "maj7", "min7": "min7", "min9": "min7", "min11": "min7", "minmaj7": "minmaj7",
+    "hdim7": "hdim7", "dim7": "dim7",
+}
+# The triad under each class: a bare triad is in a vocabulary that lists a richer chord on it.
+_CLASS_TRIAD = {"7": "maj", "maj7": "maj", "min7": "min", "minmaj7": "min", "hdim7": "dim", "dim7": "dim"}
+
+Vocabulary = Mapping[str, frozenset[tuple[int, str]]]  # mode -> {(semitones above the tonic, quality class)}
+
+
+def vocabulary(major: Iterable[str], minor: Iterable[str]) -> dict[str, frozenset[tuple[int, str]]]:
+    """A vocabulary from Roman numerals per mode: 'ii7', 'bVII', 'vii°7', 'V7/V' (secondary), 'N6'.
+
+    Minor-mode numerals count from the natural minor scale, so there VI and VII are the flat sixth and seventh."""
+    def entry(text: str, mode: str) -> tuple[int, str]:
+        if text == "N6":
+            text = "bII"
+        head, _, target = text.partition("/")
+        root = 0
+        if target:
+            root = parse_roman(target, Key(0, mode)).root
+        c = parse_roman(head, Key(root, "major" if target else mode))
+        return c.root % 12, _QUALITY_CLASS[c.quality]
+    return {"major": frozenset(entry(t, "major") for t in major),
+            "minor": frozenset(entry(t, "minor") for t in minor)}
+
+
+def in_vocabulary(chord: Chord, key: Key, vocab: Vocabulary) -> bool:
+    """Whether the chord's degree and quality class are in the vocabulary for the key's mode. A bare triad
+    matches a richer chord on the same triad; a sus or power chord matches a major or minor one."""
+    allowed = vocab.get(key.mode, frozenset())
+    off = (chord.root - key.tonic) % 12
+    cls = _QUALITY_CLASS.get(chord.quality, chord.quality)
+    if (off, cls) in allowed:
+        return True
+    if cls in ("maj", "min", "dim"):
+        return any(o == off and _CLASS_TRIAD.get(c) == cls for o, c in allowed)
+    if cls == "sus":
+        return any(o == off and (c in ("maj", "min") or _CLASS_TRIAD.get(c) in ("maj", "min")) for o, c in allowed)
+    return False
+
+
+def out_of_vocabulary_share(chords: Iterable[Chord], key: Key, vocab: Vocabulary) -> float:
+    """Share of the chord symbols outside the style's vocabulary (degree and quality class in the key)."""
+    cs = list(chords)
+    return float(np.mean([not in_vocabulary(c, key, vocab) for c in cs])) if cs else NAN
+
+
+_SECONDARY = ["V7/ii", "V7/iii", "V7/IV", "V7/V", "V7/vi"]
+_DIATONIC_MAJOR = ["I", "ii", "iii", "IV", "V", "vi", "vii°"]
+_DIATONIC_MINOR = ["i", "ii°", "III", "iv", "v", "V", "VI", "VII", "#vii°"]
+# What an idiomatic chart of each style family uses, per mode; anything else reads as out of the idiom.
+VOCABULARY: dict[str, dict[str, frozenset[tuple[int, str]]]] = {
+    "jazz": vocabulary(
+        ["Imaj7", "I7", "ii7", "iii7", "IVmaj7", "iv7", "V7", "vi7", "viiø7", "bII7", "bIIImaj7", "bVImaj7",
+         "bVII7", "#i°7", "#ii°7", "#iv°7", "iiø7", "#ivø7", "VI7", "II7", "III7", "VII7", *_SECONDARY],
+        ["i7", "imMaj7", "iiø7", "bII7", "IIImaj7", "iv7", "IV7", "v7", "V7", "VImaj7", "VII7", "#vii°7", "ii7",
+         "V7/iv", "V7/III", "V7/VI", "V7/V"]),
+    "blues": vocabulary(["I7", "IV7", "V7", "ii7", "VI7", "#iv°7", "bVII7", "iv7"],
+                        ["i7", "iv7", "v7", "V7", "VI7", "ii7", "iiø7", "VII7"]),
+    "celtic": vocabulary(["I", "IV", "V", "V7", "bVII", "vi", "ii", "V7/V"], ["i", "VII", "VI", "iv", "v", "III", "V"]),
+    "bossa": vocabulary(
+        ["Imaj7", "ii7", "iii7", "IVmaj7", "V7", "vi7", "viiø7", "iv7", "bVII7", "bII7", "#i°7", "#ii°7", "#iv°7",
+         "iiø7", *_SECONDARY],
+        ["i7", "imMaj7", "iiø7", "IIImaj7", "iv7", "v7", "V7", "VImaj7", "VII7", "bII7", "#vii°7", "V7/iv",
+         "V7/III"]),
+    "pop": vocabulary([*_DIATONIC_MAJOR, "Imaj7", "ii7", "iii7", "IVmaj7", "V7", "vi7", "bVII", "iv", "bVI",
+                       "bIII", "V/ii", "V/iii", "V/V", "V/vi", *_SECONDARY],
+                      [*_DIATONIC_MINOR, "i7", "iv7", "v7", "V7", "VImaj7", "IIImaj7", "V/V", "bII"]),
+    "classical": vocabulary([*_DIATONIC_MAJOR, "V7", "Imaj7", "ii7", "iii7", "IVmaj7", "vi7", "viiø7", "vii°7",
+                             "V/V", "V7/V", "vii°7/V", "N6", "iv", "V7/IV", "V7/vi", "V7/ii"],
+                            [*_DIATONIC_MINOR, "V7", "iiø7", "iv7", "IIImaj7", "VImaj7", "#vii°7", "V/V", "V7/V",
+                             "N6", "V7/iv", "VII7", "V7/III"]),
+}
+
+
+# --- the whole score -----------------------------------------------------------------------------
+
+def range_violations(score: Score) -> float:
+    """Notes of pitched parts outside their instrument's playable range."""
+    bad = 0
+    for p in score.parts:
+        if p.is_drum:
+            continue
+        inst = instrument_for_program(p.program)
+        bad += sum(not (inst.low <= n.pitch <= inst.high) for n in p.notes)
+    return float(bad)
+
+
+def melody_on_top_share(score: Score) -> float:
+    """Share of melody notes at or above the highest note the other pitched parts sound at their onset
+    (melody notes with nothing else sounding are left out)."""
+    melody = [n for p in score.parts if p.role == "melody" and not p.is_drum for n in p.notes]
+    others = sorted((n for p in score.parts if p.role != "melody" and not p.is_drum for n in p.notes),
+                    key=lambda n: n.start)
+    if not melody or not others:
+        return NAN
+    starts = np.array([n.start for n in others], dtype=np.int64)
+    longest = max(n.duration for n in others)
+    on_top = total = 0
+    for m in melody:
+        lo = int(np.searchsorted(starts, m.start - longest, side="left"))
+        hi = int(np.searchsorted(starts, m.start, side="right"))
+        top = max((o.pitch for o in others[lo:hi] if o.end > m.start), default=None)
+        if top is None:
+            continue
+        total += 1
+        on_top += m.pitch >= top
+    return on_top / total if total else NAN
