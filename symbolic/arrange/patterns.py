@@ -378,6 +378,24 @@ def _bass(cell: Cell, simple: bool = False) -> list[Note]:
                 if k == len(ps) - 1 and len(ps) > 1:
                     pitch = next_root + (1 if rng.random() < 0.5 else -1)
                 notes.append(Note(p.start, p.start + p.length, min(max(pitch, low), high), vel(p.strength)))
+        elif idiom == "two-feel" and len(ps) % 2 == 0:
+            # Half notes on the strong beats: the root, then the fifth (an approach into a new chord).
+            for k in range(0, len(ps), 2):
+                p = ps[k]
+                pitch = root if k == 0 else (next_root + (1 if next_root < fifth else -1) if k + 2 >= len(ps)
+                                             and next_root != root else fifth)
+                end = ps[k + 1].start + ps[k + 1].length
+                notes.append(Note(p.start, end, min(max(pitch, low), high), vel(p.strength)))
+        elif idiom == "boogie":
+            # Eighth-note pairs climbing the chord's sixth and flat seventh (swung in the performance).
+            sixth = nearest((chord.root + 9) % 12, root + 9, low, high)
+            seventh = nearest((chord.root + 10) % 12, root + 10, low, high)
+            line = [root, third, fifth, sixth, seventh, sixth, fifth, third]
+            for k, p in enumerate(ps):
+                pitch = min(max(line[k % len(line)], low), high)
+                half = p.length // 2
+                notes.append(Note(p.start, p.start + half, pitch, vel(p.strength)))
+                notes.append(Note(p.start + half, p.start + p.length, pitch, vel(0.1)))
         elif idiom == "waltz" or (bar.bar.numerator == 3 and bar.bar.denominator == 4):
             notes.append(Note(ps[0].start, ps[0].start + ps[0].length, root, vel(1.0)))
             for p in ps[1:]:
@@ -443,6 +461,14 @@ def _groove(groove: str, bar: SheetBar, energy: int) -> list[tuple[int, int, flo
                 hits.append((p.start + p.length * 2 // 3 // SIXTEENTH * SIXTEENTH, D["ride"], 0.1))
                 hits.append((p.start, D["pedal_hh"], 0.3))
         hits.append((start, D["kick"], 0.3))
+        return hits
+    if groove == "none":
+        return hits
+    if groove == "brushes" and not compound:
+        # Brushes: a soft snare stroke on every beat, the hi-hat foot on 2 and 4, a feathered kick on 1.
+        hits += [(p.start, D["snare"], 0.0) for p in ps]
+        hits += [(p.start, D["pedal_hh"], 0.3) for k, p in enumerate(ps) if k % 2 == 1]
+        hits.append((start, D["kick"], 0.0))
         return hits
     if groove in ("half-time", "orchestral") and energy <= 2:
         hits += [(p.start, D["closed_hh"] if energy == 2 else D["side_stick"], 0.2) for p in ps]
