@@ -13,6 +13,7 @@ from typing import Callable
 
 from audio.render import RenderCancelled, RenderResult
 from symbolic.arrange import Arranger
+from symbolic.arrange.base import lead_on_top
 from symbolic.arrange.patterns import PatternArranger
 from symbolic.midi_io import midi_bytes, read_midi
 from symbolic.score import Score
@@ -315,8 +316,9 @@ def transformer_arranger():
 def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | None = None,
             bars: set[int] | None = None, tracks: set[str] | None = None, locked: set[str] | frozenset = frozenset(),
             progress: StepProgress = _quiet, brief: str = "", sampling: dict | None = None) -> Score:
-    """Fill the plan's tracks: the transformer when its weights are installed (auto), else the patterns.
-    `sampling` sets the transformer's temperature, top_p and candidates per cell (the patterns ignore it)."""
+    """Fill the plan's tracks. auto: the style's rhythm section (drums, bass, comping) from the patterns and
+    the lines from the transformer when its weights are installed, else all from the patterns; the melody ends
+    on top of the accompaniment. `sampling` sets the transformer's temperature, top_p and candidates per cell (the patterns ignore it)."""
     if arranger == "auto":
         arranger = default_arranger()
     if arranger not in ARRANGERS:
@@ -325,11 +327,17 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
     model = transformer_arranger() if arranger in ("auto", "transformer") else None
     if arranger == "transformer" and model is None:
         raise ValueError(f"no trained transformer weights in {model_dir()}; use --arranger patterns")
-    progress("arrange", 0.0, f"transformer arranger ({model_dir()})" if model is not None else "pattern arranger")
-    chosen: Arranger = model if model is not None else PatternArranger()
+    chosen: Arranger = PatternArranger()
+    if model is not None:
+        from symbolic.arrange.ensemble import EnsembleArranger
+        chosen = model if arranger == "transformer" else EnsembleArranger(model)
+    label = {"transformer": "transformer arranger", "auto": "the style's patterns with the transformer arranger"}
+    progress("arrange", 0.0, f"{label[arranger]} ({model_dir()})" if model is not None else "pattern arranger")
     opts = check_sampling(sampling) if model is not None else {}  # the patterns do not sample
     score = chosen.arrange(sheet, seed=seed, base=base, bars=bars, tracks=tracks, locked=locked,
                            brief=brief or plan.style, progress=lambda f, m: progress("arrange", f, m), **opts)
+    wanted = ({p.name for p in sheet.parts} if tracks is None else set(tracks)) - set(locked)
+    lead_on_top(score, sheet, bars, wanted)
     score.validate()
     return score
 

@@ -371,3 +371,59 @@ def test_arranger_takes_its_settings_from_the_weights_folder(tmp_path, arranger)
     sheet = small_plan(extra_sections=False).to_sheet()
     rows = loaded._rows(sheet, [(0, 0)], loaded.cfg.n_candidates)
     assert rows and all(len(r.bars) <= 2 for r in rows)
+
+
+def _notes(part):
+    return [(n.start, n.end, n.pitch) for n in part.notes]
+
+
+def test_ensemble_plays_the_styles_rhythm_section_and_the_transformer_lines(arranger):
+    """The default arranger: drums, bass and comping are the patterns' (the style's groove), the lines are
+    the transformer's, written after them (they listen); a regeneration keeps what was not asked for."""
+    from symbolic.arrange.ensemble import EnsembleArranger
+    from symbolic.arrange.patterns import PatternArranger
+    sheet = small_plan("jazz").to_sheet()
+    ens = EnsembleArranger(arranger).arrange(sheet, seed=3)
+    pat = PatternArranger().arrange(sheet, seed=3)
+    alone = arranger.arrange(sheet, seed=3, base=pat, tracks={"Flute", "Violin", "Harp", "Strings"})
+    for spec, e, p, a in zip(sheet.parts, ens.parts, pat.parts, alone.parts):
+        if spec.role in ("drums", "bass", "chords"):
+            assert _notes(e) == _notes(p) and e.notes, spec.name
+        else:
+            assert _notes(e) == _notes(a) and e.notes, spec.name
+    chorus = set(sheet.sections[1].bar_range)
+    again = EnsembleArranger(arranger).arrange(sheet, seed=9, base=ens, bars=chorus, tracks={"Flute", "Drums"})
+    lo, hi = sheet.bars[min(chorus)].bar.start, sheet.bars[max(chorus)].bar.end
+    for spec, old, new in zip(sheet.parts, ens.parts, again.parts):
+        if spec.name in ("Flute", "Drums"):
+            assert [n for n in _notes(old) if not lo <= n[0] < hi] == [n for n in _notes(new) if not lo <= n[0] < hi]
+            assert _notes(old) != _notes(new), spec.name
+        else:
+            assert _notes(old) == _notes(new), spec.name
+
+
+def test_the_melody_is_on_top_of_the_accompaniment(arranger):
+    """Every accompanying note that meets a melody note sounds at or below it, after any arranger."""
+    from composer import pipeline
+    from symbolic import style_measures as sm
+    from symbolic.arrange.base import UNDER_ROLES, lead_on_top
+    plan = small_plan()
+    sheet = plan.to_sheet()
+    raw = arranger.arrange(sheet, seed=2)
+    assert sm.melody_on_top_share(raw) < 1.0  # the raw transformer buries some of it
+    moved = lead_on_top(raw, sheet)
+    assert moved > 0 and sm.melody_on_top_share(raw) == 1.0
+    lead = raw.parts[0].notes
+    for spec, part in zip(sheet.parts, raw.parts):
+        if spec.role in UNDER_ROLES:
+            low = instrument_for_program(spec.program).low
+            for n in part.notes:
+                assert n.pitch >= low
+                meets = [m.pitch for m in lead if m.start < n.end and n.start < m.end]
+                if meets and n.pitch > min(meets):
+                    # only a single line may stay above (a descant it cannot leave)
+                    lowest = n.pitch - 12 * -(-(n.pitch - min(meets)) // 12)
+                    assert sum(o.start == n.start for o in part.notes) == 1 and lowest < low
+    assert lead_on_top(raw, sheet) == 0  # nothing left to move
+    for arr in ("patterns",):
+        assert sm.melody_on_top_share(pipeline.arrange(plan, seed=2, arranger=arr)) == 1.0

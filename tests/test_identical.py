@@ -1,5 +1,5 @@
-"""The same briefs and seeds give the same bytes: plan.json, piece.mid and piece.musicxml for a dozen briefs across
-styles, ensembles and both arrangers, against the hashes recorded in tests/data/identical.json.
+"""The same briefs and seeds give the same bytes: plan.json, piece.mid and piece.musicxml for fourteen briefs across
+styles, ensembles and every arranger, against the hashes recorded in tests/data/identical.json.
 
 A change meant to alter the music re-records them (and says so in its commit):
     COMPOSER_RECORD_IDENTICAL=1 .venv/bin/python -m pytest tests/test_identical.py
@@ -29,6 +29,8 @@ BRIEFS = [
     ("a calm folk tune in G major, 4/4 at 100 bpm, for fiddle, acoustic guitar and upright bass, 30 seconds",
      "transformer"),
     ("a melancholic waltz in D minor for string quartet, ABA, one minute", "transformer"),
+    ("a medium swing jazz tune in F, AABA, for trumpet, piano, upright bass and drums, one minute", "auto"),
+    ("a bossa nova in D minor for flute, nylon guitar, upright bass and drums, 45 seconds", "auto"),
 ]
 FILES = ("plan.json", "piece.mid", "piece.musicxml")
 

@@ -121,7 +121,7 @@ def test_performed_waltz_renders_50_times(tmp_path):
     score = arrange(plan, 0, "patterns")
     worst, worst_score = -1, None
     for seed in range(50):
-        performed = perform_score(score, 1.0, seed, None, lambda *a: None, plan.style)
+        performed = perform_score(score, 1.0, seed, None, lambda *a: None, plan)
         past = performed.seconds(performed.last_tick) - performed.seconds(performed.end_tick)
         if past > worst:
             worst, worst_score = past, performed

@@ -3,7 +3,10 @@
 - patterns.PatternArranger: role-aware patterns, fast and deterministic; the baseline.
 - transformer.TransformerArranger: the trained model, conditioned on the style and on the parts already written
   (imports torch, so it is loaded only when used).
-- base: what they share (the Cell a role generator fills, copying kept parts, varying repeated material).
+- ensemble.EnsembleArranger: the default; the style's rhythm section from the patterns, the lines from the
+  transformer listening to them.
+- base: what they share (the Cell a role generator fills, copying kept parts, varying repeated material,
+  voicing the accompaniment under the melody).
 """
 from __future__ import annotations
 

@@ -110,3 +110,57 @@ def vary(notes: list[Note], cell: Cell, amount: float, rng: np.random.Generator)
         else:
             out.append(n)
     return out
+
+
+# The parts voiced under the lead: they may sound its pitch classes but not above it.
+UNDER_ROLES = ("counter-melody", "chords", "pad", "arpeggio")
+
+
+def lead_on_top(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> int:
+    """Voice the accompaniment under the melody, as an arranger writes it: a note of an accompanying part (of
+    `tracks`, in `bars`) that sounds above a melody note it meets drops by octaves to below the lowest of them,
+    inside its instrument's range. Where it cannot, a chord loses that tone; a single line keeps it (a descant).
+    Returns how many notes moved or went."""
+    from ..instruments import instrument_for_program
+
+    lead = sorted((n for spec, p in zip(sheet.parts, score.parts) if spec.role == "melody" and not spec.drum
+                   for n in p.notes), key=lambda n: n.start)
+    if not lead:
+        return 0
+    starts = np.array([n.start for n in lead], dtype=np.int64)
+    longest = max(n.duration for n in lead)
+    changed = 0
+    for spec, part in zip(sheet.parts, score.parts):
+        if spec.role not in UNDER_ROLES or spec.drum or (tracks is not None and spec.name not in tracks):
+            continue
+        low = instrument_for_program(spec.program).low
+        onsets: dict[int, int] = {}
+        for n in part.notes:
+            onsets[n.start] = onsets.get(n.start, 0) + 1
+        out = []
+        for n in part.notes:
+            if bars is not None and bar_index(sheet, n.start) not in bars:
+                out.append(n)
+                continue
+            lo = int(np.searchsorted(starts, n.start - longest, side="left"))
+            hi = int(np.searchsorted(starts, n.end, side="left"))
+            ceiling = min((m.pitch for m in lead[lo:hi] if m.end > n.start), default=None)
+            if ceiling is None or n.pitch <= ceiling:
+                out.append(n)
+                continue
+            pitch = n.pitch - 12 * ((n.pitch - ceiling + 11) // 12)
+            changed += 1
+            if pitch >= low:
+                out.append(Note(n.start, n.end, pitch, n.velocity))
+            elif onsets[n.start] == 1:
+                out.append(n)
+                changed -= 1
+            else:
+                onsets[n.start] -= 1
+        seen: set[tuple[int, int]] = set()
+        part.notes = []
+        for n in sorted(out, key=lambda n: (n.start, n.pitch, -n.end)):
+            if (n.start, n.pitch) not in seen:  # a tone moved onto its chord's own octave
+                seen.add((n.start, n.pitch))
+                part.notes.append(n)
+    return changed
