@@ -143,7 +143,9 @@ def _plan_parsed(brief: Brief, seed: int = 0) -> Plan:
     style = gd.table if gd.table in table["chords"] else "pop"
     keys = _section_keys(slots, key, brief.modulations)
     meters = _section_meters(slots, meter, brief.section_meters)
-    chords = _progressions(slots, keys, style, form, rng, table, meters, key, _named_tokens(brief, key), tempo)
+    idiom = idiom_for(", ".join(x for x in [genre, *brief.moods] if x), tempo)
+    chords = _progressions(slots, keys, style, form, rng, table, meters, key, _named_tokens(brief, key), tempo,
+                           idiom.genre)
 
     tracks = _tracks(brief.instruments, gd)
     energies = []
@@ -176,7 +178,6 @@ def _plan_parsed(brief: Brief, seed: int = 0) -> Plan:
         sections.append(sec)
     title = brief.title or _title(brief, genre, key)
     style_text = ", ".join(x for x in [genre, *brief.moods] if x)
-    idiom = idiom_for(style_text, tempo)
     return Plan.model_validate({
         "title": title, "key": key.name, "meter": f"{meter[0]}/{meter[1]}", "tempo": tempo,
         "style": style_text, "idiom": asdict(idiom), "tracks": tracks, "sections": sections,
@@ -583,13 +584,15 @@ def _named_tokens(brief: Brief, key: Key) -> list[str]:
 
 
 def _progressions(slots, keys, style, form, rng, table, meters, home: Key, named: list[str] | None = None,
-                  tempo: float = 120.0) -> list[list[list[dict]]]:
-    """Chords for every section; meters is one meter for all or a list with each section's."""
+                  tempo: float = 120.0, genre: str = "pop") -> list[list[list[dict]]]:
+    """Chords for every section, in the genre's harmonic idiom; meters is one meter for all or a list with
+    each section's."""
     if isinstance(meters, tuple):
         meters = [meters] * len(slots)
     by_label: dict[tuple, list[list[str]]] = {}
     main = next((s.label.rstrip("'") for s in slots if s.kind in ("verse", "A", "chorus")), slots[0].label.rstrip("'"))
-    out = []
+    sections: list[list[list[str]]] = []
+    named_at: list[bool] = []
     for i, slot in enumerate(slots):
         key, meter = keys[i], meters[i]
         final = i == len(slots) - 1
@@ -600,6 +603,7 @@ def _progressions(slots, keys, style, form, rng, table, meters, home: Key, named
         elif named and base == main and key.tonic == home.tonic and key.mode == home.mode:
             # The progression the brief names loops through the main section.
             toks = [[named[b % len(named)]] for b in range(slot.bars)]
+            named_at.append(True)
             tonic = "0:maj" if key.mode == "major" else "0:min"
             if slot.bars >= 2 and (final or (slot.bars >= 2 * len(named) and toks[-1][0] != tonic)):
                 # A section long enough to loop the named progression twice closes in the home key.
@@ -619,12 +623,125 @@ def _progressions(slots, keys, style, form, rng, table, meters, home: Key, named
                                     rng, final, meter, start_on_tonic=(i == 0 or slot.kind in ("verse", "A", "intro")), key=key,
                                     most=_most_chords(meter, tempo))
             by_label[sig] = toks
+        if len(named_at) <= i:
+            named_at.append(False)
         nxt_key = keys[i + 1] if i + 1 < len(slots) else key
         bars = [list(b) for b in toks]
         if nxt_key.tonic != key.tonic and not final:
             # Pivot into the next key through its dominant.
             bars[-1] = [f"{(nxt_key.tonic + 7 - key.tonic) % 12}:7"]
+        sections.append(bars)
+    out = []
+    for i, bars in enumerate(sections):
+        key, meter = keys[i], meters[i]
+        if not named_at[i]:  # a progression the brief names is played as named
+            into = None
+            if i + 1 < len(sections):
+                off, q = _offset_quality(sections[i + 1][0][0])
+                into = ((keys[i + 1].tonic + off - key.tonic) % 12, q)
+            bars = idiomatic(bars, key, genre, _most_chords(meter, tempo), into)
         out.append([_bar_chords(b, key, meter) for b in bars])
+    return out
+
+
+# --- the genres' harmonic idioms ------------------------------------------------------------------
+
+JAZZ_HARMONY = ("jazz", "jazz ballad", "bossa", "tango")
+DOMINANT_HARMONY = ("blues", "funk")
+TRIAD_HARMONY = ("reel", "jig", "folk", "hymn")
+
+
+def _offset_quality(tok: str) -> tuple[int, str]:
+    off, q = tok.split(":", 1)
+    return int(off) % 12, q
+
+
+def _diatonic(key: Key) -> tuple[int, ...]:
+    return (0, 2, 3, 5, 7, 8, 10) if key.mode == "minor" else (0, 2, 4, 5, 7, 9, 11)
+
+
+def _dominant_blues(tok: str) -> str:
+    """The blues' and funk's I, IV and V are dominant sevenths, their minor chords minor sevenths."""
+    off, q = _offset_quality(tok)
+    if q == "min":
+        return f"{off}:min7"
+    return f"{off}:7" if q == "maj" and off in (0, 5, 7) else tok
+
+
+def _jazz_seventh(tok: str, key: Key) -> str:
+    """A jazz player's reading of a triad: tonic and subdominant major sevenths, dominant (and chromatic
+    major, secondary-dominant) sevenths, minor sevenths, half-diminished ii in minor and vii in major."""
+    off, q = _offset_quality(tok)
+    diatonic = _diatonic(key)
+    if q == "maj":
+        if off == 7 or off not in diatonic or (key.mode == "minor" and off == 10):
+            return f"{off}:7"
+        return f"{off}:maj7"
+    if q == "min":
+        return f"{off}:min7"
+    if q == "dim":
+        return f"{off}:hdim7" if off in diatonic else f"{off}:dim7"
+    if q == "sus4" and off == 7:
+        return "7:7sus4"
+    return tok
+
+
+def _triad(tok: str, key: Key) -> str:
+    """A folk tune's chord: the triad on a scale degree (the dominant may keep its seventh); a chromatic
+    root becomes the diatonic chord a step away that shares most of its tones."""
+    off, q = _offset_quality(tok)
+    diatonic = _diatonic(key)
+    if key.mode == "major" and off == 10:
+        return "10:maj"  # the mixolydian bVII of the fiddle tunes
+    if off not in diatonic:
+        off = min(diatonic, key=lambda d: (min((d - off) % 12, (off - d) % 12), d))
+    if off == 7 and q in ("7", "9", "13", "7sus4"):
+        return "7:7" if key.mode == "major" else "7:maj"
+    minor_degrees = (0, 5) if key.mode == "minor" else (2, 4, 9)
+    if off == (2 if key.mode == "minor" else 11):
+        return f"{off}:dim"
+    return f"{off}:min" if off in minor_degrees else f"{off}:maj"
+
+
+def idiomatic(bars: list[list[str]], key: Key, genre: str, most: int,
+              into: tuple[int, str] | None = None) -> list[list[str]]:
+    """A section's chord tokens in the genre's harmonic idiom. Jazz: seventh chords, every dominant that
+    resolves down a fifth prepared by its ii (sharing the bar when the meter and tempo allow two chords),
+    and a turnaround into the next section's first chord (`into`: its root as an offset in this key, and
+    its quality). Blues and funk: dominant sevenths on I, IV and V. Celtic and folk tunes: diatonic triads
+    (and the mixolydian bVII)."""
+    if genre in TRIAD_HARMONY:
+        return [[_triad(t, key) for t in b] for b in bars]
+    if genre in DOMINANT_HARMONY:
+        return [[_dominant_blues(t) for t in b] for b in bars]
+    if genre not in JAZZ_HARMONY:
+        return bars
+    out = [[_jazz_seventh(t, key) for t in b] for b in bars]
+    if into is not None and len(out) >= 2 and _offset_quality(out[-1][-1]) != ((into[0] + 7) % 12, "7"):
+        # The turnaround: the last bar becomes the ii-V of the chord the next section starts on.
+        v, ii = (into[0] + 7) % 12, (into[0] + 2) % 12
+        two = f"{ii}:{'hdim7' if into[1].startswith(('min', 'dim', 'hdim')) else 'min7'}"
+        out[-1] = [two, f"{v}:7"] if most >= 2 else [f"{v}:7"]
+        if most < 2 and len(out[-2]) == 1 and _offset_quality(out[-2][0])[0] in (ii, (into[0] + 5) % 12):
+            out[-2] = [two]
+    if most < 2:
+        return out
+    flat = [(b, k) for b in range(len(out)) for k in range(len(out[b]))]
+    for n, (b, k) in enumerate(flat):
+        off, q = _offset_quality(out[b][k])
+        if q != "7" or len(out[b]) > 1 or n == 0:
+            continue
+        pb, pk = flat[n - 1]
+        prev_off, prev_q = _offset_quality(out[pb][pk])
+        ii = (off + 7) % 12
+        if prev_off == ii and prev_q in ("min7", "hdim7"):
+            continue  # already prepared
+        nxt = _offset_quality(out[flat[n + 1][0]][flat[n + 1][1]]) if n + 1 < len(flat) else None
+        resolves = (nxt or into or (None, ""))[0] == (off + 5) % 12
+        if not resolves:
+            continue
+        to_minor = (nxt or into or (0, ""))[1] in ("min", "min7", "min6")
+        out[b] = [f"{ii}:{'hdim7' if to_minor else 'min7'}", f"{off}:7"]
     return out
 
 

@@ -269,10 +269,14 @@ _DEGREE_OF_OFFSET = {"major": (0, 1, 1, 2, 2, 3, 3, 4, 5, 5, 6, 6), "minor": (0,
 _LETTERS = "CDEFGAB"
 
 
-def spell_degree(offset: int, key: Key) -> str:
-    """Name of the note `offset` semitones above the tonic, spelled by scale degree."""
+def spell_degree(offset: int, key: Key, raised: bool = False) -> str:
+    """Name of the note `offset` semitones above the tonic, spelled by scale degree; `raised` spells a
+    chromatic note as the degree below it raised (a leading tone: F# rather than Gb in C)."""
     offset %= 12
-    if key.mode == "minor" and offset == 11:
+    natural = (0, 2, 3, 5, 7, 8, 10) if key.mode == "minor" else (0, 2, 4, 5, 7, 9, 11)
+    if raised and offset not in natural and not (key.mode == "minor" and offset in (4, 9, 11)):
+        degree = _DEGREE_OF_OFFSET[key.mode][(offset - 1) % 12]
+    elif key.mode == "minor" and offset == 11:
         degree = 6
     elif key.mode == "minor" and offset == 4:
         degree = 2
@@ -292,7 +296,9 @@ def spell_degree(offset: int, key: Key) -> str:
 def chord_from_token(token: str, key: Key, bass_token: int | None = None) -> Chord:
     off, quality = token.split(":", 1)
     root = (key.tonic + int(off)) % 12
-    return Chord(root, quality, None, spell_degree(int(off), key) + QUALITIES[quality][1])
+    # A diminished chord is a leading-tone chord: its chromatic root is a raised degree (B°7 in Bb, not Cb°7).
+    raised = quality in ("dim", "dim7")
+    return Chord(root, quality, None, spell_degree(int(off), key, raised) + QUALITIES[quality][1])
 
 
 def roman(chord: Chord, key: Key) -> str:

@@ -96,6 +96,17 @@ GENRES: dict[str, Idiom] = {
 ALIASES = {"cinematic": "film", "bossa nova": "bossa", "shuffle": "blues", "baroque": "classical"}
 
 
+# The genres whose melodies run in eighths (fiddle and pipe tunes).
+RUNNING_GENRES = ("reel", "jig")
+# The genres whose melodies bend the third, the fifth and the seventh.
+BLUES_GENRES = ("blues", "jazz", "jazz ballad", "funk")
+
+
+def blue_notes(genre: str, tonic: int) -> frozenset[int]:
+    """The blue notes (flat third, fifth and seventh) of a key's tonic in a genre that plays them."""
+    return frozenset((tonic + i) % 12 for i in (3, 6, 10)) if genre in BLUES_GENRES else frozenset()
+
+
 def style_family(style: str) -> str:
     """The broad family a style's words belong to (the performance model's and the data's style classes)."""
     s = style.lower()

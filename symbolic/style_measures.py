@@ -126,10 +126,19 @@ def hihat_24_share(drums: Iterable[Note], bars: Sequence[Bar]) -> float:
                    for b, ns in _drum_bars(drums, bars, {(4, 4)})])
 
 
+def _loudest_near(notes: Iterable[Note], tick: int, pitches: frozenset[int], tol: int = TOL) -> int:
+    return max((n.velocity for n in notes if n.pitch in pitches and abs(n.start - tick) <= tol), default=0)
+
+
 def backbeat_share(drums: Iterable[Note], bars: Sequence[Bar]) -> float:
-    """Share of the 4/4 bars where the drums play with a snare (GM 38, 40) on beats 2 and 4."""
-    return _share([_hit_near(ns, b.start + PPQ, SNARE) and _hit_near(ns, b.start + 3 * PPQ, SNARE)
-                   for b, ns in _drum_bars(drums, bars, {(4, 4)})])
+    """Share of the 4/4 bars where the drums play with a snare (GM 38, 40) on beats 2 and 4, louder than any
+    snare on 1 and 3 (brushes stroking every beat alike are not a backbeat)."""
+    flags = []
+    for b, ns in _drum_bars(drums, bars, {(4, 4)}):
+        back = min(_loudest_near(ns, b.start + k * PPQ, SNARE) for k in (1, 3))
+        front = max(_loudest_near(ns, b.start + k * PPQ, SNARE) for k in (0, 2))
+        flags.append(back > 0 and back > front)
+    return _share(flags)
 
 
 def kick_on_one_share(drums: Iterable[Note], bars: Sequence[Bar]) -> float:

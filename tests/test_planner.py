@@ -179,3 +179,48 @@ def test_a_meter_for_a_section_the_form_lacks_is_an_error():
     from composer.brief import BriefError
     with pytest.raises(BriefError, match="the form has no trio or middle section"):
         plan_from_brief("a pop song with the trio in 2/4")
+
+
+def _symbols(plan):
+    return [parse_chord(c.symbol) for s in plan.sections for bar in s.chords for c in bar]
+
+
+@pytest.mark.parametrize("brief", ["a medium swing jazz tune, AABA, for tenor sax, piano, upright bass and drums",
+                                   "a jazz ballad in Eb for trumpet and piano", "a bossa nova in F for guitar"])
+def test_jazz_harmony_is_sevenths_with_two_fives_and_turnarounds(brief):
+    from symbolic import style_measures as sm
+    for seed in range(3):
+        plan = plan_from_brief(brief, seed)
+        chords = _symbols(plan)
+        assert sm.seventh_share(chords) >= 0.8, [c.text for c in chords]
+        assert sm.two_five_count(chords, plan.total_bars) >= 2.0
+        # Every section before another ends on the dominant of the chord the next one starts on.
+        for sec, nxt in zip(plan.sections, plan.sections[1:]):
+            last, first = parse_chord(sec.chords[-1][-1].symbol), parse_chord(nxt.chords[0][0].symbol)
+            assert last.quality in ("7", "9", "13") and (first.root - last.root) % 12 == 5, (sec.name, last.text)
+
+
+def test_blues_is_dominant_and_reels_are_diatonic_triads():
+    blues = plan_from_brief("a 12-bar shuffle blues in A for electric guitar, bass and drums", 1)
+    first = [bar[0].symbol for bar in blues.sections[0].chords]
+    assert first[:4] == ["A7", "D7", "A7", "A7"] and first[8] == "E7"
+    key = parse_key("D major")
+    for seed in range(3):
+        reel = plan_from_brief("an Irish reel in D for fiddle and tin whistle", seed)
+        for c in _symbols(reel):
+            assert c.quality in ("maj", "min", "dim") or c.text == "A7", c.text
+            assert (c.root - key.tonic) % 12 in (0, 2, 4, 5, 7, 9, 11, 10), c.text
+
+
+def test_a_named_progression_is_played_as_named():
+    plan = plan_from_brief("a jazz tune in C over the chords C Am F G", 1)
+    main = next(s for s in plan.sections if s.label.rstrip("'") == "A")
+    assert [bar[0].symbol for bar in main.chords[:4]] == ["C", "Am", "F", "G"]
+
+
+def test_diminished_chords_are_spelled_as_leading_tones():
+    from symbolic.harmony import chord_from_token
+    assert chord_from_token("1:dim7", parse_key("Bb major")).text == "Bdim7"
+    assert chord_from_token("6:dim7", parse_key("C major")).text == "F#dim7"
+    assert chord_from_token("8:dim", parse_key("C major")).text == "G#dim"
+    assert chord_from_token("1:maj", parse_key("C major")).text == "Db"  # the Neapolitan stays flat

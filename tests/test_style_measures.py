@@ -226,3 +226,11 @@ def test_range_violations_and_melody_on_top():
     assert sm.melody_on_top_share(score) == 0.75
     alone = Score(parts=[melody, drums], bars=bars(1))
     assert math.isnan(sm.melody_on_top_share(alone))
+
+
+def test_brushes_on_every_beat_are_not_a_backbeat():
+    grid = bars()
+    even = hits(38, every_bar([0, Q, 2 * Q, 3 * Q]))
+    assert sm.backbeat_share(even, grid) == 0.0
+    accented = [Note(n.start, n.end, 38, 90 if (n.start // Q) % 2 else 50) for n in even]
+    assert sm.backbeat_share(accented, grid) == 1.0

@@ -1,6 +1,6 @@
 """The default arranger: the style's rhythm section from the patterns (the drums' groove, the bass idiom, the
-comping, as `Idiom` names them), the lines (melody, counter-melody, pad, arpeggio) from the transformer, which
-listens to the parts already written.
+comping, as `Idiom` names them, and the running melody of a fiddle tune), the lines (melody, counter-melody,
+pad, arpeggio) from the transformer, which listens to the parts already written.
 
 The transformer learned mostly pop, so it plays a pop groove whatever the style; the patterns play each style's
 groove, bass and comping by definition. Its own strength is the lines over them.
@@ -8,6 +8,7 @@ groove, bass and comping by definition. Its own strength is the lines over them.
 from __future__ import annotations
 
 from ..score import Progress, Score, Sheet
+from ..style import RUNNING_GENRES
 from .patterns import PatternArranger
 
 # The parts that carry a style's groove.
@@ -24,7 +25,8 @@ class EnsembleArranger:
                 progress: Progress | None = None, **opts) -> Score:
         """As Arranger.arrange; `opts` (temperature, top_p, n_candidates) go to the lines' arranger."""
         wanted = ({p.name for p in sheet.parts} if tracks is None else set(tracks)) - set(locked)
-        rhythm = {p.name for p in sheet.parts if p.role in self.rhythm_roles} & wanted
+        roles = self.rhythm_roles + (("melody",) if sheet.idiom.genre in RUNNING_GENRES else ())
+        rhythm = {p.name for p in sheet.parts if p.role in roles} & wanted
         lines = wanted - rhythm
 
         def step(lo: float, hi: float):

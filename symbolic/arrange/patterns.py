@@ -15,6 +15,7 @@ from ..grid import SIXTEENTH, is_compound, pulses
 from ..harmony import Chord
 from ..instruments import GM_DRUMS, instrument_for_program
 from ..score import PPQ, Note, PartSpec, Score, Sheet, SheetBar
+from ..style import RUNNING_GENRES, blue_notes
 from .base import VARIED_ROLES, Cell, bar_index, copy_kept, nearest, scale_neighbor, variation_amount, vary
 
 
@@ -103,6 +104,8 @@ def _section_notes(sheet: Sheet, spec: PartSpec, inst, si: int, bars: list[Sheet
                 _rng(seed, base_label, spec.name, spec.role, len(bars)), si == len(sheet.sections) - 1, nxt,
                 first.energy)
     gen = GENERATORS.get(spec.role, _chords)
+    if spec.role == "melody" and sheet.idiom.genre in RUNNING_GENRES:
+        gen = _running
     notes = gen(cell)
     amount = variation_amount(sheet, si)
     if amount and spec.role in VARIED_ROLES:
@@ -226,6 +229,10 @@ def _melody(cell: Cell, counter: bool = False) -> list[Note]:
                 if rng.random() < 0.3:
                     direction = -direction
                 pitch = scale_neighbor(prev, direction, key)
+                blue = blue_notes(cell.idiom.genre, key.tonic)
+                if blue and rng.random() < 0.35:
+                    # A blues player bends into the flat third, fifth or seventh on the way.
+                    pitch = min((nearest(pc, prev, low, high) for pc in blue), key=lambda p: (abs(p - prev), p))
             pitch = min(max(pitch, low), high)
             end = min(st + dur, bar.bar.end)
             notes.append(Note(st, end, pitch, _vel(cell, strength, rng, -6 if counter else 4)))
@@ -235,6 +242,68 @@ def _melody(cell: Cell, counter: bool = False) -> list[Note]:
 
 def _counter(cell: Cell) -> list[Note]:
     return _melody(cell, counter=True)
+
+
+def _running(cell: Cell) -> list[Note]:
+    """A fiddle tune's line (reels, jigs, hornpipes): running eighths with a chord tone on every beat, steps
+    and the chord's skips between, turning at the edges of its compass; the second half of each 8-bar strain
+    opens as the first did, and each strain closes on a long note."""
+    rng = cell.rng
+    center = max(cell.low + 9, min(cell.high - 9, 74))
+    low, high = max(cell.low, center - 10), min(cell.high, center + 12)
+    eighth = PPQ // 2
+    prev = nearest(cell.bars[0].key.tonic, center, low, high)
+    direction = 1 if rng.random() < 0.5 else -1
+    notes: list[Note] = []
+    opening: dict[int, list[tuple[int, int]]] = {}  # bar in the strain -> (offset, pitch) of the strain's opening
+    n_bars = len(cell.bars)
+    for bi, bar in enumerate(cell.bars):
+        start, end = bar.bar.start, bar.bar.end
+        beat = 3 * eighth if is_compound(bar) else 2 * eighth
+        in_strain = bi % 8
+        chords_key = tuple((c.start - start, c.chord.root, c.chord.quality) for c in bar.chords)
+        if 4 <= in_strain < 6 and (in_strain - 4) in opening and opening[in_strain - 4][0] == chords_key:
+            for off, pitch in opening[in_strain - 4][1]:
+                notes.append(Note(start + off, start + off + eighth, pitch, _vel(cell, 0.6 if off % beat == 0 else 0.2, rng, 4)))
+            prev = notes[-1].pitch
+            continue
+        if bi == n_bars - 1 or in_strain == 7:
+            # The strain's close: the tonic or a chord tone held, then (mid-tune) eighths leading on.
+            chord = bar.chord_at(start)
+            pc = bar.key.tonic if bar.key.tonic in chord.pitch_classes else chord.root
+            pitch = nearest(pc, prev, low, high)
+            hold = end - start if bi == n_bars - 1 else 2 * beat if end - start > 2 * beat else beat
+            notes.append(Note(start, start + hold, pitch, _vel(cell, 1.0, rng, 4)))
+            prev = pitch
+            for t in range(start + hold, end, eighth):
+                prev = scale_neighbor(prev, direction, bar.key)
+                notes.append(Note(t, t + eighth, min(max(prev, low), high), _vel(cell, 0.2, rng, 4)))
+            continue
+        played = []
+        for t in range(start, end, eighth):
+            chord = bar.chord_at(t)
+            if (t - start) % beat == 0:
+                if rng.random() < 0.2:
+                    direction = -direction
+                tones = sorted({nearest(pc, prev + 2 * direction, low, high) for pc in chord.triad})
+                pitch = min(tones, key=lambda p: (abs(p - (prev + 2 * direction)), p))
+            elif rng.random() < 0.25:
+                # A skip to the next chord tone, the fiddle's arpeggio figure.
+                ahead = [p for p in range(prev + direction, prev + 6 * direction, direction) if p % 12 in chord.pitch_classes]
+                pitch = ahead[0] if ahead else scale_neighbor(prev, direction, bar.key)
+            else:
+                pitch = scale_neighbor(prev, direction, bar.key)
+            if pitch >= high - 1:
+                direction = -1
+            elif pitch <= low + 1:
+                direction = 1
+            pitch = min(max(pitch, low), high)
+            notes.append(Note(t, t + eighth, pitch, _vel(cell, 0.6 if (t - start) % beat == 0 else 0.2, rng, 4)))
+            played.append((t - start, pitch))
+            prev = pitch
+        if in_strain < 2:
+            opening[in_strain] = (chords_key, played)
+    return notes
 
 
 # --- harmony roles -------------------------------------------------------------------
@@ -351,6 +420,35 @@ def _arpeggio(cell: Cell) -> list[Note]:
     return notes
 
 
+def _walk(root: int, target: int, chord, key, beats: int, low: int, high: int, rng) -> list[int]:
+    """A walking line for one chord, a note a beat: the root, a way through the chord and the scale towards
+    the next root, and an approach a step (chromatic or diatonic) from it on the last beat."""
+    if beats <= 1:
+        return [root][:beats]
+    # A step into the next root, chromatic or in the scale, from the side nearer the line.
+    steps = sorted({p for p in (target - 1, target + 1, scale_neighbor(target, -1, key), scale_neighbor(target, 1, key))
+                    if low <= p <= high and p != target}, key=lambda p: (p == root, abs(p - root), p))
+    approach = steps[int(rng.integers(min(2, len(steps))))] if steps else target
+    inner = beats - 2
+    if inner == 0:
+        return [root, approach]
+    tones = set(chord.pitch_classes) | set(key.scale_pcs)
+    lo, hi = sorted((root, approach))
+    between = [p for p in range(lo + 1, hi) if p % 12 in tones and low <= p <= high]
+    if approach < root:
+        between.reverse()
+    if len(between) >= inner:
+        # Evenly through the notes between: a scale run when they are few, chord skips when many.
+        return [root, *[between[(k + 1) * len(between) // (inner + 1)] for k in range(inner)], approach]
+    # Too close to walk straight there: up (or down) through the chord and back.
+    third, fifth, top = ((chord.root + i) % 12 for i in (chord.intervals[1], 7, chord.intervals[-1]))
+    if root + 7 <= high:
+        arch = [nearest(pc, root + 4 + 3 * k, low, high) for k, pc in enumerate((third, fifth, top))]
+    else:
+        arch = [nearest(pc, root - 5 + 2 * k, low, high) for k, pc in enumerate((fifth, third, chord.root))]
+    return [root, *arch[:inner], approach][:beats]
+
+
 def _bass(cell: Cell, simple: bool = False) -> list[Note]:
     rng = cell.rng
     low, high = (cell.low, cell.high) if not simple else (36, 55)
@@ -365,20 +463,18 @@ def _bass(cell: Cell, simple: bool = False) -> list[Note]:
         fifth = nearest((chord.root + 7) % 12, root + 5, low, high)
         third = nearest((chord.root + chord.intervals[1]) % 12, root + 3, low, high)
         nxt = all_spans[i + 1][1].chord if i + 1 < len(all_spans) else chord
-        next_root = nearest(nxt.bass_pc, root, low, high)
+        # Where the next chord's root will be (the rule above, one chord on), so lines lead into it.
+        next_root = nearest(nxt.bass_pc, center if abs(root - center) > 7 else root, low, high)
         ps = [p for p in pulses(bar) if span.start <= p.start < span.end]
         last = cell.last_section and bar is cell.bars[-1]
         vel = lambda s: _vel(cell, s, rng, -2)  # noqa: E731
         if last or simple or cell.energy <= 1 or not ps:
             notes.append(Note(span.start, span.end, root, vel(1.0)))
-        elif idiom == "walking":
-            walk = [root, third, fifth, next_root + (1 if next_root < fifth else -1)]
-            for k, p in enumerate(ps):
-                pitch = walk[k] if k < len(walk) - 1 or k == len(ps) - 1 else walk[k % 3]
-                if k == len(ps) - 1 and len(ps) > 1:
-                    pitch = next_root + (1 if rng.random() < 0.5 else -1)
-                notes.append(Note(p.start, p.start + p.length, min(max(pitch, low), high), vel(p.strength)))
-        elif idiom == "two-feel" and len(ps) % 2 == 0:
+        elif idiom == "walking" and cell.energy >= 2:
+            line = _walk(root, next_root, chord, bar.key, len(ps), low, high, rng)
+            for p, pitch in zip(ps, line):
+                notes.append(Note(p.start, p.start + p.length, pitch, vel(p.strength)))
+        elif idiom in ("two-feel", "walking") and len(ps) % 2 == 0:
             # Half notes on the strong beats: the root, then the fifth (an approach into a new chord).
             for k in range(0, len(ps), 2):
                 p = ps[k]

@@ -36,6 +36,7 @@ from ..grid import pulses
 from ..instruments import instrument_for_program
 from ..metrics import clashes
 from ..score import PPQ, Note, PartSpec, Score, Sheet, SheetBar, SheetSection
+from ..style import blue_notes
 from ..tokenizer import STEP, MusicTokenizer, form_position, section_class
 from .base import VARIED_ROLES, bar_index, copy_kept, variation_amount, vary
 from .generation import GenerationConfig
@@ -74,6 +75,7 @@ class Row:
     done: bool = False
     out: list[int] = field(default_factory=list)
     heard: dict[int, frozenset] = field(default_factory=dict)  # tick -> pitch classes other tracks sound
+    blue: frozenset = frozenset()  # pitch classes that may rub against what is heard (a blues lead's blue notes)
     cadence: frozenset = frozenset()  # indices (in `bars`) of bars that end a section
     # the vocabulary mask of the pitches the row may write: unset until TransformerArranger._pitch_mask makes it
     pitch_ok: torch.Tensor = field(init=False, repr=False, compare=False)
@@ -183,15 +185,16 @@ class TransformerArranger:
                 row.pitch_ok = self.is_pitch & (self.pitch_val >= row.low) & (self.pitch_val <= row.high)
         return row.pitch_ok
 
-    def _chord_bias(self, bar: SheetBar, pos: int, harmony_only: bool = False) -> torch.Tensor:
+    def _chord_bias(self, bar: SheetBar, pos: int, harmony_only: bool = False,
+                    blue: frozenset = frozenset()) -> torch.Tensor:
         tick = bar.bar.start + pos * STEP
         chord = bar.chord_at(tick)
         strong = any(p.start == tick and p.strength >= 0.6 for p in pulses(bar))
-        key = (chord.root, chord.quality, chord.bass, bar.key.tonic, bar.key.mode, strong, harmony_only)
+        key = (chord.root, chord.quality, chord.bass, bar.key.tonic, bar.key.mode, strong, harmony_only, blue)
         bias = self._bias_cache.get(key)
         if bias is None:
             pcs = torch.tensor(sorted(chord.pitch_classes))
-            scale = torch.tensor(sorted(bar.key.scale_pcs))
+            scale = torch.tensor(sorted(bar.key.scale_pcs | blue))  # blue notes are in a blues player's scale
             pc = self.pitch_val % 12
             in_chord = self.is_pitch & torch.isin(pc, pcs)
             off_key = self.is_pitch & ~torch.isin(pc, scale) & ~in_chord
@@ -202,14 +205,14 @@ class TransformerArranger:
             self._bias_cache[key] = bias
         return bias
 
-    def _listen_bias(self, heard: frozenset | None) -> torch.Tensor | float:
+    def _listen_bias(self, heard: frozenset | None, blue: frozenset = frozenset()) -> torch.Tensor | float:
         if not heard:
             return 0.0
-        bias = self._bias_cache.get(heard)
+        bias = self._bias_cache.get((heard, blue))
         if bias is None:
-            clash = [pc for pc in range(12) if clashes(pc, heard)]
+            clash = [pc for pc in range(12) if clashes(pc, heard) and pc not in blue]
             bias = -self.cfg.listen_penalty * (self.is_pitch & torch.isin(self.pitch_val % 12, torch.tensor(clash))).float()
-            self._bias_cache[heard] = bias
+            self._bias_cache[(heard, blue)] = bias
         return bias
 
     def _listen(self, rows: list[Row], sheet: Sheet, score: Score, written: dict[tuple[int, int], list[Note]]) -> None:
@@ -228,6 +231,8 @@ class TransformerArranger:
                 if pcs:
                     heard[tick] = pcs
             r.heard = heard
+            if sheet.parts[pi].role in self.cfg.theme_roles:
+                r.blue = blue_notes(sheet.idiom.genre, r.bars[0].key.tonic)
 
     def _advance(self, row: Row, token: int) -> int:
         """Update a row after the sampler chose `token`; returns the token actually emitted
@@ -378,8 +383,8 @@ class TransformerArranger:
                 if not r.done and not r.spec.drum and r.expect in ("pitch", "after-note") and \
                         (r.last_pos, r.bar) != before[1:]:
                     harmony_only = r.spec.role in self.cfg.harmony_roles or r.bar in r.cadence
-                    bias[ri] = self._chord_bias(r.bars[r.bar], r.last_pos, harmony_only) + \
-                        self._listen_bias(r.heard.get(r.bars[r.bar].bar.start + r.last_pos * STEP))
+                    bias[ri] = self._chord_bias(r.bars[r.bar], r.last_pos, harmony_only, r.blue) + \
+                        self._listen_bias(r.heard.get(r.bars[r.bar].bar.start + r.last_pos * STEP), r.blue)
             keep = [j for j, ri in enumerate(act) if not rows[ri].done]
             if not keep:
                 break
@@ -433,7 +438,8 @@ class TransformerArranger:
         rhythmic = len(downbeats) / len(row.bars) if row.spec.drum else on_grid / len(notes)
         level = self.tok.energy(row.spec.role, len(notes), len(row.bars))
         energy = 1.0 - abs(level - row.energy) / 4
-        clashing = 0 if row.spec.drum else sum(clashes(n.pitch, row.heard.get(n.start, ())) for n in notes)
+        clashing = 0 if row.spec.drum else sum(clashes(n.pitch, row.heard.get(n.start, ())) and n.pitch % 12 not in row.blue
+                                               for n in notes)
         return harmonic + rhythmic + energy + 1.0 - clashing / len(notes)
 
     def describe(self, row: Row, notes: list[Note]) -> str:
