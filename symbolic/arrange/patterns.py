@@ -255,7 +255,7 @@ def _running(cell: Cell) -> list[Note]:
     prev = nearest(cell.bars[0].key.tonic, center, low, high)
     direction = 1 if rng.random() < 0.5 else -1
     notes: list[Note] = []
-    opening: dict[int, list[tuple[int, int]]] = {}  # bar in the strain -> (offset, pitch) of the strain's opening
+    opening: dict[int, tuple[tuple, list[tuple[int, int]]]] = {}  # bar of the strain -> (its chords, its (offset, pitch))
     n_bars = len(cell.bars)
     for bi, bar in enumerate(cell.bars):
         start, end = bar.bar.start, bar.bar.end
