@@ -447,8 +447,9 @@ def perform_score(score: Score, amount: float = 1.0, seed: int = 0, midi_path: s
 
 def _refresh_performed(folder: Path, score: Score, seed: int, progress: StepProgress = _quiet,
                        plan: Plan | None = None) -> None:
-    """Keep a project's performed MIDI in step with its piece.mid after a revision or an undo."""
-    if (Path(folder) / PERFORMED_MIDI).exists():
+    """Keep a project's performed MIDI in step with its piece.mid after a revision or an undo (a swung plan
+    always has one: the swing is in the performance)."""
+    if (Path(folder) / PERFORMED_MIDI).exists() or swung(plan):
         perform_score(score, 1.0, seed, Path(folder) / PERFORMED_MIDI, progress, plan)
 
 

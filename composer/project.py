@@ -361,12 +361,14 @@ class Transaction:
     """What one command writes and removes, staged and then swapped in as one unit.
 
     `write` and `target`/`target_dir` stage files (a tool writes to the staged path it is given), `remove`
-    stages a deletion, `snapshot` keeps the current plan and MIDI in history/. Paths are absolute or relative
-    to the main folder; a path in another folder opens that folder too (its own lock and staging).
+    stages a deletion, `snapshot` keeps the current plan and MIDI in history/. A path is absolute, relative to
+    the working directory, or a bare file name in the main folder (PLAN, MIDI, ...); a path in another folder
+    opens that folder too (its own lock and staging).
     """
 
     def __init__(self, folder: Path, command: str, wait: float | None):
-        self.folder = folder
+        self.given = Path(folder)  # as the caller named it, for the paths `write` reports
+        self.folder = Path(os.path.abspath(folder))
         self.command = command
         self.wait = wait
         self.roots: dict[str, _Root] = {}
@@ -388,10 +390,7 @@ class Transaction:
         return self.roots[key]
 
     def _place(self, path: str | Path) -> tuple[_Root, str]:
-        path = Path(path)
-        if not path.is_absolute():
-            path = self.folder / path
-        path = Path(os.path.abspath(path))
+        path = self._final(path)
         for root in self.roots.values():
             base = Path(os.path.abspath(root.folder))
             if path.parent == base or base in path.parents:
@@ -428,8 +427,8 @@ class Transaction:
         try:
             _write_synced(staged, data.encode("utf-8") if isinstance(data, str) else data)
         except OSError as exc:
-            raise ProjectError(f"cannot write {self._final(path)}: {exc.strerror or exc}") from None
-        return self._final(path)
+            raise ProjectError(f"cannot write {self._shown(path)}: {exc.strerror or exc}") from None
+        return self._shown(path)
 
     def remove(self, path: str | Path) -> None:
         root, rel = self._place(path)
@@ -439,9 +438,17 @@ class Transaction:
         root.entries.pop(rel, None)
         root.entries[rel] = "remove"
 
+    def _shown(self, path: str | Path) -> Path:
+        """The final path as the caller would write it (a bare name inside the folder as the caller named it)."""
+        path = Path(path)
+        return self.given / path if not path.is_absolute() and len(path.parts) == 1 else path
+
     def _final(self, path: str | Path) -> Path:
         path = Path(path)
-        return path if path.is_absolute() else self.folder / path
+        if path.is_absolute():
+            return Path(os.path.abspath(path))
+        # A bare name is the folder's own file; a longer relative path was given from the working directory.
+        return self.folder / path if len(path.parts) == 1 else Path(os.path.abspath(path))
 
     def staged(self, path: str | Path) -> bool:
         root, rel = self._place(path)
@@ -525,7 +532,7 @@ def transaction(folder: str | Path, command: str, wait: float | None = None) -> 
     folders to it), which commits when the outermost one ends without an exception."""
     outer: Transaction | None = getattr(_current, "tx", None)
     if outer is not None:
-        outer._place(Path(folder) / PLAN)  # opens the folder in the outer transaction if it is new
+        outer._place(Path(os.path.abspath(folder)) / PLAN)  # opens the folder in the outer transaction if new
         yield outer
         return
     tx = Transaction(Path(folder), command, wait)

@@ -7,10 +7,12 @@ or outro, modulate a section, end a section on a half or full cadence.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 
 from pydantic import ValidationError
 
+from symbolic import style as styles
 from symbolic.harmony import QUALITIES, HarmonyError, Key, parse_chord, parse_key, spell_degree
 from symbolic.score import Note, Score
 
@@ -265,7 +267,9 @@ def rules_revise(plan: Plan, instruction: str) -> Plan:
         else:
             raise EditError(f"cannot read the edit {clause.strip()!r}; the rules planner understands: transpose, "
                             f"tempo, meter, lengthen/shorten/repeat/remove a section, swap a chord, add an intro or "
-                            f"outro, modulate a section, end on a half or full cadence (or use --planner llm)")
+                            f"outro, modulate a section, end on a half or full cadence, the feel (make it swing, straight "
+                            f"eighths, swing 3:2), a genre's groove (bossa feel) or a part's idiom (walking bass, "
+                            f"brushes on the drums) (or use --planner llm)")
     data.pop("_shift", None)
     data.pop("_context", None)
     return _validated(data)
@@ -280,9 +284,83 @@ def _validated(data: dict) -> Plan:
         raise EditError(f"the edit would make an invalid plan: {exc}") from None
 
 
+# --- the style: feel, swing, grooves ----------------------------------------------------------
+
+_GENRE_WORDS = {**{g: g for g in styles.GENRES}, **styles.ALIASES, "bossa-nova": "bossa", "swing": "jazz",
+                "latin": "bossa", "celtic": "reel", "irish": "reel", "hip hop": "hiphop", "hip-hop": "hiphop",
+                "disco": "funk", "samba": "bossa"}
+_GENRE_RE = "|".join(sorted((re.escape(w) for w in _GENRE_WORDS), key=len, reverse=True))
+
+
+def _idiom(plan: Plan) -> styles.Idiom:
+    return plan.idiom.to_style() if plan.idiom is not None else styles.idiom_for(plan.style, plan.tempo)
+
+
+def _set_idiom(data: dict, idiom: styles.Idiom) -> None:
+    data["idiom"] = dataclasses.asdict(idiom)
+
+
+def _style_edit(data: dict, plan: Plan, c: str) -> bool:  # noqa: C901 - one branch per kind of style edit
+    """Edits of the plan's idiom: the feel and its swing ratio, a whole genre's groove, or one part's idiom."""
+    idiom = _idiom(plan)
+    m = re.search(r"\bswing (?:ratio |at |of )?(\d+(?:\.\d+)?)(?: ?: ?(\d+(?:\.\d+)?))?(?! ?bpm)\b", c)
+    if m:
+        ratio = float(m.group(1)) / float(m.group(2) or 1)
+        if not styles.STRAIGHT < ratio <= styles.MAX_SWING:
+            raise EditError(f"a swing ratio of {ratio:g} is outside {styles.STRAIGHT:g}-{styles.MAX_SWING:g} "
+                            f"(2:1 is triplet swing)")
+        feel = idiom.feel if idiom.feel in ("swing", "shuffle") else "swing"
+        _set_idiom(data, dataclasses.replace(idiom, feel=feel, swing=round(ratio, 3)))
+        return True
+    m = re.search(r"\b(lighter|softer|less|gentler|harder|heavier|more|deeper) swing\b|\bswing (less|more|harder)\b", c)
+    if m:
+        if not idiom.swung:
+            raise EditError("the piece does not swing yet: say 'make it swing' first")
+        more = (m.group(1) or m.group(2)) in ("harder", "heavier", "more", "deeper")
+        ratio = min(styles.MAX_SWING, idiom.swing + 0.25) if more else max(1.25, idiom.swing - 0.25)
+        _set_idiom(data, dataclasses.replace(idiom, swing=round(ratio, 3)))
+        return True
+    if re.search(r"\b(straight (?:eighths|8ths|feel|time)|play it straight|(?:make it|keep it) straight|no swing|"
+                 r"unswung|without swing|don'?t swing)\b", c):
+        _set_idiom(data, dataclasses.replace(idiom, feel="compound" if idiom.feel == "compound" else "straight",
+                                             swing=styles.STRAIGHT))
+        return True
+    if re.search(r"\b(make it|let it|have it|should) (swing|shuffle)\b|\bswing (it|feel|the eighths)\b|"
+                 r"\b(swung|shuffle) (eighths|8ths|feel)\b|\b(a|with) (swing|shuffle) feel\b", c):
+        feel = "shuffle" if "shuffle" in c else "swing"
+        if idiom.feel == "compound":
+            raise EditError("a compound meter (6/8, 12/8) already divides the beat in three: it cannot swing")
+        _set_idiom(data, dataclasses.replace(idiom, feel=feel, swing=styles.swing_for_tempo(plan.tempo, feel)))
+        return True
+    m = re.search(rf"\b({'|'.join(styles.BASS_IDIOMS)}) bass\b|\b(?:make )?the bass (walk)s?\b", c)
+    if m:
+        _set_idiom(data, dataclasses.replace(idiom, bass=m.group(1) or "walking"))
+        return True
+    m = re.search(rf"\b({'|'.join(styles.GROOVES)}) (?:groove|drums|beat|on the drums)\b|\b(?:play|use) (brushes)\b", c)
+    if m and not re.search(rf"\b({_GENRE_RE}) (?:feel|groove|style)\b", c):
+        _set_idiom(data, dataclasses.replace(idiom, drums=m.group(1) or m.group(2)))
+        return True
+    m = re.search(rf"\b({'|'.join(styles.COMPING)}) comping\b|\bcomp (?:like )?(?:an? )?({'|'.join(styles.COMPING)})\b", c)
+    if m:
+        _set_idiom(data, dataclasses.replace(idiom, comping=m.group(1) or m.group(2)))
+        return True
+    m = re.search(rf"\b({_GENRE_RE}) (?:feel|groove|style|version)\b|\b(?:make it|turn it into|play it as|as) "
+                  rf"(?:an? )?({_GENRE_RE})\b", c)
+    if m:
+        genre = _GENRE_WORDS[m.group(1) or m.group(2)]
+        new = styles.genre_idiom(genre, plan.tempo)
+        _set_idiom(data, new)
+        rest = [w.strip() for w in plan.style.split(",")[1:] if w.strip()]
+        data["style"] = ", ".join([new.genre, *rest])
+        return True
+    return False
+
+
 def _apply(data: dict, plan: Plan, c: str, context: dict) -> bool:  # noqa: C901 - one branch per kind of edit
     """Apply one clause. context["ref"] remembers the section the previous clause named, so
     "make the bridge modulate ... and end on a half cadence" ends the bridge."""
+    if _style_edit(data, plan, c):
+        return True
     # transpose
     m = re.search(r"transpose (up|down) (?:by )?(?:([-+]?\w+) semitones?|an? (half step|semitone|whole step|tone|minor third|"
                   r"major third|fourth|tritone|fifth|octave))", c)
@@ -521,6 +599,8 @@ def diff_plans(old: Plan, new: Plan) -> list[str]:
         a, b = getattr(old, field), getattr(new, field)
         if a != b:
             lines.append(f"{field}: {a} -> {b}")
+    if _idiom(old) != _idiom(new):
+        lines.append(f"idiom: {_idiom(old).summary()} -> {_idiom(new).summary()}")
     ot = [(t.name, t.role, t.program) for t in old.tracks]
     nt = [(t.name, t.role, t.program) for t in new.tracks]
     for t in nt:
@@ -574,6 +654,15 @@ def _section_signature(plan: Plan, i: int, keys: list[Key]) -> tuple:
     return (s.bars, _meter_at(plan, i), key.mode, degrees, s.energy)
 
 
+def _restyled(old: Plan, new: Plan) -> set[str]:
+    """The tracks a change of idiom rewrites: every track for a new genre, else the drums, the bass or the
+    chord parts whose idiom changed (a new feel or swing ratio changes the performance, not the notes)."""
+    a, b = _idiom(old), _idiom(new)
+    roles = {r for r, x, y in (("drums", a.drums, b.drums), ("bass", a.bass, b.bass), ("chords", a.comping, b.comping))
+             if x != y}
+    return {t.name for t in new.tracks if a.genre != b.genre or t.role in roles}
+
+
 def rearrange(old_plan: Plan, old_score: Score | None, new_plan: Plan, arrange_fn, seed: int = 0):
     """A Score for new_plan that keeps the notes of every section whose music did not change
     (moved to its new place, transposed when only the key moved) and regenerates the rest.
@@ -613,9 +702,9 @@ def rearrange(old_plan: Plan, old_score: Score | None, new_plan: Plan, arrange_f
                     pitch = n.pitch if part.is_drum else min(127, max(0, n.pitch + shift))
                     part.notes.append(Note(n.start - o_start + n_start, min(n.end, o_end) - o_start + n_start,
                                            pitch, n.velocity))
-    new_tracks = {t.name for t in new_plan.tracks} - set(old_parts)
+    new_tracks = ({t.name for t in new_plan.tracks} - set(old_parts)) | _restyled(old_plan, new_plan)
     if new_tracks:
-        # New instruments are written everywhere, given the others.
+        # New instruments, and the parts whose idiom changed, are written everywhere, given the others.
         score = arrange_fn(new_plan, seed, base=base, bars=regen, tracks=None, locked=frozenset())
         score = arrange_fn(new_plan, seed, base=score, bars=None, tracks=new_tracks)
         return score, regen | set(range(len(new_sheet.bars)))

@@ -219,3 +219,20 @@ def test_sections_by_number_name_label_or_name_without_its_number():
     assert _section_bars(plan, "verse") == _section_bars(plan, "a") == {0, 1, 2, 3, 8, 9, 10, 11}
     with pytest.raises(ValueError, match="no section 'bridge'"):
         _section_bars(plan, "bridge")
+
+
+def test_a_project_named_relative_to_the_working_folder_keeps_its_files_in_it(tmp_path, monkeypatch, soundfont):
+    """`--out demo` (the README's demo) writes demo/mix.wav, not demo/demo/mix.wav; revise, render and undo
+    find and keep their files in the same folder."""
+    monkeypatch.chdir(tmp_path)
+    sf = ["--soundfont", str(soundfont)]
+    assert main(["-q", "new", "a calm waltz in F for piano and cello, 3/4, 8 seconds", "--out", "demo",
+                 "--arranger", "patterns", *sf]) == 0
+    assert main(["-q", "revise", "demo", "make it swing"]) == 0
+    assert main(["-q", "render", "demo/piece.mid", "--stems", "demo/stems", "-o", "demo/mix.wav", *sf]) == 0
+    assert main(["-q", "undo", "demo"]) == 0
+    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert not (tmp_path / "demo" / "demo").exists(), files
+    assert {"demo/plan.json", "demo/piece.mid", "demo/piece.musicxml", "demo/piece.performed.mid", "demo/mix.wav",
+            "demo/stems/Piano.wav", "demo/stems/Cello.wav"} <= set(files), files
+    assert any(f.startswith("demo/history/redo/plan-") for f in files), files

@@ -225,3 +225,56 @@ def test_faster_and_slower_stop_at_the_tempo_range(small_plan):
     with pytest.raises(EditError, match="double time would make the tempo 780 BPM"):
         rules_revise(top, "double time")
     assert rules_revise(top, "slower").tempo == 351
+
+
+@pytest.mark.parametrize("edit,check", [
+    ("make it swing", lambda i: i.feel == "swing" and i.swing == 2.0 and i.drums == "backbeat"),
+    ("shuffle feel", lambda i: i.feel == "shuffle" and i.swing == 2.0),
+    ("swing 3:2", lambda i: i.feel == "swing" and i.swing == 1.5),
+    ("bossa feel", lambda i: (i.genre, i.drums, i.bass, i.comping) == ("bossa", "bossa", "bossa", "bossa")),
+    ("make it a jazz tune", lambda i: (i.genre, i.feel, i.drums, i.bass) == ("jazz", "swing", "swing", "walking")),
+    ("walking bass", lambda i: i.bass == "walking" and i.genre == "pop"),
+    ("play brushes", lambda i: i.drums == "brushes"),
+    ("one-drop groove", lambda i: i.drums == "one-drop"),
+    ("skank comping", lambda i: i.comping == "skank"),
+])
+def test_style_edits_change_the_idiom(small_plan, edit, check):
+    plan = rules_revise(small_plan, edit)
+    assert check(plan.idiom), plan.idiom
+    assert [s.model_dump() for s in plan.sections] == [s.model_dump() for s in small_plan.sections]
+
+
+def test_swing_edits_go_both_ways_and_are_bounded(small_plan):
+    swung = rules_revise(small_plan, "make it swing")
+    assert rules_revise(swung, "lighter swing").idiom.swing == 1.75
+    assert rules_revise(swung, "harder swing").idiom.swing == 2.25
+    straight = rules_revise(swung, "straight eighths")
+    assert (straight.idiom.feel, straight.idiom.swing) == ("straight", 1.0)
+    for edit, needle in (("swing 5:1", "outside"), ("lighter swing", "does not swing")):
+        with pytest.raises(EditError, match=needle):
+            rules_revise(small_plan, edit)
+    jig = rules_revise(small_plan, "make it a jig")
+    with pytest.raises(EditError, match="compound"):
+        rules_revise(jig, "make it swing")
+
+
+def test_a_new_feel_keeps_the_notes_and_swings_the_performance(proj):
+    before = snapshot(proj)
+    plan, diff, regen = revise_project(proj, "make it swing")
+    assert regen == set() and any(d.startswith("idiom: pop: straight") for d in diff)
+    assert (proj / "piece.mid").read_bytes() == before["piece.mid"]
+    import mido
+    performed = mido.MidiFile(proj / "piece.performed.mid")
+    assert performed.length > 0
+    undo_project(proj)
+    assert snapshot(proj) == before
+
+
+def test_a_new_groove_rewrites_only_its_part(proj):
+    _, old = load_project(proj)
+    plan, diff, regen = revise_project(proj, "walking bass")
+    _, new = load_project(proj)
+    assert plan.idiom.bass == "walking" and len(regen) == plan.total_bars
+    for spec, a, b in zip(plan.tracks, old.parts, new.parts):
+        same = [(n.start, n.pitch) for n in a.notes] == [(n.start, n.pitch) for n in b.notes]
+        assert same == (spec.role != "bass"), spec.name

@@ -462,3 +462,28 @@ def test_help_names_the_keys_as_remapped(tmp_path, monkeypatch):
             assert not isinstance(app.screen, Help)
             assert str(app.query_one("#do-render").label) == "Render (f5)"
     run(scenario())
+
+
+def test_style_key_shows_and_changes_the_idiom(project):
+    """`y` offers the style edits; the chosen one runs as the same revision as `composer revise` and the
+    title shows the new idiom. The swing keeps the notes (the performance swings them)."""
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test(size=(120, 30)) as pilot:
+            app.set_focus(None)
+            assert "folk: straight" in app.sub_title
+            notes = [(n.start, n.pitch) for p in app.score.parts for n in p.notes]
+            await pilot.press("y")
+            assert isinstance(app.screen, Picker)
+            app.screen.dismiss(app.STYLE_EDITS.index("make it swing"))
+            await wait_idle(app, pilot)
+            assert app.plan.idiom.feel == "swing" and "swing 2:1" in app.sub_title
+            assert [(n.start, n.pitch) for p in app.score.parts for n in p.notes] == notes
+            await pilot.press("y")
+            app.screen.dismiss(app.STYLE_EDITS.index("walking bass"))
+            await wait_idle(app, pilot)
+            assert app.plan.idiom.bass == "walking"
+            await pilot.press("ctrl+z")
+            await wait_idle(app, pilot)
+            assert app.plan.idiom.bass != "walking" and app.plan.idiom.feel == "swing"
+    run(scenario())

@@ -72,6 +72,7 @@ class ComposerApp(App):
         Binding("s", "solo", "Solo", id="solo", show=False),
         Binding("l", "lock", "Lock", id="lock", show=False),
         Binding("i", "instrument", "Instrument", id="instrument", show=False),
+        Binding("y", "style", "Style", id="style", show=False),
         Binding("b", "regenerate_bars", "Regenerate bars", id="regenerate-bars", show=False),
         Binding("c", "cancel", "Cancel", id="cancel", show=False),
         Binding("1", "show_tab('tab-plan')", "Plan", id="tab-plan", show=False),
@@ -91,6 +92,7 @@ class ComposerApp(App):
         (("alternatives",), "three alternatives, then pick (A/B)"),
         (("mute", "solo", "lock"), "mute, solo, lock the track"),
         (("instrument",), "change the track's instrument"),
+        (("style",), "change the style: a genre's groove, the feel, the swing"),
         (("render",), "render mix and stems"),
         (("play",), "play the section (or the mix)"),
         (("export",), "export MIDI and MusicXML"),
@@ -257,7 +259,7 @@ class ComposerApp(App):
             self.sub_title = f"{self.folder} - no plan yet: type a brief and press Enter"
             return
         self.sub_title = (f"{plan.title} - {plan.key}, {plan.meter}, {plan.tempo:g} BPM, {plan.total_bars} bars, "
-                          f"{plan.duration_seconds():.0f} s")
+                          f"{plan.duration_seconds():.0f} s" + (f" - {plan.idiom.to_style().summary()}" if plan.idiom else ""))
         key, meter, tempo = plan.key, plan.meter, plan.tempo
         for sec in plan.sections:
             key, meter, tempo = sec.key or key, sec.meter or meter, sec.tempo or tempo
@@ -619,6 +621,25 @@ class ComposerApp(App):
                     self.notify(str(exc), severity="error")
                 self.refresh_views()
         self.push_screen(Picker(f"Instrument for {track}", names), done)
+
+    # The style edits offered by `y`: each is a revision in the words `composer revise` reads.
+    STYLE_EDITS = ("make it swing", "straight eighths", "shuffle feel", "lighter swing", "harder swing",
+                   *(f"{g} feel" for g in ("jazz", "jazz ballad", "bossa", "blues", "rock", "pop", "funk", "reggae",
+                                           "reel", "jig", "classical", "film")),
+                   "walking bass", "two-feel bass", "play brushes")
+
+    def action_style(self) -> None:
+        if not self._need_plan():
+            return
+        if self.planned is not None:
+            self.notify("The piece is being arranged: change the style when it is written", severity="warning")
+            return
+        current = self.plan.idiom.to_style().summary() if self.plan.idiom else self.plan.style
+
+        def done(index: int | None) -> None:
+            if index is not None and self.run_task("revising", self._revise, self.STYLE_EDITS[index]):
+                self.action_show_tab("tab-plan")
+        self.push_screen(Picker(f"Style ({current})", list(self.STYLE_EDITS)), done)
 
     def action_show_tab(self, tab: str) -> None:
         """Switch tabs and focus the tab's main widget (focus is what keeps a tab selected)."""
