@@ -223,7 +223,6 @@ def redo_project(folder: str | Path, progress: StepProgress = _quiet) -> Plan:
 
 
 def _step(folder: Path, redo: bool, progress: StepProgress) -> Plan:
-    from symbolic.musicxml import to_musicxml
     verb = "redo" if redo else "undo"
     with project.transaction(folder, f"composer {verb}") as tx:
         snaps = project.history(folder, redo=redo)
@@ -249,7 +248,7 @@ def _step(folder: Path, redo: bool, progress: StepProgress) -> Plan:
             score = read_midi(folder / project.MIDI) if (folder / project.MIDI).exists() else None
         if score is not None:
             apply_plan_meta(plan, score)
-            tx.write(project.MUSICXML, to_musicxml(score, lambda f, m: progress("export", f, m)))
+            tx.write(project.MUSICXML, musicxml_bytes(plan, score, lambda f, m: progress("export", f, m)))
             _refresh_performed(folder, score, 0, progress, plan)
     return plan
 
@@ -342,17 +341,23 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
     return score
 
 
+def musicxml_bytes(plan: Plan | None, score: Score, progress=None) -> bytes:
+    """The score's MusicXML with the plan's feel over the first bar ("Swing", "Shuffle")."""
+    from symbolic.musicxml import to_musicxml
+    feel = plan.idiom.to_style().feel_words if plan is not None and plan.idiom is not None else ""
+    return to_musicxml(score, progress, feel=feel)
+
+
 def export(plan: Plan | None, score: Score, folder: str | Path, musicxml: bool = True,
            progress: StepProgress = _quiet) -> list[Path]:
     """Write plan.json (when given), piece.mid and piece.musicxml, each atomically."""
-    from symbolic.musicxml import to_musicxml
 
     folder = Path(folder)
     progress("export", 0.0, "MIDI")
     mid = midi_bytes(score)
     xml = None
     if musicxml:
-        xml = to_musicxml(score, progress=lambda f, m: progress("export", 0.1 + 0.85 * f, m))
+        xml = musicxml_bytes(plan, score, lambda f, m: progress("export", 0.1 + 0.85 * f, m))
     files = []
     with project.transaction(folder, "composer export") as tx:
         if plan is not None:

@@ -514,7 +514,8 @@ def _chord_symbol(chord: Chord) -> m21harmony.ChordSymbol | None:
 
 
 class _Builder:
-    def __init__(self, score: Score):
+    def __init__(self, score: Score, feel: str = ""):
+        self.feel = feel
         self.score = score
         self.bars = _bars(score)
         self.grid = _Grid(self.bars)
@@ -612,6 +613,11 @@ class _Builder:
 
     def directions(self, m: stream.Measure, i: int) -> None:
         b = self.bars[i]
+        if i == 0 and self.feel:
+            words = expressions.TextExpression(self.feel)
+            words.placement = "above"  # type: ignore[assignment]
+            words.style.fontWeight = "bold"  # type: ignore[attr-defined]  # a TextStyle, typed as its base Style
+            m.coreInsert(0.0, words)
         for t, bpm in self.tempo_marks.get(i, []):
             number = round(float(bpm), 2)
             mm = m21tempo.MetronomeMark(number=int(number) if number == int(number) else number,
@@ -773,14 +779,16 @@ def _midi_channels(root: Element, channels: list[tuple[int, int]]) -> None:
                 sp.insert(list(sp).index(mi), Element("midi-device", id=mi.get("id", ""), port=str(port + 1)))
 
 
-def to_musicxml(score: Score, progress: Progress | None = None) -> bytes:
-    """The Score as MusicXML 4 (score-partwise, UTF-8, with DOCTYPE)."""
+def to_musicxml(score: Score, progress: Progress | None = None, feel: str = "") -> bytes:
+    """The Score as MusicXML 4 (score-partwise, UTF-8, with DOCTYPE). `feel` is the style's playing
+    instruction printed over the first bar ("Swing", "Shuffle"): the notes are written straight, as jazz
+    is read."""
     # music21 objects reference each other in cycles; collecting them while thousands are being
     # made costs a third of the export, so the collector waits until the document is done.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _to_musicxml(score, progress)
+        return _to_musicxml(score, progress, feel)
     finally:
         if was_enabled:
             gc.enable()
@@ -809,12 +817,12 @@ def _xml_legal(root: Element) -> None:
                 el.set(k, _XML_ILLEGAL.sub("", v))
 
 
-def _to_musicxml(score: Score, progress: Progress | None) -> bytes:
+def _to_musicxml(score: Score, progress: Progress | None, feel: str = "") -> bytes:
     if not score.parts:
         raise MusicXMLError("the score has no parts")
     score.validate()
     score = _plain_names(score)
-    builder = _Builder(score)
+    builder = _Builder(score, plain_text(feel))
     channels = channel_map(score.parts)
     total = len(score.parts) + 1
     sc = stream.Score()

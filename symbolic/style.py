@@ -49,6 +49,15 @@ class Idiom:
         """Where the off-beat eighth lands, as a fraction of the beat (0.5 straight)."""
         return self.swing / (1 + self.swing) if self.swung else 0.5
 
+    @property
+    def feel_words(self) -> str:
+        """What a chart prints over its first bar for the feel ("Swing", "Shuffle"); empty when straight."""
+        if not self.swung:
+            return ""
+        if self.feel == "shuffle":
+            return "Shuffle"
+        return "Swing" if self.swing >= 1.75 else "Light swing"
+
     def summary(self) -> str:
         feel = f"{self.feel} {self.swing:g}:1" if self.swung else self.feel
         return f"{self.genre}: {feel}; drums {self.drums}, bass {self.bass}, comping {self.comping}"

@@ -368,3 +368,18 @@ def test_control_characters_in_names_give_well_formed_xml():
     assert [r.text for r in root.iter("rehearsal")] == ["Verse 1"]  # a mark of controls alone is no mark
     text = "".join(root.itertext()) + "".join(v for el in root.iter() for v in el.attrib.values())
     assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f]", text)
+
+
+def test_a_swung_plan_prints_its_feel_over_the_first_bar(tmp_path):
+    """Jazz is written straight and read swung: the chart says so over bar 1 (and a straight one says nothing)."""
+    from composer.pipeline import arrange, export, make_plan
+    for brief, words in (("a medium swing jazz tune in F for trumpet, piano, bass and drums, 20 seconds", "Swing"),
+                         ("a shuffle blues in A for guitar, bass and drums, 20 seconds", "Shuffle"),
+                         ("a pop song in C for piano and bass, 20 seconds", None)):
+        plan = make_plan(brief, 1)
+        out = tmp_path / words if words else tmp_path / "straight"
+        export(plan, arrange(plan, 1, "patterns"), out)
+        root = ET.parse(out / "piece.musicxml").getroot()
+        first = root.find("part").find("measure")
+        found = [w.text for w in first.iter("words")]
+        assert found == ([words] if words else []), found
