@@ -122,3 +122,58 @@ def test_both_arrangers_vary_a_repeat_by_its_label():
     assert [s.primes for s in sheet.sections] == [0, 0, 1, 2, 0, 0, 1]
     amounts = [variation_amount(sheet, i) for i in range(len(labels))]
     assert amounts == pytest.approx([0.0, 0.0, 0.2, 0.32, 0.08, 0.0, 0.0])
+
+
+def _with_idiom(**changes):
+    plan = small_plan(extra_sections=False)
+    idiom = plan.idiom.model_dump() | changes
+    plan = plan.model_copy(update={"idiom": type(plan.idiom).model_validate(idiom)})
+    sheet = plan.to_sheet()
+    return sheet, arrange(sheet, seed=4)
+
+
+def _part(sheet, score, role):
+    return next(p for spec, p in zip(sheet.parts, score.parts) if spec.role == role)
+
+
+def _beat_onsets(sheet, notes, bars=None):
+    """Per bar (after the first), the onsets in quarter beats from the barline."""
+    out = []
+    for b in sheet.bars[1:-1] if bars is None else bars:
+        out.append(sorted({(n.start - b.bar.start) / 480 for n in notes if b.bar.start <= n.start < b.bar.end}))
+    return out
+
+
+def test_bass_idioms_play_their_figures():
+    sheet, score = _with_idiom(bass="pedal")
+    assert {n.pitch % 12 for n in _part(sheet, score, "bass").notes} == {0}  # C major's tonic under every chord
+    sheet, score = _with_idiom(bass="tumbao")
+    verse = [sheet.bars[i] for i in sheet.sections[1].bar_range][:-1]  # the chorus (energy 4), not its cadence
+    for onsets in _beat_onsets(sheet, _part(sheet, score, "bass").notes, verse[1:]):  # the first bar starts on one
+        assert 0.0 not in onsets and {1.5, 3.0} <= set(onsets), onsets
+    sheet, score = _with_idiom(bass="reggae")
+    for onsets in _beat_onsets(sheet, _part(sheet, score, "bass").notes, verse):
+        assert 2.0 not in onsets and 0.0 in onsets, onsets  # beat three is the one-drop's
+    sheet, score = _with_idiom(bass="running")
+    bass = _part(sheet, score, "bass").notes
+    moves = [abs(b.pitch - a.pitch) for a, b in zip(bass, bass[1:])]
+    assert sum(m <= 5 for m in moves) / len(moves) >= 0.8
+    for onsets in _beat_onsets(sheet, bass, verse):
+        assert len(onsets) >= 4
+
+
+def test_comping_idioms_play_their_figures():
+    sheet, score = _with_idiom(comping="stabs")
+    chords = _part(sheet, score, "chords").notes
+    chorus = [sheet.bars[i] for i in sheet.sections[1].bar_range][:-1]
+    for onsets in _beat_onsets(sheet, chords, chorus):
+        assert {0.75, 1.5, 2.5} <= set(onsets), onsets
+    assert all(n.end - n.start <= 120 for b in chorus for n in chords if b.bar.start <= n.start < b.bar.end)
+    sheet, score = _with_idiom(comping="shuffle")
+    chords = _part(sheet, score, "chords").notes
+    for b in chorus:
+        root = b.chords[0].chord.root
+        on = {n.pitch % 12 for n in chords if n.start == b.bar.start}
+        off = {n.pitch % 12 for n in chords if n.start == b.bar.start + 240}
+        if (root + 7) % 12 in on:  # the fifth on the beat rises to the sixth on the off-beat
+            assert (root + 9) % 12 in off and (root + 7) % 12 not in off, (on, off)

@@ -40,6 +40,8 @@ class GenerationConfig:
     pitch_role_heat: dict[str, float] = field(default_factory=lambda: {"bass": 1.1, "chords": 1.2})
     # penalty for a pitch class a semitone from what another track sounds at the onset
     listen_penalty: float = 2.0
+    # bonus between the beats for the blue notes of a blues or jazz lead (they are exempt from the penalties)
+    blue_bias: float = 2.0
     # penalty for an onset that would leave a whole beat silent, in the roles humans keep sounding
     rest_penalty: float = 1.5
     rest_roles: tuple[str, ...] = ("melody", "chords", "arpeggio", "bass", "drums")

@@ -8,13 +8,15 @@ label share their material; later occurrences get a controlled variation.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..grid import SIXTEENTH, is_compound, pulses
+from ..grid import SIXTEENTH, Pulse, is_compound, pulses
 from ..harmony import Chord
 from ..instruments import GM_DRUMS, instrument_for_program
-from ..score import PPQ, Note, PartSpec, Score, Sheet, SheetBar
+from ..score import PPQ, ChordSpan, Note, PartSpec, Score, Sheet, SheetBar
 from ..style import RUNNING_GENRES, blue_notes
 from .base import VARIED_ROLES, Cell, bar_index, copy_kept, nearest, scale_neighbor, variation_amount, vary
 
@@ -346,6 +348,24 @@ def _chords(cell: Cell) -> list[Note]:
                         hits.append((p.start, p.length, 1.0))
                     elif p.strength >= 0.3 and rng.random() < 0.5:
                         hits.append((p.start + p.length // 2, p.length // 2, 0.3))
+            elif comp == "stabs":
+                # Funk stabs: short chords on the sixteenths around the beat, busier with energy.
+                grid = [0, 3, 6, 10] + ([12, 14] if cell.energy >= 4 else [])
+                if (bar.bar.numerator, bar.bar.denominator) != (4, 4):
+                    grid = [(p.start - bar.bar.start) // SIXTEENTH + k for p in ps for k in (0, 3)]
+                hits = [(bar.bar.start + k * SIXTEENTH, SIXTEENTH, 0.6 if k % 4 == 0 else 0.3) for k in grid
+                        if span.start <= bar.bar.start + k * SIXTEENTH < span.end]
+            elif comp == "shuffle":
+                # The blues shuffle comp: the chord on every beat, its fifth rising to the sixth on the
+                # (swung) off-beat, as a guitar plays it.
+                sixth = [p + 2 if (p - span.chord.root) % 12 == 7 else p for p in v]
+                for p in ps:
+                    if span.start <= p.start < span.end:
+                        half = p.length // 2
+                        hits.append((p.start, half, p.strength))
+                        vel_off = _vel(cell, 0.2, rng, -14)
+                        notes += [Note(p.start + half, p.start + p.length, q, vel_off) for q in sixth
+                                  if cell.low <= q <= cell.high]
             elif comp == "skank":
                 hits = [(p.start + p.length // 2, p.length // 2, 0.6) for p in ps if span.start <= p.start < span.end]
             elif comp == "bossa":
@@ -449,9 +469,70 @@ def _walk(root: int, target: int, chord, key, beats: int, low: int, high: int, r
     return [root, *arch[:inner], approach][:beats]
 
 
+@dataclass
+class _Span:
+    """One chord of a bass line, with the pitches a figure is made of."""
+    cell: Cell
+    bar: SheetBar
+    span: ChordSpan
+    ps: list[Pulse]
+    root: int
+    third: int
+    fifth: int
+    next_root: int
+    low: int
+    high: int
+    center: int
+    vel: Callable[[float], int]
+
+
+def _running_bass(x: _Span) -> list[Note]:
+    """A continuo's running line: through the scale towards the next root, in quarters (eighths when the
+    section is busy)."""
+    slots = [(p.start, p.length, p.strength) for p in x.ps] if x.cell.energy < 4 else [
+        q for p in x.ps for q in ((p.start, p.length // 2, p.strength), (p.start + p.length // 2, p.length // 2, 0.1))]
+    line = _walk(x.root, x.next_root, x.span.chord, x.bar.key, len(slots), x.low, x.high, x.cell.rng)
+    return [Note(st, st + ln, pitch, x.vel(strength)) for (st, ln, strength), pitch in zip(slots, line)]
+
+
+def _pedal_bass(x: _Span) -> list[Note]:
+    """A pedal point: the key's tonic held under every chord, struck again each bar."""
+    if x.span is not x.bar.chords[0]:
+        return []
+    return [Note(x.bar.bar.start, x.bar.bar.end, nearest(x.bar.key.tonic, x.center, x.low, x.high), x.vel(1.0))]
+
+
+def _tumbao_bass(x: _Span) -> list[Note]:
+    """The Afro-Cuban tumbao: nothing on one (the last note rings over it), the fifth on the and of two, the
+    next chord's root anticipated on four."""
+    beat, start = x.ps[0].length, x.span.start
+    out = []
+    if x.span is x.bar.chords[0] and x.bar is x.cell.bars[0]:
+        out.append(Note(start, start + beat, x.root, x.vel(1.0)))
+    out.append(Note(start + 3 * beat // 2, start + 3 * beat, x.fifth, x.vel(0.6)))
+    out.append(Note(start + 3 * beat, x.span.end + beat, x.next_root, x.vel(0.8)))
+    return out
+
+
+def _reggae_bass(x: _Span) -> list[Note]:
+    """Room for the one-drop's kick on three: a long root on one, a pickup on the and of two, then the fifth
+    and a step into the next root on four and its and."""
+    beat, start = x.ps[0].length, x.span.start
+    step = scale_neighbor(x.next_root, 1 if x.next_root < x.fifth else -1, x.bar.key)
+    line = [(0, 3 * beat // 2, x.root, 1.0), (3 * beat // 2, beat // 2, x.third, 0.3),
+            (3 * beat, beat // 2, x.fifth, 0.6), (7 * beat // 2, beat // 2, step, 0.3)]
+    return [Note(start + off, min(start + off + ln, x.span.end), min(max(pitch, x.low), x.high), x.vel(strength))
+            for off, ln, pitch, strength in line if start + off < x.span.end]
+
+
+_BASS_FIGURES: dict[str, Callable[[_Span], list[Note]]] = {
+    "running": _running_bass, "pedal": _pedal_bass, "tumbao": _tumbao_bass, "reggae": _reggae_bass}
+
+
 def _bass(cell: Cell, simple: bool = False) -> list[Note]:
     rng = cell.rng
-    low, high = (cell.low, cell.high) if not simple else (36, 55)
+    # Without a bass part the chord instrument's own lowest octave and a half carries the roots.
+    low, high = (cell.low, cell.high) if not simple else (max(cell.low, 36), max(min(cell.high, 55), cell.low + 12))
     center = max(low + 7, min(high - 12, 40 if not simple else 45))
     idiom = cell.idiom.bass
     notes: list[Note] = []
@@ -468,7 +549,10 @@ def _bass(cell: Cell, simple: bool = False) -> list[Note]:
         ps = [p for p in pulses(bar) if span.start <= p.start < span.end]
         last = cell.last_section and bar is cell.bars[-1]
         vel = lambda s: _vel(cell, s, rng, -2)  # noqa: E731
-        if last or simple or cell.energy <= 1 or not ps:
+        x = _Span(cell, bar, span, ps, root, third, fifth, next_root, low, high, center, vel)
+        if idiom == "pedal" and not simple:  # held at every energy, to the last bar
+            notes += _pedal_bass(x)
+        elif last or simple or cell.energy <= 1 or not ps:
             notes.append(Note(span.start, span.end, root, vel(1.0)))
         elif idiom == "walking" and cell.energy >= 2:
             line = _walk(root, next_root, chord, bar.key, len(ps), low, high, rng)
@@ -482,6 +566,8 @@ def _bass(cell: Cell, simple: bool = False) -> list[Note]:
                                              and next_root != root else fifth)
                 end = ps[k + 1].start + ps[k + 1].length
                 notes.append(Note(p.start, end, min(max(pitch, low), high), vel(p.strength)))
+        elif idiom in _BASS_FIGURES and (idiom not in ("tumbao", "reggae") or len(ps) == 4):
+            notes += _BASS_FIGURES[idiom](x)
         elif idiom == "boogie":
             # Eighth-note pairs climbing the chord's sixth and flat seventh (swung in the performance).
             sixth = nearest((chord.root + 9) % 12, root + 9, low, high)

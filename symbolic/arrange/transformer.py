@@ -200,6 +200,9 @@ class TransformerArranger:
             off_key = self.is_pitch & ~torch.isin(pc, scale) & ~in_chord
             on, off, out = self.cfg.chord_bias
             bias = in_chord.float() * (on if strong else off) - off_key.float() * out
+            if blue and not strong:  # a blues player leans on the blue notes between the beats
+                bias = bias + self.cfg.blue_bias * (self.is_pitch & torch.isin(pc, torch.tensor(sorted(blue))) &
+                                                    ~in_chord).float()
             if strong and harmony_only:  # finite, so that a zero weight elsewhere in the batch stays zero
                 bias = bias - 1e4 * (self.is_pitch & ~in_chord).float()
             self._bias_cache[key] = bias
