@@ -34,6 +34,7 @@ class Brief:
     mode: str | None = None          # when only "minor key" / "major" is stated
     tempo: float | None = None
     tempo_word: str | None = None
+    tempo_beat: str = "quarter"  # what the brief's number counts: "dotted quarter" in compound meters
     meter: tuple[int, int] | None = None
     section_meters: list[tuple[str, tuple[int, int]]] = field(default_factory=list)  # ("B", (2, 4)): the trio in 2/4
     seconds: float | None = None
@@ -74,6 +75,9 @@ TEMPO_TERMS = {  # Italian terms and plain words -> (typical BPM, low, high)
     "brisk": (132, 116, 150), "fast": (135, 118, 200), "quick": (135, 118, 190), "rapid": (135, 118, 200), "very fast": (212, 181, 260),
     "uptempo": (132, 115, 170), "up-tempo": (132, 115, 170),
 }
+
+# Tempo words that describe a mood as much as a speed: an explicit number always wins over them.
+MOOD_TEMPO_WORDS = ("relaxed", "laid-back", "moderate", "moderately")
 
 GENRES = {
     # word -> genre key used for defaults
@@ -235,19 +239,30 @@ def _read_key(brief: Brief, text: str, low: str) -> None:
         if any(abs(m.start(1) - s) <= 1 for s, _ in found) or any(s >= m.start() and s <= m.end() for s, _ in found):
             continue
         acc = (m.group(2) or "").strip(" -").lower()
-        found.append((m.start(), parse_key(f"{m.group(1)}{ {'sharp': '#', 'flat': 'b'}.get(acc, acc)} major")))
+        found.append((m.start(1), parse_key(f"{m.group(1)}{ {'sharp': '#', 'flat': 'b'}.get(acc, acc)} major")))
     found.sort(key=lambda f: f[0])
     distinct: list[Key] = []
     for _, k in found:
         if all((k.tonic, k.mode) != (d.tonic, d.mode) for d in distinct):
             distinct.append(k)
-    if len(distinct) > 1 and not re.search(r"modulat|key change|goes to|moves to|shifts? to", low):
-        raise BriefError(f"the brief asks for two keys ({distinct[0].name} and {distinct[1].name}); name one home key")
+    # A key named for a section ("a trio section in Eb major", "the bridge in D minor") is that section's
+    # modulation, not a second home key.
+    owned: dict[tuple[int, str], str] = {}
+    for pos, k in found:
+        named = re.search(r"\b(" + _SECTIONS + r")\b(?:\s+(?:section|part))?\s+(?:is\s+|goes\s+|moves\s+)?"
+                          r"(?:in|to|into)\s+$", t[max(0, pos - 40):pos].lower())
+        if named:
+            owned.setdefault((k.tonic, k.mode), SECTION_WORDS[named.group(1)])
+    home = [k for k in distinct if (k.tonic, k.mode) not in owned] or distinct[:1]
+    if len(home) > 1 and not re.search(r"modulat|key change|goes to|moves to|shifts? to", low):
+        raise BriefError(f"the brief asks for two keys ({home[0].name} and {home[1].name}); name one home key")
     if distinct:
-        brief.key = distinct[0]
+        brief.key = home[0]
         brief.key_source = "named"
-        if len(distinct) > 1:
-            brief.modulations.append(Modulation(distinct[1].name, "auto"))
+        for k in distinct:
+            where = owned.get((k.tonic, k.mode))
+            if (k.tonic, k.mode) != (home[0].tonic, home[0].mode):
+                brief.modulations.append(Modulation(k.name, where or "auto"))
     if brief.key is None:
         if re.search(r"\bminor\b", low):
             brief.mode = "minor"
@@ -354,12 +369,22 @@ def _read_tempo(brief: Brief, low: str) -> None:
         raise BriefError(f"the brief asks for two tempos ({distinct[0]:g} and {distinct[1]:g} BPM); name one")
     if distinct:
         brief.tempo = distinct[0]
+        num, den = brief.meter or (4, 4)
+        if den == 8 and num % 3 == 0 and num > 3 and not re.search(r"♩\s*=|\bq\s*=|\bquarter(?: note)?s?\b|\beighths?\b", low):
+            # In 6/8, 9/8 and 12/8 a musician's tempo counts the dotted quarter; the plan counts quarters.
+            brief.tempo_beat = "dotted quarter"
+            brief.tempo = distinct[0] * 1.5
+            if brief.tempo > MAX_BPM:
+                raise BriefError(f"tempo {distinct[0]:g} BPM (dotted quarter) is {brief.tempo:g} quarters a minute, "
+                                 f"over {MAX_BPM:g}")
     for word in sorted(TEMPO_TERMS, key=len, reverse=True):
         if re.search(r"(?<![\w-])" + re.escape(word) + r"(?![\w-])", low):
             if word in ("slow", "fast", "quick") and re.search(word + r"\s+(?:fade|build|intro|outro|attack)", low):
                 continue
             typical, lo, hi = TEMPO_TERMS[word]
             if brief.tempo is not None and not (lo * 0.8 <= brief.tempo <= hi * 1.25):
+                if word in MOOD_TEMPO_WORDS:
+                    continue  # a mood, not a tempo command: the number wins
                 raise BriefError(f"the brief is contradictory: '{word}' means about {typical} BPM "
                                  f"but it also asks for {brief.tempo:g} BPM")
             brief.tempo_word = word

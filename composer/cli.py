@@ -91,6 +91,7 @@ def _cmd_new(args) -> int:
     plan = res.plan
     print(f"{plan.title}: {plan.key}, {plan.meter}, {plan.tempo:g} BPM, {len(plan.sections)} sections, "
           f"{plan.total_bars} bars, {res.score.duration:.0f} s, {len(plan.tracks)} tracks")
+    print(plan.reading())
     for f in res.files:
         print(f"  wrote {f}")
     return 0
@@ -280,15 +281,19 @@ def _cmd_data(args) -> int:
 def _cmd_eval(args) -> int:
     import os
 
-    from training.evaluate import run
+    from training.evaluate import run, run_style
 
     from .pipeline import model_dir
+    say = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    if args.only == "style":
+        print(run_style(Path(args.output), args.style_seeds, progress=say))
+        return 0
     data = Path(args.data or Path(os.environ.get("COMPOSER_CACHE", Path.home() / ".cache" / "composer")) / "data"
                 if not args.data else args.data)
     text = run(Path(args.output), data if (Path(data) / "test").exists() else None,
                None if args.no_model else model_dir(), n_heldout=args.n, n_own=args.captions, seed=args.seed,
                model_briefs=args.model_briefs, audio_pieces=args.audio, soundfont=args.soundfont,
-               progress=(lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr)))
+               progress=say, style_seeds=args.style_seeds)
     print(text)
     return 0
 
@@ -423,6 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--audio", type=int, default=4, metavar="N",
                     help="render the first N pieces of our caption set and measure how the audio follows the MIDI (0: skip)")
     sp.add_argument("--soundfont", help="SoundFont for the audio part (default: the one `composer render` finds)")
+    sp.add_argument("--style-seeds", type=int, default=2, metavar="N",
+                    help="seeds per brief in the Style section (what defines each style, per arranger; 0: skip)")
+    sp.add_argument("--only", choices=("style",), help="measure only this section and replace it in the output, "
+                                                       "keeping the rest")
 
     sp = sub.add_parser("train", help="train the arranger model (see `composer train -- --help`)",
                         description="Train the arranger model; arguments after `--` go to the trainer, "

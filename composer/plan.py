@@ -290,6 +290,24 @@ class Plan(BaseModel):
     def total_bars(self) -> int:
         return sum(s.bars for s in self.sections)
 
+    def tempo_text(self) -> str:
+        """The tempo as a musician reads it: the dotted quarter in compound meters (6/8, 9/8, 12/8)."""
+        num, den = parse_meter(self.meter)
+        if den == 8 and num % 3 == 0 and num > 3:
+            return f"dotted quarter = {self.tempo / 1.5:g} (quarter = {self.tempo:g})"
+        return f"{self.tempo:g} BPM"
+
+    def reading(self) -> str:
+        """One line on how the brief was read: key, meter and tempo with its beat, form, style, parts."""
+        form = " ".join(s.label for s in self.sections)
+        if len(form) > 48:
+            form = form[:45].rsplit(" ", 1)[0] + " ..."
+        style = self.idiom.to_style().summary() if self.idiom is not None else self.style
+        keys = sorted({s.key for s in self.sections if s.key and s.key != self.key})
+        return (f"read as: {self.key}" + (f" (sections in {', '.join(keys)})" if keys else "") +
+                f"; {self.meter} at {self.tempo_text()}; form {form}; {style}; "
+                + ", ".join(f"{t.name} ({t.role})" for t in self.tracks))
+
     def to_sheet(self) -> Sheet:
         """The bar grid the arrangers and exporters read; key, tempo and meter changes carry forward."""
         key, meter, tempo = parse_key(self.key), parse_meter(self.meter), self.tempo

@@ -8,7 +8,7 @@ The same brief and seed always give the same plan.
 from __future__ import annotations
 
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -144,6 +144,8 @@ def _plan_parsed(brief: Brief, seed: int = 0) -> Plan:
     keys = _section_keys(slots, key, brief.modulations)
     meters = _section_meters(slots, meter, brief.section_meters)
     idiom = idiom_for(", ".join(x for x in [genre, *brief.moods] if x), tempo)
+    if meter[1] == 8 and meter[0] % 3 == 0 and meter[0] > 3 and idiom.feel != "compound":
+        idiom = replace(idiom, feel="compound", swing=1.0)  # 12/8 already divides the beat in three: no swing on top
     chords = _progressions(slots, keys, style, form, rng, table, meters, key, _named_tokens(brief, key), tempo,
                            idiom.genre)
 

@@ -202,3 +202,36 @@ def test_control_characters_are_refused_but_line_breaks_are_whitespace():
 def test_section_words_after_a_meter_do_not_always_name_a_section(text, meter):
     b = parse_brief(text)
     assert b.meter == meter and b.section_meters == []
+
+
+def test_a_mood_word_never_contradicts_an_explicit_tempo():
+    from composer.planner import plan_from_brief
+    assert plan_from_brief("A relaxed bossa nova in F for guitar and flute at 128 bpm").tempo == 128
+    assert parse_brief("a laid-back groove at 150 bpm").tempo == 150
+    with pytest.raises(BriefError, match="'adagio' means about 65 BPM"):
+        parse_brief("an adagio at 160 bpm")
+
+
+def test_a_key_named_for_a_section_is_its_modulation():
+    from composer.planner import plan_from_brief
+    march = plan_from_brief("a march in Bb major for concert band with a trio section in Eb major, one minute", 1)
+    from composer.revise import section_keys
+    keys = {s.label[0]: set() for s in march.sections}
+    for s, k in zip(march.sections, section_keys(march)):
+        keys[s.label[0]].add(k.name)
+    assert march.key == "Bb major" and keys == {"A": {"Bb major"}, "B": {"Eb major"}}
+    jazz = plan_from_brief("a jazz tune in F with the bridge in D minor", 1)
+    assert jazz.key == "F major" and any(s.key == "D minor" for s in jazz.sections)
+    with pytest.raises(BriefError, match="two keys"):
+        parse_brief("a song in C major and in D major")
+
+
+def test_a_compound_meter_tempo_counts_the_dotted_quarter():
+    from composer.planner import plan_from_brief
+    lullaby = plan_from_brief("a lullaby in 6/8 in G major for piano, 70 bpm")
+    assert lullaby.tempo == 105 and lullaby.tempo_text() == "dotted quarter = 70 (quarter = 105)"
+    assert "6/8 at dotted quarter = 70" in lullaby.reading()
+    assert parse_brief("a jig in 6/8 at quarter = 180").tempo == 180  # the brief says which beat
+    blues = plan_from_brief("a 12-bar blues in 12/8 at 66 bpm for guitar, bass and drums, three minutes")
+    assert 160 <= blues.duration_seconds() <= 200 and blues.total_bars % 12 == 0
+    assert blues.idiom.feel == "compound"  # the triplets are the meter's own: no swing on top

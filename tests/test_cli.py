@@ -236,3 +236,11 @@ def test_a_project_named_relative_to_the_working_folder_keeps_its_files_in_it(tm
     assert {"demo/plan.json", "demo/piece.mid", "demo/piece.musicxml", "demo/piece.performed.mid", "demo/mix.wav",
             "demo/stems/Piano.wav", "demo/stems/Cello.wav"} <= set(files), files
     assert any(f.startswith("demo/history/redo/plan-") for f in files), files
+
+
+def test_new_says_how_it_read_the_brief(tmp_path, capsys):
+    assert main(["-q", "new", "a lullaby in 6/8 in G major for piano, 70 bpm, 20 seconds", "--out", str(tmp_path / "p"),
+                 "--no-audio", "--arranger", "patterns"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("read as: G major; 6/8 at dotted quarter = 70 (quarter = 105); form ")
+    assert "lullaby: compound" in out[1] and "Piano (melody)" in out[1]

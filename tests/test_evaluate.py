@@ -23,8 +23,8 @@ def test_midicaps_examples_parse():
 
 @pytest.mark.slow
 def test_eval_table_is_deterministic(tmp_path):
-    a = run(tmp_path / "a.md", None, None, n_own=4, seed=0, progress=lambda m: None)
-    b = run(tmp_path / "b.md", None, None, n_own=4, seed=0, progress=lambda m: None)
+    a = run(tmp_path / "a.md", None, None, n_own=4, seed=0, progress=lambda m: None, style_seeds=0)
+    b = run(tmp_path / "b.md", None, None, n_own=4, seed=0, progress=lambda m: None, style_seeds=0)
     strip = lambda t: "\n".join(line for line in t.splitlines() if not line.startswith("Run time"))  # noqa: E731
     assert strip(a) == strip(b)
     assert "| patterns |" in a and "TB %" in a
@@ -89,7 +89,7 @@ def test_the_performance_evaluation_beside_the_output_is_appended(tmp_path, monk
     import training.evaluate as E
     monkeypatch.setattr(E, "MIDICAPS", tmp_path / "absent")        # our captions only: quick
     (tmp_path / "EVAL_PERFORMANCE.md").write_text("# Performance evaluation\n\n| class | W1 |\n| toms | 3.38 |\n")
-    text = E.run(tmp_path / "EVAL.md", None, None, n_own=2, progress=None)
+    text = E.run(tmp_path / "EVAL.md", None, None, n_own=2, progress=None, style_seeds=0)
     assert text == (tmp_path / "EVAL.md").read_text()
     assert text.rstrip().endswith("## Performance\n| class | W1 |\n| toms | 3.38 |")
     assert "Performance evaluation" not in text
@@ -112,3 +112,28 @@ def test_the_audio_part_measures_real_renders_against_the_notation(soundfont):
             assert r["note_f1"] is not None and r["note_f1"] > 0.3
     table = audio_table(rows)
     assert table[-2].startswith("| all 2 (mean) | notation |") and table[-1].startswith("| all 2 (mean) | performed |")
+
+
+def test_a_section_is_replaced_in_place_or_added_before_the_performance():
+    from training.evaluate import splice
+    doc = "# Evaluation\n\n## Briefs\nb\n\n## Style: x\nold\n\n## Performance\np\n"
+    new = splice(doc, "## Style: x\n\nnew table\n")
+    assert new == "# Evaluation\n\n## Briefs\nb\n\n## Style: x\n\nnew table\n\n## Performance\np\n"
+    assert splice(new, "## Style: x\n\nnew table\n") == new
+    added = splice("# Evaluation\n\n## Briefs\nb\n\n## Performance\np\n", "## Style: x\nt\n")
+    assert added == "# Evaluation\n\n## Briefs\nb\n\n## Style: x\nt\n\n## Performance\np\n"
+
+
+@pytest.mark.slow
+def test_composer_eval_only_style_replaces_its_section(tmp_path, monkeypatch):
+    """`composer eval --only style` measures the styles (here rock, quick) and keeps the rest of EVAL.md."""
+    import training.style_eval as S
+    from composer.cli import main
+    real = S.evaluate
+    monkeypatch.setattr(S, "evaluate", lambda seeds, quick, styles, *a, **k: real(1, True, ["rock"], *a, **k))
+    out = tmp_path / "EVAL.md"
+    out.write_text("# Evaluation\n\n## Briefs\nkept\n")
+    assert main(["-q", "eval", "--only", "style", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("# Evaluation\n\n## Briefs\nkept\n\n" + S.SECTION_TITLE)
+    assert "| rock | backbeat share | ≥ 0.80 | 0.9" in text and "| rock | kick on 1 share | ≥ 0.80 | 1.00 ✓ | 1.00 ✓ |" in text

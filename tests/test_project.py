@@ -327,7 +327,7 @@ def test_interrupt_is_deferred_while_a_commit_renames(tmp_path):
     """SIGINT that arrives during the renames of a commit waits until they are done."""
     folder = tmp_path / "f"
     _old(folder)
-    code = ("import os, signal, sys\n"
+    code = ("import os, signal, sys, time\n"
             "from composer import project\n"
             "real = project._apply\n"
             "def apply(folder, entries):\n"
@@ -338,6 +338,7 @@ def test_interrupt_is_deferred_while_a_commit_renames(tmp_path):
             "    with project.transaction(sys.argv[1], 't') as tx:\n"
             "        tx.write('plan.json', 'new plan')\n"
             "        tx.write('piece.mid', b'new midi')\n"
+            "    time.sleep(2)  # the held signal is handled once unblocked, at the interpreter's next check\n"
             "except KeyboardInterrupt:\n"
             "    sys.exit(7)\n")
     res = subprocess.run([sys.executable, "-c", code, str(folder)], env=dict(os.environ, PYTHONPATH=str(ROOT)),

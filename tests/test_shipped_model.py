@@ -44,7 +44,7 @@ def test_a_fresh_clone_arranges_with_the_shipped_model(tmp_path, capsys, default
     brief = "A gentle folk song in G major, 3/4 at 90 bpm, with acoustic guitar, violin and upright bass, 16 bars"
     assert main(["new", brief, "--out", str(tmp_path / "p"), "--no-audio", "--seed", "3"]) == 0
     err = capsys.readouterr().err
-    assert "[arrange] transformer arranger" in err
+    assert "[arrange] the style's patterns with the transformer arranger" in err
     plan = json.loads((tmp_path / "p" / "plan.json").read_text())
     score = read_midi(tmp_path / "p" / "piece.mid")
     sheet = pipeline.read_plan(tmp_path / "p").to_sheet()

@@ -411,9 +411,37 @@ def arrangers(model_dir: Path | None) -> dict:
     return out
 
 
+def splice(text: str, section: str) -> str:
+    """`text` (a markdown document) with its section of the same `## ` heading replaced by `section`, or
+    `section` added before the performance section (or at the end) where it has none."""
+    heading = section.splitlines()[0]
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    mine = next((i for i in starts if lines[i] == heading), None)
+    if mine is not None:
+        end = next((i for i in starts if i > mine), len(lines))
+    else:
+        mine = end = next((i for i in starts if lines[i] == "## Performance"), len(lines))
+    before = lines[:mine]
+    while before and not before[-1].strip():
+        before.pop()
+    return "\n".join([*before, *([""] if before else []), *section.rstrip().splitlines(), "", *lines[end:]]).rstrip() + "\n"
+
+
+def run_style(out: Path, seeds: int = 2, progress=print) -> str:
+    """Measure the styles and replace the Style section of `out` (docs/EVAL.md), keeping the rest."""
+    from training.style_eval import section
+    text = Path(out).read_text(encoding="utf-8") if Path(out).exists() else "# Evaluation\n"
+    text = splice(text, section(seeds, say=progress))
+    from symbolic.files import atomic_write
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, text)
+    return text
+
+
 def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int = 1120, n_own: int = 24,
         seed: int = 0, progress=print, model_briefs: int | None = None, audio_pieces: int = 0,
-        soundfont=None) -> str:
+        soundfont=None, style_seeds: int = 2) -> str:
     t0 = time.perf_counter()
     systems = arrangers(model_dir)
     lines = ["# Evaluation", "",
@@ -500,6 +528,9 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
                   "(basic-pitch's ONNX transcription vs the notes: same pitch, onset within 50 ms; '-' where "
                   "basic-pitch is not installed); the last column is the chroma cosine against the next piece's "
                   "notation, what a mix that does not follow its MIDI scores.", "", *audio_table(audio_rows), ""]
+    if style_seeds > 0:
+        from training.style_eval import section
+        lines += [section(style_seeds, say=progress)]
     lines.append(f"Run time: {time.perf_counter() - t0:.0f} s on {os.cpu_count()} CPU cores.")
     perf = Path(out).parent / "EVAL_PERFORMANCE.md"
     if perf.exists():

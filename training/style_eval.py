@@ -449,14 +449,9 @@ def human_figures(styles: Sequence[Style], data_dir: Path, quick: bool, say: Cal
 # --- the run -------------------------------------------------------------------------------------
 
 def perform(score: Score, seed: int, plan) -> Score:
-    """The pipeline's performance of the score in the plan's style (and feel, where the pipeline reads it)."""
-    import inspect
-
+    """The pipeline's performance of the score in the plan's style and feel (its swing)."""
     from composer.pipeline import perform_score
-    fn: Callable[..., Score] = perform_score  # older pipelines took the plan's style text instead of the plan
-    if "plan" in inspect.signature(fn).parameters:
-        return fn(score, 1.0, seed, plan=plan)
-    return fn(score, 1.0, seed, style=plan.style)
+    return perform_score(score, 1.0, seed, plan=plan)
 
 
 def run_style(style: Style, seeds: int, briefs: int, max_bars: int | None, say: Callable[[str], None]
@@ -535,7 +530,8 @@ def evaluate(seeds: int = 2, quick: bool = False, styles: Sequence[str] | None =
     else:
         briefs = 3
     auto = default_arranger()
-    auto_name = "patterns" if auto == "patterns" or transformer_arranger() is None else "transformer"
+    auto_name = ("patterns" if auto == "patterns" or transformer_arranger() is None else
+                 "transformer" if auto == "transformer" else "the patterns' rhythm section, the transformer's lines")
     t0 = time.time()
     human = human_figures(chosen, data_dir or default_data_dir(), quick, say)
     t_human = time.time() - t0
@@ -555,6 +551,22 @@ def evaluate(seeds: int = 2, quick: bool = False, styles: Sequence[str] | None =
               f"perform {totals['perform']:.0f} s)")
     say(timing)
     return table(chosen, results, human, auto_name) + "\n" + timing + "\n"
+
+
+SECTION_TITLE = "## Style: what a player hears first"
+
+
+def section(seeds: int = 2, quick: bool = False, data_dir: Path | None = None,
+            say: Callable[[str], None] = print) -> str:
+    """The Style section of docs/EVAL.md (its heading, how to read it, the table)."""
+    body = evaluate(seeds, quick, None, None, data_dir, say)
+    return "\n".join([
+        SECTION_TITLE, "",
+        f"Every style's briefs ({'1 brief, 1 seed, plans cut to about 16 bars' if quick else f'3 briefs x {seeds} seeds'})"
+        " planned and arranged by the default arranger and by the patterns, performed as `composer new` performs "
+        "them, and measured by `symbolic.style_measures` on the figures that define the style; the human column "
+        "reads the same figures from Groove MIDI, the Nottingham tunes and the jazz lead sheets. ✓ meets the "
+        "target, ✗ misses it. How the targets were chosen: `training/style_eval.py`.", "", body.rstrip(), ""])
 
 
 def main(argv: Sequence[str] | None = None) -> str:
