@@ -35,6 +35,8 @@ class Brief:
     tempo: float | None = None
     tempo_word: str | None = None
     tempo_beat: str = "quarter"  # what the brief's number counts: "dotted quarter" in compound meters
+    no_drums: bool = False        # "no drums", "without drums": the style's default ensemble loses its kit
+    brushes: bool = False         # "with brushes": the drums play brushes
     meter: tuple[int, int] | None = None
     section_meters: list[tuple[str, tuple[int, int]]] = field(default_factory=list)  # ("B", (2, 4)): the trio in 2/4
     seconds: float | None = None
@@ -177,6 +179,10 @@ def parse_brief(text: str) -> Brief:
     _read_form(brief, text, low)
     _read_genre_mood(brief, low)
     _read_instruments(brief, low)
+    brief.no_drums = bool(re.search(r"\b(?:no|without|minus)\s+(?:any\s+)?(?:drums|drum kit|percussion)\b|\bdrumless\b", low))
+    brief.brushes = bool(re.search(r"\bbrush(?:es|ed)?\b", low))
+    if brief.no_drums:
+        brief.instruments = [i for i in brief.instruments if not i.drum]
     _read_modulation(brief, low)
     _read_chords(brief, text)
     _read_arc(brief, low)
@@ -564,8 +570,21 @@ def _check_unknown_instruments(brief: Brief, low: str, taken: list[bool]) -> Non
                                     after)) or bool(re.search(r"(" + "|".join(re.escape(n) for n in _INSTR_NAMES[:400]) +
                                                              r")\s*(,|and|&)\s*$", before))
         if coordinated or _INSTRUMENT_ENDING.search(words[-1]):
-            raise BriefError(f"unknown instrument {phrase!r}; try a common name such as piano, violin, fiddle, "
-                             f"electric bass, drums, or an ensemble such as string quartet")
+            raise _unknown(phrase)
+    # The last item of a list of instruments ("for piano and zorblax", "fiddle, whistle and zorblax").
+    names = "|".join(re.escape(n) for n in _INSTR_NAMES)
+    for m in re.finditer(r"(?:" + names + r")s?\s*(?:,?\s+and\s+|\s*&\s*)(?:a |an |the )?([a-z][a-z-]*)"
+                         r"(?=[,.;]|\s+(?:in|at|with|for|on|and|playing)\b|\s*$)", low):
+        word = m.group(1)
+        if any(taken[m.start(1):m.end(1)]) or word in _STOP_WORDS or word in _NON_INSTRUMENT or word in NUMBER_WORDS:
+            continue
+        if not re.match(r"(?:" + names + r")s?\b", low[m.start(1):]):
+            raise _unknown(word)
+
+
+def _unknown(name: str) -> BriefError:
+    return BriefError(f"unknown instrument {name!r}; try a common name such as piano, violin, fiddle, electric bass, "
+                      f"drums, or an ensemble such as string quartet")
 
 
 _CHORD_WORD = r"[A-G][#b]?(?:maj7|maj|m7b5|m7|m6|m9|m|dim7|dim|aug|sus4|sus2|7|6|9|add9)?(?:/[A-G][#b]?)?"

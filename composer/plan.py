@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from symbolic import style as styles
 from symbolic.harmony import HarmonyError, Key, parse_chord, parse_key
+from symbolic.instruments import INSTRUMENTS, PERCUSSION
 from symbolic.score import (
     MAX_BPM,
     MAX_METER,
@@ -80,12 +81,24 @@ def _plain(value: str, pattern: re.Pattern = _NAME_CONTROL) -> str:
     return value
 
 
+def _sound(name: str) -> str:
+    """How General MIDI plays a named instrument it lacks (", as a steel-string guitar"), or ''."""
+    inst = INSTRUMENTS.get(re.sub(r"\s+[IVX]+$", "", name).lower())
+    return f", as {inst.sound}" if inst is not None and inst.sound else ""
+
+
+def _one_of(names: tuple[str, ...]) -> dict:
+    return {"enum": list(names)}
+
+
 class Track(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=64)
     role: Role
     program: int = Field(ge=0, le=127, description="General MIDI program 0-127 (ignored for drums)")
     drum: bool = False
+    kit: str | None = Field(default=None, description="a drum track's instrument when it is not a drum set",
+                            json_schema_extra=_one_of(tuple(PERCUSSION)))
 
     @field_validator("name")
     @classmethod
@@ -98,6 +111,9 @@ class Track(BaseModel):
             self.drum = True
         if self.drum and self.role != "drums":
             raise ValueError(f"track {self.name!r} is a drum track but has role {self.role!r}")
+        if self.kit is not None and (not self.drum or self.kit not in PERCUSSION):
+            raise ValueError(f"track {self.name!r}: kit {self.kit!r} is not a percussion instrument of a drum track "
+                             f"(choose from {', '.join(PERCUSSION)})")
         return self
 
 
@@ -167,10 +183,6 @@ def _fill_beats(bars: list) -> list:
                 if isinstance(c, dict) and c.get("beats") is None:
                     c["beats"] = 1e-9  # placeholder, replaced by an equal split of the bar
     return bars
-
-
-def _one_of(names: tuple[str, ...]) -> dict:
-    return {"enum": list(names)}
 
 
 class Idiom(BaseModel):
@@ -306,7 +318,7 @@ class Plan(BaseModel):
         keys = sorted({s.key for s in self.sections if s.key and s.key != self.key})
         return (f"read as: {self.key}" + (f" (sections in {', '.join(keys)})" if keys else "") +
                 f"; {self.meter} at {self.tempo_text()}; form {form}; {style}; "
-                + ", ".join(f"{t.name} ({t.role})" for t in self.tracks))
+                + ", ".join(f"{t.name} ({t.role}{_sound(t.name)})" for t in self.tracks))
 
     def to_sheet(self) -> Sheet:
         """The bar grid the arrangers and exporters read; key, tempo and meter changes carry forward."""
@@ -329,7 +341,7 @@ class Plan(BaseModel):
                     t = end
                 bars.append(SheetBar(len(bars), bar, float(tempo), key, spans, si))
                 tick = bar.end
-        parts = [PartSpec(t.name, t.role, t.program, t.drum) for t in self.tracks]
+        parts = [PartSpec(t.name, t.role, t.program, t.drum, t.kit) for t in self.tracks]
         idiom = self.idiom.to_style() if self.idiom else styles.idiom_for(self.style, self.tempo)
         return Sheet(self.title, self.style, bars, sections, parts, idiom)
 

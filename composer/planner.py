@@ -144,12 +144,14 @@ def _plan_parsed(brief: Brief, seed: int = 0) -> Plan:
     keys = _section_keys(slots, key, brief.modulations)
     meters = _section_meters(slots, meter, brief.section_meters)
     idiom = idiom_for(", ".join(x for x in [genre, *brief.moods] if x), tempo)
+    if brief.brushes:
+        idiom = replace(idiom, drums="brushes")
     if meter[1] == 8 and meter[0] % 3 == 0 and meter[0] > 3 and idiom.feel != "compound":
         idiom = replace(idiom, feel="compound", swing=1.0)  # 12/8 already divides the beat in three: no swing on top
     chords = _progressions(slots, keys, style, form, rng, table, meters, key, _named_tokens(brief, key), tempo,
                            idiom.genre)
 
-    tracks = _tracks(brief.instruments, gd)
+    tracks = _tracks(brief.instruments, gd, brief.no_drums)
     energies = []
     for i, slot in enumerate(slots):
         kind = slot.kind.lower()
@@ -902,10 +904,10 @@ def _cadence(rng, final: bool, key: Key) -> list[list[str]]:
 
 # --- tracks -----------------------------------------------------------------------------------
 
-def _tracks(instruments: list[Instrument], gd: GenreDefaults) -> list[dict]:
+def _tracks(instruments: list[Instrument], gd: GenreDefaults, no_drums: bool = False) -> list[dict]:
     forced: dict[str, str] = {}
     if not instruments:
-        instruments = [INSTRUMENTS[k] for k in gd.instruments]
+        instruments = [INSTRUMENTS[k] for k in gd.instruments if not (no_drums and INSTRUMENTS[k].drum)]
         forced = {INSTRUMENTS[k].name: r for k, r in gd.roles}
     roles: list[str | None] = [None] * len(instruments)
     for i, inst in enumerate(instruments):
@@ -952,7 +954,8 @@ def _tracks(instruments: list[Instrument], gd: GenreDefaults) -> list[dict]:
     for inst in instruments:
         seen[inst.name] = seen.get(inst.name, 0) + 1
         names.append(inst.name if counts[inst.name] == 1 else f"{inst.name} {_roman(seen[inst.name])}")
-    tracks: list[dict[str, Any]] = [{"name": n, "role": r, "program": inst.program, "drum": inst.drum}
+    tracks: list[dict[str, Any]] = [{"name": n, "role": r, "program": inst.program, "drum": inst.drum,
+                                     **({"kit": inst.kit} if inst.kit else {})}
                                     for n, r, inst in zip(names, roles, instruments)]
     for inst, role, suffix in extra:
         tracks.insert(names.index(inst.name) + 1, {"name": inst.name + suffix, "role": role, "program": inst.program,

@@ -12,10 +12,45 @@ class Instrument:
     high: int
     family: str        # keys, guitar, bass, strings, brass, reed, pipe, synth, plucked, percussion, drums, voice
     drum: bool = False
+    kit: str | None = None  # a drum part's instrument when it is not a drum set (a key of PERCUSSION)
+    sound: str = ""         # how General MIDI plays an instrument it lacks ("a steel-string guitar")
 
 
 def _i(name, program, low, high, family, drum=False):
     return Instrument(name, program, low, high, family, drum)
+
+
+def _hand(name: str, kit: str, sound: str = "") -> Instrument:
+    return Instrument(name, 0, 27, 87, "drums", True, kit, sound)
+
+
+def _like(name: str, program: int, low: int, high: int, family: str, sound: str) -> Instrument:
+    return Instrument(name, program, low, high, family, sound=sound)
+
+
+@dataclass(frozen=True)
+class Percussion:
+    """A hand or frame drum (or a small percussion instrument) as General MIDI plays it: its strokes as GM drum
+    keys, low (the bass tone) to high (the edge or slap), and the rhythm family it plays."""
+    strokes: tuple[int, ...]
+    style: str  # "frame" (running strokes, accents on the beats), "hand" (bass and tones, a tumbao-like figure),
+    #             "shaker" (steady subdivisions), "backbeat" (a struck accent on 2 and 4)
+
+
+PERCUSSION: dict[str, Percussion] = {
+    "frame drum": Percussion((41, 45, 47), "frame"),        # bodhrán, daf: low floor tom, low and mid toms
+    "cajon": Percussion((36, 38, 37), "hand"),              # the bass tone as a kick, the slap as a snare
+    "congas": Percussion((64, 63, 62), "hand"),             # low conga, open high conga, muted high conga
+    "bongos": Percussion((61, 60), "hand"),
+    "djembe": Percussion((64, 63, 62), "hand"),
+    "darbuka": Percussion((64, 63, 62), "hand"),            # dum, tek, ka
+    "tabla": Percussion((61, 60, 62), "hand"),              # bayan, dayan, a muted stroke
+    "taiko": Percussion((35, 41, 43), "frame"),
+    "timbales": Percussion((66, 65), "hand"),
+    "tambourine": Percussion((54,), "backbeat"),
+    "shaker": Percussion((70, 82), "shaker"),               # maracas, shaker
+    "hand percussion": Percussion((64, 63, 70, 54), "hand"),  # congas with a shaker and a tambourine: light
+}
 
 
 # Common names -> instrument. Keys are lower-case; longer names win when matching text.
@@ -145,6 +180,56 @@ INSTRUMENTS: dict[str, Instrument] = {
     "drum set": _i("Drums", 0, 27, 87, "drums", True),
     "drumkit": _i("Drums", 0, 27, 87, "drums", True),
     "percussion": _i("Percussion", 0, 27, 87, "drums", True),
+    # Hand and frame drums, and small percussion: drum parts that are not a drum set.
+    "bodhran": _hand("Bodhrán", "frame drum", "a frame drum on General MIDI's low toms"),
+    "bodhrán": _hand("Bodhrán", "frame drum", "a frame drum on General MIDI's low toms"),
+    "frame drum": _hand("Frame Drum", "frame drum", "General MIDI's low toms"),
+    "daf": _hand("Daf", "frame drum", "a frame drum on General MIDI's low toms"),
+    "cajon": _hand("Cajón", "cajon", "its bass tone and slap on General MIDI's kick and snare"),
+    "cajón": _hand("Cajón", "cajon", "its bass tone and slap on General MIDI's kick and snare"),
+    "congas": _hand("Congas", "congas"),
+    "conga": _hand("Congas", "congas"),
+    "bongos": _hand("Bongos", "bongos"),
+    "bongo": _hand("Bongos", "bongos"),
+    "djembe": _hand("Djembe", "djembe", "General MIDI's congas"),
+    "darbuka": _hand("Darbuka", "darbuka", "General MIDI's congas"),
+    "doumbek": _hand("Darbuka", "darbuka", "General MIDI's congas"),
+    "tabla": _hand("Tabla", "tabla", "General MIDI's bongos"),
+    "taiko": _hand("Taiko", "taiko", "General MIDI's bass drum and floor toms"),
+    "timbales": _hand("Timbales", "timbales"),
+    "tambourine": _hand("Tambourine", "tambourine"),
+    "shaker": _hand("Shaker", "shaker"),
+    "maracas": _hand("Shaker", "shaker"),
+    "hand percussion": _hand("Hand Percussion", "hand percussion", "congas, shaker and tambourine"),
+    "light percussion": _hand("Hand Percussion", "hand percussion", "congas, shaker and tambourine"),
+    "latin percussion": _hand("Hand Percussion", "hand percussion", "congas, shaker and tambourine"),
+    # Instruments General MIDI lacks, played by the nearest sound it has.
+    "bouzouki": _like("Bouzouki", 25, 50, 86, "plucked", "a steel-string guitar"),
+    "irish bouzouki": _like("Bouzouki", 25, 43, 81, "plucked", "a steel-string guitar"),
+    "oud": _like("Oud", 24, 40, 77, "plucked", "a nylon-string guitar"),
+    "balalaika": _like("Balalaika", 105, 52, 88, "plucked", "a banjo"),
+    "charango": _like("Charango", 105, 64, 88, "plucked", "a banjo"),
+    "cuatro": _like("Cuatro", 24, 54, 86, "plucked", "a nylon-string guitar"),
+    "shamisen": _like("Shamisen", 106, 48, 84, "plucked", ""),
+    "pipa": _like("Pipa", 107, 45, 93, "plucked", "a koto"),
+    "guzheng": _like("Guzheng", 107, 38, 96, "plucked", "a koto"),
+    "kalimba": _like("Kalimba", 108, 60, 88, "percussion", ""),
+    "mbira": _like("Mbira", 108, 55, 84, "percussion", "a kalimba"),
+    "santoor": _like("Santoor", 15, 48, 91, "plucked", "a dulcimer"),
+    "hammered dulcimer": _like("Hammered Dulcimer", 15, 50, 88, "plucked", ""),
+    "dulcimer": _like("Dulcimer", 15, 50, 88, "plucked", ""),
+    "steel drums": _like("Steel Drums", 114, 60, 88, "percussion", ""),
+    "steel pan": _like("Steel Drums", 114, 60, 88, "percussion", ""),
+    "erhu": _like("Erhu", 110, 62, 98, "strings", "General MIDI's fiddle"),
+    "sarangi": _like("Sarangi", 110, 53, 91, "strings", "General MIDI's fiddle"),
+    "shakuhachi": _like("Shakuhachi", 77, 62, 88, "pipe", ""),
+    "bansuri": _like("Bansuri", 73, 59, 91, "pipe", "a flute"),
+    "dizi": _like("Dizi", 72, 67, 96, "pipe", "a piccolo"),
+    "ney": _like("Ney", 75, 57, 88, "pipe", "a pan flute"),
+    "uilleann pipes": _like("Uilleann Pipes", 109, 62, 84, "reed", "a bagpipe"),
+    "concertina": _like("Concertina", 21, 55, 96, "reed", "an accordion"),
+    "melodeon": _like("Melodeon", 21, 52, 88, "reed", "an accordion"),
+    "harmonium": _like("Harmonium", 20, 41, 89, "reed", "a reed organ"),
     "snare drum": _i("Snare Drum", 0, 27, 87, "drums", True),
     "snare": _i("Snare Drum", 0, 27, 87, "drums", True),
 }

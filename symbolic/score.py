@@ -275,6 +275,7 @@ class PartSpec:
     role: str
     program: int
     drum: bool = False
+    kit: str | None = None  # a drum part that is not a drum set: its instrument (symbolic.instruments.PERCUSSION)
 
 
 @dataclass

@@ -235,3 +235,25 @@ def test_a_compound_meter_tempo_counts_the_dotted_quarter():
     blues = plan_from_brief("a 12-bar blues in 12/8 at 66 bpm for guitar, bass and drums, three minutes")
     assert 160 <= blues.duration_seconds() <= 200 and blues.total_bars % 12 == 0
     assert blues.idiom.feel == "compound"  # the triplets are the meter's own: no swing on top
+
+
+def test_every_named_instrument_gets_a_part_on_its_nearest_sound():
+    from composer.planner import plan_from_brief
+    reel = plan_from_brief("an Irish reel in D for fiddle, tin whistle and bodhran", 1)
+    assert [(t.name, t.role, t.kit) for t in reel.tracks][-1] == ("Bodhrán", "drums", "frame drum")
+    jig = plan_from_brief("a jig with bodhran, fiddle and bouzouki", 1)
+    assert {t.name for t in jig.tracks} == {"Fiddle", "Bouzouki", "Bodhrán"}
+    assert "Bouzouki (chords, as a steel-string guitar)" in jig.reading()
+    assert "Bodhrán (drums, as a frame drum on General MIDI's low toms)" in jig.reading()
+    world = plan_from_brief("a piece for oud, darbuka, erhu, cajon, tabla and kalimba", 1)
+    assert {t.name for t in world.tracks} == {"Oud", "Darbuka", "Erhu", "Cajón", "Tabla", "Kalimba"}
+    with pytest.raises(BriefError, match="zorblax"):
+        parse_brief("a song for piano and zorblax")
+
+
+def test_drums_are_left_out_lightened_or_brushed_as_asked():
+    from composer.planner import plan_from_brief
+    assert not any(t.drum for t in plan_from_brief("a jazz ballad without drums", 1).tracks)
+    assert plan_from_brief("a jazz tune with brushes", 1).idiom.drums == "brushes"
+    light = plan_from_brief("a bossa nova for guitar, flute and light percussion", 1)
+    assert [(t.name, t.kit) for t in light.tracks if t.drum] == [("Hand Percussion", "hand percussion")]

@@ -427,3 +427,16 @@ def test_the_melody_is_on_top_of_the_accompaniment(arranger):
     assert lead_on_top(raw, sheet) == 0  # nothing left to move
     for arr in ("patterns",):
         assert sm.melody_on_top_share(pipeline.arrange(plan, seed=2, arranger=arr)) == 1.0
+
+
+def test_a_hand_drum_part_keeps_to_its_strokes_after_the_transformer(arranger, monkeypatch):
+    """The model writes drum-set keys; a bodhrán's part takes its own strokes (on_kit, in every arrangement)."""
+    from composer import pipeline
+    from composer.planner import plan_from_brief
+    from symbolic.instruments import PERCUSSION
+    monkeypatch.setattr(pipeline, "transformer_arranger", lambda: arranger)
+    plan = plan_from_brief("an Irish reel in D for fiddle and bodhran, 20 seconds", 1)
+    raw = arranger.arrange(plan.to_sheet(), seed=1)
+    assert {n.pitch for n in raw.parts[-1].notes} - set(PERCUSSION["frame drum"].strokes)  # a drum set's keys
+    score = pipeline.arrange(plan, 1, "transformer")
+    assert score.parts[-1].notes and {n.pitch for n in score.parts[-1].notes} <= set(PERCUSSION["frame drum"].strokes)

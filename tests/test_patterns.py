@@ -177,3 +177,22 @@ def test_comping_idioms_play_their_figures():
         off = {n.pitch % 12 for n in chords if n.start == b.bar.start + 240}
         if (root + 7) % 12 in on:  # the fifth on the beat rises to the sixth on the off-beat
             assert (root + 9) % 12 in off and (root + 7) % 12 not in off, (on, off)
+
+
+def test_hand_and_frame_drums_play_their_own_strokes():
+    """A bodhrán runs in eighths on its low toms, a cajón plays bass and slap, a light percussion part is
+    congas, shaker and tambourine: never a crash, a hi-hat or a snare they do not have."""
+    from composer.planner import plan_from_brief
+    from symbolic.instruments import PERCUSSION
+    for brief, kit in (("an Irish reel in D for fiddle, tin whistle and bodhran", "frame drum"),
+                       ("a rumba for guitar and cajon, 100 bpm", "cajon"),
+                       ("a bossa nova for guitar, flute and light percussion", "hand percussion")):
+        sheet = plan_from_brief(brief, 1).to_sheet()
+        score = arrange(sheet, seed=1)
+        part = next(p for spec, p in zip(sheet.parts, score.parts) if spec.drum)
+        assert part.notes and {n.pitch for n in part.notes} <= set(PERCUSSION[kit].strokes), brief
+    reel = plan_from_brief("an Irish reel in D for fiddle and bodhran", 1).to_sheet()
+    drum = next(p for spec, p in zip(reel.parts, arrange(reel, seed=1).parts) if spec.drum)
+    chorus = reel.bars[reel.sections[1].first_bar]
+    onsets = [n.start - chorus.bar.start for n in drum.notes if chorus.bar.start <= n.start < chorus.bar.end]
+    assert onsets == list(range(0, 1920, 240))  # running eighths

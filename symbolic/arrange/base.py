@@ -164,3 +164,32 @@ def lead_on_top(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks
                 seen.add((n.start, n.pitch))
                 part.notes.append(n)
     return changed
+
+
+# A drum set's keys by what they do, for a part whose instrument is a hand or frame drum.
+_LOW_KEYS = frozenset({35, 36, 41, 43, 45, 47, 64, 66})
+_ACCENT_KEYS = frozenset({37, 38, 39, 40, 48, 50, 60, 61, 62, 63, 65})
+
+
+def on_kit(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> int:
+    """Play every drum part on its own instrument: a part whose kit is a hand or frame drum (a bodhrán, a
+    cajón) takes only that instrument's strokes: a drum set's low drums become its low stroke, snares and
+    toms its accent, cymbals and hats its middle stroke. Returns how many notes changed."""
+    from ..instruments import PERCUSSION
+    changed = 0
+    for spec, part in zip(sheet.parts, score.parts):
+        if not spec.drum or spec.kit is None or (tracks is not None and spec.name not in tracks):
+            continue
+        strokes = PERCUSSION[spec.kit].strokes
+        low, mid, accent = strokes[0], strokes[min(1, len(strokes) - 1)], strokes[-1]
+        out, seen = [], set()
+        for n in part.notes:
+            key = n.pitch
+            if key not in strokes and (bars is None or bar_index(sheet, n.start) in bars):
+                key = low if n.pitch in _LOW_KEYS else accent if n.pitch in _ACCENT_KEYS else mid
+                changed += 1
+            if (n.start, key) not in seen:
+                seen.add((n.start, key))
+                out.append(Note(n.start, n.end, key, n.velocity))
+        part.notes = out
+    return changed

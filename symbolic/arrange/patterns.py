@@ -15,7 +15,7 @@ import numpy as np
 
 from ..grid import SIXTEENTH, Pulse, is_compound, pulses
 from ..harmony import Chord
-from ..instruments import GM_DRUMS, instrument_for_program
+from ..instruments import GM_DRUMS, PERCUSSION, Percussion, instrument_for_program
 from ..score import PPQ, ChordSpan, Note, PartSpec, Score, Sheet, SheetBar
 from ..style import RUNNING_GENRES, blue_notes
 from .base import VARIED_ROLES, Cell, bar_index, copy_kept, nearest, scale_neighbor, variation_amount, vary
@@ -105,9 +105,12 @@ def _section_notes(sheet: Sheet, spec: PartSpec, inst, si: int, bars: list[Sheet
     cell = Cell(sheet, spec, si, bars, sec.energy, sheet.idiom, low, high,
                 _rng(seed, base_label, spec.name, spec.role, len(bars)), si == len(sheet.sections) - 1, nxt,
                 first.energy)
-    gen = GENERATORS.get(spec.role, _chords)
+    gen: Callable[[Cell], list[Note]] = GENERATORS.get(spec.role, _chords)
     if spec.role == "melody" and sheet.idiom.genre in RUNNING_GENRES:
         gen = _running
+    if spec.drum and spec.kit is not None:
+        perc = PERCUSSION[spec.kit]
+        gen = lambda c: _percussion(c, perc)  # noqa: E731
     notes = gen(cell)
     amount = variation_amount(sheet, si)
     if amount and spec.role in VARIED_ROLES:
@@ -763,6 +766,54 @@ def _drums(cell: Cell) -> list[Note]:
                 continue
             seen.add((t, drum))
             notes.append(Note(t, min(t + SIXTEENTH, bar.bar.end), drum, _vel(cell, strength, rng, -8)))
+    return notes
+
+
+def _percussion(cell: Cell, perc: Percussion) -> list[Note]:
+    """A hand or frame drum's part (bodhrán, cajón, congas, a shaker...): its own strokes, lighter than a kit.
+    Frame drums run in eighths with the low stroke on the beats; hand drums play bass on one, slaps and open
+    tones after it; a shaker keeps the subdivision; a tambourine marks two and four. No crashes, no toms."""
+    rng = cell.rng
+    low, mid, high = perc.strokes[0], perc.strokes[min(1, len(perc.strokes) - 1)], perc.strokes[min(2, len(perc.strokes) - 1)]
+    eighth = 2 * SIXTEENTH
+    notes: list[Note] = []
+    for bi, bar in enumerate(cell.bars):
+        start, end = bar.bar.start, bar.bar.end
+        ps = pulses(bar)
+        beats = {p.start: p.strength for p in ps}
+        hits: list[tuple[int, int, float]] = []
+        if cell.last_section and bi == len(cell.bars) - 1:
+            hits = [(start, low, 1.0)]
+        elif perc.style == "frame":
+            step = eighth if cell.energy >= 2 else ps[0].length
+            for t in range(start, end, step):
+                strong = beats.get(t, 0.0)
+                hits.append((t, low if strong >= 0.6 else mid if t in beats else high, max(strong, 0.15)))
+        elif perc.style == "shaker":
+            step = SIXTEENTH if cell.energy >= 4 and not is_compound(bar) else eighth
+            hits = [(t, low, 0.5 if t in beats else 0.1) for t in range(start, end, step)]
+        elif perc.style == "backbeat":
+            hits = [(p.start, low, 0.7) for k, p in enumerate(ps) if k % 2 == 1 or len(ps) % 2]
+            if cell.energy >= 4:
+                hits += [(p.start + p.length // 2, low, 0.1) for p in ps]
+        else:  # hand drums
+            for k, p in enumerate(ps):
+                if k == 0:
+                    hits.append((p.start, low, 1.0))
+                elif p.strength >= 0.6 or k == len(ps) - 1:
+                    hits.append((p.start, high, 0.6))
+                else:
+                    hits.append((p.start, mid, 0.3))
+                if cell.energy >= 3 and (k % 2 == 1 or len(ps) < 4):
+                    hits.append((p.start + p.length // 2, mid, 0.2))
+            if len(perc.strokes) >= 4 and cell.energy >= 2:  # the shaker and tambourine of a light percussion part
+                hits += [(t, perc.strokes[2], 0.1) for t in range(start, end, eighth)]
+                hits += [(p.start, perc.strokes[3], 0.4) for k, p in enumerate(ps) if k % 2 == 1]
+        seen = set()
+        for t, key, strength in sorted(hits):
+            if (t, key) not in seen and t < end:
+                seen.add((t, key))
+                notes.append(Note(t, min(t + SIXTEENTH, end), key, _vel(cell, strength, rng, -14)))
     return notes
 
 
