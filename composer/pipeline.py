@@ -13,7 +13,7 @@ from typing import Callable
 
 from audio.render import RenderCancelled, RenderResult
 from symbolic.arrange import Arranger
-from symbolic.arrange.base import lead_on_top, on_kit
+from symbolic.arrange.base import lead_on_top, on_kit, playable
 from symbolic.arrange.patterns import PatternArranger
 from symbolic.midi_io import midi_bytes, read_midi
 from symbolic.score import Score
@@ -336,6 +336,7 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
     score = chosen.arrange(sheet, seed=seed, base=base, bars=bars, tracks=tracks, locked=locked,
                            brief=brief or plan.style, progress=lambda f, m: progress("arrange", f, m), **opts)
     wanted = ({p.name for p in sheet.parts} if tracks is None else set(tracks)) - set(locked)
+    playable(score, sheet, bars, wanted)
     lead_on_top(score, sheet, bars, wanted)
     on_kit(score, sheet, bars, wanted)
     score.validate()

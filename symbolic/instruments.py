@@ -269,6 +269,19 @@ GM_DRUMS = {
 }
 
 
+# General MIDI programs of instruments that sound one note at a time: brass, reeds, pipes, a solo voice.
+MONOPHONIC = frozenset({53, 56, 57, 58, 59, 60, *range(64, 80), 109, 111})
+# Solo strings: at most two notes at once (a double stop), within an octave.
+DOUBLE_STOPS = frozenset({40, 41, 42, 43, 110})
+
+
+def notes_at_once(program: int, drum: bool = False) -> int:
+    """How many notes the instrument of a GM program can sound together (keyboards, guitars, harps: many)."""
+    if drum:
+        return 64
+    return 1 if program in MONOPHONIC else 2 if program in DOUBLE_STOPS else 64
+
+
 def instrument_for_program(program: int, drum: bool = False) -> Instrument:
     """The table's instrument for a GM program (first match), or a generic one with a wide range."""
     if drum:

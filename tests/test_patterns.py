@@ -196,3 +196,36 @@ def test_hand_and_frame_drums_play_their_own_strokes():
     chorus = reel.bars[reel.sections[1].first_bar]
     onsets = [n.start - chorus.bar.start for n in drum.notes if chorus.bar.start <= n.start < chorus.bar.end]
     assert onsets == list(range(0, 1920, 240))  # running eighths
+
+
+def test_every_instrument_plays_what_it_can():
+    """After any arranger: no note outside an instrument's range, one note at a time on winds and brass (the
+    lead keeps its top note, two horns on one role take different tones), at most a double stop on a violin."""
+    from collections import Counter
+
+    from composer import pipeline
+    from symbolic.arrange.base import playable
+    from symbolic.instruments import instrument_for_program, notes_at_once
+    plan = small_plan(extra_sections=False)
+    tracks = [{"name": "Trumpet", "role": "melody", "program": 56}, {"name": "Horn I", "role": "pad", "program": 60},
+              {"name": "Horn II", "role": "pad", "program": 60}, {"name": "Violin", "role": "chords", "program": 40},
+              {"name": "Piano", "role": "chords", "program": 0}, {"name": "Bass", "role": "bass", "program": 33}]
+    plan = plan.model_copy(update={"tracks": [type(plan.tracks[0]).model_validate(t) for t in tracks]})
+    sheet = plan.to_sheet()
+    raw = arrange(sheet, seed=2)
+    raw.parts[0].notes.append(Note(0, 480, 100, 80))  # above the trumpet's range
+    assert max(Counter(n.start for n in raw.parts[1].notes).values()) > 1  # the pattern pad writes chords
+    assert playable(raw, sheet) > 0
+    for score in (raw, pipeline.arrange(plan, 2, "patterns")):
+        tops = {}
+        for spec, part in zip(sheet.parts, score.parts):
+            inst = instrument_for_program(spec.program)
+            assert all(inst.low <= n.pitch <= inst.high for n in part.notes), spec.name
+            most = notes_at_once(spec.program)
+            assert max(Counter(n.start for n in part.notes).values()) <= most, spec.name
+            if most == 1:
+                assert all(a.end <= b.start for a, b in zip(part.notes, part.notes[1:])), spec.name
+            tops[spec.name] = {n.start: n.pitch for n in part.notes}
+        shared = set(tops["Horn I"]) & set(tops["Horn II"])
+        # divisi, not unison: the two horns sound different tones of the chord
+        assert shared and sum(tops["Horn I"][t] != tops["Horn II"][t] for t in shared) >= 0.8 * len(shared)

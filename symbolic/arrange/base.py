@@ -193,3 +193,57 @@ def on_kit(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
                 out.append(Note(n.start, n.end, key, n.velocity))
         part.notes = out
     return changed
+
+
+LEAD_ROLES = ("melody", "counter-melody")
+
+
+def playable(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> int:
+    """Keep every part to what its instrument can play: notes outside its range move by octaves into it; a
+    monophonic instrument (a wind, brass, a solo voice) sounds one note at a time and a solo string at most a
+    double stop within an octave. A lead keeps its top note; monophonic parts of one role share the chord out
+    between them (the first takes its top note, the next the one below, as divisi). Returns how many notes
+    moved or went."""
+    from ..instruments import instrument_for_program, notes_at_once
+    changed = 0
+    divisi: dict[str, int] = {}
+    for spec, part in zip(sheet.parts, score.parts):
+        if spec.drum or (tracks is not None and spec.name not in tracks):
+            continue
+        inst = instrument_for_program(spec.program)
+        most = notes_at_once(spec.program)
+        desk = divisi.get(spec.role, 0)
+        if most == 1:
+            divisi[spec.role] = desk + 1
+        fixed = [n for n in part.notes if bars is not None and bar_index(sheet, n.start) not in bars]
+        free = [n for n in part.notes if bars is None or bar_index(sheet, n.start) in bars]
+        moved = []
+        for n in free:
+            pitch = n.pitch
+            while pitch < inst.low and pitch + 12 <= inst.high:
+                pitch += 12
+            while pitch > inst.high and pitch - 12 >= inst.low:
+                pitch -= 12
+            changed += pitch != n.pitch
+            moved.append(Note(n.start, n.end, pitch, n.velocity))
+        groups: dict[int, list[Note]] = {}
+        for n in moved:
+            groups.setdefault(n.start, []).append(n)
+        kept: list[Note] = []
+        for start in sorted(groups):
+            # One note per pitch at an onset (an octave move can land on a tone already there).
+            chord = sorted({n.pitch: n for n in groups[start]}.values(), key=lambda n: -n.pitch)
+            if len(chord) > most:
+                if most == 1:
+                    chord = [chord[0] if spec.role in LEAD_ROLES else chord[min(desk, len(chord) - 1)]]
+                else:
+                    chord = [chord[0]] + [n for n in chord[1:] if chord[0].pitch - n.pitch <= 12][:most - 1]
+            changed += len(groups[start]) - len(chord)
+            kept += chord
+        if most == 1:
+            # One breath, one line: a note stops where the next begins.
+            for i in range(len(kept) - 1):
+                if kept[i].end > kept[i + 1].start:
+                    kept[i] = Note(kept[i].start, kept[i + 1].start, kept[i].pitch, kept[i].velocity)
+        part.notes = sorted(fixed + kept, key=lambda n: (n.start, n.pitch))
+    return changed
