@@ -13,7 +13,7 @@ from typing import Callable
 
 from audio.render import RenderCancelled, RenderResult
 from symbolic.arrange import Arranger
-from symbolic.arrange.base import lead_on_top, on_kit, playable
+from symbolic.arrange.base import dynamics, lead_on_top, on_kit, playable
 from symbolic.arrange.patterns import PatternArranger
 from symbolic.midi_io import midi_bytes, read_midi
 from symbolic.score import Score
@@ -339,6 +339,7 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
     playable(score, sheet, bars, wanted)
     lead_on_top(score, sheet, bars, wanted)
     on_kit(score, sheet, bars, wanted)
+    dynamics(score, sheet, bars, wanted)
     score.validate()
     return score
 

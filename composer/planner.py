@@ -904,6 +904,10 @@ def _cadence(rng, final: bool, key: Key) -> list[list[str]]:
 
 # --- tracks -----------------------------------------------------------------------------------
 
+# General MIDI ensemble sounds that can divide into melody and harmony: string ensembles, choir, brass section.
+SECTION_PATCHES = frozenset({48, 49, 50, 51, 52, 61})
+
+
 def _tracks(instruments: list[Instrument], gd: GenreDefaults, no_drums: bool = False) -> list[dict]:
     forced: dict[str, str] = {}
     if not instruments:
@@ -948,6 +952,12 @@ def _tracks(instruments: list[Instrument], gd: GenreDefaults, no_drums: bool = F
             roles[i] = "counter-melody"
         else:
             roles[i] = "pad"
+    if not extra and not any(r in ("chords", "pad", "arpeggio") for r in roles):
+        # No part holds the harmony: a section (strings, choir, brass) divides, one desk on the tune, the
+        # others on the chords, so the piece is not two bare lines.
+        section = next((i for i, inst in enumerate(instruments) if inst.program in SECTION_PATCHES), None)
+        if section is not None:
+            extra.append((instruments[section], "pad", " Harmony"))
     names: list[str] = []
     counts = {inst.name: sum(1 for x in instruments if x.name == inst.name) for inst in instruments}
     seen: dict[str, int] = {}

@@ -48,6 +48,7 @@ from music21 import chord as m21chord
 from music21 import clef as m21clef
 from music21 import defaults as m21defaults
 from music21 import duration as m21duration
+from music21 import dynamics as m21dynamics
 from music21 import expressions, metadata, meter, percussion, stream
 from music21 import harmony as m21harmony
 from music21 import instrument as m21instrument
@@ -581,6 +582,7 @@ class _Builder:
                     per_bar[i].setdefault(vi, []).append(c)
                     i += 1
 
+        marks = self.dynamic_marks(part)
         p = stream.Part()
         p.id = f"P{index + 1}"
         p.partName = part.name
@@ -598,6 +600,8 @@ class _Builder:
                 prev_meter = (b.numerator, b.denominator)
             if index == 0:
                 self.directions(m, i)
+            if i in marks:
+                m.coreInsert((marks[i][0] - b.start) / PPQ, m21dynamics.Dynamic(marks[i][1]))
             if index == self.chord_part:
                 for t, chord in sorted(self.chord_marks.get(i, {}).items()):
                     cs = _chord_symbol(chord)
@@ -610,6 +614,25 @@ class _Builder:
             p.coreInsert((b.start - self.origin) / PPQ, m)
         p.coreElementsChanged()
         return p
+
+    def dynamic_marks(self, part: Part) -> dict[int, tuple[int, str]]:
+        """The part's dynamic at the start of each section (the markers), where it changes: its notes' mean
+        velocity there, read as pp ... ff. Returns bar index -> (tick of its first note, mark)."""
+        starts = sorted({self.grid.snap(t) for t, _ in self.score.markers} | {self.bars[0].start})
+        bounds = starts + [self.grid.last]
+        out: dict[int, tuple[int, str]] = {}
+        prev = None
+        for lo, hi in zip(bounds, bounds[1:]):
+            notes = [n for n in part.notes if lo <= n.start < hi]
+            if not notes:
+                continue
+            mean = sum(n.velocity for n in notes) / len(notes)
+            mark = next(name for top, name in _DYNAMICS if mean < top)
+            first = min(n.start for n in notes)
+            if mark != prev and self.grid.snap(first) < self.grid.last:
+                out[self.grid.bar_index(self.grid.snap(first))] = (self.grid.snap(first), mark)
+            prev = mark
+        return out
 
     def directions(self, m: stream.Measure, i: int) -> None:
         b = self.bars[i]
@@ -777,6 +800,10 @@ def _midi_channels(root: Element, channels: list[tuple[int, int]]) -> None:
             mc.text = str(ch + 1)
             if port:
                 sp.insert(list(sp).index(mi), Element("midi-device", id=mi.get("id", ""), port=str(port + 1)))
+
+
+# Mean MIDI velocity -> the dynamic a player reads (upper bounds).
+_DYNAMICS = ((40, "pp"), (54, "p"), (66, "mp"), (80, "mf"), (96, "f"), (999, "ff"))
 
 
 def to_musicxml(score: Score, progress: Progress | None = None, feel: str = "") -> bytes:

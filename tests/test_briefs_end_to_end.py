@@ -16,8 +16,8 @@ BRIEFS = [
      "D minor", 150, (3, 4), ["violin", "violin", "viola", "cello"], 120),
     ("a jazz tune in Bb major, 4/4 at 140 bpm, AABA, for tenor sax, piano, upright bass and drums, 90 seconds",
      "Bb major", 140, (4, 4), ["tenor sax", "piano", "upright bass", "drums"], 90),
-    ("a jig in G major, 6/8 at 160 bpm, for fiddle and acoustic guitar, one minute",
-     "G major", 160, (6, 8), ["fiddle", "acoustic guitar"], 60),
+    ("a jig in G major, 6/8 at 110 bpm, for fiddle and acoustic guitar, one minute",  # dotted quarter = 110
+     "G major", 165, (6, 8), ["fiddle", "acoustic guitar"], 60),
     ("a dark cinematic piece in C minor, 4/4 at 80 bpm, for french horn, strings and harp, two and a half minutes",
      "C minor", 80, (4, 4), ["french horn", "strings", "harp"], 150),
     ("bossa nova in F major at 128 bpm in 4/4 for flute, nylon guitar, upright bass and drums, 2 minutes",

@@ -229,3 +229,28 @@ def test_every_instrument_plays_what_it_can():
         shared = set(tops["Horn I"]) & set(tops["Horn II"])
         # divisi, not unison: the two horns sound different tones of the chord
         assert shared and sum(tops["Horn I"][t] != tops["Horn II"][t] for t in shared) >= 0.8 * len(shared)
+
+
+def test_a_building_piece_ends_louder_denser_and_marked_so():
+    """"Builds to a climax": the last third at least 12 velocity steps louder and denser than the first; the
+    MusicXML marks each part's dynamic where a section changes it."""
+    import xml.etree.ElementTree as ET
+
+    import numpy as np
+
+    from composer import pipeline
+    from composer.planner import plan_from_brief
+    from symbolic.musicxml import to_musicxml
+    plan = plan_from_brief("a dark film cue in C minor for strings and French horn that builds to a climax, 90 seconds", 1)
+    assert [t.role for t in plan.tracks] == ["melody", "counter-melody", "pad"]  # the strings divide: tune and harmony
+    sheet = plan.to_sheet()
+    end = sheet.bars[-1].bar.end
+    score = pipeline.arrange(plan, 1, "patterns")
+    notes = [n for p in score.parts if not p.is_drum for n in p.notes]
+    first = [n for n in notes if n.start < end / 3]
+    last = [n for n in notes if n.start >= 2 * end / 3]
+    assert np.mean([n.velocity for n in last]) - np.mean([n.velocity for n in first]) >= 12
+    assert len(last) >= 1.2 * len(first)
+    root = ET.fromstring(to_musicxml(score))
+    marks = [[d[0].tag for d in part.iter("dynamics")] for part in root.iter("part")]
+    assert all(m and m[0] in ("pp", "p", "mp", "mf") and m[-1] in ("f", "ff") for m in marks), marks

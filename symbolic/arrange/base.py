@@ -247,3 +247,46 @@ def playable(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: s
                     kept[i] = Note(kept[i].start, kept[i + 1].start, kept[i].pitch, kept[i].velocity)
         part.notes = sorted(fixed + kept, key=lambda n: (n.start, n.pitch))
     return changed
+
+
+# Where each role sits in the texture, in velocity steps from the section's level (the lead above, pads under).
+ROLE_LEVEL = {"melody": 4, "counter-melody": -6, "chords": -12, "pad": -16, "arpeggio": -14, "bass": -2, "drums": -8}
+
+
+def level(energy: int, role: str) -> float:
+    """The mean velocity of a role at a planned energy (1 pp ... 5 ff): 70 + 9 per level above 1."""
+    return 61 + 9 * energy + ROLE_LEVEL.get(role, 0)
+
+
+def dynamics(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> None:
+    """The planned energy as dynamics: each part's velocities in a section are centred on the level of the
+    section's energy for its role (its own accents kept, a little narrowed), and the last two bars before a
+    louder or softer section ramp towards its level (a crescendo into a climax, a diminuendo out of it)."""
+    for spec, part in zip(sheet.parts, score.parts):
+        if tracks is not None and spec.name not in tracks:
+            continue
+        out = []
+        by_section: list[list[Note]] = [[] for _ in sheet.sections]
+        starts = [sheet.bars[sec.first_bar].bar.start for sec in sheet.sections]
+        for n in part.notes:
+            si = max(0, int(np.searchsorted(starts, n.start, side="right")) - 1)
+            if bars is None or bar_index(sheet, n.start) in bars:
+                by_section[si].append(n)
+            else:
+                out.append(n)
+        for si, notes in enumerate(by_section):
+            if not notes:
+                continue
+            sec = sheet.sections[si]
+            here = level(sec.energy, spec.role)
+            nxt = level(sheet.sections[si + 1].energy, spec.role) if si + 1 < len(sheet.sections) else here
+            ramp_from = sheet.bars[max(sec.first_bar, sec.last_bar - 1)].bar.start
+            ramp_to = sheet.bars[sec.last_bar].bar.end
+            mean = float(np.mean([n.velocity for n in notes]))
+            for n in notes:
+                target = here
+                if nxt != here and n.start >= ramp_from:
+                    target = here + (nxt - here) * (n.start - ramp_from) / max(1, ramp_to - ramp_from)
+                v = int(round(target + 0.7 * (n.velocity - mean)))
+                out.append(Note(n.start, n.end, n.pitch, min(124, max(16, v))))
+        part.notes = sorted(out, key=lambda n: (n.start, n.pitch))
