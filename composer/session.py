@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict
 
+from symbolic.arrange.base import on_kit
 from symbolic.harmony import HarmonyError, parse_chord, parse_roman
 from symbolic.instruments import INSTRUMENTS
 from symbolic.score import Score
@@ -231,15 +232,21 @@ class Session:
                 if t["role"] == "drums" and not inst.drum or inst.drum and t["role"] != "drums":
                     raise SessionError("drums and pitched instruments cannot swap places")
                 t["program"] = inst.program
+                t.pop("kit", None)
+                if inst.kit is not None:
+                    t["kit"] = inst.kit
                 break
         else:
             raise SessionError(f"no track {track!r}")
         plan = Plan.model_validate(data)
         score = self.score
         if score is not None:
-            # Same notes, new sound: only the program changes (chord symbols, pedal and all else stay).
-            score = replace(score, parts=[replace(p, program=inst.program) if p.name == track else p
-                                          for p in score.parts])
+            # Same notes, new sound: only the program changes (chord symbols, pedal and all else stay); a hand
+            # drum takes its own strokes for the drum set's.
+            score = replace(score, parts=[replace(p, program=inst.program, notes=list(p.notes)) if p.name == track
+                                          else p for p in score.parts])
+            if inst.kit is not None:
+                on_kit(score, plan.to_sheet(), tracks={track})
         self._commit(plan, score)
 
     def _apply_plan(self, data: dict, progress) -> set[int]:

@@ -399,3 +399,22 @@ def test_a_new_edit_forgets_what_undo_took_back(proj):
     assert main(["-q", "revise", str(proj), "tempo 100"]) == 0
     assert project.history(proj, redo=True) == []
     assert main(["-q", "redo", str(proj)]) == 2
+
+
+def test_a_drum_track_changed_to_a_hand_drum_plays_its_strokes(tmp_path):
+    """The TUI's instrument change from a drum set to a cajón: the plan names the kit, the notes take the
+    cajón's strokes, the change is one history entry."""
+    from composer.session import Session
+    from symbolic.instruments import PERCUSSION
+    proj = tmp_path / "p"
+    assert main(["-q", "new", "a pop song in C for piano, bass and drums, 20 seconds", "--out", str(proj),
+                 "--no-audio", "--arranger", "patterns"]) == 0
+    s = Session.open(proj)
+    s.set_instrument("Drums", "cajon")
+    track = next(t for t in s.plan.tracks if t.name == "Drums")
+    drums = next(p for p in s.score.parts if p.name == "Drums")
+    assert track.kit == "cajon" and drums.notes and {n.pitch for n in drums.notes} <= set(PERCUSSION["cajon"].strokes)
+    s.close()
+    assert json.loads((proj / "plan.json").read_text())["tracks"][-1]["kit"] == "cajon"
+    assert main(["-q", "undo", str(proj)]) == 0
+    assert "kit" not in json.loads((proj / "plan.json").read_text())["tracks"][-1]
