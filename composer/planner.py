@@ -692,7 +692,7 @@ def _jazz_seventh(tok: str, key: Key) -> str:
 
 def _triad(tok: str, key: Key) -> str:
     """A folk tune's chord: the triad on a scale degree (the dominant may keep its seventh); a chromatic
-    root becomes the diatonic chord a step away that shares most of its tones."""
+    root moves to the nearest scale degree (the lower of two), whose triad it then is."""
     off, q = _offset_quality(tok)
     diatonic = _diatonic(key)
     if key.mode == "major" and off == 10:

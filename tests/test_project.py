@@ -327,7 +327,11 @@ def test_interrupt_is_deferred_while_a_commit_renames(tmp_path):
     """SIGINT that arrives during the renames of a commit waits until they are done."""
     folder = tmp_path / "f"
     _old(folder)
+    # The child starts from Python's own SIGINT handling, whatever disposition or mask the test runner's
+    # process hands down to it.
     code = ("import os, signal, sys, time\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})\n"
             "from composer import project\n"
             "real = project._apply\n"
             "def apply(folder, entries):\n"

@@ -268,7 +268,10 @@ class ComposerApp(App):
         table.move_cursor(row=self.section)
 
     def _show_chords(self) -> None:
-        table = self.query_one("#chords", DataTable)
+        tables = self.query("#chords")
+        if not tables:  # a highlight that arrives while the app is closing, after its screen has gone
+            return
+        table = tables.first(DataTable)
         table.clear()
         if self.shown_plan is None:
             return

@@ -144,9 +144,11 @@ class TransformerArranger:
                     forced.append(ids)
                 ends = frozenset(i for i, b in enumerate(chunk) if b.index == sec.last_bar)
                 budget = self.energy_budget(spec.role, sec.energy)
+                blue = blue_notes(sheet.idiom.genre, chunk[0].key.tonic) if spec.role in self.cfg.theme_roles \
+                    else frozenset()
                 for k in range(n_candidates):
                     rows.append(Row((si, pi), k, chunk, spec, sec.energy, list(prompt), [list(f) for f in forced],
-                                    inst.low, inst.high, cadence=ends, budget=budget))
+                                    inst.low, inst.high, cadence=ends, budget=budget, blue=blue))
         return rows
 
     def energy_budget(self, role: str, energy: int) -> float:
@@ -234,8 +236,6 @@ class TransformerArranger:
                 if pcs:
                     heard[tick] = pcs
             r.heard = heard
-            if sheet.parts[pi].role in self.cfg.theme_roles:
-                r.blue = blue_notes(sheet.idiom.genre, r.bars[0].key.tonic)
 
     def _advance(self, row: Row, token: int) -> int:
         """Update a row after the sampler chose `token`; returns the token actually emitted
