@@ -13,7 +13,7 @@ from typing import Callable
 
 from audio.render import RenderCancelled, RenderResult
 from symbolic.arrange import Arranger
-from symbolic.arrange.base import dynamics, lead_on_top, on_kit, playable
+from symbolic.arrange.base import dynamics, lead_on_top, on_kit, playable, sing
 from symbolic.arrange.patterns import PatternArranger
 from symbolic.midi_io import midi_bytes, read_midi
 from symbolic.score import Score
@@ -337,6 +337,7 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
                            brief=brief or plan.style, progress=lambda f, m: progress("arrange", f, m), **opts)
     wanted = ({p.name for p in sheet.parts} if tracks is None else set(tracks)) - set(locked)
     playable(score, sheet, bars, wanted)
+    sing(score, sheet, bars, wanted)
     lead_on_top(score, sheet, bars, wanted)
     on_kit(score, sheet, bars, wanted)
     dynamics(score, sheet, bars, wanted)

@@ -440,3 +440,26 @@ def test_a_hand_drum_part_keeps_to_its_strokes_after_the_transformer(arranger, m
     assert {n.pitch for n in raw.parts[-1].notes} - set(PERCUSSION["frame drum"].strokes)  # a drum set's keys
     score = pipeline.arrange(plan, 1, "transformer")
     assert score.parts[-1].notes and {n.pitch for n in score.parts[-1].notes} <= set(PERCUSSION["frame drum"].strokes)
+
+
+def test_the_melody_sings_in_its_instruments_register(arranger):
+    """A section whose melody the model wrote far under the instrument's singing centre moves up an octave as a
+    whole (never out of range); one already there stays."""
+    import numpy as np
+
+    from symbolic.arrange.base import sing, singing_center
+    sheet = small_plan().to_sheet()
+    score = arranger.arrange(sheet, seed=5)
+    flute = score.parts[0]
+    inst = instrument_for_program(sheet.parts[0].program)
+    centre = singing_center(inst.low, inst.high)
+    first = sheet.sections[0]
+    lo, hi = sheet.bars[first.first_bar].bar.start, sheet.bars[first.last_bar].bar.end
+    flute.notes = [replace(n, pitch=max(inst.low, min(n.pitch, centre) - 12)) if lo <= n.start < hi else n
+                   for n in flute.notes]
+    low = [n.pitch for n in flute.notes if lo <= n.start < hi]
+    assert np.median(low) < centre - 7
+    assert sing(score, sheet) >= 1
+    assert [n.pitch for n in flute.notes if lo <= n.start < hi] == [p + 12 for p in low]
+    assert all(inst.low <= n.pitch <= inst.high for n in flute.notes)
+    assert sing(score, sheet) == 0

@@ -290,3 +290,37 @@ def dynamics(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: s
                 v = int(round(target + 0.7 * (n.velocity - mean)))
                 out.append(Note(n.start, n.end, n.pitch, min(124, max(16, v))))
         part.notes = sorted(out, key=lambda n: (n.start, n.pitch))
+
+
+def singing_center(low: int, high: int) -> int:
+    """Where a lead sings on an instrument of this range: around C5 when it reaches C6, else just above the
+    middle of its range (as the pattern melody is written)."""
+    return max(low + 9, min(high - 7, 72 if high >= 84 else (low + high) // 2 + 2))
+
+
+def sing(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> int:
+    """Keep the melody in its instrument's singing register: a section whose melody sits more than a fifth
+    below the singing centre (or more than a sixth above it) moves by an octave as a whole, when the whole
+    phrase fits the range. Returns how many sections moved."""
+    from ..instruments import instrument_for_program
+    moved = 0
+    for spec, part in zip(sheet.parts, score.parts):
+        if spec.role != "melody" or spec.drum or (tracks is not None and spec.name not in tracks):
+            continue
+        inst = instrument_for_program(spec.program)
+        centre = singing_center(inst.low, inst.high)
+        for sec in sheet.sections:
+            if bars is not None and not any(b in bars for b in sec.bar_range):
+                continue
+            lo, hi = sheet.bars[sec.first_bar].bar.start, sheet.bars[sec.last_bar].bar.end
+            mine = [n for n in part.notes if lo <= n.start < hi and (bars is None or bar_index(sheet, n.start) in bars)]
+            if not mine:
+                continue
+            median = float(np.median([n.pitch for n in mine]))
+            shift = 12 if median < centre - 7 else -12 if median > centre + 9 else 0
+            if shift and all(inst.low <= n.pitch + shift <= inst.high for n in mine):
+                ids = {id(n) for n in mine}
+                part.notes = [Note(n.start, n.end, n.pitch + shift, n.velocity) if id(n) in ids else n
+                              for n in part.notes]
+                moved += 1
+    return moved

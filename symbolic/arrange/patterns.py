@@ -18,7 +18,17 @@ from ..harmony import Chord
 from ..instruments import GM_DRUMS, PERCUSSION, Percussion, instrument_for_program
 from ..score import PPQ, ChordSpan, Note, PartSpec, Score, Sheet, SheetBar
 from ..style import RUNNING_GENRES, blue_notes
-from .base import VARIED_ROLES, Cell, bar_index, copy_kept, nearest, scale_neighbor, variation_amount, vary
+from .base import (
+    VARIED_ROLES,
+    Cell,
+    bar_index,
+    copy_kept,
+    nearest,
+    scale_neighbor,
+    singing_center,
+    variation_amount,
+    vary,
+)
 
 
 def _rng(*keys: object) -> np.random.Generator:
@@ -180,7 +190,7 @@ def _melody(cell: Cell, counter: bool = False) -> list[Note]:
     if counter:
         center = max(cell.low + 7, min(cell.high - 12, 62))
     else:
-        center = max(cell.low + 9, min(cell.high - 7, 72 if cell.high >= 84 else (cell.low + cell.high) // 2 + 2))
+        center = singing_center(cell.low, cell.high)
     low, high = max(cell.low, int(center) - 12), min(cell.high, int(center) + 12)
     density = {1: 0.35, 2: 0.5, 3: 0.7, 4: 0.85, 5: 1.0}[cell.base_energy]
     if counter:
