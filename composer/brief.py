@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from symbolic.grid import compound_meter
 from symbolic.harmony import HarmonyError, Key, parse_key
 from symbolic.instruments import ENSEMBLES, INSTRUMENTS, Instrument
 from symbolic.score import MAX_BPM, MAX_SECONDS, MAX_TRACKS, MIN_BPM
@@ -34,7 +35,6 @@ class Brief:
     mode: str | None = None          # when only "minor key" / "major" is stated
     tempo: float | None = None
     tempo_word: str | None = None
-    tempo_beat: str = "quarter"  # what the brief's number counts: "dotted quarter" in compound meters
     no_drums: bool = False        # "no drums", "without drums": the style's default ensemble loses its kit
     brushes: bool = False         # "with brushes": the drums play brushes
     meter: tuple[int, int] | None = None
@@ -375,10 +375,9 @@ def _read_tempo(brief: Brief, low: str) -> None:
         raise BriefError(f"the brief asks for two tempos ({distinct[0]:g} and {distinct[1]:g} BPM); name one")
     if distinct:
         brief.tempo = distinct[0]
-        num, den = brief.meter or (4, 4)
-        if den == 8 and num % 3 == 0 and num > 3 and not re.search(r"♩\s*=|\bq\s*=|\bquarter(?: note)?s?\b|\beighths?\b", low):
+        if compound_meter(*(brief.meter or (4, 4))) and \
+                not re.search(r"♩\s*=|\bq\s*=|\bquarter(?: note)?s?\b|\beighths?\b", low):
             # In 6/8, 9/8 and 12/8 a musician's tempo counts the dotted quarter; the plan counts quarters.
-            brief.tempo_beat = "dotted quarter"
             brief.tempo = distinct[0] * 1.5
             if brief.tempo > MAX_BPM:
                 raise BriefError(f"tempo {distinct[0]:g} BPM (dotted quarter) is {brief.tempo:g} quarters a minute, "
@@ -547,6 +546,10 @@ _NON_INSTRUMENT = set(GENRES) | set(MOODS) | set(TEMPO_TERMS) | {
     "energy", "emotion", "feeling", "passion", "dynamics", "texture", "layers", "sound", "sounds", "touch",
     "pace", "pulse", "changes", "breaks", "fills", "hooks", "hook", "words", "lyrics", "space", "reverb",
 }
+_NAMES = "|".join(re.escape(n) for n in _INSTR_NAMES)
+_LIST_END_RE = re.compile(r"(?:" + _NAMES + r")s?\s*(?:,?\s+and\s+|\s*&\s*)(?:a |an |the )?([a-z][a-z-]*)"
+                          r"(?=[,.;]|\s+(?:in|at|with|for|on|and|playing)\b|\s*$)")
+_NAME_START_RE = re.compile(r"(?:" + _NAMES + r")s?\b")
 _INSTRUMENT_ENDING = re.compile(r"(phone|ello|orn|ute|oon|pet|bone|tar|lin|ina|imba|pipes?|harp|ax|ano|olo|ola|sizer)$")
 
 
@@ -572,13 +575,11 @@ def _check_unknown_instruments(brief: Brief, low: str, taken: list[bool]) -> Non
         if coordinated or _INSTRUMENT_ENDING.search(words[-1]):
             raise _unknown(phrase)
     # The last item of a list of instruments ("for piano and zorblax", "fiddle, whistle and zorblax").
-    names = "|".join(re.escape(n) for n in _INSTR_NAMES)
-    for m in re.finditer(r"(?:" + names + r")s?\s*(?:,?\s+and\s+|\s*&\s*)(?:a |an |the )?([a-z][a-z-]*)"
-                         r"(?=[,.;]|\s+(?:in|at|with|for|on|and|playing)\b|\s*$)", low):
+    for m in _LIST_END_RE.finditer(low):
         word = m.group(1)
         if any(taken[m.start(1):m.end(1)]) or word in _STOP_WORDS or word in _NON_INSTRUMENT or word in NUMBER_WORDS:
             continue
-        if not re.match(r"(?:" + names + r")s?\b", low[m.start(1):]):
+        if not _NAME_START_RE.match(low, m.start(1)):
             raise _unknown(word)
 
 

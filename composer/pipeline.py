@@ -13,7 +13,7 @@ from typing import Callable
 
 from audio.render import RenderCancelled, RenderResult
 from symbolic.arrange import Arranger
-from symbolic.arrange.base import dynamics, lead_on_top, on_kit, playable, sing
+from symbolic.arrange.base import finish
 from symbolic.arrange.patterns import PatternArranger
 from symbolic.midi_io import midi_bytes, read_midi
 from symbolic.score import Score
@@ -316,8 +316,9 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
             bars: set[int] | None = None, tracks: set[str] | None = None, locked: set[str] | frozenset = frozenset(),
             progress: StepProgress = _quiet, brief: str = "", sampling: dict | None = None) -> Score:
     """Fill the plan's tracks. auto: the style's rhythm section (drums, bass, comping) from the patterns and
-    the lines from the transformer when its weights are installed, else all from the patterns; the melody ends
-    on top of the accompaniment. `sampling` sets the transformer's temperature, top_p and candidates per cell (the patterns ignore it)."""
+    the lines from the transformer when its weights are installed, else all from the patterns; then what every
+    arrangement goes through (symbolic.arrange.base.finish). `sampling` sets the transformer's temperature,
+    top_p and candidates per cell (the patterns ignore it)."""
     if arranger == "auto":
         arranger = default_arranger()
     if arranger not in ARRANGERS:
@@ -335,12 +336,7 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
     opts = check_sampling(sampling) if model is not None else {}  # the patterns do not sample
     score = chosen.arrange(sheet, seed=seed, base=base, bars=bars, tracks=tracks, locked=locked,
                            brief=brief or plan.style, progress=lambda f, m: progress("arrange", f, m), **opts)
-    wanted = ({p.name for p in sheet.parts} if tracks is None else set(tracks)) - set(locked)
-    playable(score, sheet, bars, wanted)
-    sing(score, sheet, bars, wanted)
-    lead_on_top(score, sheet, bars, wanted)
-    on_kit(score, sheet, bars, wanted)
-    dynamics(score, sheet, bars, wanted)
+    finish(score, sheet, bars, ({p.name for p in sheet.parts} if tracks is None else set(tracks)) - set(locked))
     score.validate()
     return score
 
@@ -348,7 +344,7 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
 def musicxml_bytes(plan: Plan | None, score: Score, progress=None) -> bytes:
     """The score's MusicXML with the plan's feel over the first bar ("Swing", "Shuffle")."""
     from symbolic.musicxml import to_musicxml
-    feel = plan.idiom.to_style().feel_words if plan is not None and plan.idiom is not None else ""
+    feel = plan.style_idiom().feel_words if plan is not None else ""
     return to_musicxml(score, progress, feel=feel)
 
 
@@ -436,7 +432,7 @@ PERFORMED_MIDI = project.PERFORMED
 
 
 def swung(plan: Plan | None) -> bool:
-    return plan is not None and plan.idiom is not None and plan.idiom.to_style().swung
+    return plan is not None and plan.style_idiom().swung
 
 
 def perform_score(score: Score, amount: float = 1.0, seed: int = 0, midi_path: str | Path | None = None,
@@ -445,7 +441,7 @@ def perform_score(score: Score, amount: float = 1.0, seed: int = 0, midi_path: s
     is written to midi_path when given."""
     from symbolic.perform import perform
     progress("perform", 0.0, f"performing {score.n_notes} notes (humanize {amount:g})")
-    ratio = plan.idiom.swing if plan is not None and plan.idiom is not None and swung(plan) else 1.0
+    ratio = plan.style_idiom().swing if plan is not None and swung(plan) else 1.0
     performed = perform(score, seed=seed, amount=amount, style=plan.style if plan else "", swing=ratio)
     if midi_path is not None:
         with project.transaction(Path(midi_path).parent, "composer render") as tx:

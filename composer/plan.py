@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from symbolic import style as styles
+from symbolic.grid import compound_meter
 from symbolic.harmony import HarmonyError, Key, parse_chord, parse_key
 from symbolic.instruments import INSTRUMENTS, PERCUSSION
 from symbolic.score import (
@@ -302,10 +303,14 @@ class Plan(BaseModel):
     def total_bars(self) -> int:
         return sum(s.bars for s in self.sections)
 
+    def style_idiom(self) -> styles.Idiom:
+        """The plan's idiom as the arrangers and the performance read it (the validator always sets it; a plan
+        built without validation reads it from its style words)."""
+        return self.idiom.to_style() if self.idiom is not None else styles.idiom_for(self.style, self.tempo)
+
     def tempo_text(self) -> str:
         """The tempo as a musician reads it: the dotted quarter in compound meters (6/8, 9/8, 12/8)."""
-        num, den = parse_meter(self.meter)
-        if den == 8 and num % 3 == 0 and num > 3:
+        if compound_meter(*parse_meter(self.meter)):
             return f"dotted quarter = {self.tempo / 1.5:g} (quarter = {self.tempo:g})"
         return f"{self.tempo:g} BPM"
 
@@ -314,7 +319,7 @@ class Plan(BaseModel):
         form = " ".join(s.label for s in self.sections)
         if len(form) > 48:
             form = form[:45].rsplit(" ", 1)[0] + " ..."
-        style = self.idiom.to_style().summary() if self.idiom is not None else self.style
+        style = self.style_idiom().summary()
         keys = sorted({s.key for s in self.sections if s.key and s.key != self.key})
         return (f"read as: {self.key}" + (f" (sections in {', '.join(keys)})" if keys else "") +
                 f"; {self.meter} at {self.tempo_text()}; form {form}; {style}; "
@@ -342,8 +347,7 @@ class Plan(BaseModel):
                 bars.append(SheetBar(len(bars), bar, float(tempo), key, spans, si))
                 tick = bar.end
         parts = [PartSpec(t.name, t.role, t.program, t.drum, t.kit) for t in self.tracks]
-        idiom = self.idiom.to_style() if self.idiom else styles.idiom_for(self.style, self.tempo)
-        return Sheet(self.title, self.style, bars, sections, parts, idiom)
+        return Sheet(self.title, self.style, bars, sections, parts, self.style_idiom())
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json", exclude_none=True), indent=2, ensure_ascii=False) + "\n"

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from symbolic.grid import compound_meter
 from symbolic.harmony import Key, chord_from_token, chord_symbol, parse_key
 from symbolic.instruments import INSTRUMENTS, Instrument
 from symbolic.style import idiom_for
@@ -146,7 +147,7 @@ def _plan_parsed(brief: Brief, seed: int = 0) -> Plan:
     idiom = idiom_for(", ".join(x for x in [genre, *brief.moods] if x), tempo)
     if brief.brushes:
         idiom = replace(idiom, drums="brushes")
-    if meter[1] == 8 and meter[0] % 3 == 0 and meter[0] > 3 and idiom.feel != "compound":
+    if compound_meter(*meter) and idiom.feel != "compound":
         idiom = replace(idiom, feel="compound", swing=1.0)  # 12/8 already divides the beat in three: no swing on top
     chords = _progressions(slots, keys, style, form, rng, table, meters, key, _named_tokens(brief, key), tempo,
                            idiom.genre)
@@ -753,7 +754,7 @@ def _beat_groups(meter: tuple[int, int]) -> int:
     """How many chords a bar can carry, one per beat: compound meters (6/8, 9/8, 12/8) count dotted
     quarters, the others their own beats."""
     num, den = meter
-    return num // 3 if den == 8 and num % 3 == 0 and num > 3 else num
+    return num // 3 if compound_meter(num, den) else num
 
 
 # The shortest a planned chord may sound: the data's harmonic rhythm is counted in bars (chorales change

@@ -292,17 +292,13 @@ _GENRE_WORDS = {**{g: g for g in styles.GENRES}, **styles.ALIASES, "bossa-nova":
 _GENRE_RE = "|".join(sorted((re.escape(w) for w in _GENRE_WORDS), key=len, reverse=True))
 
 
-def _idiom(plan: Plan) -> styles.Idiom:
-    return plan.idiom.to_style() if plan.idiom is not None else styles.idiom_for(plan.style, plan.tempo)
-
-
 def _set_idiom(data: dict, idiom: styles.Idiom) -> None:
     data["idiom"] = dataclasses.asdict(idiom)
 
 
 def _style_edit(data: dict, plan: Plan, c: str) -> bool:  # noqa: C901 - one branch per kind of style edit
     """Edits of the plan's idiom: the feel and its swing ratio, a whole genre's groove, or one part's idiom."""
-    idiom = _idiom(plan)
+    idiom = plan.style_idiom()
     m = re.search(r"\bswing (?:ratio |at |of )?(\d+(?:\.\d+)?)(?: ?: ?(\d+(?:\.\d+)?))?(?! ?bpm)\b", c)
     if m:
         ratio = float(m.group(1)) / float(m.group(2) or 1)
@@ -599,8 +595,8 @@ def diff_plans(old: Plan, new: Plan) -> list[str]:
         a, b = getattr(old, field), getattr(new, field)
         if a != b:
             lines.append(f"{field}: {a} -> {b}")
-    if _idiom(old) != _idiom(new):
-        lines.append(f"idiom: {_idiom(old).summary()} -> {_idiom(new).summary()}")
+    if old.style_idiom() != new.style_idiom():
+        lines.append(f"idiom: {old.style_idiom().summary()} -> {new.style_idiom().summary()}")
     ot = [(t.name, t.role, t.program) for t in old.tracks]
     nt = [(t.name, t.role, t.program) for t in new.tracks]
     for t in nt:
@@ -657,7 +653,7 @@ def _section_signature(plan: Plan, i: int, keys: list[Key]) -> tuple:
 def _restyled(old: Plan, new: Plan) -> set[str]:
     """The tracks a change of idiom rewrites: every track for a new genre, else the drums, the bass or the
     chord parts whose idiom changed (a new feel or swing ratio changes the performance, not the notes)."""
-    a, b = _idiom(old), _idiom(new)
+    a, b = old.style_idiom(), new.style_idiom()
     roles = {r for r, x, y in (("drums", a.drums, b.drums), ("bass", a.bass, b.bass), ("chords", a.comping, b.comping))
              if x != y}
     return {t.name for t in new.tracks if a.genre != b.genre or t.role in roles}

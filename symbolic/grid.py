@@ -36,5 +36,10 @@ def pulses(bar: SheetBar) -> list[Pulse]:
     return out
 
 
+def compound_meter(num: int, den: int) -> bool:
+    """Whether a meter counts dotted quarters (6/8, 9/8, 12/8, ...): a tempo there means the dotted quarter."""
+    return den == 8 and num % 3 == 0 and num > 3
+
+
 def is_compound(bar: SheetBar) -> bool:
     return bar.bar.denominator == 8 and bar.bar.numerator in (6, 9, 12)

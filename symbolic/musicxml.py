@@ -549,6 +549,9 @@ class _Builder:
             t = self.grid.snap(tick)
             if t < self.grid.last and str(name).strip():
                 self.rehearsal_marks.setdefault(self.grid.bar_index(t), []).append((t, str(name).strip()))
+        # Where the sections start (the markers), for the dynamics of each part.
+        self.section_bounds = sorted({self.grid.snap(t) for t, _ in score.markers} | {self.bars[0].start}) + \
+            [self.grid.last]
         # Chord symbols above the first pitched part (the top staff a player reads them from).
         self.chord_part = next((i for i, p in enumerate(score.parts) if not p.is_drum), None)
         self.chord_marks: dict[int, dict[int, Chord]] = {}
@@ -618,19 +621,17 @@ class _Builder:
     def dynamic_marks(self, part: Part) -> dict[int, tuple[int, str]]:
         """The part's dynamic at the start of each section (the markers), where it changes: its notes' mean
         velocity there, read as pp ... ff. Returns bar index -> (tick of its first note, mark)."""
-        starts = sorted({self.grid.snap(t) for t, _ in self.score.markers} | {self.bars[0].start})
-        bounds = starts + [self.grid.last]
         out: dict[int, tuple[int, str]] = {}
         prev = None
-        for lo, hi in zip(bounds, bounds[1:]):
+        for lo, hi in zip(self.section_bounds, self.section_bounds[1:]):
             notes = [n for n in part.notes if lo <= n.start < hi]
             if not notes:
                 continue
             mean = sum(n.velocity for n in notes) / len(notes)
             mark = next(name for top, name in _DYNAMICS if mean < top)
-            first = min(n.start for n in notes)
-            if mark != prev and self.grid.snap(first) < self.grid.last:
-                out[self.grid.bar_index(self.grid.snap(first))] = (self.grid.snap(first), mark)
+            first = self.grid.snap(min(n.start for n in notes))
+            if mark != prev and first < self.grid.last:
+                out[self.grid.bar_index(first)] = (first, mark)
             prev = mark
         return out
 

@@ -472,10 +472,8 @@ def run_style(style: Style, seeds: int, briefs: int, max_bars: int | None, say: 
             plan = shorten(whole, max_bars)
             seconds["plan"] += time.time() - t
             sheet = whole.to_sheet()
-            idiom = getattr(plan, "idiom", None)
-            feel = ""
-            if idiom is not None:
-                feel = " ".join(f"{k}={getattr(idiom, k, None)}" for k in ("genre", "feel", "swing"))
+            idiom = plan.style_idiom()
+            feel = f"genre={idiom.genre} feel={idiom.feel} swing={idiom.swing}"
             line = [f"  {brief[:60]!r} seed {seed}: style {plan.style!r} {plan.meter} {plan.tempo:g} bpm, "
                     f"{plan.total_bars} bars {feel}".rstrip()]
             for arranger in ("auto", "patterns"):

@@ -259,7 +259,7 @@ class ComposerApp(App):
             self.sub_title = f"{self.folder} - no plan yet: type a brief and press Enter"
             return
         self.sub_title = (f"{plan.title} - {plan.key}, {plan.meter}, {plan.tempo:g} BPM, {plan.total_bars} bars, "
-                          f"{plan.duration_seconds():.0f} s" + (f" - {plan.idiom.to_style().summary()}" if plan.idiom else ""))
+                          f"{plan.duration_seconds():.0f} s - {plan.style_idiom().summary()}")
         key, meter, tempo = plan.key, plan.meter, plan.tempo
         for sec in plan.sections:
             key, meter, tempo = sec.key or key, sec.meter or meter, sec.tempo or tempo
@@ -349,8 +349,7 @@ class ComposerApp(App):
 
     @on(DataTable.RowSelected, "#chords")
     def _edit_chord(self, event: DataTable.RowSelected) -> None:
-        if self.planned is not None:
-            self.notify("The piece is being arranged: edit its chords when it is written", severity="warning")
+        if self._arranging("edit its chords"):
             return
         if self.plan is None:
             return
@@ -500,6 +499,12 @@ class ComposerApp(App):
     def _play_pressed(self) -> None:
         self.action_play()
 
+    def _arranging(self, what: str) -> bool:
+        """Whether a piece is being arranged (its plan shown, its notes not yet written); says so when it is."""
+        if self.planned is not None:
+            self.notify(f"The piece is being arranged: {what} when it is written", severity="warning")
+        return self.planned is not None
+
     def _need_plan(self) -> bool:
         if self.plan is None:
             key = self.key_for("generate")
@@ -608,8 +613,7 @@ class ComposerApp(App):
     def action_instrument(self) -> None:
         if not self._need_plan():
             return
-        if self.planned is not None:
-            self.notify("The piece is being arranged: change instruments when it is written", severity="warning")
+        if self._arranging("change instruments"):
             return
         track = self._current_track()
         drum = next(t.drum for t in self.plan.tracks if t.name == track)
@@ -634,10 +638,9 @@ class ComposerApp(App):
     def action_style(self) -> None:
         if not self._need_plan():
             return
-        if self.planned is not None:
-            self.notify("The piece is being arranged: change the style when it is written", severity="warning")
+        if self._arranging("change the style"):
             return
-        current = self.plan.idiom.to_style().summary() if self.plan.idiom else self.plan.style
+        current = self.plan.style_idiom().summary()
 
         def done(index: int | None) -> None:
             if index is not None and self.run_task("revising", self._revise, self.STYLE_EDITS[index]):

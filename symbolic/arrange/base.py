@@ -112,6 +112,17 @@ def vary(notes: list[Note], cell: Cell, amount: float, rng: np.random.Generator)
     return out
 
 
+def one_per_onset(notes: list[Note]) -> list[Note]:
+    """The notes in time order with one note per (onset, pitch): the longest of a doubled pair stays."""
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for n in sorted(notes, key=lambda n: (n.start, n.pitch, -n.end)):
+        if (n.start, n.pitch) not in seen:
+            seen.add((n.start, n.pitch))
+            out.append(n)
+    return out
+
+
 # The parts voiced under the lead: they may sound its pitch classes but not above it.
 UNDER_ROLES = ("counter-melody", "chords", "pad", "arpeggio")
 
@@ -157,12 +168,7 @@ def lead_on_top(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks
                 changed -= 1
             else:
                 onsets[n.start] -= 1
-        seen: set[tuple[int, int]] = set()
-        part.notes = []
-        for n in sorted(out, key=lambda n: (n.start, n.pitch, -n.end)):
-            if (n.start, n.pitch) not in seen:  # a tone moved onto its chord's own octave
-                seen.add((n.start, n.pitch))
-                part.notes.append(n)
+        part.notes = one_per_onset(out)  # a tone moved onto its chord's own octave goes
     return changed
 
 
@@ -324,3 +330,12 @@ def sing(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[s
                               for n in part.notes]
                 moved += 1
     return moved
+
+
+def finish(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> Score:
+    """What every arrangement goes through, whichever arranger wrote it, on the `tracks` x `bars` it wrote:
+    each instrument to what it can play, the melody in its singing register and on top of the accompaniment,
+    hand drums on their own strokes, then the planned energy as dynamics."""
+    for step in (playable, sing, lead_on_top, on_kit, dynamics):
+        step(score, sheet, bars, tracks)
+    return score

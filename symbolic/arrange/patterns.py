@@ -538,8 +538,9 @@ def _reggae_bass(x: _Span) -> list[Note]:
             for off, ln, pitch, strength in line if start + off < x.span.end]
 
 
+# The figures played chord by chord (the pedal holds through every energy, so `_bass` plays it first).
 _BASS_FIGURES: dict[str, Callable[[_Span], list[Note]]] = {
-    "running": _running_bass, "pedal": _pedal_bass, "tumbao": _tumbao_bass, "reggae": _reggae_bass}
+    "running": _running_bass, "tumbao": _tumbao_bass, "reggae": _reggae_bass}
 
 
 def _bass(cell: Cell, simple: bool = False) -> list[Note]:

@@ -38,7 +38,7 @@ from ..metrics import clashes
 from ..score import PPQ, Note, PartSpec, Score, Sheet, SheetBar, SheetSection
 from ..style import blue_notes
 from ..tokenizer import STEP, MusicTokenizer, form_position, section_class
-from .base import VARIED_ROLES, bar_index, copy_kept, variation_amount, vary
+from .base import VARIED_ROLES, bar_index, copy_kept, one_per_onset, variation_amount, vary
 from .generation import GenerationConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights" / "musicgpt"
@@ -571,12 +571,7 @@ class TransformerArranger:
                 if lo <= n.start < hi and bar_index(sheet, n.start) in regen_bars:
                     part.notes.append(n)
         for part in score.parts:
-            seen, uniq = set(), []
-            for n in sorted(part.notes, key=lambda n: (n.start, n.pitch, -n.end)):
-                if (n.start, n.pitch) not in seen:
-                    seen.add((n.start, n.pitch))
-                    uniq.append(n)
-            part.notes = uniq
+            part.notes = one_per_onset(part.notes)
         if progress:
             progress(1.0, f"wrote {score.n_notes} notes")
         return score
