@@ -459,6 +459,11 @@ def _importing(frame) -> bool:
     return False
 
 
+def _interrupted(caught: list[int]) -> int:
+    print("composer: interrupted; the project is as it was before this command", file=sys.stderr)
+    return 128 + caught[0] if caught else EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -482,9 +487,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.fn(args) or 0)
     except KeyboardInterrupt:
-        print("composer: interrupted; the project is as it was before this command", file=sys.stderr)
-        return 128 + caught[0] if caught else EXIT_INTERRUPTED
-    except _user_errors() as exc:  # noqa: B030 - a tuple built at run time
+        return _interrupted(caught)
+    except Exception as exc:
+        if caught:  # the stop landed inside C code (torch, safetensors) that turned it into another error
+            return _interrupted(caught)
+        if not isinstance(exc, _user_errors()):
+            raise
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if exc.__class__.__name__ == "ValidationError":
             from .plan import error_message

@@ -143,3 +143,26 @@ def test_kills_at_many_points_leave_one_whole_version(tmp_path, soundfont):
         server.close()
     assert points >= 100
     assert outcomes["old"] >= 20 and outcomes["new"] >= 5, outcomes  # kills landed before and after commits
+
+
+def test_a_stop_that_c_code_turns_into_another_error_still_reads_as_a_stop(tmp_path, soundfont, monkeypatch):
+    """SIGTERM landing inside torch's storage code comes back as a TypeError, which the weights loader reports
+    as broken weights: the command must still say it was interrupted (exit 128 + signal) and change nothing."""
+    import time
+
+    from symbolic.perform import sampling
+    d = tmp_path / "p"
+    assert main(["-q", "new", BRIEF, "--out", str(d), "--arranger", "patterns", "--no-audio"]) == 0
+    before = state(d)
+    real = sampling.load
+
+    def load(folder=None):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        except KeyboardInterrupt:  # what torch does with an exception raised under it
+            raise TypeError("could not determine the shape of object type 'torch.storage.UntypedStorage'") from None
+        return real(folder)
+    monkeypatch.setattr(sampling, "load", load)
+    assert main(["-q", "render", str(d / "piece.mid"), "--stems", str(d / "stems"), "--soundfont", str(soundfont)]) == 128 + signal.SIGTERM
+    assert state(d) == before
