@@ -47,6 +47,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     from audio.render import RenderError
     from audio.soundfont import SoundFontError
+    from symbolic.engrave import EngraveError
     from symbolic.harmony import HarmonyError
     from symbolic.score import ScoreError
 
@@ -56,7 +57,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .project import ProjectError
     from .revise import EditError
     return (BriefError, PlanError, ScoreError, HarmonyError, SoundFontError, RenderError, ProjectError,
-            LLMError, EditError, ValidationError, OSError, ValueError)
+            LLMError, EditError, EngraveError, ValidationError, OSError, ValueError)
 
 
 def _warn(message: str) -> None:
@@ -201,7 +202,9 @@ def _plan_beside(midi: str):
 
 def _cmd_export(args) -> int:
     from .pipeline import export_project
-    for f in export_project(args.folder, progress=CliProgress(quiet=args.quiet)):
+    if args.parts and not args.pdf:
+        raise ValueError("--parts goes with --pdf (one PDF per part beside the score)")
+    for f in export_project(args.folder, progress=CliProgress(quiet=args.quiet), pdf=args.pdf, parts=args.parts):
         print(f"wrote {f}")
     return 0
 
@@ -410,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("export", _cmd_export, "write piece.mid and piece.musicxml for a project folder")
     sp.add_argument("folder")
+    sp.add_argument("--pdf", action="store_true", help="also piece.pdf, engraved by MuseScore (mscore3, mscore or "
+                    "MuseScore 4; COMPOSER_MUSESCORE names another)")
+    sp.add_argument("--parts", action="store_true", help="with --pdf: one PDF per part in parts/")
 
     sp = add("import", _cmd_import, "start a project from your own MIDI file")
     sp.add_argument("midi")

@@ -348,16 +348,51 @@ def musicxml_bytes(plan: Plan | None, score: Score, progress=None) -> bytes:
     return to_musicxml(score, progress, feel=feel)
 
 
+PDF = "piece.pdf"
+PARTS = "parts"
+
+
+def engrave_pdfs(plan: Plan | None, score: Score, xml: bytes, parts: bool = False,
+                 progress: StepProgress = _quiet) -> tuple[bytes, dict[str, bytes]]:
+    """The score as a PDF, and with parts one PDF per part (file name -> bytes), engraved by MuseScore."""
+    import dataclasses
+    import tempfile
+
+    from symbolic import engrave
+    from symbolic.musicxml import player_groups
+    if engrave.find() is None:
+        raise engrave.EngraveError(f"--pdf needs MuseScore: {engrave.HOW}")
+    with tempfile.TemporaryDirectory(prefix="composer-pdf-") as tmp:
+        def pdf(name: str, data: bytes) -> bytes:
+            src, out = Path(tmp) / f"{name}.musicxml", Path(tmp) / f"{name}.pdf"
+            src.write_bytes(data)
+            engrave.convert(src, out)
+            return out.read_bytes()
+        progress("export", 0.0, "engraving the score")
+        score_pdf = pdf("piece", xml)
+        out: dict[str, bytes] = {}
+        if parts:
+            groups = player_groups(score.parts)
+            for i, group in enumerate(groups):
+                progress("export", (i + 1) / (len(groups) + 1), f"engraving the {group[0].name} part")
+                name = re.sub(r"[^\w.-]+", "-", group[0].name).strip("-.") or f"part-{i + 1}"
+                out[f"{i + 1:02d}-{name}.pdf"] = pdf(f"part{i}", musicxml_bytes(
+                    plan, dataclasses.replace(score, parts=group)))
+    return score_pdf, out
+
+
 def export(plan: Plan | None, score: Score, folder: str | Path, musicxml: bool = True,
-           progress: StepProgress = _quiet) -> list[Path]:
-    """Write plan.json (when given), piece.mid and piece.musicxml, each atomically."""
+           progress: StepProgress = _quiet, pdf: bool = False, parts: bool = False) -> list[Path]:
+    """Write plan.json (when given), piece.mid and piece.musicxml, each atomically; with pdf, piece.pdf
+    (and with parts, parts/NN-<part>.pdf) engraved by MuseScore, in the same commit."""
 
     folder = Path(folder)
     progress("export", 0.0, "MIDI")
     mid = midi_bytes(score)
     xml = None
-    if musicxml:
+    if musicxml or pdf:
         xml = musicxml_bytes(plan, score, lambda f, m: progress("export", 0.1 + 0.85 * f, m))
+    pdfs = engrave_pdfs(plan, score, xml, parts, progress) if pdf and xml is not None else None
     files = []
     with project.transaction(folder, "composer export") as tx:
         if plan is not None:
@@ -367,8 +402,15 @@ def export(plan: Plan | None, score: Score, folder: str | Path, musicxml: bool =
                 tx.snapshot()  # the previous plan (and its MIDI) stays for undo
             files.append(tx.write(project.PLAN, text))
         files.append(tx.write(project.MIDI, mid))
-        if xml is not None:
+        if xml is not None and musicxml:
             files.append(tx.write(project.MUSICXML, xml))
+        if pdfs is not None:
+            files.append(tx.write(PDF, pdfs[0]))
+            if pdfs[1]:
+                folder_parts = tx.target_dir(PARTS)
+                for name, data in pdfs[1].items():
+                    (folder_parts / name).write_bytes(data)
+                files.append(folder / PARTS)
     progress("export", 1.0, ", ".join(p.name for p in files))
     return files
 
@@ -539,13 +581,15 @@ def load_project(folder: str | Path) -> tuple[Plan | None, Score | None]:
     return plan, score
 
 
-def export_project(folder: str | Path, progress: StepProgress = _quiet) -> list[Path]:
-    """Re-export a project folder: from plan.json + piece.mid, or arrange the plan when there is no MIDI yet."""
+def export_project(folder: str | Path, progress: StepProgress = _quiet, pdf: bool = False,
+                   parts: bool = False) -> list[Path]:
+    """Re-export a project folder: from plan.json + piece.mid, or arrange the plan when there is no MIDI yet;
+    with pdf, also the engraved score (and parts)."""
     with project.transaction(folder, "composer export"):
-        return _export_project(Path(folder), progress)
+        return _export_project(Path(folder), progress, pdf, parts)
 
 
-def _export_project(folder: Path, progress: StepProgress) -> list[Path]:
+def _export_project(folder: Path, progress: StepProgress, pdf: bool = False, parts: bool = False) -> list[Path]:
     plan, score = load_project(folder)
     if plan is None and score is None:
         raise project.ProjectError(f"{folder} has neither {project.PLAN} nor {project.MIDI}")
@@ -554,7 +598,7 @@ def _export_project(folder: Path, progress: StepProgress) -> list[Path]:
         score = arrange(plan, progress=progress)
     elif plan is not None:
         apply_plan_meta(plan, score)
-    return export(plan, score, folder, progress=progress)
+    return export(plan, score, folder, progress=progress, pdf=pdf, parts=parts)
 
 
 def apply_plan_meta(plan: Plan, score: Score) -> None:

@@ -273,11 +273,12 @@ class Session:
                 if (p.name in self.solo if self.solo else p.name not in self.muted)]
         return replace(self.score, parts=keep)
 
-    def export(self, progress=pipeline._quiet) -> list[Path]:
+    def export(self, progress=pipeline._quiet, pdf: bool = False, parts: bool = False) -> list[Path]:
+        """piece.mid and piece.musicxml; with pdf, the score engraved by MuseScore (and with parts, each part)."""
         self._need_score()
         assert self.plan is not None and self.score is not None
         self._need_writable()
-        return pipeline.export(self.plan, self.score, self.folder, progress=progress)
+        return pipeline.export(self.plan, self.score, self.folder, progress=progress, pdf=pdf, parts=parts)
 
     def render(self, soundfont: str | None = None, fmt: str | None = None, progress=pipeline._quiet,
                cancel: threading.Event | None = None, section: int | None = None, renderer: str = "fluidsynth",

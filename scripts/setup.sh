@@ -22,8 +22,9 @@ apt_install() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# libfluidsynth3 for rendering; the fluidsynth command line for the render benchmark and its test.
-pkgs=(libfluidsynth3 fluidsynth)
+# libfluidsynth3 for rendering; the fluidsynth command line for the render benchmark and its test;
+# MuseScore 3 to print scores (`composer export --pdf`) and, in the tests, to read every score we write.
+pkgs=(libfluidsynth3 fluidsynth musescore3)
 # The SoundFont shipped by Debian; without it composer falls back to the GM SoundFont inside pretty_midi.
 [ "$mode" = "--test" ] || pkgs+=(fluid-soundfont-gm)
 python3 -m venv --help >/dev/null 2>&1 || pkgs+=(python3-venv)

@@ -1,35 +1,48 @@
 """Score -> MusicXML (score-partwise) through music21.
 
 The measures are built here, directly on the Score's bar grid, and exported
-with makeNotation off, so music21 never re-notates (or copies) the piece:
+with makeNotation off, so music21 never re-notates (or copies) the piece.
+piece.mid stays the performance grid; this is the page a player reads
+(docs/NOTATION.md says how one is derived from the other):
 
-* one part per Score part, named after it, with a GM instrument, MIDI program
-  and channel (the channels and ports of ``midi_io.channel_map``);
+* one part per player, named after its track, with an abbreviation, a GM
+  instrument, MIDI program and channel; a lone keyboard's or guitar's
+  accompaniment track ("Piano Chords") joins its tune ("Piano") as one part;
+  pianos, harpsichord, celesta, organs and harp on a grand staff, each note in
+  a hand (a merged tune in the right; a chord whole in the hand whose register
+  holds it when one hand spans it, else split at its widest gap);
 * exactly ``len(score.bars)`` measures in every part, a time signature wherever
   the meter changes, key signatures at the start and at each key change (a
   change inside a bar moves to the nearest barline), tempo marks (quarter =
-  bpm) and rehearsal marks (the section names) in the first part, and the plan's
-  chord symbols (``<harmony>``: root, kind, bass) above the first pitched part;
-* notes snapped to a 16th grid of each bar (at least one 16th long), split at
-  barlines and into plain or dotted values with ties (an off-beat note is tied
-  at the next beat unless one value carries it), equal onsets and lengths
-  grouped into chords, overlapping notes of other lengths in further voices (at
-  most four; past that a note is cut where the next one enters, so no onset is
-  lost); rests fill every gap, so each measure adds up to its bar exactly;
-  beams group eighths and shorter within each beat (dotted-quarter beats in
-  compound meters); velocities go to each note's ``dynamics``;
+  bpm), the style's feel ("Swing") and rehearsal marks (the section names) in
+  the first part, the plan's chord symbols above the first pitched part at
+  concert pitch, and a dynamic (pp ... ff, from the notes' velocities) at each
+  section where a part's level changes;
+* readable rhythm: notes snapped to a 16th grid; a gap shorter than a beat
+  before the next onset is held through in lines, pads and basses, and in
+  chords and arpeggios becomes a staccato note up to the next onset or beat
+  line; notes split at barlines and into plain or dotted values with ties (an
+  off-beat note is tied at the next beat unless one value carries it); equal
+  onsets and lengths grouped into chords, overlapping notes of other lengths in
+  further voices (at most four; past that a note is cut where the next one
+  enters, so no onset is lost); rests fill every gap, a rest never splitting a
+  beat where one value fits (dotted-quarter beats in compound meters); beams
+  group eighths and shorter within each beat;
 * pitches spelled from the key in force (flats in flat keys, sharps in sharp
   keys, the raised sixth and seventh in minor), with accidentals shown only
   where the key signature and the measure so far do not already imply them;
-* drums as a percussion part: percussion clef, unpitched notes on the usual
-  drum-set lines and noteheads, hands (cymbals, snare, toms) stems up and feet
-  (kick, pedal hi-hat, low floor tom) stems down, each sound its own
-  ``<score-instrument>`` with its GM key as ``<midi-unpitched>``; a hit is
-  notated up to the next hit in its voice (at most a quarter, one value) and is
-  never tied;
-* the score is at concert pitch; guitars read in treble 8vb clef and basses in
-  bass 8vb clef, other parts in bass clef when their median pitch is below G3,
-  treble otherwise.
+* transposing instruments (B-flat trumpet, clarinet, soprano and tenor sax;
+  E-flat alto and baritone sax; horn and English horn in F) written at their
+  written pitch and key with a ``<transpose>`` element; guitars and basses read
+  in 8vb clefs, piccolo, celesta and glockenspiel in 8va when high, the viola in
+  alto clef, a high cello, bassoon or trombone part in tenor clef, other parts
+  in bass clef when their median pitch is below G3, treble otherwise;
+* drums as a percussion part: percussion clef, unpitched notes on MuseScore's
+  drum-set lines and noteheads (x for cymbals and hi-hat), hands (cymbals,
+  snare, toms) stems up and feet (kick, pedal hi-hat) stems down, each sound
+  its own ``<score-instrument>`` with its GM key as ``<midi-unpitched>``; a hit
+  is notated up to the next hit in its voice (at most a quarter, one value)
+  and is never tied.
 """
 from __future__ import annotations
 
@@ -43,13 +56,13 @@ from pathlib import Path
 from typing import TypeGuard
 from xml.etree.ElementTree import Element, SubElement
 
+from music21 import articulations, expressions, layout, metadata, meter, percussion, stream
 from music21 import bar as m21bar
 from music21 import chord as m21chord
 from music21 import clef as m21clef
 from music21 import defaults as m21defaults
 from music21 import duration as m21duration
 from music21 import dynamics as m21dynamics
-from music21 import expressions, metadata, meter, percussion, stream
 from music21 import harmony as m21harmony
 from music21 import instrument as m21instrument
 from music21 import key as m21key
@@ -120,6 +133,26 @@ def _other_drums() -> None:
 
 
 _other_drums()
+
+
+# Transposing instruments by GM program: semitones written above sounding, and MusicXML's <transpose>
+# (diatonic, chromatic, octave-change: written + that = sounding). Octave transposers (guitar, bass,
+# piccolo, celesta, glockenspiel) are written at sounding pitch under an octave clef instead.
+_TRANSPOSE: dict[int, tuple[int, tuple[int, int, int]]] = {
+    56: (2, (-1, -2, 0)),     # trumpet in B-flat
+    64: (2, (-1, -2, 0)),     # soprano sax in B-flat
+    71: (2, (-1, -2, 0)),     # clarinet in B-flat
+    65: (9, (-5, -9, 0)),     # alto sax in E-flat
+    66: (14, (-1, -2, -1)),   # tenor sax in B-flat, an octave and a step
+    67: (21, (-5, -9, -1)),   # baritone sax in E-flat, an octave and a sixth
+    60: (7, (-4, -7, 0)),     # horn in F
+    69: (7, (-4, -7, 0)),     # English horn in F
+}
+
+
+def _transposed(k: Key, up: int) -> Key:
+    """The key a transposing instrument reads: its sharps from the circle of fifths (Key.sharps)."""
+    return Key((k.tonic + up) % 12, k.mode)
 
 
 class MusicXMLError(ValueError):
@@ -195,13 +228,43 @@ def _quantize(notes, grid: _Grid) -> list[tuple[int, int, int, int]]:
     return [tuple(q) for q in kept]  # type: ignore[misc]
 
 
+# Roles whose notes are written held to the next onset (a sung or bowed line, a pad, a bass line);
+# the others (chords, arpeggios) keep their shortness as a staccato mark instead of a rest.
+LEGATO_ROLES = frozenset({"", "melody", "counter-melody", "pad", "bass"})
+
+
+def _readable(voices: list[list[_Chord]], bars: list[Bar], grid: _Grid, role: str) -> None:
+    """Each voice as a player reads it: a gap shorter than a beat before the voice's next chord is held
+    through (legato roles); otherwise a chord lasts to its next chord or the next beat line, whichever
+    comes first, with a staccato dot where it sounded half of that or less. So the page does not fill with
+    short rests, and piece.mid keeps what sounds."""
+    legato = role in LEGATO_ROLES
+    for chords in voices:
+        for j, c in enumerate(chords):
+            b = bars[grid.bar_index(c.start)]
+            beat = _beat(b)
+            nxt = chords[j + 1].start if j + 1 < len(chords) else grid.last
+            if c.end >= nxt:
+                continue
+            if legato and nxt - c.end < beat:
+                c.end = nxt
+                continue
+            end_bar = bars[grid.bar_index(c.end - 1)]
+            line = end_bar.start + -(-(c.end - end_bar.start) // beat) * beat
+            new = min(nxt, line, end_bar.end)
+            if new > c.end:
+                c.staccato = 2 * (c.end - c.start) <= new - c.start
+                c.end = new
+
+
 # --- voices -----------------------------------------------------------------
 
 class _Chord:
-    __slots__ = ("start", "end", "pitches", "velocity")
+    __slots__ = ("start", "end", "pitches", "velocity", "staccato")
 
-    def __init__(self, start: int, end: int, pitches: list[int], velocity: int):
+    def __init__(self, start: int, end: int, pitches: list[int], velocity: int, staccato: bool = False):
         self.start, self.end, self.pitches, self.velocity = start, end, pitches, velocity
+        self.staccato = staccato
 
 
 def _chords(qnotes) -> list[_Chord]:
@@ -458,9 +521,9 @@ def _instrument(part: Part, index: int) -> m21instrument.Instrument:
             inst = m21instrument.Instrument()
             inst.instrumentName = part.name
         inst.midiProgram = part.program
-    inst.transposition = None          # the score is at concert pitch
+    inst.transposition = None          # written pitches are made here; <transpose> is added after export
     inst.partName = part.name
-    inst.partAbbreviation = None
+    inst.partAbbreviation = _abbreviation(part.name, inst.instrumentAbbreviation)
     inst.instrumentAbbreviation = None
     inst.partId = f"P{index + 1}"
     inst.instrumentId = f"P{index + 1}-I1"
@@ -468,15 +531,34 @@ def _instrument(part: Part, index: int) -> m21instrument.Instrument:
     return inst
 
 
+def _abbreviation(name: str, short: str | None) -> str:
+    """'Violin II' -> 'Vln. II': the instrument's own short name (or the first letters) and any numeral."""
+    words = name.split()
+    numeral = words[-1] if len(words) > 1 and re.fullmatch(r"[IVX]+|\d+", words[-1]) else ""
+    base = (short or "").strip().rstrip(".") or (words[0][:3] if words else "")
+    return f"{base}. {numeral}".strip() if base else name
+
+
 def _clef(part: Part, qnotes) -> m21clef.Clef:
+    """The clef that fits the part's (written) range: octave clefs for the octave transposers, the alto
+    clef for the viola, the tenor clef for a cello, bassoon or trombone part that lives high."""
     if part.is_drum:
         return m21clef.PercussionClef()
     pitches = sorted(q[2] for q in qnotes)
     median = pitches[len(pitches) // 2] if pitches else 60
-    if 32 <= part.program <= 39 or part.program == 43:
+    prog = part.program
+    if 32 <= prog <= 39 or prog == 43:
         return m21clef.Bass8vbClef() if median < 60 else m21clef.Treble8vbClef()
-    if 24 <= part.program <= 31:
+    if 24 <= prog <= 31:
         return m21clef.Treble8vbClef() if median >= 48 else m21clef.BassClef()
+    if prog in (72, 8, 9) and median >= 72:   # piccolo, celesta, glockenspiel: sound an octave (or two) up
+        return m21clef.Treble8vaClef()
+    if prog == 41:
+        return m21clef.AltoClef() if 50 <= median < 69 else m21clef.TrebleClef() if median >= 69 \
+            else m21clef.BassClef()
+    if prog in (42, 57, 70):
+        return m21clef.TenorClef() if 58 <= median < 67 else m21clef.TrebleClef() if median >= 67 \
+            else m21clef.BassClef()
     return m21clef.BassClef() if median < 55 else m21clef.TrebleClef()
 
 
@@ -501,17 +583,87 @@ def _note_name(text: str) -> str | None:
     return text[0] + ("-" if text[1:2] == "b" else "#" if text[1:2] == "#" else "")
 
 
-def _chord_symbol(chord: Chord) -> m21harmony.ChordSymbol | None:
-    """The chord as a notation chord symbol spelled as the plan spells it; None for one it cannot name."""
+def _chord_symbol(chord: Chord, up: int = 0, names: dict[int, tuple[StepName, int]] | None = None
+                  ) -> m21harmony.ChordSymbol | None:
+    """The chord as a notation chord symbol spelled as the plan spells it (transposed `up` semitones for
+    a transposing part, spelled in its written key); None for one it cannot name."""
     kind = _KINDS.get(chord.quality)
     root = _note_name(chord.text)
+    bass = _note_name(chord.text.partition("/")[2])
     if kind is None or root is None:
         return None
-    cs = m21harmony.ChordSymbol(root=root, bass=_note_name(chord.text.partition("/")[2]), kind=kind[0])
+    if up and names:
+        def name(pc: int) -> str:
+            step, alter = names[pc % 12]
+            return step + {-2: "--", -1: "-", 0: "", 1: "#", 2: "##"}[alter]
+        root = name(chord.root + up)
+        bass = name(chord.bass + up) if chord.bass is not None and bass else None
+    cs = m21harmony.ChordSymbol(root=root, bass=bass, kind=kind[0])
     for degree, alter in kind[1]:
         cs.addChordStepModification(m21harmony.ChordStepModification("add", degree, alter), updatePitches=False)
     cs.writeAsChord = False
     return cs
+
+
+# Keyboards and the harp: one player on a grand staff (pianos, harpsichord, clavinet, celesta, organs, harp).
+GRAND_STAFF = frozenset({*range(0, 9), *range(16, 21), 46})
+HAND_SPAN = 14   # semitones one hand takes as a chord
+
+
+def _hands(qnotes, tune: set[tuple[int, int]]) -> tuple[list, list]:
+    """Right- and left-hand notes. A merged tune is the right hand's; any other chord goes whole to the
+    hand whose register holds it when one hand spans it, else splits at its widest gap; a single note
+    stays with the hand that played the last one near it, changing hands away from middle C."""
+    right: list[tuple[int, int, int, int]] = []
+    left: list[tuple[int, int, int, int]] = []
+    groups: dict[int, list[tuple[int, int, int, int]]] = {}
+    for q in qnotes:
+        (right if (q[0], q[2]) in tune else groups.setdefault(q[0], [])).append(q)
+    last_right = True
+    for s in sorted(groups):
+        group = sorted(groups[s], key=lambda q: q[2])
+        pitches = [q[2] for q in group]
+        if len(group) == 1:
+            p = pitches[0]
+            hand_right = p >= 64 or (p >= 55 and last_right)
+            (right if hand_right else left).append(group[0])
+            last_right = hand_right
+            continue
+        if pitches[-1] - pitches[0] <= HAND_SPAN:
+            hand_right = sum(pitches) / len(pitches) >= 60
+            (right if hand_right else left).extend(group)
+            last_right = hand_right
+            continue
+        gaps = [(pitches[j + 1] - pitches[j], j) for j in range(len(pitches) - 1)]
+        cut = max(gaps)[1] + 1
+        left.extend(group[:cut])
+        right.extend(group[cut:])
+        last_right = True
+    return right, left
+
+
+def player_groups(parts: list[Part]) -> list[list[Part]]:
+    """The tracks each player reads as one part: a lone keyboard's or guitar's accompaniment track
+    ("Piano Chords") goes with its tune ("Piano"); every other track is a player of its own."""
+    names = {p.name: p for p in parts}
+    joined = {p.name for p in parts if p.name.endswith(" Chords") and not p.is_drum
+              and (base := names.get(p.name[:-len(" Chords")])) is not None and base.program == p.program}
+    return [[p] + ([names[p.name + " Chords"]] if p.name + " Chords" in joined else [])
+            for p in parts if p.name not in joined]
+
+
+def _players(parts: list[Part]) -> list[tuple[Part, frozenset[tuple[int, int]]]]:
+    """One part per player; for a joined pair, the tune's (start, pitch), which the right hand takes."""
+    out: list[tuple[Part, frozenset[tuple[int, int]]]] = []
+    for group in player_groups(parts):
+        p = group[0]
+        if len(group) == 1:
+            out.append((p, frozenset()))
+            continue
+        notes = sorted([n for q in group for n in q.notes], key=lambda n: (n.start, n.pitch))
+        merged = dataclasses.replace(p, notes=notes, pedal=p.pedal or group[1].pedal)
+        out.append((merged, frozenset((n.start, n.pitch) for n in p.notes)))
+    return out
 
 
 class _Builder:
@@ -553,87 +705,129 @@ class _Builder:
         self.section_bounds = sorted({self.grid.snap(t) for t, _ in score.markers} | {self.bars[0].start}) + \
             [self.grid.last]
         # Chord symbols above the first pitched part (the top staff a player reads them from).
-        self.chord_part = next((i for i, p in enumerate(score.parts) if not p.is_drum), None)
+        # (at concert pitch when a part is, so the changes read the same as the piano's).
+        pitched = [i for i, p in enumerate(score.parts) if not p.is_drum]
+        self.chord_part = next((i for i in pitched if score.parts[i].program not in _TRANSPOSE), pitched[0]) \
+            if pitched else None
+        self.transposed: dict[int, int] = {}   # part index -> semitones written above sounding
+        self.wedges: dict[int, list[tuple[int, int, str]]] = {}   # part index -> hairpins
+        self.staff_counts: list[list[int]] = []   # per part, one entry per staff
         self.chord_marks: dict[int, dict[int, Chord]] = {}
         for tick, chord in score.chords:
             t = self.grid.snap(tick)
             if t < self.grid.last:
                 self.chord_marks.setdefault(self.grid.bar_index(t), {})[t] = chord
 
-    def key_signatures(self, m: stream.Measure, i: int, drum: bool) -> None:
+    @staticmethod
+    def key_signatures(m: stream.Measure, i: int, drum: bool, keys: list[Key]) -> None:
         if drum:
             if i == 0:
                 m.coreInsert(0.0, m21key.KeySignature(0))
             return
-        if i == 0 or self.keys[i].sharps != self.keys[i - 1].sharps:
-            m.coreInsert(0.0, m21key.KeySignature(self.keys[i].sharps))
+        if i == 0 or keys[i].sharps != keys[i - 1].sharps:
+            m.coreInsert(0.0, m21key.KeySignature(keys[i].sharps))
 
-    def part(self, index: int, part: Part) -> stream.Part:
+    def part(self, index: int, part: Part, tune: frozenset[tuple[int, int]] = frozenset()) -> list[stream.Part]:
+        """The part's staves: one, or two (right and left hand) for a keyboard or harp; `tune` holds the
+        (start, pitch) of notes that are a merged melody, which the right hand plays."""
         bars, grid = self.bars, self.grid
+        up = 0 if part.is_drum else _TRANSPOSE.get(part.program, (0, (0, 0, 0)))[0]
+        if up:   # written pitch: the player's part sounds `up` semitones lower than written
+            self.transposed[index] = up
+        keys = self.keys if not up else [_transposed(k, up) for k in self.keys]
         qnotes = _quantize(part.notes, grid)
+        if up:
+            qnotes = [(s, e, p + up, v) for s, e, p, v in qnotes if 0 <= p + up <= 127]
         if part.is_drum:
-            voices = _drum_voices(qnotes, grid, bars)
             self.drum_ids[index] = sorted({q[2] for q in qnotes})
+        grand = not part.is_drum and part.program in GRAND_STAFF
+        if grand:
+            tune_q = {(grid.snap(s), p) for s, p in tune}
+            right, left = _hands(qnotes, tune_q)
+            staves: list[tuple[list[tuple[int, int, int, int]], m21clef.Clef]] = [
+                (right, m21clef.TrebleClef()), (left, m21clef.BassClef())]
         else:
-            voices = _assign_voices(_chords(qnotes))
-        # Per bar, per voice: chords sounding in the bar.
-        per_bar: list[dict[int, list[_Chord]]] = [dict() for _ in bars]
-        for vi, chords in enumerate(voices):
-            for c in chords:
-                i = grid.bar_index(c.start)
-                while i < len(bars) and bars[i].start < c.end:
-                    per_bar[i].setdefault(vi, []).append(c)
-                    i += 1
+            staves = [(qnotes, _clef(part, qnotes))]
+        self.staff_counts.append([1] * len(staves))
+        marks, wedges = self.dynamic_marks(part)
+        if wedges:
+            self.wedges[index] = wedges
+        out: list[stream.Part] = []
+        for k, (notes, first_clef) in enumerate(staves):
+            if part.is_drum:
+                voices = _drum_voices(notes, grid, bars)
+            else:
+                voices = _assign_voices(_chords(notes))
+                _readable(voices, bars, grid, part.role)
+            # Per bar, per voice: chords sounding in the bar.
+            per_bar: list[dict[int, list[_Chord]]] = [dict() for _ in bars]
+            for vi, chords in enumerate(voices):
+                for c in chords:
+                    i = grid.bar_index(c.start)
+                    while i < len(bars) and bars[i].start < c.end:
+                        per_bar[i].setdefault(vi, []).append(c)
+                        i += 1
+            p: stream.Part = stream.PartStaff() if grand else stream.Part()
+            p.id = f"P{index + 1}" if k == 0 else f"P{index + 1}-S{k + 1}"
+            p.partName = part.name
+            p.atSoundingPitch = True
+            if k == 0:
+                p.coreInsert(0.0, _instrument(part, index))
+            top = k == 0
+            prev_meter = None
+            for i, b in enumerate(bars):
+                m = stream.Measure(number=i + 1)
+                if i == 0:
+                    m.coreInsert(0.0, first_clef)
+                self.key_signatures(m, i, part.is_drum, keys)
+                if (b.numerator, b.denominator) != prev_meter:
+                    m.coreInsert(0.0, meter.TimeSignature(f"{b.numerator}/{b.denominator}"))
+                    prev_meter = (b.numerator, b.denominator)
+                if index == 0 and top:
+                    self.directions(m, i)
+                if i in marks and top:
+                    m.coreInsert((marks[i][0] - b.start) / PPQ, m21dynamics.Dynamic(marks[i][1]))
+                if index == self.chord_part and top:
+                    for t, chord in sorted(self.chord_marks.get(i, {}).items()):
+                        cs = _chord_symbol(chord, up, _spelling(keys[i])[0])
+                        if cs is not None:
+                            m.coreInsert((t - b.start) / PPQ, cs)
+                self.fill(m, b, keys[i], per_bar[i], part.is_drum)
+                if i == len(bars) - 1:
+                    m.rightBarline = m21bar.Barline("final")
+                m.coreElementsChanged()
+                p.coreInsert((b.start - self.origin) / PPQ, m)
+            p.coreElementsChanged()
+            out.append(p)
+        return out
 
-        marks = self.dynamic_marks(part)
-        p = stream.Part()
-        p.id = f"P{index + 1}"
-        p.partName = part.name
-        p.atSoundingPitch = True
-        p.coreInsert(0.0, _instrument(part, index))
-        first_clef = _clef(part, qnotes)
-        prev_meter = None
-        for i, b in enumerate(bars):
-            m = stream.Measure(number=i + 1)
-            if i == 0:
-                m.coreInsert(0.0, first_clef)
-            self.key_signatures(m, i, part.is_drum)
-            if (b.numerator, b.denominator) != prev_meter:
-                m.coreInsert(0.0, meter.TimeSignature(f"{b.numerator}/{b.denominator}"))
-                prev_meter = (b.numerator, b.denominator)
-            if index == 0:
-                self.directions(m, i)
-            if i in marks:
-                m.coreInsert((marks[i][0] - b.start) / PPQ, m21dynamics.Dynamic(marks[i][1]))
-            if index == self.chord_part:
-                for t, chord in sorted(self.chord_marks.get(i, {}).items()):
-                    cs = _chord_symbol(chord)
-                    if cs is not None:
-                        m.coreInsert((t - b.start) / PPQ, cs)
-            self.fill(m, b, i, per_bar[i], part.is_drum)
-            if i == len(bars) - 1:
-                m.rightBarline = m21bar.Barline("final")
-            m.coreElementsChanged()
-            p.coreInsert((b.start - self.origin) / PPQ, m)
-        p.coreElementsChanged()
-        return p
-
-    def dynamic_marks(self, part: Part) -> dict[int, tuple[int, str]]:
+    def dynamic_marks(self, part: Part) -> tuple[dict[int, tuple[int, str]], list[tuple[int, int, str]]]:
         """The part's dynamic at the start of each section (the markers), where it changes: its notes' mean
-        velocity there, read as pp ... ff. Returns bar index -> (tick of its first note, mark)."""
+        velocity there, read as pp ... ff; and a hairpin over the last two bars before a section two or more
+        levels louder (a build) or softer (a fade). Returns bar index -> (tick of its first note, mark), and
+        the hairpins as (first bar, bar where it stops, "crescendo" | "diminuendo")."""
         out: dict[int, tuple[int, str]] = {}
-        prev = None
+        wedges: list[tuple[int, int, str]] = []
+        prev: tuple[int, int] | None = None   # (level, bar index the section started in)
         for lo, hi in zip(self.section_bounds, self.section_bounds[1:]):
             notes = [n for n in part.notes if lo <= n.start < hi]
             if not notes:
                 continue
             mean = sum(n.velocity for n in notes) / len(notes)
-            mark = next(name for top, name in _DYNAMICS if mean < top)
+            level = next(i for i, (top, _name) in enumerate(_DYNAMICS) if mean < top)
             first = self.grid.snap(min(n.start for n in notes))
-            if mark != prev and first < self.grid.last:
-                out[self.grid.bar_index(first)] = (first, mark)
-            prev = mark
-        return out
+            if first >= self.grid.last:
+                continue
+            bar = self.grid.bar_index(first)
+            if prev is None or level != prev[0]:
+                out[bar] = (first, _DYNAMICS[level][1])
+            if prev is not None and abs(level - prev[0]) >= 2 and bar - 2 >= prev[1] + 1:
+                start = self.grid.bar_index(self.grid.snap(lo))
+                if any(self.bars[bar - 2].start <= n.start < self.bars[bar - 1].end for n in part.notes) \
+                        and bar - 2 >= 0 and start == bar:
+                    wedges.append((bar - 2, bar, "crescendo" if level > prev[0] else "diminuendo"))
+            prev = (level, bar)
+        return out, wedges
 
     def directions(self, m: stream.Measure, i: int) -> None:
         b = self.bars[i]
@@ -653,13 +847,13 @@ class _Builder:
             rm.placement = "above"  # type: ignore[attr-defined]  # music21's exporter reads it via hasattr
             m.coreInsert((t - b.start) / PPQ, rm)
 
-    def fill(self, m: stream.Measure, b: Bar, i: int, voices: dict[int, list[_Chord]], drum: bool) -> None:
+    def fill(self, m: stream.Measure, b: Bar, key: Key, voices: dict[int, list[_Chord]], drum: bool) -> None:
         if not voices:
             r = m21note.Rest(quarterLength=b.length / PPQ)
             r.fullMeasure = True
             m.coreInsert(0.0, r)
             return
-        names, sig = _spelling(self.keys[i])
+        names, sig = _spelling(key)
         beat = _beat(b)
         accidental_items: list[tuple[int, bool, Sequence[m21pitch.Pitch]]] = []
         # Voice numbers stay with the voices (so a tie never changes voice at a barline); a bar whose
@@ -690,6 +884,8 @@ class _Builder:
                     before = c.start < b.start or j > 0
                     after = c.end > b.end or j < len(pieces) - 1
                     el = self.make_chord(c, length, drum, names, stem, _TIE_TYPES.get((before, after)))
+                    if c.staccato and j == 0 and not drum:
+                        el.articulations.append(articulations.Staccato())
                     if not drum:
                         accidental_items.append((off, before, el.pitches if isinstance(el, m21chord.Chord)
                                                  else [el.pitch]))
@@ -786,6 +982,76 @@ def _drum_instruments(root: Element, part_id: str, pitches: list[int], channel: 
             n.insert(idx, inst)
 
 
+def _one_instrument(root: Element, part_id: str) -> None:
+    """A pitched part is one instrument: no per-note <instrument> (music21 gives a grand staff's lower staff
+    one of its own), and only the part's own <score-instrument>."""
+    for sp in root.iter("score-part"):
+        if sp.get("id") == part_id:
+            own = f"{part_id}-I1"
+            for el in list(sp):
+                if el.tag in ("score-instrument", "midi-instrument", "midi-device") and el.get("id") not in (own, None):
+                    sp.remove(el)
+    for part in root.iter("part"):
+        if part.get("id") != part_id:
+            continue
+        for n in part.iter("note"):
+            for inst in n.findall("instrument"):
+                n.remove(inst)
+
+
+def _hairpins(root: Element, part_id: str, wedges: list[tuple[int, int, str]]) -> None:
+    """Crescendo and diminuendo wedges below the (upper) staff, from a barline to a barline."""
+    part = next((p for p in root.iter("part") if p.get("id") == part_id), None)
+    if part is None:
+        return
+    measures = part.findall("measure")
+
+    def put(index: int, kind: str) -> None:
+        if index >= len(measures):
+            return
+        m = measures[index]
+        d = Element("direction", placement="below")
+        SubElement(SubElement(d, "direction-type"), "wedge", type=kind, number="1")
+        SubElement(d, "staff").text = "1"
+        first = next((j for j, child in enumerate(m) if child.tag in ("note", "backup", "forward")), len(m))
+        m.insert(first, d)
+    for start, stop, kind in wedges:
+        put(start, kind)
+        put(stop, "stop")
+
+
+# A staff with the space to the next one takes about 3 staff heights; an A4 page has about 250 mm for
+# systems. A big ensemble gets smaller staves, so a whole system fits on a page, as a conductor's score is.
+_PAGE_MM = 250.0
+_STAFF_MM = (3.6, 7.0)
+
+
+def _fit_the_page(root: Element, staves: int) -> None:
+    """Scale the staff size (MusicXML's millimetres per 40 tenths) so one system of every staff fits."""
+    mm = max(_STAFF_MM[0], min(_STAFF_MM[1], _PAGE_MM / (3.0 * max(1, staves))))
+    scaling = root.find("defaults/scaling/millimeters")
+    if scaling is not None:
+        scaling.text = f"{mm:.2f}".rstrip("0").rstrip(".")
+
+
+def _transpose_element(root: Element, part_id: str, how: tuple[int, int, int]) -> None:
+    """<transpose> in the first measure's <attributes> (after the clef, where MusicXML orders it)."""
+    for part in root.iter("part"):
+        if part.get("id") != part_id:
+            continue
+        attrs = part.find("measure/attributes")
+        if attrs is None:
+            return
+        el = Element("transpose")
+        SubElement(el, "diatonic").text = str(how[0])
+        SubElement(el, "chromatic").text = str(how[1])
+        if how[2]:
+            SubElement(el, "octave-change").text = str(how[2])
+        before = ("divisions", "key", "time", "staves", "part-symbol", "instruments", "clef", "staff-details")
+        idx = max((j + 1 for j, child in enumerate(attrs) if child.tag in before), default=0)
+        attrs.insert(idx, el)
+
+
 def _midi_channels(root: Element, channels: list[tuple[int, int]]) -> None:
     """The channels of midi_io.channel_map (1-based in MusicXML), and a <midi-device> port past 16 channels."""
     parts = {sp.get("id"): sp for sp in root.iter("score-part")}
@@ -850,6 +1116,8 @@ def _to_musicxml(score: Score, progress: Progress | None, feel: str = "") -> byt
         raise MusicXMLError("the score has no parts")
     score.validate()
     score = _plain_names(score)
+    players = _players(score.parts)
+    score = dataclasses.replace(score, parts=[p for p, _ in players])
     builder = _Builder(score, plain_text(feel))
     channels = channel_map(score.parts)
     total = len(score.parts) + 1
@@ -858,10 +1126,16 @@ def _to_musicxml(score: Score, progress: Progress | None, feel: str = "") -> byt
     if score.title:
         md.title = score.title
     sc.coreInsert(0.0, md)
-    for i, part in enumerate(score.parts):
+    for i, (part, tune) in enumerate(players):
         if progress:
             progress(i / total, f"notating {part.name}")
-        sc.coreInsert(0.0, builder.part(i, part))
+        staves = builder.part(i, part, tune)
+        for st in staves:
+            sc.coreInsert(0.0, st)
+        if len(staves) > 1:
+            group = layout.StaffGroup(staves, name=part.name, symbol="brace")
+            group.barTogether = True
+            sc.coreInsert(0.0, group)
     sc.coreElementsChanged()
     sc.atSoundingPitch = True
     if progress:
@@ -871,7 +1145,15 @@ def _to_musicxml(score: Score, progress: Progress | None, feel: str = "") -> byt
     for i, part in enumerate(score.parts):
         if part.is_drum:
             _drum_instruments(root, f"P{i + 1}", builder.drum_ids.get(i, []), channels[i][1])
+    for i, part in enumerate(score.parts):
+        if not part.is_drum:
+            _one_instrument(root, f"P{i + 1}")
     _midi_channels(root, channels)
+    for i, wedges in builder.wedges.items():
+        _hairpins(root, f"P{i + 1}", wedges)
+    for i in builder.transposed:
+        _transpose_element(root, f"P{i + 1}", _TRANSPOSE[score.parts[i].program][1])
+    _fit_the_page(root, sum(len(st) for st in builder.staff_counts))
     ident = root.find("identification")
     if ident is not None:
         for cr in ident.findall("creator"):

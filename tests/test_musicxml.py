@@ -38,13 +38,14 @@ def _small() -> Score:
         Note(1200, 1440, 71, 90),      # again in the same bar: no accidental
         Note(1440, 2400, 72, 90),      # C5 across the barline 1 | 2
         Note(2400, 3000, 69, 90),      # five 16ths: quarter + 16th tied
+        Note(3000, 3360, 67, 90),      # straight after it, so it is written as long as it sounds
         Note(5280, 5760, 73, 90),      # C#5 in A major
         Note(5760, 6240, 68, 90),      # G#4 in A major
         Note(6720, 7440, 76, 90),      # 6/8: dotted quarter
         Note(7440, 7680, 74, 90),
         Note(9600, 11520, 81, 90),     # whole note in the last bar
     ])
-    piano = Part("Piano", 0, role="chords", notes=[
+    piano = Part("Strings", 48, role="chords", notes=[
         Note(0, 960, 53, 70), Note(0, 960, 57, 70), Note(0, 960, 60, 70),   # chord
         Note(0, 1920, 41, 70),                                              # same onset, longer: voice 2
         Note(1920, 2880, 55, 70), Note(1920, 2880, 58, 70), Note(1920, 2880, 62, 70),
@@ -168,8 +169,8 @@ def test_spelling_and_accidentals(exported):
     names = {(float(n.offset), n.pitch.midi): n.pitch.name for n in melody}
     assert names[(1.0, 70)] == "B-"          # F major: flats
     assert names[(11.0, 73)] == "C#"         # A major: sharps
-    piano = parsed.parts[1].flatten().notes
-    assert any(p.name == "B-" for c in piano for p in c.pitches)
+    strings = parsed.parts[1].flatten().notes
+    assert any(p.name == "B-" for c in strings for p in c.pitches)
     root = ET.fromstring(data)
     m1 = root.find("part[@id='P1']/measure[@number='1']")
     shown = [n.findtext("accidental") for n in m1.iter("note") if n.find("rest") is None]
@@ -383,3 +384,102 @@ def test_a_swung_plan_prints_its_feel_over_the_first_bar(tmp_path):
         first = root.find("part").find("measure")
         found = [w.text for w in first.iter("words")]
         assert found == ([words] if words else []), found
+
+
+def _short_rests_per_note(part: ET.Element) -> float:
+    """Rests of a sixteenth or shorter per written note (tie continuations and chord members not counted)."""
+    div, rests, notes = 1, 0, 0
+    for m in part.iter("measure"):
+        if m.find("attributes/divisions") is not None:
+            div = int(m.findtext("attributes/divisions"))
+        for n in m.iter("note"):
+            if n.find("chord") is not None:
+                continue
+            if n.find("rest") is not None:
+                rests += int(n.findtext("duration")) <= div // 4
+            elif n.find("tie[@type='stop']") is None:
+                notes += 1
+    return rests / max(1, notes)
+
+
+def test_a_lone_piano_is_one_part_on_a_grand_staff_with_the_tune_in_the_right_hand():
+    bars = _bars([(4, 4)] * 2)
+    tune = Part("Piano", 0, role="melody", notes=[Note(i * 480, i * 480 + 400, 72 + i % 3, 90) for i in range(8)])
+    chords = Part("Piano Chords", 0, role="chords", notes=[
+        Note(b.start, b.start + 1800, p, 70) for b in bars for p in (48, 55, 64, 67)])
+    harp = Part("Harp", 46, role="arpeggio", notes=[Note(i * 240, i * 240 + 200, (43, 50, 59, 62)[i % 4], 70)
+                                                     for i in range(16)])
+    root = ET.fromstring(to_musicxml(Score(bars=bars, parts=[tune, chords, harp])))
+    assert [sp.findtext("part-name") for sp in root.iter("score-part")] == ["Piano", "Harp"]
+    for part in root.iter("part"):
+        assert part.findtext("measure/attributes/staves") == "2"
+        assert [c.findtext("sign") for c in part.findall("measure/attributes/clef")] == ["G", "F"]
+    piano = root.find("part[@id='P1']")
+    staff_of: dict[int, set[str]] = {}
+    for n in piano.iter("note"):
+        if n.find("pitch") is not None:
+            step, octave = n.findtext("pitch/step"), int(n.findtext("pitch/octave"))
+            midi = 12 * (octave + 1) + {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[step]
+            staff_of.setdefault(midi, set()).add(n.findtext("staff"))
+    assert all(staff_of[p] == {"1"} for p in (72, 73, 74, 64, 67) if p in staff_of)   # tune and upper chord: right
+    assert staff_of[48] == {"2"} and staff_of[55] == {"2"}                           # the chord's low half: left
+    assert _short_rests_per_note(piano) <= 0.1
+
+
+def test_transposing_instruments_are_written_at_their_pitch_with_a_transposition():
+    bars = _bars([(4, 4)])
+    notes = [Note(0, 960, 62, 80), Note(960, 1920, 65, 80)]   # D4, F4 sounding
+    parts = [Part("Trumpet", 56, notes=list(notes)), Part("Alto Sax", 65, notes=list(notes)),
+             Part("Tenor Sax", 66, notes=list(notes)), Part("Horn", 60, notes=list(notes)),
+             Part("Flute", 73, notes=list(notes)), Part("Viola", 41, notes=list(notes))]
+    root = ET.fromstring(to_musicxml(Score(bars=bars, parts=parts, keys=[(0, parse_key("Bb major"))])))
+
+    def written(pid):
+        p = root.find(f"part[@id='{pid}']")
+        return [(n.findtext("pitch/step"), n.findtext("pitch/alter"), n.findtext("pitch/octave"))
+                for n in p.iter("note") if n.find("pitch") is not None], p.findtext("measure/attributes/key/fifths")
+    assert written("P1") == ([("E", None, "4"), ("G", None, "4")], "0")          # B-flat: a step up, C major
+    assert written("P2") == ([("B", None, "4"), ("D", None, "5")], "1")          # E-flat: a sixth up, G major
+    assert written("P3") == ([("E", None, "5"), ("G", None, "5")], "0")          # tenor: a ninth up
+    assert written("P4") == ([("A", None, "4"), ("C", None, "5")], "-1")         # horn in F: a fifth up, F major
+    assert written("P5") == ([("D", None, "4"), ("F", None, "4")], "-2")         # flute: concert pitch
+    tr = {p.get("id"): (p.findtext("measure/attributes/transpose/diatonic"),
+                        p.findtext("measure/attributes/transpose/chromatic"),
+                        p.findtext("measure/attributes/transpose/octave-change")) for p in root.iter("part")}
+    assert tr == {"P1": ("-1", "-2", None), "P2": ("-5", "-9", None), "P3": ("-1", "-2", "-1"),
+                  "P4": ("-4", "-7", None), "P5": (None, None, None), "P6": (None, None, None)}
+    viola = root.find("part[@id='P6']/measure/attributes/clef")
+    assert (viola.findtext("sign"), viola.findtext("line")) == ("C", "3")
+    assert [sp.findtext("part-abbreviation") for sp in root.iter("score-part")][:2] == ["Tpt.", "A. Sax."] \
+        or all(sp.findtext("part-abbreviation") for sp in root.iter("score-part"))
+
+
+def test_short_notes_read_as_held_lines_or_staccato_not_as_rests():
+    bars = _bars([(4, 4)] * 4)
+    # Sixteenth-note blips a sixteenth apart, as a generated part may play them.
+    blips = [Note(t, t + 60, 67 + (t // 240) % 5, 80) for b in bars for t in range(b.start, b.end, 240)]
+    stabs = [Note(t, t + 90, p, 80) for b in bars for t in (b.start + 240, b.start + 1200) for p in (60, 64, 67)]
+    score = Score(bars=bars, parts=[Part("Voice", 54, role="melody", notes=blips),
+                                    Part("Guitar", 27, role="chords", notes=stabs)])
+    root = ET.fromstring(to_musicxml(score))
+    voice, guitar = root.find("part[@id='P1']"), root.find("part[@id='P2']")
+    assert _short_rests_per_note(voice) == 0 and _short_rests_per_note(guitar) <= 0.1
+    assert not list(voice.iter("staccato"))
+    assert len(list(guitar.iter("staccato"))) == 8    # each stab, marked once per chord
+    # The MIDI is not touched: the same notes come back on the grid.
+    parsed = converter.parse(to_musicxml(score), format="musicxml")
+    assert _onsets(parsed.parts[0]) == sorted({(n.start / PPQ, n.pitch) for n in blips})
+
+
+def test_a_build_gets_a_crescendo_into_the_louder_section():
+    bars = _bars([(4, 4)] * 8)
+    notes = [Note(b.start + k * 480, b.start + k * 480 + 480, 60 + k, 30 if i < 4 else 100)
+             for i, b in enumerate(bars) for k in range(4)]
+    score = Score(bars=bars, parts=[Part("Violin", 40, role="melody", notes=notes)],
+                  markers=[(0, "A"), (bars[4].start, "B")])
+    root = ET.fromstring(to_musicxml(score))
+    part = root.find("part")
+    wedges = [(m.get("number"), w.get("type")) for m in part.iter("measure") for w in m.iter("wedge")]
+    assert wedges == [("3", "crescendo"), ("5", "stop")]
+    dyn = [(m.get("number"), d[0].tag) for m in part.iter("measure") for d in m.iter("dynamics")]
+    assert dyn == [("1", "pp"), ("5", "ff")]

@@ -54,6 +54,24 @@ def test_brief_to_export_and_mix(tmp_path, soundfont):
 
 
 @pytest.mark.slow
+def test_export_pdf_prints_the_score_and_its_parts(project):
+    from symbolic import engrave
+    if engrave.find() is None:
+        pytest.skip("MuseScore is not installed")
+
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.set_focus(None)
+            await pilot.press("E")
+            await wait_idle(app, pilot)
+            assert (project / "piece.pdf").read_bytes()[:5] == b"%PDF-"
+            parts = sorted(p.name for p in (project / "parts").iterdir())
+            assert len(parts) == len(app.plan.tracks) and all(p.endswith(".pdf") for p in parts)
+    run(scenario())
+
+
+@pytest.mark.slow
 def test_edit_a_chord_valid_and_invalid_then_undo_redo(project):
     async def scenario():
         app = ComposerApp(project)

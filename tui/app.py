@@ -63,6 +63,7 @@ class ComposerApp(App):
         Binding("g", "generate", "Generate", id="generate"),
         Binding("r", "render", "Render", id="render"),
         Binding("e", "export", "Export", id="export"),
+        Binding("E", "export_pdf", "Export PDF", id="export-pdf", show=False),
         Binding("x", "regenerate", "Regen", id="regenerate"),
         Binding("a", "alternatives", "A/B", id="alternatives"),
         Binding("p", "play", "Play", id="play"),
@@ -96,6 +97,7 @@ class ComposerApp(App):
         (("render",), "render mix and stems"),
         (("play",), "play the section (or the mix)"),
         (("export",), "export MIDI and MusicXML"),
+        (("export-pdf",), "export MIDI, MusicXML and the printed score and parts (PDF, through MuseScore)"),
         (("cancel",), "cancel the running task"),
         (("undo", "redo"), "undo, redo (plan and notes)"),
         (("tab-plan", "tab-arrangement", "tab-roll", "tab-render"), "Plan, Arrangement, Piano roll, Render tab"),
@@ -449,8 +451,8 @@ class ComposerApp(App):
         self.call_from_thread(self._pick_alternative, section, track)
         return "3 alternatives ready: pick one (Escape keeps the current one)"
 
-    def _export(self) -> str:
-        files = self.session.export(self._progress)
+    def _export(self, pdf: bool = False) -> str:
+        files = self.session.export(self._progress, pdf=pdf, parts=pdf)
         return "exported " + ", ".join(f.name for f in files)
 
     def _render(self, section: int | None = None) -> str:
@@ -533,6 +535,10 @@ class ComposerApp(App):
     def action_export(self) -> None:
         if self._need_score():
             self.run_task("exporting", self._export)
+
+    def action_export_pdf(self) -> None:
+        if self._need_score():
+            self.run_task("engraving", self._export, True)
 
     def action_render(self) -> None:
         if self._need_score():
@@ -702,6 +708,7 @@ class ComposerApp(App):
             ("Alternatives", "Three alternatives for the selected section (or cell), then pick", self.action_alternatives),
             ("Regenerate bars", "New material for a bar range of the piece", self.action_regenerate_bars),
             ("Export", "Write piece.mid and piece.musicxml", self.action_export),
+            ("Export PDF", "Also print the score and its parts to PDF with MuseScore", self.action_export_pdf),
             ("Render", "Render mix and stems with fluidsynth", self.action_render),
             ("Play", "Play the selected section, or the mix from the Render tab", self.action_play),
             ("Undo", "Undo the last edit", self.action_undo),
