@@ -363,19 +363,21 @@ def _read_tempo(brief: Brief, low: str) -> None:
     # The whole number with its sign: "1200 bpm" is 1200 (refused), not 200; "-50 bpm" is refused.
     found = re.findall(r"(?<![\w.])" + _TEMPO_NUM + r"[\s-]*(?:bpm|beats per minute|b\.p\.m\.)", low)
     found += re.findall(r"\btempo\s*(?:=|:|of|is|at)?\s*" + _TEMPO_NUM, low)
-    found += re.findall(r"(?:♩|\bq|\bquarter(?: note)?)\s*=\s*" + _TEMPO_NUM, low)
+    found += re.findall(r"(?<!dotted )(?<!dotted-)(?:♩(?!\.)|\bq|\bquarter(?: note)?)\s*=\s*" + _TEMPO_NUM, low)
+    # "dotted quarter = 110" (or "♩. = 110") counts dotted quarters, in any meter; the plan counts quarters.
+    dotted = re.findall(r"(?:\bdotted[\s-]*quarter(?: note)?|♩\.)\s*=\s*" + _TEMPO_NUM, low)
     bpm = []
-    for x in found:
+    for x, scale in [(x, 1.0) for x in found] + [(x, 1.5) for x in dotted]:
         v = float(x)
-        if not (MIN_BPM <= v <= MAX_BPM):  # also false for inf
+        if not (MIN_BPM <= v <= MAX_BPM) or v * scale > MAX_BPM:  # also false for inf
             raise BriefError(f"tempo {x[:12]} BPM is outside {MIN_BPM:g}-{MAX_BPM:g} BPM")
-        bpm.append(v)
+        bpm.append(v * scale)
     distinct = sorted(set(bpm))
     if len(distinct) > 1:
         raise BriefError(f"the brief asks for two tempos ({distinct[0]:g} and {distinct[1]:g} BPM); name one")
     if distinct:
         brief.tempo = distinct[0]
-        if compound_meter(*(brief.meter or (4, 4))) and \
+        if compound_meter(*(brief.meter or (4, 4))) and not dotted and \
                 not re.search(r"♩\s*=|\bq\s*=|\bquarter(?: note)?s?\b|\beighths?\b", low):
             # In 6/8, 9/8 and 12/8 a musician's tempo counts the dotted quarter; the plan counts quarters.
             brief.tempo = distinct[0] * 1.5

@@ -342,10 +342,16 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
 
 
 def musicxml_bytes(plan: Plan | None, score: Score, progress=None) -> bytes:
-    """The score's MusicXML with the plan's feel over the first bar ("Swing", "Shuffle")."""
+    """The score's MusicXML with the plan's tempo words and feel over the first bar ("Medium swing", "Swing")."""
+    from symbolic.grid import compound_meter
     from symbolic.musicxml import to_musicxml
-    feel = plan.style_idiom().feel_words if plan is not None else ""
-    return to_musicxml(score, progress, feel=feel)
+
+    from .plan import parse_meter
+    if plan is None:
+        return to_musicxml(score, progress)
+    idiom = plan.style_idiom()
+    beat = plan.tempo / 1.5 if compound_meter(*parse_meter(plan.meter)) else plan.tempo
+    return to_musicxml(score, progress, feel=idiom.feel_words, tempo_words=idiom.tempo_words(beat))
 
 
 PDF = "piece.pdf"

@@ -667,8 +667,9 @@ def _players(parts: list[Part]) -> list[tuple[Part, frozenset[tuple[int, int]]]]
 
 
 class _Builder:
-    def __init__(self, score: Score, feel: str = ""):
+    def __init__(self, score: Score, feel: str = "", tempo_words: str = ""):
         self.feel = feel
+        self.tempo_words = tempo_words
         self.score = score
         self.bars = _bars(score)
         self.grid = _Grid(self.bars)
@@ -831,15 +832,19 @@ class _Builder:
 
     def directions(self, m: stream.Measure, i: int) -> None:
         b = self.bars[i]
-        if i == 0 and self.feel:
+        # The feel goes without saying where the tempo words already name it ("Medium swing").
+        if i == 0 and self.feel and self.feel.split()[-1].lower() not in self.tempo_words.lower():
             words = expressions.TextExpression(self.feel)
             words.placement = "above"  # type: ignore[assignment]
             words.style.fontWeight = "bold"  # type: ignore[attr-defined]  # a TextStyle, typed as its base Style
             m.coreInsert(0.0, words)
         for t, bpm in self.tempo_marks.get(i, []):
-            number = round(float(bpm), 2)
-            mm = m21tempo.MetronomeMark(number=int(number) if number == int(number) else number,
-                                        referent=m21duration.Duration(1.0))
+            # The beat a player counts: the dotted quarter in 6/8, 9/8 and 12/8.
+            beat = 1.5 if _compound(self.bars[self.grid.bar_index(t)]) else 1.0
+            number = round(float(bpm) / beat, 2)
+            text = self.tempo_words if (i, t) == (0, self.bars[0].start) and self.tempo_words else None
+            mm = m21tempo.MetronomeMark(text=text, number=int(number) if number == int(number) else number,
+                                        referent=m21duration.Duration(beat))
             mm.placement = "above"  # type: ignore[assignment]  # music21 leaves it unannotated (inferred None)
             m.coreInsert((t - b.start) / PPQ, mm)
         for t, name in self.rehearsal_marks.get(i, []):
@@ -1073,16 +1078,16 @@ def _midi_channels(root: Element, channels: list[tuple[int, int]]) -> None:
 _DYNAMICS = ((40, "pp"), (54, "p"), (66, "mp"), (80, "mf"), (96, "f"), (999, "ff"))
 
 
-def to_musicxml(score: Score, progress: Progress | None = None, feel: str = "") -> bytes:
+def to_musicxml(score: Score, progress: Progress | None = None, feel: str = "", tempo_words: str = "") -> bytes:
     """The Score as MusicXML 4 (score-partwise, UTF-8, with DOCTYPE). `feel` is the style's playing
     instruction printed over the first bar ("Swing", "Shuffle"): the notes are written straight, as jazz
-    is read."""
+    is read; `tempo_words` go with the first metronome mark ("Allegro", "Medium swing")."""
     # music21 objects reference each other in cycles; collecting them while thousands are being
     # made costs a third of the export, so the collector waits until the document is done.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _to_musicxml(score, progress, feel)
+        return _to_musicxml(score, progress, feel, tempo_words)
     finally:
         if was_enabled:
             gc.enable()
@@ -1111,14 +1116,14 @@ def _xml_legal(root: Element) -> None:
                 el.set(k, _XML_ILLEGAL.sub("", v))
 
 
-def _to_musicxml(score: Score, progress: Progress | None, feel: str = "") -> bytes:
+def _to_musicxml(score: Score, progress: Progress | None, feel: str = "", tempo_words: str = "") -> bytes:
     if not score.parts:
         raise MusicXMLError("the score has no parts")
     score.validate()
     score = _plain_names(score)
     players = _players(score.parts)
     score = dataclasses.replace(score, parts=[p for p, _ in players])
-    builder = _Builder(score, plain_text(feel))
+    builder = _Builder(score, plain_text(feel), plain_text(tempo_words))
     channels = channel_map(score.parts)
     total = len(score.parts) + 1
     sc = stream.Score()

@@ -58,9 +58,35 @@ class Idiom:
             return "Shuffle"
         return "Swing" if self.swing >= 1.75 else "Light swing"
 
+    def tempo_words(self, bpm: float) -> str:
+        """What a chart prints with the metronome mark: the style's own words for jazz, blues, bossa, march
+        and waltz, Italian for concert music, plain English for songs."""
+        g = self.genre
+        if g == "jazz ballad" or (g == "jazz" and bpm < 90):
+            return "Ballad"
+        if g == "jazz":
+            return "Medium swing" if bpm < 190 else "Up-tempo swing"
+        if g == "blues":
+            return "Slow blues" if bpm < 80 else "Medium shuffle" if bpm < 140 else "Fast shuffle"
+        if g in ("bossa", "tango"):
+            return "Bossa nova" if g == "bossa" else "Tango"
+        if g == "march":
+            return "Tempo di marcia"
+        if g == "waltz":
+            return "Tempo di valse"
+        if g in ("classical", "minuet", "film", "lullaby", "hymn", "ambient"):
+            return next(word for top, word in _ITALIAN if bpm < top)
+        return next(word for top, word in _ENGLISH if bpm < top)
+
     def summary(self) -> str:
         feel = f"{self.feel} {self.swing:g}:1" if self.swung else self.feel
         return f"{self.genre}: {feel}; drums {self.drums}, bass {self.bass}, comping {self.comping}"
+
+
+# Tempo words by the quarter-note (or dotted-quarter) beat: upper bounds.
+_ITALIAN = ((60, "Largo"), (76, "Adagio"), (108, "Andante"), (120, "Moderato"), (156, "Allegro"), (176, "Vivace"),
+            (1000, "Presto"))
+_ENGLISH = ((80, "Slow"), (108, "Moderately"), (140, "Moderately fast"), (1000, "Fast"))
 
 
 def swing_for_tempo(bpm: float, feel: str) -> float:

@@ -232,6 +232,10 @@ def test_a_compound_meter_tempo_counts_the_dotted_quarter():
     assert lullaby.tempo == 105 and lullaby.tempo_text() == "dotted quarter = 70 (quarter = 105)"
     assert "6/8 at dotted quarter = 70" in lullaby.reading()
     assert parse_brief("a jig in 6/8 at quarter = 180").tempo == 180  # the brief says which beat
+    assert parse_brief("a jig in 6/8, dotted quarter = 110").tempo == 165   # not read as "quarter = 110"
+    assert parse_brief("a jig in 6/8, ♩. = 100").tempo == 150
+    with pytest.raises(BriefError, match="outside"):
+        parse_brief("a jig in 6/8, dotted quarter = 300")   # 450 quarters a minute
     blues = plan_from_brief("a 12-bar blues in 12/8 at 66 bpm for guitar, bass and drums, three minutes")
     assert 160 <= blues.duration_seconds() <= 200 and blues.total_bars % 12 == 0
     assert blues.idiom.feel == "compound"  # the triplets are the meter's own: no swing on top

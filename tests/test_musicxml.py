@@ -372,18 +372,28 @@ def test_control_characters_in_names_give_well_formed_xml():
 
 
 def test_a_swung_plan_prints_its_feel_over_the_first_bar(tmp_path):
-    """Jazz is written straight and read swung: the chart says so over bar 1 (and a straight one says nothing)."""
+    """Jazz is written straight and read swung: the chart says so over bar 1, once, with the tempo words (and a
+    straight one says nothing of a feel); a 6/8 tune counts dotted quarters."""
     from composer.pipeline import arrange, export, make_plan
-    for brief, words in (("a medium swing jazz tune in F for trumpet, piano, bass and drums, 20 seconds", "Swing"),
-                         ("a shuffle blues in A for guitar, bass and drums, 20 seconds", "Shuffle"),
-                         ("a pop song in C for piano and bass, 20 seconds", None)):
+    for brief, words in (("a medium swing jazz tune in F for trumpet, piano, bass and drums, 20 seconds",
+                          ["Medium swing"]),
+                         ("a shuffle blues in A for guitar, bass and drums, 90 bpm, 20 seconds", ["Medium shuffle"]),
+                         ("a jazz tune in F for trumpet, piano, bass and drums, 220 bpm, 20 seconds",
+                          ["Up-tempo swing"]),
+                         ("a pop song in C for piano and bass, 100 bpm, 20 seconds", ["Moderately"]),
+                         ("a minuet in G for string quartet, 3/4, 132 bpm, 20 seconds", ["Allegro"])):
         plan = make_plan(brief, 1)
-        out = tmp_path / words if words else tmp_path / "straight"
+        out = tmp_path / words[0].replace(" ", "-")
         export(plan, arrange(plan, 1, "patterns"), out)
         root = ET.parse(out / "piece.musicxml").getroot()
         first = root.find("part").find("measure")
         found = [w.text for w in first.iter("words")]
-        assert found == ([words] if words else []), found
+        assert found == words, found
+    plan = make_plan("a jig in D for fiddle and guitar, 6/8, dotted quarter = 110, 20 seconds", 1)
+    export(plan, arrange(plan, 1, "patterns"), tmp_path / "jig")
+    mm = ET.parse(tmp_path / "jig" / "piece.musicxml").getroot().find("part/measure//metronome")
+    assert (mm.findtext("beat-unit"), mm.find("beat-unit-dot") is not None, mm.findtext("per-minute")) == \
+        ("quarter", True, "110")
 
 
 def _short_rests_per_note(part: ET.Element) -> float:
@@ -483,3 +493,17 @@ def test_a_build_gets_a_crescendo_into_the_louder_section():
     assert wedges == [("3", "crescendo"), ("5", "stop")]
     dyn = [(m.get("number"), d[0].tag) for m in part.iter("measure") for d in m.iter("dynamics")]
     assert dyn == [("1", "pp"), ("5", "ff")]
+
+
+def test_chord_symbols_are_spelled_as_the_plan_spells_them_in_its_key():
+    from symbolic.harmony import parse_chord
+    bars = _bars([(4, 4)] * 3)
+    chords = [(bars[0].start, parse_chord("G")), (bars[1].start, parse_chord("F#dim7")),
+              (bars[2].start, parse_chord("Bbmaj7/D"))]
+    score = Score(bars=bars, keys=[(0, parse_key("G major"))], chords=chords,
+                  parts=[Part("Piano", 0, notes=[Note(b.start, b.end, 67, 80) for b in bars])])
+    root = ET.fromstring(to_musicxml(score))
+    got = [(h.findtext("root/root-step"), h.findtext("root/root-alter"), h.findtext("kind"),
+            h.findtext("bass/bass-step"), h.findtext("bass/bass-alter")) for h in root.iter("harmony")]
+    assert got == [("G", None, "major", None, None), ("F", "1", "diminished-seventh", None, None),
+                   ("B", "-1", "major-seventh", "D", None)]
