@@ -91,17 +91,18 @@ _NATURAL_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _SHARP_ORDER = "FCGDAEB"
 _FLAT_ORDER = "BEADGCF"
 
-# GM drum key -> (display step, display octave, notehead, foot voice) on a five-line percussion staff.
+# GM drum key -> (display step, display octave, notehead, foot voice) on a five-line percussion staff:
+# where MuseScore's drum set puts each sound it knows (read from its own MIDI import), feet stems down.
 _DRUM_DISPLAY: dict[int, tuple[StepName, int, str, bool]] = {
-    35: ("E", 4, "normal", True), 36: ("F", 4, "normal", True),
+    35: ("F", 4, "normal", True), 36: ("F", 4, "normal", True),
     37: ("C", 5, "x", False), 38: ("C", 5, "normal", False), 39: ("C", 5, "slash", False),
-    40: ("C", 5, "normal", False), 41: ("G", 4, "normal", True), 42: ("G", 5, "x", False),
-    43: ("A", 4, "normal", False), 44: ("D", 4, "x", True), 45: ("B", 4, "normal", False),
-    46: ("G", 5, "circle-x", False), 47: ("D", 5, "normal", False), 48: ("E", 5, "normal", False),
+    40: ("C", 5, "normal", False), 41: ("A", 4, "normal", False), 42: ("G", 5, "x", False),
+    43: ("A", 4, "normal", False), 44: ("D", 4, "x", True), 45: ("D", 5, "normal", False),
+    46: ("E", 5, "x", False), 47: ("E", 5, "normal", False), 48: ("F", 5, "normal", False),
     49: ("A", 5, "x", False), 50: ("F", 5, "normal", False), 51: ("F", 5, "x", False),
-    52: ("B", 5, "x", False), 53: ("F", 5, "diamond", False), 54: ("E", 5, "x", False),
-    55: ("B", 5, "circle-x", False), 56: ("E", 5, "triangle", False), 57: ("A", 5, "circle-x", False),
-    59: ("F", 5, "circle-x", False),
+    52: ("B", 5, "x", False), 53: ("F", 5, "diamond", False), 54: ("D", 5, "diamond", False),
+    55: ("B", 5, "x", False), 56: ("E", 5, "inverted triangle", False), 57: ("B", 5, "x", False),
+    59: ("D", 5, "x", False), 63: ("B", 4, "x", False), 64: ("G", 4, "x", False),
 }
 
 # General MIDI (with the GM2 additions) percussion key names, for each drum sound's <score-instrument>.

@@ -130,3 +130,27 @@ def test_export_pdf_prints_the_score_and_its_parts(pieces, tmp_path, monkeypatch
     monkeypatch.setenv("COMPOSER_MUSESCORE", str(tmp_path / "no-such-musescore"))
     assert main(["-q", "export", str(d), "--pdf"]) == 2
     assert {p: p.read_bytes() for p in d.rglob("*") if p.is_file() and p.name != ".composer.lock"} == state
+
+
+def test_drums_sit_where_musescores_drum_set_puts_them(tmp_path):
+    """Each GM drum MuseScore's drum set knows is on the line and notehead MuseScore itself gives it."""
+    from symbolic.musicxml import _DRUM_DISPLAY
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    kit = pretty_midi.Instrument(0, is_drum=True, name="Drums")
+    # The sounds MuseScore 3's drum set defines (the others get lines of their own in _DRUM_DISPLAY).
+    keys = [35, 36, 37, 38, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 59, 63, 64]
+    for i, k in enumerate(keys):
+        kit.notes.append(pretty_midi.Note(100, k, i * 0.5, i * 0.5 + 0.25))
+    pm.instruments.append(kit)
+    pm.write(str(tmp_path / "kit.mid"))
+    engrave.convert(tmp_path / "kit.mid", tmp_path / "kit.musicxml")
+    root = ET.parse(tmp_path / "kit.musicxml").getroot()
+    key_of = {mi.get("id"): int(mi.findtext("midi-unpitched")) - 1 for mi in root.iter("midi-instrument")}
+    theirs = {}
+    for n in root.iter("note"):
+        if n.find("unpitched") is not None and n.find("instrument") is not None:
+            theirs.setdefault(key_of[n.find("instrument").get("id")],
+                              (n.findtext("unpitched/display-step"), int(n.findtext("unpitched/display-octave")),
+                               n.findtext("notehead") or "normal"))
+    ours = {k: _DRUM_DISPLAY[k][:3] for k in keys}
+    assert theirs == ours
