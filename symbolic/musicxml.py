@@ -833,18 +833,21 @@ class _Builder:
 
     def directions(self, m: stream.Measure, i: int) -> None:
         b = self.bars[i]
-        # The feel goes without saying where the tempo words already name it ("Medium swing").
-        if i == 0 and self.feel and self.feel.split()[-1].lower() not in self.tempo_words.lower():
-            words = expressions.TextExpression(self.feel)
-            words.placement = "above"  # type: ignore[assignment]
-            words.style.fontWeight = "bold"  # type: ignore[attr-defined]  # a TextStyle, typed as its base Style
-            m.coreInsert(0.0, words)
+        if i == 0:
+            # The tempo words, then the feel where they do not already name it ("Medium swing").
+            said = [self.tempo_words] if self.tempo_words else []
+            if self.feel and self.feel.split()[-1].lower() not in self.tempo_words.lower():
+                said.append(self.feel)
+            for text in said:
+                words = expressions.TextExpression(text)
+                words.placement = "above"  # type: ignore[assignment]
+                words.style.fontWeight = "bold"  # type: ignore[attr-defined]  # a TextStyle, typed as its base Style
+                m.coreInsert(0.0, words)
         for t, bpm in self.tempo_marks.get(i, []):
             # The beat a player counts: the dotted quarter in 6/8, 9/8 and 12/8.
             beat = 1.5 if _compound(self.bars[self.grid.bar_index(t)]) else 1.0
             number = round(float(bpm) / beat, 2)
-            text = self.tempo_words if (i, t) == (0, self.bars[0].start) and self.tempo_words else None
-            mm = m21tempo.MetronomeMark(text=text, number=int(number) if number == int(number) else number,
+            mm = m21tempo.MetronomeMark(number=int(number) if number == int(number) else number,
                                         referent=m21duration.Duration(beat))
             mm.placement = "above"  # type: ignore[assignment]  # music21 leaves it unannotated (inferred None)
             m.coreInsert((t - b.start) / PPQ, mm)

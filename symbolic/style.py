@@ -70,6 +70,8 @@ class Idiom:
             return "Slow blues" if bpm < 80 else "Medium shuffle" if bpm < 140 else "Fast shuffle"
         if g in ("bossa", "tango"):
             return "Bossa nova" if g == "bossa" else "Tango"
+        if g in ("reel", "jig"):
+            return g.capitalize()
         if g == "march":
             return "Tempo di marcia"
         if g == "waltz":
