@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 from symbolic.arrange.base import on_kit
 from symbolic.harmony import HarmonyError, parse_chord, parse_roman
 from symbolic.instruments import INSTRUMENTS
-from symbolic.score import Score
+from symbolic.score import Note, Score
 
 from . import pipeline, project
 from .plan import Plan, PlanError, parse_meter
@@ -248,6 +248,26 @@ class Session:
             if inst.kit is not None:
                 on_kit(score, plan.to_sheet(), tracks={track})
         self._commit(plan, score)
+
+    def edit_notes(self, track: str, start: int, end: int, notes: list[Note]) -> None:
+        """Replace the track's notes that start in [start, end) with `notes` (a piano-roll edit): checked,
+        then saved as one undoable edit. A locked track refuses."""
+        self._need_score()
+        assert self.plan is not None and self.score is not None
+        if track in self.locked:
+            raise SessionError(f"{track} is locked: unlock it to edit its notes")
+        part = next((p for p in self.score.parts if p.name == track), None)
+        if part is None:
+            raise SessionError(f"no track {track!r}")
+        for n in notes:
+            if not (start <= n.start < end and n.end > n.start and 0 <= n.pitch <= 127 and 1 <= n.velocity <= 127):
+                raise SessionError(f"a note at tick {n.start} (pitch {n.pitch}) is outside the section or the "
+                                   "MIDI ranges")
+        kept = [n for n in part.notes if not start <= n.start < end]
+        new = sorted([*kept, *(Note(n.start, n.end, n.pitch, n.velocity) for n in notes)],
+                     key=lambda n: (n.start, n.pitch, n.end))
+        score = replace(self.score, parts=[replace(p, notes=new) if p.name == track else p for p in self.score.parts])
+        self._commit(self.plan, score)
 
     def _apply_plan(self, data: dict, progress) -> set[int]:
         try:

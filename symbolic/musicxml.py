@@ -75,6 +75,7 @@ from music21.musicxml.m21ToXml import ScoreExporter
 
 from .files import atomic_write
 from .harmony import FLAT_NAMES, SHARP_NAMES, Chord, Key
+from .instruments import GM_DRUM_NAMES
 from .midi_io import channel_map
 from .score import PPQ, Bar, Part, Progress, Score, plain_text
 
@@ -104,20 +105,6 @@ _DRUM_DISPLAY: dict[int, tuple[StepName, int, str, bool]] = {
     55: ("B", 5, "x", False), 56: ("E", 5, "inverted triangle", False), 57: ("B", 5, "x", False),
     59: ("D", 5, "x", False), 63: ("B", 4, "x", False), 64: ("G", 4, "x", False),
 }
-
-# General MIDI (with the GM2 additions) percussion key names, for each drum sound's <score-instrument>.
-_GM_DRUM_NAMES = dict(enumerate((
-    "High Q", "Slap", "Scratch Push", "Scratch Pull", "Sticks", "Square Click", "Metronome Click",
-    "Metronome Bell", "Acoustic Bass Drum", "Bass Drum 1", "Side Stick", "Acoustic Snare", "Hand Clap",
-    "Electric Snare", "Low Floor Tom", "Closed Hi-Hat", "High Floor Tom", "Pedal Hi-Hat", "Low Tom",
-    "Open Hi-Hat", "Low-Mid Tom", "Hi-Mid Tom", "Crash Cymbal 1", "High Tom", "Ride Cymbal 1",
-    "Chinese Cymbal", "Ride Bell", "Tambourine", "Splash Cymbal", "Cowbell", "Crash Cymbal 2", "Vibraslap",
-    "Ride Cymbal 2", "Hi Bongo", "Low Bongo", "Mute Hi Conga", "Open Hi Conga", "Low Conga", "High Timbale",
-    "Low Timbale", "High Agogo", "Low Agogo", "Cabasa", "Maracas", "Short Whistle", "Long Whistle",
-    "Short Guiro", "Long Guiro", "Claves", "Hi Wood Block", "Low Wood Block", "Mute Cuica", "Open Cuica",
-    "Mute Triangle", "Open Triangle", "Shaker", "Jingle Bell", "Belltree", "Castanets", "Mute Surdo",
-    "Open Surdo"), start=27))
-
 
 def _other_drums() -> None:
     """Every other key (the GM2 extras, Latin percussion, effects) on a line and notehead of its own."""
@@ -967,7 +954,7 @@ def _drum_instruments(root: Element, part_id: str, pitches: list[int], channel: 
             if el.tag in ("score-instrument", "midi-instrument"):
                 sp.remove(el)
         for pitch in pitches:
-            name = _GM_DRUM_NAMES.get(pitch, f"Percussion {pitch}")
+            name = GM_DRUM_NAMES.get(pitch, f"Percussion {pitch}")
             si = SubElement(sp, "score-instrument", id=f"{part_id}-I{pitch}")
             SubElement(si, "instrument-name").text = name
         for pitch in pitches:

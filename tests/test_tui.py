@@ -445,8 +445,8 @@ def test_piano_roll_spells_pitches_by_the_key(tmp_path):
             app.track = "Upright Bass"
             app.action_show_tab("tab-roll")
             await pilot.pause()
-            text = str(app.query_one("#roll", PianoRoll).content)
-            labels = [line.split()[0] for line in text.splitlines()[1:] if line.strip()]
+            text = str(app.query_one("#roll", PianoRoll).render())
+            labels = [line.split()[0] for line in text.splitlines()[3:] if line.strip()]
             assert any(label.startswith("Bb") for label in labels), labels
             assert not any("#" in label for label in labels), labels
     run(scenario())
@@ -504,4 +504,116 @@ def test_style_key_shows_and_changes_the_idiom(project):
             await pilot.press("ctrl+z")
             await wait_idle(app, pilot)
             assert app.plan.idiom.bass != "walking" and app.plan.idiom.feel == "swing"
+    run(scenario())
+
+
+async def _pick(app, pilot, track: str, section: int) -> None:
+    """Choose a cell as a person does (the Arrangement cursor), then open the roll on it."""
+    app.action_show_tab("tab-arrangement")
+    await pilot.pause()
+    app.query_one("#cells", DataTable).move_cursor(row=[t.name for t in app.plan.tracks].index(track),
+                                                   column=5 + section)
+    await pilot.pause()
+    app.action_show_tab("tab-roll")
+    await pilot.pause()
+    assert (app.track, app.section) == (track, section)
+
+
+@pytest.mark.slow
+def test_piano_roll_edits_are_saved_undoable_and_obey_locks(project):
+    """Add, move, lengthen, make louder and delete notes in the roll: each edit is saved to the project as
+    one step (piece.mid changes, history grows), undo brings the notes back, a locked track refuses."""
+    from composer import project as proj
+    from symbolic.midi_io import read_midi
+    from tui.widgets import STEP, PianoRoll
+
+    def notes_of(track):
+        return sorted((n.start, n.end, n.pitch, n.velocity) for n in read_midi(project / "piece.mid").parts[
+            [p.name for p in read_midi(project / "piece.mid").parts].index(track)].notes)
+
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _pick(app, pilot, "Fiddle", 1)
+            roll = app.query_one("#roll", PianoRoll)
+            assert app.focused is roll
+            text = str(roll.render()).splitlines()
+            first_bar = app.plan.sections[0].bars + 1
+            assert text[1].split()[0] == str(first_bar)                        # bar numbers above
+            assert text[2].split()[0] == app.plan.sections[1].chords[0][0].symbol  # the plan's chords
+            before, history = notes_of("Fiddle"), len(proj.history(project))
+            # An empty spot: an octave above the highest note, at the section's start.
+            top = max(n.pitch for n in roll.notes)
+            roll.cursor = (roll.start, top + 12)
+            await pilot.press("enter")
+            await wait_idle(app, pilot)
+            added = (roll.start, roll.start + 4 * STEP, top + 12, 80)
+            assert added in notes_of("Fiddle") and len(proj.history(project)) == history + 1
+            await pilot.press("space", "shift+right", "shift+up", "plus", "greater_than_sign")
+            await wait_idle(app, pilot)
+            moved = (roll.start + STEP, roll.start + 6 * STEP, top + 13, 90)
+            assert moved in notes_of("Fiddle") and added not in notes_of("Fiddle")
+            assert roll.cursor == (roll.start + STEP, top + 13)   # the cursor went with the note
+            await pilot.press("delete")
+            await wait_idle(app, pilot)
+            assert notes_of("Fiddle") == before
+            await pilot.press("ctrl+z")
+            await wait_idle(app, pilot)
+            assert moved in notes_of("Fiddle")
+            # A locked track: the edit is refused, nothing is saved.
+            app.session.locked.add("Fiddle")
+            app._show_roll()
+            await pilot.pause()
+            saved = (project / "piece.mid").read_bytes()
+            roll.cursor = (roll.start, top + 20)
+            await pilot.press("enter")
+            await wait_idle(app, pilot)
+            assert (project / "piece.mid").read_bytes() == saved
+            assert all(n.pitch != top + 20 for n in roll.notes)
+    run(scenario())
+
+
+@pytest.mark.slow
+def test_the_roll_names_drum_rows_and_scrolls_with_the_cursor(tmp_path):
+    from tui.widgets import LABEL, PianoRoll
+    folder = tmp_path / "rock"
+    new_piece("a rock song in E minor for electric guitar, bass and drums, 4/4, 120 bpm, two minutes", folder,
+              audio=False)
+
+    async def scenario():
+        app = ComposerApp(folder)
+        async with app.run_test(size=(80, 24)) as pilot:
+            longest = max(range(len(app.plan.sections)), key=lambda i: app.plan.sections[i].bars)
+            await _pick(app, pilot, "Drums", longest)
+            roll = app.query_one("#roll", PianoRoll)
+            labels = [line[:LABEL].strip() for line in str(roll.render()).splitlines()[3:]]
+            assert {"Acoustic Snare", "Bass Drum 1", "Closed Hi-Hat"} & {lb for lb in labels} or \
+                any(lb.startswith(("Acoustic Sn", "Bass Drum", "Closed Hi")) for lb in labels), labels
+            assert not any(lb.isdigit() for lb in labels)
+            assert app.plan.sections[longest].bars >= 8
+            first_bar = sum(s.bars for s in app.plan.sections[:app.section]) + 1
+            assert str(roll.render()).splitlines()[1].split()[0] == str(first_bar)
+            for _ in range(app.plan.sections[longest].bars):
+                await pilot.press("end")      # bar by bar to the end of a long section
+            await pilot.pause()
+            numbers = [int(x) for x in str(roll.render()).splitlines()[1].split()]
+            assert numbers[-1] == first_bar + app.plan.sections[longest].bars - 1   # the last bar came into view
+            assert numbers[0] > first_bar                                           # and the first went out
+    run(scenario())
+
+
+@pytest.mark.slow
+def test_the_arrangement_cursor_stays_where_it_was_left(project):
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.action_show_tab("tab-arrangement")
+            cells = app.query_one("#cells", DataTable)
+            cells.move_cursor(row=1, column=6)
+            await pilot.pause()
+            await pilot.press("m", "m", "l", "s")
+            await pilot.pause()
+            assert (cells.cursor_coordinate.row, cells.cursor_coordinate.column) == (1, 6)
+            name = app.plan.tracks[1].name
+            assert name not in app.session.muted and name in app.session.locked and name in app.session.solo
     run(scenario())

@@ -106,7 +106,7 @@ class ComposerApp(App):
         (("quit",), "quit"),
     ]
     # The main widget of each tab: what switching tabs and leaving a text box focus.
-    MAIN = {"tab-plan": "#sections", "tab-arrangement": "#cells", "tab-roll": "#roll-scroll", "tab-render": "#soundfont"}
+    MAIN = {"tab-plan": "#sections", "tab-arrangement": "#cells", "tab-roll": "#roll", "tab-render": "#soundfont"}
 
     def __init__(self, folder: str | Path | None = None, soundfont: str | None = None, seed: int = 0):
         super().__init__()
@@ -118,6 +118,7 @@ class ComposerApp(App):
         self.planned = None  # the plan of a piece being arranged, shown before its notes are written
         self.section = 0
         self.track: str | None = None
+        self.roll_pending: tuple | None = None   # (track, start, end, notes, what): a roll edit not yet saved
         self.llm: LLMSettings | None
         try:
             self.llm = load_settings()
@@ -283,6 +284,7 @@ class ComposerApp(App):
 
     def _show_cells(self) -> None:
         table = self.query_one("#cells", DataTable)
+        where = table.cursor_coordinate   # the cursor stays on the cell the user left it on
         table.clear(columns=True)
         plan = self.shown_plan
         if plan is None:
@@ -294,6 +296,8 @@ class ComposerApp(App):
                    "L" if t.name in self.session.locked else "·"]
             row += [str(counts.get((t.name, i), 0)) if self.planned is None else "…" for i in range(len(plan.sections))]
             table.add_row(*row)
+        if table.row_count:
+            table.move_cursor(row=min(where.row, table.row_count - 1), column=min(where.column, len(table.columns) - 1))
 
     def _cell_counts(self) -> dict[tuple[str, int], int]:
         if self.score is None:
@@ -323,10 +327,43 @@ class ComposerApp(App):
         sec = sheet.sections[self.section]
         lo = sheet.bars[sec.first_bar].bar.start
         hi = sheet.bars[sec.first_bar + sec.n_bars - 1].bar.end
+        if self.roll_pending is not None and roll.ident[:1] == (f"{part.name} in {sec.name}",):
+            return   # the roll shows an edit still being saved: it is newer than the session's notes
         notes = [n for n in part.notes if lo <= n.start < hi]
         key = sheet.bars[sec.first_bar].key
+        chords = [(c.start, c.chord.text) for b in sheet.bars[sec.first_bar:sec.first_bar + sec.n_bars]
+                  for c in b.chords]
         roll.show(notes, lo, hi, [b.bar.start for b in sheet.bars], f"{part.name} in {sec.name} ({key.name})",
-                  part.is_drum, key=key)
+                  part.is_drum, key=key, chords=chords, first_bar=sec.first_bar, locked=part.name in self.session.locked)
+
+    # --- piano-roll edits ---------------------------------------------------------------------
+
+    @on(PianoRoll.Edited)
+    def _roll_edited(self, event: PianoRoll.Edited) -> None:
+        """Save a roll edit as one undoable step; edits made while a task runs are saved when it ends,
+        the latest state of the section in one step."""
+        if self.plan is None or self.score is None:
+            return
+        roll = self.query_one("#roll", PianoRoll)
+        name = roll.ident[0].split(" in ")[0]
+        self.roll_pending = (name, roll.start, roll.end, event.notes, event.what)
+        if not self.busy:
+            self.run_task("saving the edit", self._save_roll)
+
+    def _save_roll(self) -> str:
+        done = []
+        while self.roll_pending is not None:
+            name, lo, hi, notes, what = self.roll_pending
+            self.session.edit_notes(name, lo, hi, notes)
+            done.append(what)
+            if self.roll_pending is not None and self.roll_pending[3] is notes:
+                self.roll_pending = None
+        return "edited " + ", ".join(done)
+
+    @on(PianoRoll.RegenerateBars)
+    def _roll_regenerate(self, event: PianoRoll.RegenerateBars) -> None:
+        if self._need_score() and not self._arranging("regenerate bars"):
+            self.run_task("regenerating", self._regenerate_bars, event.first + 1, event.last + 1, self.track)
 
     # --- selection ------------------------------------------------------------------------------
 
@@ -407,6 +444,12 @@ class ComposerApp(App):
     def _finish(self, message: str, error: bool = False) -> None:
         self.busy = False
         self.planned = None
+        if error:
+            self.roll_pending = None   # the roll shows the notes as saved again
+        elif self.roll_pending is not None:   # roll edits made while the task ran
+            self.log_line(message)
+            self.run_task("saving the edit", self._save_roll)
+            return
         self.log_line(message)
         self.notify(message, severity="error" if error else "information")
         if not error:

@@ -1,15 +1,21 @@
 """Widgets of the composer app: piano roll, chord editor, alternatives picker, instrument picker, help."""
 from __future__ import annotations
 
+import bisect
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
-from textual.widgets import DataTable, Input, Label, OptionList, Static
+from textual.widget import Widget
+from textual.widgets import DataTable, Input, Label, OptionList
 
 from symbolic.harmony import FLAT_NAMES, SHARP_NAMES, Key, spell_degree
+from symbolic.instruments import GM_DRUM_NAMES
+from symbolic.score import Note
 
 
 def pitch_name(pitch: int, key: Key | None = None) -> str:
@@ -26,42 +32,280 @@ def pitch_name(pitch: int, key: Key | None = None) -> str:
     return f"{name}{(pitch - accidental) // 12 - 1}"
 
 
-class PianoRoll(Static):
-    """Notes of one track in one section as a text grid: a row per pitch, a column per 16th."""
+STEP = 120       # a roll column: a 16th at PPQ 480
+LABEL = 11       # width of the row labels
 
+
+class PianoRoll(Widget, can_focus=True):
+    """One track in one section, editable: a row per pitch (per drum sound, named), a column per 16th, bar
+    numbers and the plan's chord symbols above. The cursor moves by 16th and semitone; notes are added,
+    selected, deleted, moved, lengthened and made louder or softer here, and each edit is posted as
+    Edited(notes) for the app to save as one undoable step. Long sections scroll with the cursor."""
+
+    BINDINGS = [
+        Binding("left", "move(-1, 0)", "Earlier", show=False), Binding("right", "move(1, 0)", "Later", show=False),
+        Binding("up", "move(0, 1)", "Higher", show=False), Binding("down", "move(0, -1)", "Lower", show=False),
+        Binding("home", "bar(-1)", "Previous bar", show=False), Binding("end", "bar(1)", "Next bar", show=False),
+        Binding("pageup", "move(0, 12)", "Octave up", show=False),
+        Binding("pagedown", "move(0, -12)", "Octave down", show=False),
+        Binding("space", "select", "Select note", show=False),
+        Binding("enter", "add", "Add note", show=False),
+        Binding("delete,backspace", "delete", "Delete notes", show=False),
+        Binding("shift+left", "shift(-1, 0)", "Move notes earlier", show=False),
+        Binding("shift+right", "shift(1, 0)", "Move notes later", show=False),
+        Binding("shift+up", "shift(0, 1)", "Move notes up", show=False),
+        Binding("shift+down", "shift(0, -1)", "Move notes down", show=False),
+        Binding("plus,equals_sign", "length(1)", "Longer", show=False),
+        Binding("minus", "length(-1)", "Shorter", show=False),
+        Binding("greater_than_sign", "velocity(10)", "Louder", show=False),
+        Binding("less_than_sign", "velocity(-10)", "Softer", show=False),
+        Binding("b", "regenerate", "Regenerate these bars", show=False),
+    ]
     DEFAULT_CSS = """
-    PianoRoll { width: auto; height: auto; }
+    PianoRoll { width: 1fr; height: auto; min-height: 8; }
+    PianoRoll:focus { background: $boost; }
     """
 
+    class Edited(Message):
+        """The notes of the shown track and section after an edit (the whole section's notes)."""
+
+        def __init__(self, notes: list[Note], what: str) -> None:
+            super().__init__()
+            self.notes, self.what = notes, what
+
+    class RegenerateBars(Message):
+        """New material asked for the bars from `first` to `last` (0-based bars of the piece)."""
+
+        def __init__(self, first: int, last: int) -> None:
+            super().__init__()
+            self.first, self.last = first, last
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.message = ""            # shown instead of a roll (no piece yet, arranging)
+        self.notes: list[Note] = []
+        self.start = self.end = 0
+        self.bar_starts: list[int] = []
+        self.first_bar = 0           # the piece's bar index of the section's first bar
+        self.chords: list[tuple[int, str]] = []
+        self.title = ""
+        self.drum = False
+        self.key: Key | None = None
+        self.locked = False
+        self.cursor = (0, 60)        # (tick, pitch)
+        self.view = 0                # first column shown
+        self.selected: set[int] = set()   # indices into notes
+        self.ident: tuple = ()
+        self.memory: dict[tuple, tuple] = {}   # ident -> (cursor, view, selected (start, pitch)) left behind
+
+    # --- what is shown --------------------------------------------------------------------------
+
+    def update(self, message: str) -> None:  # type: ignore[override]
+        self.message, self.ident = message, ()
+        self.refresh(layout=True)
+
     def show(self, notes, start: int, end: int, bar_starts: list[int], title: str, drum: bool = False,
-             key: Key | None = None) -> None:
-        """Draw the notes; pitch names are spelled in `key` (the key at that point of the piece)."""
-        step = 120  # a 16th at PPQ 480
-        cols = max(1, (end - start) // step)
-        if not notes:
-            self.update(Text(f"{title}\n(no notes)"))
+             key: Key | None = None, chords: list[tuple[int, str]] | None = None, first_bar: int = 0,
+             locked: bool = False) -> None:
+        """Show a track's notes in [start, end); the cursor and view stay where they were when the same
+        track and section come back (after an edit, an undo, a render)."""
+        ident = (title.split(" (")[0], start, end)
+        same = ident == self.ident
+        if not same and self.ident:   # where the user was in each track and section, for coming back
+            self.memory[self.ident] = (self.cursor, self.view, {(self.notes[i].start, self.notes[i].pitch)
+                                                                for i in self.selected if i < len(self.notes)})
+        self.message, self.ident = "", ident
+        self.notes = sorted(notes, key=lambda n: (n.start, n.pitch))
+        self.start, self.end, self.title, self.drum, self.key = start, end, title, drum, key
+        self.bar_starts = [b for b in bar_starts if start <= b < end]
+        self.first_bar, self.chords, self.locked = first_bar, chords or [], locked
+        if not same and ident in self.memory:
+            self.cursor, self.view, chosen = self.memory.pop(ident)
+            self.selected = {i for i, n in enumerate(self.notes) if (n.start, n.pitch) in chosen}
+        elif not same:
+            self.selected = set()
+            pitch = self.notes[0].pitch if self.notes else (38 if drum else 60)
+            self.cursor, self.view = (start, pitch), 0
+        else:
+            self.selected = {i for i in self.selected if i < len(self.notes)}
+        self.refresh(layout=True)
+
+    def _rows(self) -> list[int]:
+        """Pitches shown, high to low: the notes' range and the cursor with some room (drums: the sounds used)."""
+        pitches = {n.pitch for n in self.notes} | {self.cursor[1]}
+        if self.drum:
+            return sorted(pitches | {36, 38, 42}, reverse=True)
+        lo, hi = min(pitches) - 2, max(pitches) + 2
+        if hi - lo < 12:
+            lo, hi = lo - (12 - (hi - lo)) // 2, lo - (12 - (hi - lo)) // 2 + 12
+        return list(range(min(127, hi), max(0, lo) - 1, -1))
+
+    def _label(self, pitch: int) -> str:
+        if self.drum:
+            return GM_DRUM_NAMES.get(pitch, str(pitch))[:LABEL - 1]
+        return pitch_name(pitch, self.key)
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return 1 if self.message else len(self._rows()) + 3
+
+    def render(self) -> Text:
+        if self.message:
+            return Text(self.message)
+        width = max(8, self.size.width - LABEL)
+        cols = max(1, (self.end - self.start) // STEP)
+        cur_col = (self.cursor[0] - self.start) // STEP
+        if cur_col < self.view:
+            self.view = cur_col
+        elif cur_col >= self.view + width:
+            self.view = cur_col - width + 1
+        shown = range(self.view, min(cols, self.view + width))
+        bars = {(b - self.start) // STEP: self.first_bar + i + 1 for i, b in enumerate(self.bar_starts)}
+        out = Text()
+        state = " (locked)" if self.locked else ""
+        out.append(f"{self.title}{state}  bar {self._bar_of(self.cursor[0]) + 1}, {self._label(self.cursor[1])}\n",
+                   style="bold")
+        line = [" "] * len(shown)
+        for c, number in bars.items():
+            if c in shown:
+                for j, ch in enumerate(str(number)):
+                    if c - self.view + j < len(line):
+                        line[c - self.view + j] = ch
+        out.append(" " * LABEL + "".join(line) + "\n", style="dim")
+        line = [" "] * len(shown)
+        for tick, symbol in self.chords:
+            c = (tick - self.start) // STEP - self.view
+            if 0 <= c < len(line):
+                for j, ch in enumerate(symbol):
+                    if c + j < len(line):
+                        line[c + j] = ch
+        out.append(" " * LABEL + "".join(line) + "\n", style="green")
+        cells: dict[tuple[int, int], tuple[str, int]] = {}
+        for i, n in enumerate(self.notes):
+            c0 = (n.start - self.start) // STEP
+            c1 = max(c0 + 1, -(-(n.end - self.start) // STEP))
+            for c in range(c0, c1 if not self.drum else c0 + 1):
+                cells[(n.pitch, c)] = ("▐" if c == c0 else "█", i)
+        for p in self._rows():
+            out.append(self._label(p).ljust(LABEL)[:LABEL], style="dim")
+            black = not self.drum and p % 12 in (1, 3, 6, 8, 10)
+            for c in shown:
+                ch, i = cells.get((p, c), ("│" if c in bars else "·" if c % 4 == 0 else " ", -1))
+                style = "blue" if black else "cyan"
+                if i >= 0:
+                    style = "bold yellow" if i in self.selected else style
+                if (p, c) == (self.cursor[1], cur_col) and self.has_focus:
+                    style += " reverse"
+                out.append(ch, style=style)
+            out.append("\n")
+        return out
+
+    # --- editing ------------------------------------------------------------------------------
+
+    def _bar_of(self, tick: int) -> int:
+        return max(0, bisect.bisect_right(self.bar_starts, tick) - 1) + self.first_bar
+
+    def _under_cursor(self) -> int | None:
+        t, p = self.cursor
+        return next((i for i, n in enumerate(self.notes) if n.pitch == p and n.start <= t < max(n.end, n.start + STEP)),
+                    None)
+
+    def _targets(self) -> list[int]:
+        if self.selected:
+            return sorted(self.selected)
+        i = self._under_cursor()
+        return [] if i is None else [i]
+
+    def _edit(self, notes: list[Note], what: str, selected: set[int] | None = None) -> None:
+        if self.locked:
+            self.app.notify("The track is locked: unlock it (l) to edit its notes", severity="warning")
             return
-        lo = min(n.pitch for n in notes)
-        hi = max(n.pitch for n in notes)
-        rows = {p: [" "] * cols for p in range(lo, hi + 1)}
-        bars = {(b - start) // step for b in bar_starts if start <= b < end}
-        for p in rows:
-            for c in bars:
-                if c < cols:
-                    rows[p][c] = "│"
-        for n in notes:
-            c0 = max(0, (n.start - start) // step)
-            c1 = min(cols, max(c0 + 1, (n.end - start + step - 1) // step))
-            row = rows[n.pitch]
-            row[c0] = "█" if drum else "▐"
-            for c in range(c0 + 1, c1):
-                row[c] = "█" if not drum else row[c]
-        out = Text(title + "\n", style="bold")
-        for p in range(hi, lo - 1, -1):
-            label = f"{p:3d}" if drum else pitch_name(p, key).ljust(4)
-            out.append(label.rjust(4) + " ", style="dim")
-            out.append("".join(rows[p]) + "\n", style="cyan" if p % 12 not in (1, 3, 6, 8, 10) else "blue")
-        self.update(out)
+        keep = [(n.start, n.pitch) for i, n in enumerate(notes) if selected and i in selected]
+        self.notes = sorted(notes, key=lambda n: (n.start, n.pitch))
+        self.selected = {i for i, n in enumerate(self.notes) if (n.start, n.pitch) in keep}
+        self.refresh(layout=True)
+        self.post_message(self.Edited(list(self.notes), what))
+
+    def action_move(self, dt: int, dp: int) -> None:
+        if self.message:
+            return
+        t, p = self.cursor
+        if self.drum and dp:
+            rows = self._rows()
+            j = rows.index(p) - (1 if dp > 0 else -1) * (1 if abs(dp) == 1 else 4)
+            p = rows[max(0, min(len(rows) - 1, j))] if 0 <= j < len(rows) else max(27, min(87, p + dp))
+        else:
+            p = max(0, min(127, p + dp))
+        t = max(self.start, min(self.end - STEP, t + dt * STEP))
+        self.cursor = (t, p)
+        self.refresh(layout=True)
+
+    def action_bar(self, direction: int) -> None:
+        starts = [*self.bar_starts, self.end]
+        t = self.cursor[0]
+        if direction < 0:
+            t = max((b for b in starts if b < t), default=self.start)
+        else:
+            t = min((b for b in starts if b > t), default=self.end)
+        self.cursor = (max(self.start, min(self.end - STEP, t)), self.cursor[1])
+        self.refresh()
+
+    def action_select(self) -> None:
+        i = self._under_cursor()
+        if i is not None:
+            self.selected ^= {i}
+            self.refresh()
+
+    def action_add(self) -> None:
+        if self.message:
+            return
+        i = self._under_cursor()
+        if i is not None:
+            self.action_select()
+            return
+        t, p = self.cursor
+        length = STEP if self.drum else 4 * STEP
+        nxt = min((n.start for n in self.notes if n.pitch == p and n.start > t), default=self.end)
+        note = Note(t, min(t + length, nxt, self.end), p, 90 if self.drum else 80)
+        self._edit([*self.notes, note], f"add {self._label(p)}")
+
+    def action_delete(self) -> None:
+        gone = set(self._targets())
+        if gone:
+            self._edit([n for i, n in enumerate(self.notes) if i not in gone], f"delete {len(gone)} note(s)")
+
+    def action_shift(self, dt: int, dp: int) -> None:
+        idx = self._targets()
+        if not idx:
+            return
+        moved = []
+        for i, n in enumerate(self.notes):
+            if i in idx:
+                s, e = n.start + dt * STEP, n.end + dt * STEP
+                if s < self.start or s >= self.end or not 0 <= n.pitch + dp <= 127:
+                    return   # would leave the section or the keyboard: nothing moves
+                n = Note(s, e, n.pitch + dp, n.velocity)
+            moved.append(n)
+        self.cursor = (max(self.start, min(self.end - STEP, self.cursor[0] + dt * STEP)),
+                       max(0, min(127, self.cursor[1] + dp)))
+        self._edit(moved, "move notes", set(idx))
+
+    def action_length(self, steps: int) -> None:
+        idx = self._targets()
+        if idx and not self.drum:
+            notes = [Note(n.start, max(n.start + STEP, n.end + steps * STEP), n.pitch, n.velocity) if i in idx else n
+                     for i, n in enumerate(self.notes)]
+            self._edit(notes, "longer notes" if steps > 0 else "shorter notes", set(idx))
+
+    def action_velocity(self, delta: int) -> None:
+        idx = self._targets()
+        if idx:
+            notes = [Note(n.start, n.end, n.pitch, max(1, min(127, n.velocity + delta))) if i in idx else n
+                     for i, n in enumerate(self.notes)]
+            self._edit(notes, "louder" if delta > 0 else "softer", set(idx))
+
+    def action_regenerate(self) -> None:
+        ticks = [self.notes[i].start for i in self.selected] or [self.cursor[0]]
+        self.post_message(self.RegenerateBars(self._bar_of(min(ticks)), self._bar_of(max(ticks))))
 
 
 class BarValidator(Validator):
