@@ -166,7 +166,15 @@ class ComposerApp(App):
                 text = " ".join(k for k in keys if k)
             rows.append((text, what))
         rows.insert(len(rows) - 2, (self.key_for("command-palette"), "command palette"))
+        rows[-2:-2] = self.ROLL_HELP
         return rows
+
+    # The piano roll's own keys (they act while the roll has the focus).
+    ROLL_HELP = [("arrows home end pgup pgdn", "roll: cursor by 16th, semitone, bar, octave"),
+                 ("enter space delete", "roll: add a note (or select one), select, delete"),
+                 ("shift+arrows", "roll: move the selected notes"),
+                 ("+ - < >", "roll: longer, shorter, softer, louder"),
+                 ("b", "roll: regenerate the bars of the selection")]
 
     # --- layout ----------------------------------------------------------------------
 
