@@ -188,7 +188,7 @@ def _regenerate(tx: project.Transaction, folder: Path, section: str | None, trac
             out |= {names[t.lower()]} if t.lower() in names else by_role
         return out
     want_tracks = track_names(tracks, "--track") or None
-    keep = track_names(locked, "--lock")
+    keep = track_names(locked, "--lock") | {t.name for t in plan.tracks if t.lock}   # locked in the TUI too
     regen_bars: set[int] | None = None
     if section is not None:
         regen_bars = _section_bars(plan, section)
@@ -337,6 +337,7 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
     score = chosen.arrange(sheet, seed=seed, base=base, bars=bars, tracks=tracks, locked=locked,
                            brief=brief or plan.style, progress=lambda f, m: progress("arrange", f, m), **opts)
     finish(score, sheet, bars, ({p.name for p in sheet.parts} if tracks is None else set(tracks)) - set(locked))
+    apply_mix(plan, score)
     score.validate()
     return score
 
@@ -607,6 +608,15 @@ def _export_project(folder: Path, progress: StepProgress, pdf: bool = False, par
     return export(plan, score, folder, progress=progress, pdf=pdf, parts=parts)
 
 
+def apply_mix(plan: Plan, score: Score) -> None:
+    """The plan's mixer onto the score's parts: level and pan (MIDI CC7 and CC10 in piece.mid, heard in
+    every render)."""
+    mix = {t.name: (t.volume, t.pan_cc) for t in plan.tracks}
+    for part in score.parts:
+        if part.name in mix:
+            part.volume, part.pan = mix[part.name]
+
+
 def apply_plan_meta(plan: Plan, score: Score) -> None:
     """Bring back what MIDI cannot carry (roles, section names, chord symbols) from the plan onto an imported score."""
     sheet = plan.to_sheet()
@@ -617,3 +627,4 @@ def apply_plan_meta(plan: Plan, score: Score) -> None:
         score.bars = [b.bar for b in sheet.bars]
         score.chords = sheet.chord_changes()
     score.title = plan.title
+    apply_mix(plan, score)

@@ -100,6 +100,22 @@ class Track(BaseModel):
     drum: bool = False
     kit: str | None = Field(default=None, description="a drum track's instrument when it is not a drum set",
                             json_schema_extra=_one_of(tuple(PERCUSSION)))
+    # The mixer (absent: as arranged, centre, playing, unlocked).
+    level: float | None = Field(default=None, ge=-40, le=2, description="mixer level in dB (0: as arranged)")
+    pan: float | None = Field(default=None, ge=-1, le=1, description="pan, -1 left to 1 right")
+    mute: bool | None = Field(default=None, description="left out of the mix")
+    solo: bool | None = Field(default=None, description="only soloed tracks are heard when any is")
+    lock: bool | None = Field(default=None, description="kept as it is when the piece is regenerated")
+
+    @property
+    def volume(self) -> int:
+        """The level as MIDI channel volume (CC7): 100 at 0 dB, General MIDI's 40 log10 curve."""
+        return max(0, min(127, round(100 * 10 ** ((self.level or 0.0) / 40))))
+
+    @property
+    def pan_cc(self) -> int:
+        """The pan as MIDI CC10: 0 left, 64 centre, 127 right."""
+        return max(0, min(127, round(64 + 63.5 * (self.pan or 0.0))))
 
     @field_validator("name")
     @classmethod

@@ -111,6 +111,68 @@ class Session:
         self.plan, self.score = pipeline.load_project(self.folder)
         if self.plan is not None and self.score is not None:
             pipeline.apply_plan_meta(self.plan, self.score)
+        self._flags_from_plan()
+
+    def _flags_from_plan(self) -> None:
+        """Mute, solo and lock as the plan keeps them (they are part of the project, and of its history)."""
+        tracks = self.plan.tracks if self.plan is not None else []
+        self.muted = {t.name for t in tracks if t.mute}
+        self.solo = {t.name for t in tracks if t.solo}
+        self.locked = {t.name for t in tracks if t.lock}
+
+    # --- the mixer ----------------------------------------------------------------------
+
+    FLAGS = ("mute", "solo", "lock")
+
+    def toggle(self, track: str, flag: str) -> bool:
+        """Mute, solo or lock a track (or undo that): saved in the plan as one undoable edit. Returns the new state."""
+        if flag not in self.FLAGS:
+            raise SessionError(f"unknown track switch {flag!r}; choose from {', '.join(self.FLAGS)}")
+        self._need_plan()
+        assert self.plan is not None
+        current = next((t for t in self.plan.tracks if t.name == track), None)
+        if current is None:
+            raise SessionError(f"no track {track!r}")
+        on = not getattr(current, flag)
+        self._edit_tracks(track, {flag: True if on else None})
+        return on
+
+    def set_mix(self, track: str, level: float | None = None, pan: float | None = None) -> None:
+        """A track's mixer level (dB, -40 to +2) and pan (-1 left to 1 right): in the plan, in piece.mid as
+        channel volume and pan, heard in every render; one undoable edit."""
+        self._need_plan()
+        changes: dict[str, Any] = {}
+        if level is not None:
+            if not -40 <= level <= 2:
+                raise SessionError(f"level {level:g} dB is outside -40 to +2 dB")
+            changes["level"] = round(level, 1) or None
+        if pan is not None:
+            if not -1 <= pan <= 1:
+                raise SessionError(f"pan {pan:g} is outside -1 (left) to 1 (right)")
+            changes["pan"] = round(pan, 2) or None
+        if changes:
+            self._edit_tracks(track, changes)
+
+    def _edit_tracks(self, track: str, changes: dict) -> None:
+        assert self.plan is not None
+        data = self.plan.model_dump(mode="json", exclude_none=True)
+        for t in data["tracks"]:
+            if t["name"] == track:
+                for k, v in changes.items():
+                    if v is None:
+                        t.pop(k, None)
+                    else:
+                        t[k] = v
+                break
+        else:
+            raise SessionError(f"no track {track!r}")
+        plan = Plan.model_validate(data)
+        score = self.score
+        if score is not None:
+            score = replace(score, parts=[replace(p) for p in score.parts])
+            pipeline.apply_mix(plan, score)
+        self._commit(plan, score)
+        self._flags_from_plan()
 
     # --- composing -------------------------------------------------------------------
 

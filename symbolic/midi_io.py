@@ -80,6 +80,11 @@ def to_midi(score: Score) -> mido.MidiFile:
         if port:
             ev.append((0, 2, mido.MetaMessage("midi_port", port=port, time=0)))
         ev.append((0, 3, mido.Message("program_change", channel=ch, program=0 if part.is_drum else part.program, time=0)))
+        # The mixer's settings, where they are not General MIDI's own starting values.
+        if part.volume != 100:
+            ev.append((0, 4, mido.Message("control_change", channel=ch, control=7, value=part.volume, time=0)))
+        if part.pan != 64:
+            ev.append((0, 4, mido.Message("control_change", channel=ch, control=10, value=part.pan, time=0)))
         notes = sorted(part.notes, key=lambda n: (n.start, n.pitch, n.end))
         last_on: dict[int, int] = {}
         ends: dict[int, int] = {}
@@ -158,6 +163,20 @@ def _bpm(tempo: int, tick: int) -> float:
     return round(bpm, 3)
 
 
+def _control(msg, t: int, mix: dict[tuple[int, int], int], pedal_down: dict[int, int],
+             pedal: dict[int, list[tuple[int, int]]]) -> None:
+    """A controller: the first volume (CC7) and pan (CC10) are the track's mixer; CC64 is the pedal."""
+    if msg.control in (7, 10):
+        mix.setdefault((msg.channel, msg.control), msg.value)
+    elif msg.control == 64:
+        if msg.value >= 64:
+            pedal_down.setdefault(msg.channel, t)
+        elif msg.channel in pedal_down:
+            down = pedal_down.pop(msg.channel)
+            if t > down:
+                pedal.setdefault(msg.channel, []).append((down, t))
+
+
 def midi_to_score(mid: mido.MidiFile, title: str = "") -> Score:
     """A parsed MIDI file as a Score; ScoreError (one line) for anything outside the caps.
 
@@ -181,6 +200,7 @@ def midi_to_score(mid: mido.MidiFile, title: str = "") -> Score:
         now = 0
         name = ""
         program: dict[int, int] = {}
+        mix: dict[tuple[int, int], int] = {}
         open_notes: dict[tuple[int, int], list[tuple[int, int]]] = {}
         by_channel: dict[int, list[Note]] = {}
         pedal_down: dict[int, int] = {}
@@ -206,13 +226,8 @@ def midi_to_score(mid: mido.MidiFile, title: str = "") -> Score:
                 continue
             if msg.type == "program_change":
                 program.setdefault(msg.channel, msg.program)
-            elif msg.type == "control_change" and msg.control == 64:
-                if msg.value >= 64:
-                    pedal_down.setdefault(msg.channel, t)
-                elif msg.channel in pedal_down:
-                    down = pedal_down.pop(msg.channel)
-                    if t > down:
-                        pedal.setdefault(msg.channel, []).append((down, t))
+            elif msg.type == "control_change":
+                _control(msg, t, mix, pedal_down, pedal)
             elif msg.type == "note_on" and msg.velocity > 0:
                 open_notes.setdefault((msg.channel, msg.note), []).append((t, msg.velocity))
             elif msg.type in ("note_off", "note_on"):
@@ -234,7 +249,8 @@ def midi_to_score(mid: mido.MidiFile, title: str = "") -> Score:
                 end = max(n.end for n in notes)
                 if end > pedal_down[ch]:
                     pedal.setdefault(ch, []).append((pedal_down[ch], end))
-            part = Part(pname, program.get(ch, 0), drum, "drums" if drum else "", notes, pedal.get(ch, []))
+            part = Part(pname, program.get(ch, 0), drum, "drums" if drum else "", notes, pedal.get(ch, []),
+                        volume=mix.get((ch, 7), 100), pan=mix.get((ch, 10), 64))
             part.sort()
             parts.append(part)
     if not parts:

@@ -79,10 +79,15 @@ class Part:
     notes: list[Note] = field(default_factory=list)
     # Sustain pedal (MIDI CC64) as (down, up) tick spans, sorted and disjoint.
     pedal: list[tuple[int, int]] = field(default_factory=list)
+    # The mixer: channel volume (CC7) and pan (CC10, 0 left, 64 centre, 127 right), as General MIDI starts them.
+    volume: int = 100
+    pan: int = 64
 
     def __post_init__(self) -> None:
         if not (0 <= self.program <= 127):
             raise ScoreError(f"part {self.name!r} has program {self.program} outside 0-127")
+        if not (0 <= self.volume <= 127 and 0 <= self.pan <= 127):
+            raise ScoreError(f"part {self.name!r} has volume {self.volume} or pan {self.pan} outside 0-127")
         check_pedal(self.pedal, self.name)
 
     def sort(self) -> None:

@@ -6,7 +6,7 @@ import soundfile as sf
 from textual.widgets import DataTable, Input, TabbedContent
 
 from composer.pipeline import new_piece
-from tui.app import ComposerApp
+from tui.app import CELL0, ComposerApp
 from tui.widgets import ChordEditor, Help, Picker
 
 BRIEF = "a calm folk tune in G major, 4/4 at 100 bpm, for fiddle, acoustic guitar and upright bass, 20 seconds"
@@ -117,7 +117,7 @@ def test_regenerate_section_keeps_other_sections_and_locked_tracks(project):
             await pilot.pause()
             assert app.query_one("#tabs", TabbedContent).active == "tab-arrangement"
             cells = app.query_one("#cells", DataTable)
-            cells.move_cursor(row=2, column=5 + 1)  # the bass, second section
+            cells.move_cursor(row=2, column=CELL0 + 1)  # the bass, second section
             await pilot.pause()
             await pilot.press("l")
             assert "Upright Bass" in app.session.locked
@@ -512,7 +512,7 @@ async def _pick(app, pilot, track: str, section: int) -> None:
     app.action_show_tab("tab-arrangement")
     await pilot.pause()
     app.query_one("#cells", DataTable).move_cursor(row=[t.name for t in app.plan.tracks].index(track),
-                                                   column=5 + section)
+                                                   column=CELL0 + section)
     await pilot.pause()
     app.action_show_tab("tab-roll")
     await pilot.pause()
@@ -603,17 +603,36 @@ def test_the_roll_names_drum_rows_and_scrolls_with_the_cursor(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_arrangement_cursor_stays_where_it_was_left(project):
+def test_mute_solo_lock_and_the_mixer_are_kept_undoable_and_the_cursor_stays(project):
+    from symbolic.midi_io import read_midi
+
     async def scenario():
         app = ComposerApp(project)
         async with app.run_test(size=(120, 40)) as pilot:
             app.action_show_tab("tab-arrangement")
             cells = app.query_one("#cells", DataTable)
-            cells.move_cursor(row=1, column=6)
+            cells.move_cursor(row=1, column=CELL0 + 1)
             await pilot.pause()
-            await pilot.press("m", "m", "l", "s")
-            await pilot.pause()
-            assert (cells.cursor_coordinate.row, cells.cursor_coordinate.column) == (1, 6)
+            for key in ("m", "m", "l", "s", "full_stop", "full_stop", "left_square_bracket"):
+                await pilot.press(key)
+                await wait_idle(app, pilot)
+            assert (cells.cursor_coordinate.row, cells.cursor_coordinate.column) == (1, CELL0 + 1)
             name = app.plan.tracks[1].name
             assert name not in app.session.muted and name in app.session.locked and name in app.session.solo
+            track = app.plan.tracks[1]
+            assert (track.level, track.pan) == (2.0, -0.1)
+        # Kept in the project: a new session finds them, and piece.mid carries the level and pan.
+        app = ComposerApp(project)
+        async with app.run_test(size=(120, 40)) as pilot:
+            name = app.plan.tracks[1].name
+            assert name in app.session.locked and name in app.session.solo
+            part = next(p for p in read_midi(project / "piece.mid").parts if p.name == name)
+            assert (part.volume, part.pan) == (112, 58)
+            app.action_show_tab("tab-arrangement")
+            await pilot.pause()
+            app.query_one("#cells", DataTable).move_cursor(row=1, column=CELL0 + 1)
+            await pilot.pause()
+            await pilot.press("ctrl+z")     # the pan back to the centre
+            await wait_idle(app, pilot)
+            assert app.plan.tracks[1].pan is None and app.plan.tracks[1].level == 2.0
     run(scenario())

@@ -54,6 +54,13 @@ def audio_player() -> list[str] | None:
     return None
 
 
+CELL0 = 7   # the Arrangement table's first section column (after track, role, M, S, L, level, pan)
+
+
+def _pan_text(pan: float) -> str:
+    return "C" if abs(pan) < 0.005 else f"{'L' if pan < 0 else 'R'}{abs(pan) * 100:.0f}"
+
+
 class ComposerApp(App):
     """Brief and revise boxes; plan, arrangement, piano-roll and render tabs; progress and log."""
 
@@ -74,6 +81,10 @@ class ComposerApp(App):
         Binding("l", "lock", "Lock", id="lock", show=False),
         Binding("i", "instrument", "Instrument", id="instrument", show=False),
         Binding("y", "style", "Style", id="style", show=False),
+        Binding("full_stop", "level(1)", "Level up", id="level-up", show=False),
+        Binding("comma", "level(-1)", "Level down", id="level-down", show=False),
+        Binding("right_square_bracket", "pan(0.1)", "Pan right", id="pan-right", show=False),
+        Binding("left_square_bracket", "pan(-0.1)", "Pan left", id="pan-left", show=False),
         Binding("b", "regenerate_bars", "Regenerate bars", id="regenerate-bars", show=False),
         Binding("c", "cancel", "Cancel", id="cancel", show=False),
         Binding("1", "show_tab('tab-plan')", "Plan", id="tab-plan", show=False),
@@ -92,6 +103,8 @@ class ComposerApp(App):
         (("regenerate-bars",), "regenerate a bar range"),
         (("alternatives",), "three alternatives, then pick (A/B)"),
         (("mute", "solo", "lock"), "mute, solo, lock the track"),
+        (("level-down", "level-up"), "the track's level down, up (1 dB)"),
+        (("pan-left", "pan-right"), "pan the track left, right"),
         (("instrument",), "change the track's instrument"),
         (("style",), "change the style: a genre's groove, the feel, the swing"),
         (("render",), "render mix and stems"),
@@ -297,11 +310,11 @@ class ComposerApp(App):
         plan = self.shown_plan
         if plan is None:
             return
-        table.add_columns("Track", "Role", "M", "S", "L", *[s.name for s in plan.sections])
+        table.add_columns("Track", "Role", "M", "S", "L", "Level", "Pan", *[s.name for s in plan.sections])
         counts = self._cell_counts() if self.planned is None else {}
         for t in plan.tracks:
             row = [t.name, t.role, "M" if t.name in self.session.muted else "·", "S" if t.name in self.session.solo else "·",
-                   "L" if t.name in self.session.locked else "·"]
+                   "L" if t.name in self.session.locked else "·", f"{t.level or 0:+.0f} dB", _pan_text(t.pan or 0.0)]
             row += [str(counts.get((t.name, i), 0)) if self.planned is None else "…" for i in range(len(plan.sections))]
             table.add_row(*row)
         if table.row_count:
@@ -390,8 +403,8 @@ class ComposerApp(App):
         row, col = event.coordinate.row, event.coordinate.column
         if row < len(plan.tracks):
             self.track = plan.tracks[row].name
-        if col >= 5 and col - 5 < len(plan.sections):
-            self.section = col - 5
+        if col >= CELL0 and col - CELL0 < len(plan.sections):
+            self.section = col - CELL0
         self._show_roll()
 
     @on(DataTable.RowSelected, "#chords")
@@ -651,21 +664,44 @@ class ComposerApp(App):
         names = [t.name for t in self.plan.tracks]
         return self.track if self.track is not None and self.track in names else names[0]
 
-    def _toggle(self, which: set[str], label: str) -> None:
-        if self._need_plan():
-            name = self._current_track()
-            which.symmetric_difference_update({name})
-            self.log_line(f"{label} {name}: {'on' if name in which else 'off'}")
-            self._show_cells()
+    def _toggle(self, flag: str) -> None:
+        """Mute, solo or lock: saved in the project (undoable, kept when it reopens)."""
+        if self._need_plan() and not self._arranging(f"{flag} a track"):
+            self.run_task("saving", self._toggle_job, self._current_track(), flag)
+
+    def _toggle_job(self, name: str, flag: str) -> str:
+        on = self.session.toggle(name, flag)
+        return f"{flag} {name}: {'on' if on else 'off'}"
 
     def action_mute(self) -> None:
-        self._toggle(self.session.muted, "mute")
+        self._toggle("mute")
 
     def action_solo(self) -> None:
-        self._toggle(self.session.solo, "solo")
+        self._toggle("solo")
 
     def action_lock(self) -> None:
-        self._toggle(self.session.locked, "lock")
+        self._toggle("lock")
+
+    def _mix(self, level: float = 0.0, pan: float = 0.0) -> None:
+        """Nudge the track's level (dB) or pan; saved in the project, heard in the next render."""
+        if not self._need_plan() or self._arranging("change the mix"):
+            return
+        name = self._current_track()
+        track = next(t for t in self.plan.tracks if t.name == name)
+        new_level = round(max(-40.0, min(2.0, (track.level or 0.0) + level)), 1)
+        new_pan = round(max(-1.0, min(1.0, (track.pan or 0.0) + pan)), 2)
+        self.run_task("saving", self._mix_job, name, new_level if level else None, new_pan if pan else None)
+
+    def _mix_job(self, name: str, level: float | None, pan: float | None) -> str:
+        self.session.set_mix(name, level=level, pan=pan)
+        track = next(t for t in self.plan.tracks if t.name == name)
+        return f"{name}: level {track.level or 0:+.1f} dB, pan {_pan_text(track.pan or 0.0)}"
+
+    def action_level(self, step: float) -> None:
+        self._mix(level=step)
+
+    def action_pan(self, step: float) -> None:
+        self._mix(pan=step)
 
     def action_instrument(self) -> None:
         if not self._need_plan():
