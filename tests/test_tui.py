@@ -636,3 +636,44 @@ def test_mute_solo_lock_and_the_mixer_are_kept_undoable_and_the_cursor_stays(pro
             await wait_idle(app, pilot)
             assert app.plan.tracks[1].pan is None and app.plan.tracks[1].level == 2.0
     run(scenario())
+
+
+@pytest.mark.slow
+def test_generating_over_a_piece_and_quitting_during_a_task_ask_first(project):
+    import threading
+
+    from tui.widgets import Confirm
+
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test(size=(100, 30)) as pilot:
+            before = (project / "piece.mid").read_bytes()
+            app.query_one("#brief", Input).value = "a march in C for brass band, 20 seconds"
+            app.query_one("#brief", Input).focus()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, Confirm)
+            await pilot.press("n")
+            await pilot.pause()
+            assert not isinstance(app.screen, Confirm) and not app.busy
+            assert (project / "piece.mid").read_bytes() == before
+            assert not isinstance(app.focused, Input)      # the keys act, nothing types into the box
+            await pilot.press("g")
+            await pilot.pause()
+            assert isinstance(app.screen, Confirm)
+            await pilot.press("y")
+            await wait_idle(app, pilot)
+            assert "march" in app.plan.title.lower()
+            assert (project / "piece.mid").read_bytes() != before
+            # Quitting while a task runs asks first; "no" leaves the task running.
+            release = threading.Event()
+            app.run_task("waiting", lambda: (release.wait(30), "done")[1])
+            await pilot.press("q")
+            await pilot.pause()
+            assert isinstance(app.screen, Confirm)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.busy and app.is_running
+            release.set()
+            await wait_idle(app, pilot)
+    run(scenario())

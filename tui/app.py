@@ -36,7 +36,7 @@ from composer.llm import LLMSettings, load_settings
 from composer.session import Session, SessionError
 from symbolic.instruments import INSTRUMENTS
 
-from .widgets import Ask, ChordEditor, Help, PianoRoll, Picker
+from .widgets import Ask, ChordEditor, Confirm, Help, PianoRoll, Picker
 
 
 class Cancelled(Exception):
@@ -544,8 +544,8 @@ class ComposerApp(App):
 
     @on(Input.Submitted, "#brief")
     def _brief_submitted(self) -> None:
-        if self._start_generate():
-            self.action_show_tab("tab-plan")  # out of the box, so the next keys act (and the plan is in view)
+        self.action_show_tab("tab-plan")  # out of the box, so the next keys act (and the plan is in view)
+        self._start_generate()
 
     @on(Input.Submitted, "#revise")
     def _revise_submitted(self, event: Input.Submitted) -> None:
@@ -589,12 +589,25 @@ class ComposerApp(App):
     def action_generate(self) -> None:
         self._start_generate()
 
-    def _start_generate(self) -> bool:
+    def _start_generate(self) -> None:
         brief = self.query_one("#brief", Input).value.strip()
         if not brief and self.plan is None:
             self.notify("Type a brief first", severity="warning")
-            return False
-        return self.run_task("generating", self._generate, brief)
+            return
+        if self.busy:
+            self.run_task("generating", self._generate, brief)   # says a task is running
+            return
+        if self.score is None:
+            self.run_task("generating", self._generate, brief)
+            return
+        what = "a new piece from the brief" if brief else "every note of the piece, arranged afresh"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_task("generating", self._generate, brief)
+            else:
+                self.log_line("kept the current piece")
+        self.push_screen(Confirm(f"Replace the current piece with {what}? (undo brings it back)"), answered)
 
     def action_export(self) -> None:
         if self._need_score():
@@ -774,6 +787,19 @@ class ComposerApp(App):
             return
         self.log_line(f"{verb}: " + "; ".join(changed) if changed else f"nothing to {verb}")
         self.refresh_views()
+
+    async def action_quit(self) -> None:
+        """Quit; while a task runs, ask first (its work would be thrown away; saved files stay whole)."""
+        if not self.busy:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.action_cancel()
+                self.exit()
+        self.push_screen(Confirm("A task is running. Cancel it and quit? (files already saved stay whole)"),
+                         answered)
 
     def action_cancel(self) -> None:
         if self.busy:

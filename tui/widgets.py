@@ -388,6 +388,30 @@ class Ask(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class Confirm(ModalScreen[bool]):
+    """A yes/no question before something that cannot be taken back in one key: y or Enter says yes,
+    n or Escape says no."""
+
+    BINDINGS = [Binding("y,enter", "answer(True)", "Yes", id="confirm-yes"),
+                Binding("n,escape", "answer(False)", "No", id="confirm-no")]
+    DEFAULT_CSS = """
+    Confirm { align: center middle; }
+    Confirm > Vertical { width: 64; height: auto; border: round $warning; padding: 1 2; background: $surface; }
+    """
+
+    def __init__(self, question: str):
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question, id="confirm-question")
+            yield Label("y / Enter: yes    n / Esc: no", classes="dim")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
 class ChordEditor(Ask):
     """Edit one bar's chords as symbols or Roman numerals, validated as you type."""
 
