@@ -153,20 +153,24 @@ class Session:
         if changes:
             self._edit_tracks(track, changes)
 
-    def _edit_tracks(self, track: str, changes: dict) -> None:
+    def _with_track(self, track: str, edit) -> Plan:
+        """The plan with one track's fields edited in place by edit(fields) (its JSON form), validated."""
         assert self.plan is not None
         data = self.plan.model_dump(mode="json", exclude_none=True)
-        for t in data["tracks"]:
-            if t["name"] == track:
-                for k, v in changes.items():
-                    if v is None:
-                        t.pop(k, None)
-                    else:
-                        t[k] = v
-                break
-        else:
+        fields = next((t for t in data["tracks"] if t["name"] == track), None)
+        if fields is None:
             raise SessionError(f"no track {track!r}")
-        plan = Plan.model_validate(data)
+        edit(fields)
+        return Plan.model_validate(data)
+
+    def _edit_tracks(self, track: str, changes: dict) -> None:
+        def edit(t: dict) -> None:
+            for k, v in changes.items():
+                if v is None:
+                    t.pop(k, None)
+                else:
+                    t[k] = v
+        plan = self._with_track(track, edit)
         score = self.score
         if score is not None:
             score = replace(score, parts=[replace(p) for p in score.parts])
@@ -288,19 +292,15 @@ class Session:
         inst = INSTRUMENTS.get(instrument.lower().strip())
         if inst is None:
             raise SessionError(f"unknown instrument {instrument!r}")
-        data = self.plan.model_dump(mode="json", exclude_none=True)
-        for t in data["tracks"]:
-            if t["name"] == track:
-                if t["role"] == "drums" and not inst.drum or inst.drum and t["role"] != "drums":
-                    raise SessionError("drums and pitched instruments cannot swap places")
-                t["program"] = inst.program
-                t.pop("kit", None)
-                if inst.kit is not None:
-                    t["kit"] = inst.kit
-                break
-        else:
-            raise SessionError(f"no track {track!r}")
-        plan = Plan.model_validate(data)
+
+        def edit(t: dict) -> None:
+            if t["role"] == "drums" and not inst.drum or inst.drum and t["role"] != "drums":
+                raise SessionError("drums and pitched instruments cannot swap places")
+            t["program"] = inst.program
+            t.pop("kit", None)
+            if inst.kit is not None:
+                t["kit"] = inst.kit
+        plan = self._with_track(track, edit)
         score = self.score
         if score is not None:
             # Same notes, new sound: only the program changes (chord symbols, pedal and all else stay); a hand
