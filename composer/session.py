@@ -6,14 +6,15 @@ and render.
 """
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict
 
-from symbolic.arrange.base import on_kit
+from symbolic.arrange.base import on_kit, playable
 from symbolic.harmony import HarmonyError, parse_chord, parse_roman
-from symbolic.instruments import INSTRUMENTS
+from symbolic.instruments import INSTRUMENTS, instrument_for_program
 from symbolic.score import Note, Score
 
 from . import pipeline, project
@@ -286,30 +287,46 @@ class Session:
         self._load()
         return diff
 
-    def set_instrument(self, track: str, instrument: str) -> None:
+    def set_instrument(self, track: str, instrument: str) -> str:
+        """Give a track another instrument: the same notes, moved by octaves into the new instrument's range
+        (and one note at a time for a monophonic one); a track named after its instrument ("Cello",
+        "Cello II", "Piano Chords") takes the new one's name. One undoable edit; returns the track's name."""
         self._need_plan()
         assert self.plan is not None
         inst = INSTRUMENTS.get(instrument.lower().strip())
         if inst is None:
             raise SessionError(f"unknown instrument {instrument!r}")
+        old = next((t for t in self.plan.tracks if t.name == track), None)
+        if old is None:
+            raise SessionError(f"no track {track!r}")
+        name = _renamed(track, instrument_for_program(old.program, old.drum).name, inst.name,
+                        {t.name for t in self.plan.tracks} - {track})
 
         def edit(t: dict) -> None:
             if t["role"] == "drums" and not inst.drum or inst.drum and t["role"] != "drums":
                 raise SessionError("drums and pitched instruments cannot swap places")
-            t["program"] = inst.program
+            t["program"], t["name"] = inst.program, name
             t.pop("kit", None)
             if inst.kit is not None:
                 t["kit"] = inst.kit
         plan = self._with_track(track, edit)
         score = self.score
         if score is not None:
-            # Same notes, new sound: only the program changes (chord symbols, pedal and all else stay); a hand
-            # drum takes its own strokes for the drum set's.
-            score = replace(score, parts=[replace(p, program=inst.program, notes=list(p.notes)) if p.name == track
-                                          else p for p in score.parts])
+            # Same notes, new sound (chord symbols, pedal and all else stay), within what the instrument can
+            # play; a hand drum takes its own strokes for the drum set's.
+            score = replace(score, parts=[replace(p, name=name, program=inst.program, notes=list(p.notes))
+                                          if p.name == track else p for p in score.parts])
+            sheet = plan.to_sheet()
             if inst.kit is not None:
-                on_kit(score, plan.to_sheet(), tracks={track})
+                on_kit(score, sheet, tracks={name})
+            elif not inst.drum:
+                playable(score, sheet, tracks={name})
+        for flags in (self.muted, self.solo, self.locked):
+            if track in flags:
+                flags.discard(track)
+                flags.add(name)
         self._commit(plan, score)
+        return name
 
     def edit_notes(self, track: str, start: int, end: int, notes: list[Note]) -> None:
         """Replace the track's notes that start in [start, end) with `notes` (a piano-roll edit): checked,
@@ -395,6 +412,18 @@ class Session:
         self._need_plan()
         if self.score is None:
             raise SessionError("there are no notes yet: generate first")
+
+
+def _renamed(track: str, old: str, new: str, taken: set[str]) -> str:
+    """The track's name after its instrument changes from `old` to `new`: the new instrument's name where the
+    track was named after the old one (keeping a numeral or " Chords"), else as it was; never a name taken."""
+    rest = track[len(old):] if track.startswith(old) else None
+    if rest is None or (rest and not re.fullmatch(r" (?:[IVX]+|\d+|Chords)", rest)):
+        return track
+    name, k = new + rest, 2
+    while name in taken:
+        name, k = f"{new}{rest} {k}", k + 1
+    return name
 
 
 def _arrange(locked: set[str]):

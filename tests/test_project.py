@@ -375,7 +375,9 @@ def test_tui_edits_share_the_cli_history_and_refresh_what_depends_on_them(tmp_pa
     original = state(proj)
     harmonies = (proj / "piece.musicxml").read_text().count("<harmony")
     s = Session.open(proj)
-    s.set_instrument("Cello", "viola")
+    assert s.set_instrument("Cello", "viola") == "Viola"     # named after its instrument, it follows it
+    viola = next(p for p in s.score.parts if p.name == "Viola")
+    assert viola.notes and min(n.pitch for n in viola.notes) >= 48   # nothing under the viola's low C
     xml = (proj / "piece.musicxml").read_text()
     assert harmonies > 0 and xml.count("<harmony") == harmonies  # the chord symbols survive the edit
     assert "<midi-program>42</midi-program>" in xml  # GM 41, the viola, 1-based in MusicXML
@@ -414,9 +416,10 @@ def test_a_drum_track_changed_to_a_hand_drum_plays_its_strokes(tmp_path):
     assert main(["-q", "new", "a pop song in C for piano, bass and drums, 20 seconds", "--out", str(proj),
                  "--no-audio", "--arranger", "patterns"]) == 0
     s = Session.open(proj)
-    s.set_instrument("Drums", "cajon")
-    track = next(t for t in s.plan.tracks if t.name == "Drums")
-    drums = next(p for p in s.score.parts if p.name == "Drums")
+    name = s.set_instrument("Drums", "cajon")
+    track = next(t for t in s.plan.tracks if t.name == name)
+    drums = next(p for p in s.score.parts if p.name == name)
+    assert name != "Drums" and "caj" in name.lower()
     assert track.kit == "cajon" and drums.notes and {n.pitch for n in drums.notes} <= set(PERCUSSION["cajon"].strokes)
     s.close()
     assert json.loads((proj / "plan.json").read_text())["tracks"][-1]["kit"] == "cajon"

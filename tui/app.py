@@ -36,7 +36,7 @@ from composer.llm import LLMSettings, load_settings
 from composer.session import Session, SessionError
 from symbolic.instruments import INSTRUMENTS
 
-from .widgets import Ask, ChordEditor, Confirm, Help, PianoRoll, Picker
+from .widgets import Ask, ChordEditor, Confirm, Help, PianoRoll, Picker, pitch_name
 
 
 class Cancelled(Exception):
@@ -723,17 +723,21 @@ class ComposerApp(App):
             return
         track = self._current_track()
         drum = next(t.drum for t in self.plan.tracks if t.name == track)
-        names = sorted({k for k, v in INSTRUMENTS.items() if v.drum == drum})
+        # One entry per instrument (the table's aliases share one), with its range.
+        insts = sorted({v.name: v for v in INSTRUMENTS.values() if v.drum == drum}.values(), key=lambda v: v.name)
+        labels = [v.name if drum else f"{v.name}  ({pitch_name(v.low)}-{pitch_name(v.high)})" for v in insts]
 
         def done(index: int | None) -> None:
             if index is not None:
                 try:
-                    self.session.set_instrument(track, names[index])
-                    self.log_line(f"{track} now plays as {names[index]}")
+                    name = self.session.set_instrument(track, insts[index].name)
+                    self.track = name
+                    self.log_line(f"{track} now plays as {insts[index].name}" +
+                                  (f", renamed {name}" if name != track else ""))
                 except ValueError as exc:
                     self.notify(str(exc), severity="error")
                 self.refresh_views()
-        self.push_screen(Picker(f"Instrument for {track}", names), done)
+        self.push_screen(Picker(f"Instrument for {track}", labels, filter=True), done)
 
     # The style edits offered by `y`: each is a revision in the words `composer revise` reads.
     STYLE_EDITS = ("make it swing", "straight eighths", "shuffle feel", "lighter swing", "harder swing",

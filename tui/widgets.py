@@ -331,17 +331,34 @@ class Picker(ModalScreen[int | None]):
     Picker OptionList { height: auto; max-height: 14; }
     """
 
-    def __init__(self, title: str, options: list[str]):
+    def __init__(self, title: str, options: list[str], filter: bool = False):
         super().__init__()
-        self.title_text, self.options = title, options
+        self.title_text, self.options, self.filter = title, options, filter
+        self.shown = list(range(len(options)))   # indices into options, as listed now
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.title_text)
+            if self.filter:
+                yield Input(placeholder="type to filter", id="picker-filter")
             yield OptionList(*self.options, id="picker-options")
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Keep the options whose text holds every typed word."""
+        words = event.value.lower().split()
+        self.shown = [i for i, o in enumerate(self.options) if all(w in o.lower() for w in words)]
+        options = self.query_one("#picker-options", OptionList)
+        options.clear_options()
+        options.add_options([self.options[i] for i in self.shown])
+        if self.shown:
+            options.highlighted = 0
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if self.shown:
+            self.dismiss(self.shown[self.query_one("#picker-options", OptionList).highlighted or 0])
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option_index)
+        self.dismiss(self.shown[event.option_index])
 
     def action_cancel(self) -> None:
         self.dismiss(None)
