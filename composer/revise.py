@@ -143,6 +143,8 @@ def _transpose(data: dict, plan: Plan, shift: int, target: Key | None = None) ->
         if shift > 6:
             shift -= 12
     data["key"] = new_home.name
+    if data.get("title", "").endswith(f" in {home.name}"):   # a title that names the key follows it
+        data["title"] = data["title"][: -len(home.name)] + new_home.name
     for i, sec in enumerate(data["sections"]):
         new_key = keys[i].transpose(shift) if i or plan.sections[0].key else new_home
         if sec.get("key"):

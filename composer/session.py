@@ -204,6 +204,10 @@ class Session:
         """New material for a section, a track, a bar range or a cell; locked tracks stay as they are."""
         self._need_score()
         assert self.plan is not None
+        if track is not None and track in self.locked:
+            raise SessionError(f"{track} is locked: unlock it to regenerate it")
+        if track is None and {t.name for t in self.plan.tracks} <= self.locked:
+            raise SessionError("every track is locked: nothing to regenerate")
         if section is not None:
             bars = self.section_bars(section) if bars is None else bars
         self.seed = self.seed + 1 if seed is None else seed

@@ -425,3 +425,23 @@ def test_a_drum_track_changed_to_a_hand_drum_plays_its_strokes(tmp_path):
     assert json.loads((proj / "plan.json").read_text())["tracks"][-1]["kit"] == "cajon"
     assert main(["-q", "undo", str(proj)]) == 0
     assert "kit" not in json.loads((proj / "plan.json").read_text())["tracks"][-1]
+
+
+def test_regenerating_a_locked_track_says_so_and_changes_nothing(tmp_path):
+    from composer.session import Session, SessionError
+    proj = tmp_path / "p"
+    assert main(["-q", "new", "a pop song in C for piano, bass and drums, 20 seconds", "--out", str(proj),
+                 "--no-audio", "--arranger", "patterns"]) == 0
+    s = Session.open(proj)
+    before = state(proj)
+    assert s.toggle("Bass", "lock") is True
+    locked = state(proj)
+    tracks = json.loads((proj / "plan.json").read_text())["tracks"]
+    assert locked != before and next(t for t in tracks if t["name"] == "Bass")["lock"] is True
+    with pytest.raises(SessionError, match="Bass is locked"):
+        s.regenerate(section=0, track="Bass")
+    for name in ("Piano", "Piano Chords", "Drums"):
+        s.toggle(name, "lock")
+    with pytest.raises(SessionError, match="every track is locked"):
+        s.regenerate(section=0)
+    s.close()

@@ -31,7 +31,8 @@ def names(plan):
 def test_transpose_keeps_every_note_moved_by_the_interval(proj):
     old_plan, old_score = load_project(proj)
     plan, diff, regen = revise_project(proj, "transpose up a whole step")
-    assert plan.key == "D major" and not regen and diff[0] == "key: C major -> D major"
+    assert plan.key == "D major" and not regen and "key: C major -> D major" in diff
+    assert old_plan.title.endswith(" in C major") and plan.title == old_plan.title[:-len("C major")] + "D major"
     _, score = load_project(proj)
     for a, b in zip(old_score.parts, score.parts):
         shift = 0 if a.is_drum else 2
