@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from symbolic.arrange.base import on_kit, playable
-from symbolic.harmony import HarmonyError, parse_chord, parse_roman
+from symbolic.harmony import SHARP_NAMES, HarmonyError, parse_chord, parse_roman
 from symbolic.instruments import INSTRUMENTS, instrument_for_program
-from symbolic.score import Note, Score
+from symbolic.score import PPQ, Note, Score
 
 from . import pipeline, project
 from .plan import Plan, PlanError, parse_meter
@@ -227,6 +227,27 @@ class Session:
                                                       locked=frozenset(self.locked), progress=progress))
         return self.alternatives
 
+    def describe_take(self, score: Score, section: int, track: str | None = None) -> str:
+        """What a take of a section is like, to compare alternatives by: notes a bar, the range, the share
+        of notes off the beat, and how many of the current take's notes it keeps."""
+        self._need_score()
+        assert self.plan is not None and self.score is not None
+        sheet = self.plan.to_sheet()
+        sec = sheet.sections[section]
+        lo, hi = sheet.bars[sec.first_bar].bar.start, sheet.bars[sec.first_bar + sec.n_bars - 1].bar.end
+
+        def notes(sc: Score) -> list[tuple[int, int]]:
+            return [(n.start, n.pitch) for p in sc.parts if (track is None or p.name == track) and not p.is_drum
+                    for n in p.notes if lo <= n.start < hi]
+        mine, current = notes(score), set(notes(self.score))
+        if not mine:
+            return "no pitched notes"
+        off = sum(1 for t, _ in mine if (t - lo) % PPQ) / len(mine)
+        low, high = min(p for _, p in mine), max(p for _, p in mine)
+        same = sum(1 for x in mine if x in current) / len(mine)
+        return (f"{len(mine) / sec.n_bars:.1f} notes a bar, {_pitch_text(low)}-{_pitch_text(high)}, "
+                f"{off:.0%} off the beat, {same:.0%} as now")
+
     def pick(self, index: int) -> None:
         if not 0 <= index < len(self.alternatives):
             raise SessionError(f"no alternative {index + 1}")
@@ -416,6 +437,10 @@ class Session:
         self._need_plan()
         if self.score is None:
             raise SessionError("there are no notes yet: generate first")
+
+
+def _pitch_text(pitch: int) -> str:
+    return f"{SHARP_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
 def _renamed(track: str, old: str, new: str, taken: set[str]) -> str:

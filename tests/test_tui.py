@@ -149,6 +149,9 @@ def test_alternatives_pick_and_instrument_change(project):
             await pilot.press("a")
             await wait_idle(app, pilot)
             assert isinstance(app.screen, Picker)
+            options = app.screen.options   # the current take first, each with what it is like
+            assert len(options) == 4 and options[0].startswith("A (current): ") and "100% as now" in options[0]
+            assert all(" notes a bar, " in o and " off the beat" in o for o in options)
             await pilot.press("down", "enter")
             await pilot.pause()
             assert not isinstance(app.screen, Picker)

@@ -659,18 +659,20 @@ class ComposerApp(App):
             self.run_task("writing alternatives", self._alternatives, self.section, track)
 
     def _pick_alternative(self, section: int, track: str | None) -> None:
-        counts = [sum(len(p.notes) for p in alt.parts) for alt in self.session.alternatives]
-        options = [f"{chr(66 + i)}: alternative {i + 1} ({c} notes in the piece)" for i, c in enumerate(counts)]
+        assert self.session.score is not None   # alternatives are made from a piece
+        takes = [self.session.score, *self.session.alternatives]
+        options = [f"{chr(65 + i)}{' (current)' if i == 0 else ''}: "
+                   f"{self.session.describe_take(take, section, track)}" for i, take in enumerate(takes)]
 
         def done(index: int | None) -> None:
-            if index is None:
+            if not index:
                 self.log_line("kept the current version (A)")
                 return
-            self.session.pick(index)
-            self.log_line(f"picked {chr(66 + index)} for {self.plan.sections[section].name}")
+            self.session.pick(index - 1)
+            self.log_line(f"picked {chr(65 + index)} for {self.plan.sections[section].name}")
             self.refresh_views()
-        self.push_screen(Picker(f"A is the current {self.plan.sections[section].name}"
-                                f"{' (' + track + ')' if track else ''}; pick B, C or D", options), done)
+        self.push_screen(Picker(f"{self.plan.sections[section].name}{' (' + track + ')' if track else ''}: "
+                                "A is the current take; pick one", options), done)
 
     def _current_track(self) -> str:
         """The selected track of the session's plan (the first when the selection belongs to another plan)."""
