@@ -50,6 +50,11 @@ def test_brief_to_export_and_mix(tmp_path, soundfont):
             assert app.score.duration <= len(mix) / rate and float(abs(mix).max()) > 0.1
             assert sorted(p.stem for p in (tmp_path / "proj" / "stems").iterdir()) == \
                 sorted(t.name for t in app.plan.tracks)
+            assert "follow the notes" in app.output_status()
+            await pilot.press("full_stop")          # a mixer change rewrites piece.mid: the mix is now stale
+            await wait_idle(app, pilot)
+            assert "older than the notes" in app.output_status()
+            assert "older than the notes" in str(app.query_one("#render-status").render())
     run(scenario())
 
 

@@ -229,6 +229,7 @@ class ComposerApp(App):
                         yield Button("Render (r)", id="do-render")
                         yield Button("Export (e)", id="do-export")
                         yield Button("Play (p)", id="do-play")
+                    yield Label("", id="render-status")
         with Vertical(id="status"):
             yield ProgressBar(total=100, show_eta=False, id="progress")
             yield RichLog(id="log", max_lines=500, wrap=True, markup=False)
@@ -274,6 +275,27 @@ class ComposerApp(App):
         self._show_chords()
         self._show_cells()
         self._show_roll()
+        self._show_outputs()
+
+    def _show_outputs(self) -> None:
+        """Which outputs follow the notes as they are now: a mix older than piece.mid is stale."""
+        labels = self.query("#render-status")
+        if not labels:
+            return
+        self.query_one("#render-status", Label).update(self.output_status())
+
+    def output_status(self) -> str:
+        folder = self.folder
+        mid = folder / "piece.mid"
+        if not mid.exists():
+            return "No piece yet."
+        mixes = [p for p in (folder / "mix.wav", folder / "mix.flac") if p.exists()]
+        if not mixes:
+            return "Not rendered yet: r renders the mix and stems."
+        mix = max(mixes, key=lambda p: p.stat().st_mtime)
+        if mix.stat().st_mtime < mid.stat().st_mtime:
+            return f"{mix.name} is older than the notes (edited since): r renders it again."
+        return f"{mix.name} and stems/ follow the notes as they are now."
 
     def _show_sections(self) -> None:
         table = self.query_one("#sections", DataTable)
