@@ -6,6 +6,7 @@ and render.
 """
 from __future__ import annotations
 
+import json
 import re
 import threading
 from dataclasses import dataclass, field, replace
@@ -373,6 +374,65 @@ class Session:
         score = replace(self.score, parts=[replace(p, notes=new) if p.name == track else p for p in self.score.parts])
         self._commit(self.plan, score)
 
+    SECTION_EDITS = ("rename", "bars", "energy", "tempo", "duplicate", "delete", "earlier", "later")
+
+    def edit_section(self, index: int, action: str, value: str = "", progress=pipeline._quiet) -> str:
+        """One edit of a section from the section editor: rename, bars, energy (1-5), tempo, duplicate, delete,
+        move earlier or later. The plan changes and what it changes is re-arranged, as one undoable edit.
+        Returns what was done, in words."""
+        self._need_plan()
+        assert self.plan is not None
+        secs = self.plan.sections
+        if not 0 <= index < len(secs):
+            raise SessionError(f"no section {index + 1}")
+        name = secs[index].name
+        if action == "bars":
+            try:
+                bars = int(value)
+            except ValueError:
+                raise SessionError(f"bars: {value!r} is not a whole number") from None
+            self.revise(f"make the {name} {bars} bars", progress)
+            return f"{name} is {bars} bars"
+        data = self.plan.model_dump(mode="json", exclude_none=True)
+        sections = data["sections"]
+        if action == "rename":
+            new = value.strip()
+            if not new or new in {s.name for s in secs} - {name}:
+                raise SessionError(f"a section needs a name of its own, not {new!r}")
+            sections[index]["name"] = new
+            done = f"{name} is now {new}"
+        elif action == "energy":
+            if value.strip() not in ("1", "2", "3", "4", "5"):
+                raise SessionError(f"energy is 1 (quietest) to 5 (fullest), not {value!r}")
+            sections[index]["energy"] = int(value)
+            done = f"{name} at energy {value.strip()}"
+        elif action == "tempo":
+            try:
+                sections[index]["tempo"] = float(value)
+            except ValueError:
+                raise SessionError(f"tempo: {value!r} is not a number") from None
+            done = f"{name} at {float(value):g} BPM"
+        elif action == "duplicate":
+            copy = json.loads(json.dumps(sections[index]))
+            copy["name"] = _next_name(name, {s.name for s in secs})
+            sections.insert(index + 1, copy)
+            done = f"{name} repeated as {copy['name']}"
+        elif action == "delete":
+            if len(sections) == 1:
+                raise SessionError("a piece keeps at least one section")
+            sections.pop(index)
+            done = f"{name} removed"
+        elif action in ("earlier", "later"):
+            other = index - 1 if action == "earlier" else index + 1
+            if not 0 <= other < len(sections):
+                raise SessionError(f"{name} is already the {'first' if action == 'earlier' else 'last'} section")
+            sections[index], sections[other] = sections[other], sections[index]
+            done = f"{name} moved {action}"
+        else:
+            raise SessionError(f"unknown section edit {action!r}; choose from {', '.join(self.SECTION_EDITS)}")
+        self._apply_plan(data, progress)
+        return done
+
     def _apply_plan(self, data: dict, progress) -> set[int]:
         try:
             new_plan = Plan.model_validate(data)
@@ -437,6 +497,15 @@ class Session:
         self._need_plan()
         if self.score is None:
             raise SessionError("there are no notes yet: generate first")
+
+
+def _next_name(name: str, taken: set[str]) -> str:
+    """A name for a repeat of a section: 'Chorus 2' after 'Chorus 1' (the next free number), 'Bridge 2'."""
+    m = re.fullmatch(r"(.*?) (\d+)", name)
+    base, k = (m.group(1), int(m.group(2)) + 1) if m else (name, 2)
+    while f"{base} {k}" in taken:
+        k += 1
+    return f"{base} {k}"
 
 
 def _pitch_text(pitch: int) -> str:

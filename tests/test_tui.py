@@ -690,3 +690,47 @@ def test_generating_over_a_piece_and_quitting_during_a_task_ask_first(project):
             release.set()
             await wait_idle(app, pilot)
     run(scenario())
+
+
+@pytest.mark.slow
+def test_the_section_editor_sets_energy_duplicates_and_deletes(project):
+    from composer import project as proj
+    from tui.widgets import Ask, Confirm
+
+    async def choose(app, pilot, row: int, item: int):
+        app.action_show_tab("tab-plan")
+        sections = app.query_one("#sections", DataTable)
+        sections.move_cursor(row=row)
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, Picker)
+        for _ in range(item):
+            await pilot.press("down")
+        await pilot.press("enter")
+        await pilot.pause()
+
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test(size=(120, 40)) as pilot:
+            n, history = len(app.plan.sections), len(proj.history(project))
+            name = app.plan.sections[1].name
+            await choose(app, pilot, 1, 2)                      # Energy...
+            assert isinstance(app.screen, Ask)
+            app.screen.query_one("#ask-input", Input).value = "5"
+            await pilot.press("enter")
+            await wait_idle(app, pilot)
+            assert app.plan.sections[1].energy == 5 and len(proj.history(project)) == history + 1
+            await choose(app, pilot, 1, 4)                      # Duplicate
+            await wait_idle(app, pilot)
+            assert len(app.plan.sections) == n + 1 and app.plan.sections[1].name == name
+            assert app.plan.sections[2].name.startswith(name.rsplit(" ", 1)[0]) and app.plan.sections[2].energy == 5
+            await choose(app, pilot, 2, 5)                      # Delete asks first
+            assert isinstance(app.screen, Confirm)
+            await pilot.press("y")
+            await wait_idle(app, pilot)
+            assert len(app.plan.sections) == n and app.plan.sections[1].energy == 5
+            await pilot.press("ctrl+z")                         # undo brings the deleted section back
+            await wait_idle(app, pilot)
+            assert len(app.plan.sections) == n + 1
+    run(scenario())

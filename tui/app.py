@@ -429,6 +429,45 @@ class ComposerApp(App):
             self.section = col - CELL0
         self._show_roll()
 
+    # The section editor: Enter on a section of the Plan tab. (label, Session.edit_section action, asks for)
+    SECTION_MENU = (("Rename...", "rename", "a new name"), ("Bars...", "bars", "bars, 1-64"),
+                    ("Energy...", "energy", "energy, 1 (quietest) to 5 (fullest)"), ("Tempo...", "tempo", "BPM"),
+                    ("Duplicate (a repeat after it)", "duplicate", ""), ("Delete", "delete", ""),
+                    ("Move earlier", "earlier", ""), ("Move later", "later", ""))
+
+    @on(DataTable.RowSelected, "#sections")
+    def _edit_section(self, event: DataTable.RowSelected) -> None:
+        if self.plan is None or self._arranging("edit its sections") or event.cursor_row is None:
+            return
+        index = event.cursor_row
+        sec = self.plan.sections[index]
+
+        def chosen(k: int | None) -> None:
+            if k is None:
+                return
+            _label, action, ask = self.SECTION_MENU[k]
+            if not ask:
+                if action == "delete":
+                    def sure(yes: bool | None) -> None:
+                        if yes:
+                            self.run_task("editing the section", self._section_job, index, action, "")
+                    self.push_screen(Confirm(f"Delete {sec.name} and its notes? (undo brings it back)"), sure)
+                else:
+                    self.run_task("editing the section", self._section_job, index, action, "")
+                return
+            current = {"rename": sec.name, "bars": str(sec.bars), "energy": str(sec.energy),
+                       "tempo": f"{sec.tempo or self.plan.tempo:g}"}[action]
+
+            def answered(text: str | None) -> None:
+                if text is not None and text.strip():
+                    self.run_task("editing the section", self._section_job, index, action, text.strip())
+            self.push_screen(Ask(f"{sec.name}: {ask}", lambda text: text, value=current), answered)
+        self.push_screen(Picker(f"Section {index + 1}: {sec.name} ({sec.bars} bars, energy {sec.energy})",
+                                [label for label, _a, _q in self.SECTION_MENU]), chosen)
+
+    def _section_job(self, index: int, action: str, value: str) -> str:
+        return self.session.edit_section(index, action, value, self._progress)
+
     @on(DataTable.RowSelected, "#chords")
     def _edit_chord(self, event: DataTable.RowSelected) -> None:
         if self._arranging("edit its chords"):
