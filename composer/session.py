@@ -395,12 +395,18 @@ class Session:
             return f"{name} is {bars} bars"
         data = self.plan.model_dump(mode="json", exclude_none=True)
         sections = data["sections"]
-        if action == "rename":
+        if action == "rename":   # the same music under another name: no note changes
             new = value.strip()
             if not new or new in {s.name for s in secs} - {name}:
                 raise SessionError(f"a section needs a name of its own, not {new!r}")
             sections[index]["name"] = new
-            done = f"{name} is now {new}"
+            plan = self._validated(data)
+            score = self.score
+            if score is not None:
+                start = plan.to_sheet().bars[plan.to_sheet().sections[index].first_bar].bar.start
+                score = replace(score, markers=[(t, new if t == start and m == name else m) for t, m in score.markers])
+            self._commit(plan, score, progress)
+            return f"{name} is now {new}"
         elif action == "energy":
             if value.strip() not in ("1", "2", "3", "4", "5"):
                 raise SessionError(f"energy is 1 (quietest) to 5 (fullest), not {value!r}")
@@ -433,15 +439,75 @@ class Session:
         self._apply_plan(data, progress)
         return done
 
-    def _apply_plan(self, data: dict, progress) -> set[int]:
+    TRACK_EDITS = ("rename", "remove", "add")
+
+    def edit_track(self, track: str, action: str, value: str = "", progress=pipeline._quiet) -> str:
+        """Rename or remove a track, or add one (value: an instrument) that is arranged to fit the others
+        (a bass plays the bass, a drum kit the drums, a keyboard or guitar the chords, others a counter-melody
+        or a pad); one undoable edit. Returns what was done."""
+        self._need_plan()
+        assert self.plan is not None
+        names = [t.name for t in self.plan.tracks]
+        data = self.plan.model_dump(mode="json", exclude_none=True)
+        if action == "add":
+            inst = INSTRUMENTS.get(value.lower().strip())
+            if inst is None:
+                raise SessionError(f"unknown instrument {value!r}")
+            roles = {t.role for t in self.plan.tracks}
+            role = ("drums" if inst.drum else "bass" if inst.family == "bass"
+                    else ("chords" if "chords" not in roles else "arpeggio") if inst.family in ("keys", "guitar", "plucked")
+                    else "counter-melody" if "counter-melody" not in roles else "pad")
+            name = inst.name if inst.name not in names else _next_name(f"{inst.name} 1", set(names))
+            entry: dict[str, Any] = {"name": name, "role": role, "program": inst.program}
+            if inst.drum:
+                entry["drum"] = True
+                if inst.kit is not None:
+                    entry["kit"] = inst.kit
+            data["tracks"].append(entry)
+            self._apply_plan(data, progress)
+            return f"added {name} ({role})"
+        if track not in names:
+            raise SessionError(f"no track {track!r}")
+        if action == "rename":
+            new = value.strip()
+            if not new or new in set(names) - {track}:
+                raise SessionError(f"a track needs a name of its own, not {new!r}")
+            plan = self._with_track(track, lambda t: t.update(name=new))
+            score = self.score
+            if score is not None:
+                score = replace(score, parts=[replace(p, name=new) if p.name == track else p for p in score.parts])
+            for flags in (self.muted, self.solo, self.locked):
+                if track in flags:
+                    flags.discard(track)
+                    flags.add(new)
+            self._commit(plan, score, progress)
+            return f"{track} is now {new}"
+        if action == "remove":
+            if len(names) == 1:
+                raise SessionError("a piece keeps at least one track")
+            data["tracks"] = [t for t in data["tracks"] if t["name"] != track]
+            plan = self._validated(data)
+            score = self.score
+            if score is not None:
+                score = replace(score, parts=[p for p in score.parts if p.name != track])
+            self._commit(plan, score, progress)
+            self._flags_from_plan()
+            return f"removed {track}"
+        raise SessionError(f"unknown track edit {action!r}; choose from {', '.join(self.TRACK_EDITS)}")
+
+    @staticmethod
+    def _validated(data: dict) -> Plan:
         try:
-            new_plan = Plan.model_validate(data)
+            return Plan.model_validate(data)
         except Exception as exc:  # noqa: BLE001 - pydantic ValidationError or PlanError
             from pydantic import ValidationError
 
             from .plan import error_message
             msg = error_message(exc) if isinstance(exc, ValidationError) else str(exc)
             raise SessionError(msg) from None
+
+    def _apply_plan(self, data: dict, progress) -> set[int]:
+        new_plan = self._validated(data)
         assert self.plan is not None  # set_bar_chords checked
         score, regen = rearrange(self.plan, self.score, new_plan, _arrange(self.locked), self.seed)
         self._commit(new_plan, score, progress)

@@ -734,3 +734,48 @@ def test_the_section_editor_sets_energy_duplicates_and_deletes(project):
             await wait_idle(app, pilot)
             assert len(app.plan.sections) == n + 1
     run(scenario())
+
+
+@pytest.mark.slow
+def test_the_track_editor_adds_renames_and_removes_tracks(project):
+    from tui.widgets import Ask, Confirm
+
+    async def menu(app, pilot, row: int, item: int):
+        app.action_show_tab("tab-arrangement")
+        cells = app.query_one("#cells", DataTable)
+        cells.move_cursor(row=row, column=0)
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, Picker)
+        for _ in range(item):
+            await pilot.press("down")
+        await pilot.press("enter")
+        await pilot.pause()
+
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test(size=(120, 40)) as pilot:
+            names = [t.name for t in app.plan.tracks]
+            kept = {p.name: [(n.start, n.pitch) for n in p.notes] for p in app.score.parts}
+            await menu(app, pilot, 0, 3)                        # Add a track...
+            assert isinstance(app.screen, Picker)
+            await pilot.press(*"cello")
+            await pilot.press("enter")
+            await wait_idle(app, pilot)
+            assert [t.name for t in app.plan.tracks] == [*names, "Cello"]
+            cello = next(p for p in app.score.parts if p.name == "Cello")
+            assert cello.notes and {p.name: [(n.start, n.pitch) for n in p.notes]
+                                    for p in app.score.parts if p.name != "Cello"} == kept   # the others kept
+            await menu(app, pilot, len(names), 0)               # Rename...
+            assert isinstance(app.screen, Ask)
+            app.screen.query_one("#ask-input", Input).value = "Low Strings"
+            await pilot.press("enter")
+            await wait_idle(app, pilot)
+            assert app.plan.tracks[-1].name == "Low Strings" and app.score.parts[-1].notes == cello.notes
+            await menu(app, pilot, len(names), 2)               # Remove asks first
+            assert isinstance(app.screen, Confirm)
+            await pilot.press("y")
+            await wait_idle(app, pilot)
+            assert [t.name for t in app.plan.tracks] == names
+    run(scenario())

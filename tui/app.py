@@ -57,6 +57,13 @@ def audio_player() -> list[str] | None:
 CELL0 = 7   # the Arrangement table's first section column (after track, role, M, S, L, level, pan)
 
 
+def _instrument_choices(drum: bool | None = None) -> tuple[list, list[str]]:
+    """One entry per instrument (the table's aliases share one), with its range: (instruments, labels)."""
+    insts = sorted({v.name: v for v in INSTRUMENTS.values() if drum is None or v.drum == drum}.values(),
+                   key=lambda v: v.name)
+    return insts, [v.name if v.drum else f"{v.name}  ({pitch_name(v.low)}-{pitch_name(v.high)})" for v in insts]
+
+
 def _pan_text(pan: float) -> str:
     return "C" if abs(pan) < 0.005 else f"{'L' if pan < 0 else 'R'}{abs(pan) * 100:.0f}"
 
@@ -429,6 +436,46 @@ class ComposerApp(App):
             self.section = col - CELL0
         self._show_roll()
 
+    # The track editor: Enter on a track's row of the Arrangement tab.
+    TRACK_MENU = ("Rename...", "Instrument...", "Remove", "Add a track...")
+
+    @on(DataTable.CellSelected, "#cells")
+    def _edit_track(self, event: DataTable.CellSelected) -> None:
+        if self.plan is None or self._arranging("edit its tracks"):
+            return
+        row = event.coordinate.row
+        if not 0 <= row < len(self.plan.tracks):
+            return
+        track = self.plan.tracks[row].name
+
+        def chosen(k: int | None) -> None:
+            if k == 0:
+                def named(text: str | None) -> None:
+                    if text and text.strip():
+                        self.run_task("editing the track", self._track_job, track, "rename", text.strip())
+                self.push_screen(Ask(f"{track}: a new name", lambda text: text, value=track), named)
+            elif k == 1:
+                self.action_instrument()
+            elif k == 2:
+                def sure(yes: bool | None) -> None:
+                    if yes:
+                        self.run_task("editing the track", self._track_job, track, "remove", "")
+                self.push_screen(Confirm(f"Remove {track} and its notes? (undo brings it back)"), sure)
+            elif k == 3:
+                insts, labels = _instrument_choices()
+
+                def picked(i: int | None) -> None:
+                    if i is not None:
+                        self.run_task("adding a track", self._track_job, "", "add", insts[i].name)
+                self.push_screen(Picker("Add a track: the instrument", labels, filter=True), picked)
+        self.push_screen(Picker(f"Track {track}", list(self.TRACK_MENU)), chosen)
+
+    def _track_job(self, track: str, action: str, value: str) -> str:
+        done = self.session.edit_track(track, action, value, self._progress)
+        if action == "rename":
+            self.track = value
+        return done
+
     # The section editor: Enter on a section of the Plan tab. (label, Session.edit_section action, asks for)
     SECTION_MENU = (("Rename...", "rename", "a new name"), ("Bars...", "bars", "bars, 1-64"),
                     ("Energy...", "energy", "energy, 1 (quietest) to 5 (fullest)"), ("Tempo...", "tempo", "BPM"),
@@ -786,9 +833,7 @@ class ComposerApp(App):
             return
         track = self._current_track()
         drum = next(t.drum for t in self.plan.tracks if t.name == track)
-        # One entry per instrument (the table's aliases share one), with its range.
-        insts = sorted({v.name: v for v in INSTRUMENTS.values() if v.drum == drum}.values(), key=lambda v: v.name)
-        labels = [v.name if drum else f"{v.name}  ({pitch_name(v.low)}-{pitch_name(v.high)})" for v in insts]
+        insts, labels = _instrument_choices(drum)
 
         def done(index: int | None) -> None:
             if index is not None:
