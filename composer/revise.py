@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from symbolic import style as styles
 from symbolic.harmony import QUALITIES, HarmonyError, Key, parse_chord, parse_key, spell_degree
-from symbolic.score import Note, Score
+from symbolic.instruments import INSTRUMENTS, Instrument
+from symbolic.score import MAX_TRACKS, Note, Score
 
 from .plan import (
     MAX_BARS,
@@ -89,6 +90,26 @@ def _check_room(plan: Plan, what: str, sections: int = 0, bars: int = 0, seconds
         raise EditError(f"{what} would make {total} bars; a plan holds at most {MAX_BARS}")
     if secs > MAX_SECONDS:
         raise EditError(f"{what} would make the piece {secs / 60:.1f} minutes long; at most {MAX_SECONDS // 60} are allowed")
+
+
+def new_track(plan: Plan, inst: Instrument) -> dict:
+    """A plan track for an instrument joining the piece, in the role the ensemble lacks: a bass plays the
+    bass, a kit the drums, a keyboard or guitar the chords (or arpeggios when someone has them), others a
+    counter-melody (or a pad when there is one); named after the instrument, numbered when it is taken."""
+    roles = {t.role for t in plan.tracks}
+    names = {t.name for t in plan.tracks}
+    role = ("drums" if inst.drum else "bass" if inst.family == "bass"
+            else ("chords" if "chords" not in roles else "arpeggio") if inst.family in ("keys", "guitar", "plucked")
+            else "counter-melody" if "counter-melody" not in roles else "pad")
+    name, k = inst.name, 2
+    while name in names:
+        name, k = f"{inst.name} {k}", k + 1
+    entry: dict = {"name": name, "role": role, "program": inst.program}
+    if inst.drum:
+        entry["drum"] = True
+        if inst.kit is not None:
+            entry["kit"] = inst.kit
+    return entry
 
 
 def find_sections(plan: Plan, ref: str) -> list[int]:
@@ -268,7 +289,7 @@ def rules_revise(plan: Plan, instruction: str) -> Plan:
             applied += 1
         else:
             raise EditError(f"cannot read the edit {clause.strip()!r}; the rules planner understands: transpose, "
-                            f"tempo, meter, lengthen/shorten/repeat/remove a section, swap a chord, add an intro or "
+                            f"tempo, meter, lengthen/shorten/repeat/remove a section, add or remove a part, swap a chord, add an intro or "
                             f"outro, modulate a section, end on a half or full cadence, the feel (make it swing, straight "
                             f"eighths, swing 3:2), a genre's groove (bossa feel) or a part's idiom (walking bass, "
                             f"brushes on the drums) (or use --planner llm)")
@@ -354,10 +375,29 @@ def _style_edit(data: dict, plan: Plan, c: str) -> bool:  # noqa: C901 - one bra
     return False
 
 
+def _part_edit(data: dict, plan: Plan, c: str) -> bool:
+    """A part added or taken out: "add an upright bass", "remove the trumpet" (a track's name)."""
+    m = re.fullmatch(r"add (?:an? |the |some )?(.+?)(?: part| track)?", c)
+    if m and INSTRUMENTS.get(m.group(1)) is not None:
+        data["tracks"].append(new_track(plan, INSTRUMENTS[m.group(1)]))
+        if len(data["tracks"]) > MAX_TRACKS:
+            raise EditError(f"a piece has at most {MAX_TRACKS} tracks")
+        return True
+    m = re.fullmatch(r"(?:remove|drop|take out) (?:the )?(.+?)(?: part| track)?", c)
+    if m and m.group(1) in {t.name.lower() for t in plan.tracks}:
+        if len(plan.tracks) == 1:
+            raise EditError("a piece keeps at least one track")
+        data["tracks"] = [t for t in data["tracks"] if t["name"].lower() != m.group(1)]
+        return True
+    return False
+
+
 def _apply(data: dict, plan: Plan, c: str, context: dict) -> bool:  # noqa: C901 - one branch per kind of edit
     """Apply one clause. context["ref"] remembers the section the previous clause named, so
     "make the bridge modulate ... and end on a half cadence" ends the bridge."""
     if _style_edit(data, plan, c):
+        return True
+    if _part_edit(data, plan, c):
         return True
     # transpose
     m = re.search(r"transpose (up|down) (?:by )?(?:([-+]?\w+) semitones?|an? (half step|semitone|whole step|tone|minor third|"

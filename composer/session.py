@@ -20,7 +20,7 @@ from symbolic.score import PPQ, Note, Score
 
 from . import pipeline, project
 from .plan import Plan, PlanError, parse_meter
-from .revise import rearrange, section_keys
+from .revise import new_track, rearrange, section_keys
 
 MAX_UNDO = 100
 
@@ -453,19 +453,10 @@ class Session:
             inst = INSTRUMENTS.get(value.lower().strip())
             if inst is None:
                 raise SessionError(f"unknown instrument {value!r}")
-            roles = {t.role for t in self.plan.tracks}
-            role = ("drums" if inst.drum else "bass" if inst.family == "bass"
-                    else ("chords" if "chords" not in roles else "arpeggio") if inst.family in ("keys", "guitar", "plucked")
-                    else "counter-melody" if "counter-melody" not in roles else "pad")
-            name = inst.name if inst.name not in names else _next_name(f"{inst.name} 1", set(names))
-            entry: dict[str, Any] = {"name": name, "role": role, "program": inst.program}
-            if inst.drum:
-                entry["drum"] = True
-                if inst.kit is not None:
-                    entry["kit"] = inst.kit
+            entry = new_track(self.plan, inst)
             data["tracks"].append(entry)
             self._apply_plan(data, progress)
-            return f"added {name} ({role})"
+            return f"added {entry['name']} ({entry['role']})"
         if track not in names:
             raise SessionError(f"no track {track!r}")
         if action == "rename":

@@ -279,3 +279,25 @@ def test_a_new_groove_rewrites_only_its_part(proj):
     for spec, a, b in zip(plan.tracks, old.parts, new.parts):
         same = [(n.start, n.pitch) for n in a.notes] == [(n.start, n.pitch) for n in b.notes]
         assert same == (spec.role != "bass"), spec.name
+
+
+@pytest.mark.slow
+def test_add_and_remove_a_part_keep_every_other_note(tmp_path):
+    d = tmp_path / "combo"
+    new_piece("a jazz tune in F for trumpet, piano and drums, 30 seconds", d, audio=False, seed=1)
+    _, before = load_project(d)
+    plan, diff, _ = revise_project(d, "add an upright bass")
+    assert diff == ["+ track Upright Bass (bass, program 32)"]
+    _, after = load_project(d)
+    old = {p.name: [(n.start, n.pitch) for n in p.notes] for p in before.parts}
+    new = {p.name: [(n.start, n.pitch) for n in p.notes] for p in after.parts}
+    assert {k: new[k] for k in old} == old and len(new["Upright Bass"]) >= plan.total_bars * 2
+    assert max(p for _, p in new["Upright Bass"]) <= 60     # it plays the bass
+    plan, diff, regen = revise_project(d, "remove the trumpet")
+    assert diff == ["- track Trumpet"] and not regen and [t.name for t in plan.tracks] == \
+        ["Piano", "Drums", "Upright Bass"]
+    _, last = load_project(d)
+    assert {p.name: [(n.start, n.pitch) for n in p.notes] for p in last.parts} == \
+        {k: v for k, v in new.items() if k != "Trumpet"}
+    with pytest.raises(EditError, match="understands"):
+        rules_revise(plan, "add a theremin orchestra")
