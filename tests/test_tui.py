@@ -292,6 +292,19 @@ def test_snapshots(waltz, snap_compare, tab):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("tab", ["tab-plan", "tab-arrangement", "tab-roll"])
+def test_snapshots_on_a_large_terminal(waltz, snap_compare, tab):
+    """160x48: the tables and the roll use the room (the whole section of the roll, every column)."""
+    async def setup(pilot):
+        await _setup(pilot, tab)
+        if tab == "tab-roll":
+            pilot.app.section, pilot.app.track = 1, "Violin I"
+            pilot.app._show_roll()
+            await pilot.pause()
+    assert snap_compare(ComposerApp(waltz), terminal_size=(160, 48), run_before=setup)
+
+
+@pytest.mark.slow
 def test_regenerate_a_bar_range(project):
     async def scenario():
         app = ComposerApp(project)
