@@ -792,3 +792,24 @@ def test_the_track_editor_adds_renames_and_removes_tracks(project):
             await wait_idle(app, pilot)
             assert [t.name for t in app.plan.tracks] == names
     run(scenario())
+
+
+@pytest.mark.slow
+def test_the_score_preview_engraves_and_says_where_it_is(project, monkeypatch):
+    from symbolic import engrave
+    if engrave.find() is None:
+        pytest.skip("MuseScore is not installed")
+    import tui.app as tui_app
+    real_which = tui_app.shutil.which
+    monkeypatch.setattr(tui_app.shutil, "which", lambda c: None if c in ("xdg-open", "open") else real_which(c))
+
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.set_focus(None)
+            await pilot.press("o")
+            await wait_idle(app, pilot)
+            assert (project / "piece.pdf").read_bytes()[:5] == b"%PDF-"
+            said = " ".join(" ".join(line.text.split()) for line in app.query_one("#log").lines[-3:])
+            assert "piece.pdf" in said and "PDF viewer found" in said
+    run(scenario())

@@ -78,6 +78,7 @@ class ComposerApp(App):
         Binding("r", "render", "Render", id="render"),
         Binding("e", "export", "Export", id="export"),
         Binding("E", "export_pdf", "Export PDF", id="export-pdf", show=False),
+        Binding("o", "score", "Score", id="score", show=False),
         Binding("x", "regenerate", "Regen", id="regenerate"),
         Binding("a", "alternatives", "A/B", id="alternatives"),
         Binding("p", "play", "Play", id="play"),
@@ -118,6 +119,7 @@ class ComposerApp(App):
         (("play",), "play the section (or the mix)"),
         (("export",), "export MIDI and MusicXML"),
         (("export-pdf",), "export MIDI, MusicXML and the printed score and parts (PDF, through MuseScore)"),
+        (("score",), "open the printed score (engraved again when the notes changed)"),
         (("cancel",), "cancel the running task"),
         (("undo", "redo"), "undo, redo (plan and notes)"),
         (("tab-plan", "tab-arrangement", "tab-roll", "tab-render"), "Plan, Arrangement, Piano roll, Render tab"),
@@ -648,6 +650,22 @@ class ComposerApp(App):
         subprocess.Popen([*player, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return f"playing {path.name}"
 
+    def _score_preview(self) -> str:
+        """The printed score, engraved when it is missing or older than the notes, opened in the system's
+        PDF viewer; where there is none, where the file is."""
+        pdf, mid = self.folder / "piece.pdf", self.folder / "piece.mid"
+        if not pdf.exists() or pdf.stat().st_mtime < mid.stat().st_mtime:
+            self.session.export(self._progress, pdf=True)
+        viewer = next((shutil.which(c) for c in ("xdg-open", "open") if shutil.which(c)), None)
+        if viewer is None:
+            return f"the score is {pdf} (no PDF viewer found here to open it)"
+        subprocess.Popen([viewer, str(pdf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return f"opened {pdf.name}"
+
+    def action_score(self) -> None:
+        if self._need_score():
+            self.run_task("preparing the score", self._score_preview)
+
     # --- actions ---------------------------------------------------------------------------------
 
     @on(Input.Submitted, "#brief")
@@ -934,6 +952,7 @@ class ComposerApp(App):
             ("Regenerate bars", "New material for a bar range of the piece", self.action_regenerate_bars),
             ("Export", "Write piece.mid and piece.musicxml", self.action_export),
             ("Export PDF", "Also print the score and its parts to PDF with MuseScore", self.action_export_pdf),
+            ("Open the score", "The printed score in the system's PDF viewer", self.action_score),
             ("Render", "Render mix and stems with fluidsynth", self.action_render),
             ("Play", "Play the selected section, or the mix from the Render tab", self.action_play),
             ("Undo", "Undo the last edit", self.action_undo),
