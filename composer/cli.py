@@ -258,16 +258,24 @@ def _cmd_regenerate(args) -> int:
 
 
 def _cmd_undo(args) -> int:
+    from . import project
     from .pipeline import undo_project
+    entries = project.history(args.folder)
+    what = project.history_what(entries[-1]) if entries else ""
     plan = undo_project(args.folder, progress=CliProgress(quiet=args.quiet))
-    print(f"restored the previous plan: {plan.title}, {plan.key}, {plan.total_bars} bars" if plan else "restored")
+    said = f"undid {what}; " if what else ""
+    print(f"{said}restored the previous plan: {plan.title}, {plan.key}, {plan.total_bars} bars")
     return 0
 
 
 def _cmd_redo(args) -> int:
+    from . import project
     from .pipeline import redo_project
+    entries = project.history(args.folder, redo=True)
+    what = project.history_what(entries[-1]) if entries else ""
     plan = redo_project(args.folder, progress=CliProgress(quiet=args.quiet))
-    print(f"brought back the undone change: {plan.title}, {plan.key}, {plan.total_bars} bars")
+    said = f"redid {what}; " if what else ""
+    print(f"{said}brought back the undone change: {plan.title}, {plan.key}, {plan.total_bars} bars")
     return 0
 
 

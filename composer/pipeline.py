@@ -87,7 +87,7 @@ def revise_project(folder: str | Path, instruction: str, planner: str = "rules",
                    locked: frozenset[str] = frozenset()) -> tuple[Plan, list[str], set[int]]:
     """Edit a project's plan, keep the previous one for undo, and re-arrange only what changed.
     Returns (new plan, diff lines, regenerated bar indices)."""
-    with project.transaction(folder, "composer revise"):
+    with project.transaction(folder, "composer revise", what=instruction):
         return _revise(Path(folder), instruction, planner, llm, seed, fallback, progress,
                        warn or (lambda m: progress("revise", 0.5, m)), locked)
 
@@ -164,7 +164,9 @@ def regenerate_project(folder: str | Path, section: str | None = None, tracks: l
     the locked tracks) as they are; the regenerated tracks listen to the kept ones. The previous
     piece.mid goes to history/ so `undo` brings it back. Returns (score, bars, tracks) regenerated."""
     check_sampling(sampling)
-    with project.transaction(folder, "composer regenerate") as tx:
+    what = "regenerate " + " ".join(x for x in (
+        ", ".join(tracks or []), f"section {section}" if section else "", f"bars {bars}" if bars else "") if x)
+    with project.transaction(folder, "composer regenerate", what=what if what != "regenerate " else "regenerate") as tx:
         return _regenerate(tx, Path(folder), section, tracks, bars, locked, seed, arranger, sampling, progress)
 
 
@@ -239,7 +241,7 @@ def _step(folder: Path, redo: bool, progress: StepProgress) -> Plan:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise project.ProjectError(f"cannot {verb}: {last} is not a usable plan ({reason}); nothing was "
                                        f"changed (delete it to {verb} past it)") from None
-        tx.snapshot(redo=not redo, forget_redo=False)
+        tx.snapshot(redo=not redo, forget_redo=False, what=project.history_what(last))  # redo names it too
         tx.write(project.PLAN, plan_text)
         if score is not None:
             tx.write(project.MIDI, midi.read_bytes())
@@ -254,11 +256,12 @@ def _step(folder: Path, redo: bool, progress: StepProgress) -> Plan:
 
 
 def save_edit(folder: str | Path, plan: Plan, score: Score | None, seed: int = 0, progress: StepProgress = _quiet,
-              command: str = "composer tui") -> list[Path]:
-    """One edit of a project, as one unit: the previous plan and MIDI go to history/ (undo brings them back),
-    and plan.json, piece.mid, piece.musicxml and the performed MIDI are all rewritten to match."""
+              command: str = "composer tui", what: str = "") -> list[Path]:
+    """One edit of a project, as one unit: the previous plan and MIDI go to history/ (undo brings them back,
+    and says `what` it took back), and plan.json, piece.mid, piece.musicxml and the performed MIDI are all
+    rewritten to match."""
     folder = Path(folder)
-    with project.transaction(folder, command) as tx:
+    with project.transaction(folder, command, what=what) as tx:
         tx.snapshot()
         if score is None:
             return [tx.write(project.PLAN, plan.to_json())]

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Iterator
 
 from symbolic.files import FILE_MODE, atomic_write
+from symbolic.score import plain_text
 
 PLAN = "plan.json"
 MIDI = "piece.mid"
@@ -99,6 +100,19 @@ def history(folder: str | Path, redo: bool = False) -> list[Path]:
 def history_entry(plan_path: Path) -> Path:
     """The piece.mid kept beside a history plan."""
     return plan_path.with_name(plan_path.name.replace("plan-", "piece-").replace(".json", ".mid"))
+
+
+def history_note(plan_path: Path) -> Path:
+    """The words kept beside a history plan: the edit that replaced it (what undo takes back)."""
+    return plan_path.with_suffix(".txt")
+
+
+def history_what(plan_path: Path) -> str:
+    """The edit an entry's undo takes back, in words ("" for entries kept before edits were named)."""
+    try:
+        return history_note(plan_path).read_text(encoding="utf-8").strip()[:200]
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def prune_names(existing: list[Path], adding: int) -> list[Path]:
@@ -374,6 +388,7 @@ class Transaction:
         self.roots: dict[str, _Root] = {}
         self._holding: list[tuple[Path, _Held]] = []
         self._snapshotted = False
+        self.what = ""   # the edit in words, kept with the history entry it makes ("transpose up a tone")
         self._open_root(folder)
 
     # -- staging --
@@ -454,7 +469,7 @@ class Transaction:
         root, rel = self._place(path)
         return root.entries.get(rel) == "put"
 
-    def snapshot(self, redo: bool = False, forget_redo: bool = True) -> Path | None:
+    def snapshot(self, redo: bool = False, forget_redo: bool = True, what: str | None = None) -> Path | None:
         """Keep the folder's current plan.json (and piece.mid) in history/ before they are replaced (once per
         transaction), so that undo brings them back; a new edit forgets what undo took back. redo=True keeps
         them in history/redo/ instead (undo does that, so that redo brings them back; redo itself keeps the
@@ -466,6 +481,9 @@ class Transaction:
             return None
         self._snapshotted = True
         entry = self._keep(history(self.folder, redo), self.folder / HISTORY / (REDO if redo else ""))
+        words = self.what if what is None else what
+        if words:
+            self.write(history_note(entry), plain_text(words)[:200] + "\n")
         if forget_redo and not redo:
             for old in history(self.folder, redo=True):
                 self.drop(old)
@@ -483,10 +501,11 @@ class Transaction:
         return entry
 
     def drop(self, entry: Path) -> None:
-        """Remove a history plan and the MIDI kept beside it."""
+        """Remove a history plan and the MIDI and words kept beside it."""
         self.remove(entry)
-        if history_entry(entry).is_file():
-            self.remove(history_entry(entry))
+        for beside in (history_entry(entry), history_note(entry)):
+            if beside.is_file():
+                self.remove(beside)
 
     # -- commit --
     def commit(self) -> None:
@@ -527,15 +546,18 @@ _current = threading.local()
 
 
 @contextmanager
-def transaction(folder: str | Path, command: str, wait: float | None = None) -> Iterator[Transaction]:
+def transaction(folder: str | Path, command: str, wait: float | None = None, what: str = "") -> Iterator[Transaction]:
     """Change a folder as one unit. Nested calls in the same thread join the outer transaction (and may add
-    folders to it), which commits when the outermost one ends without an exception."""
+    folders to it), which commits when the outermost one ends without an exception. `what` names the edit
+    for its history entry (the outermost call that names it wins)."""
     outer: Transaction | None = getattr(_current, "tx", None)
     if outer is not None:
         outer._place(Path(os.path.abspath(folder)) / PLAN)  # opens the folder in the outer transaction if new
+        outer.what = outer.what or what
         yield outer
         return
     tx = Transaction(Path(folder), command, wait)
+    tx.what = what
     _current.tx = tx
     failed = True
     try:

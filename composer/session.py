@@ -79,17 +79,18 @@ class Session:
     # One history with the CLI: every edit is saved with pipeline.save_edit (the previous plan and MIDI go to
     # history/), and undo/redo are `composer undo` / `composer redo`, so they survive quitting.
 
-    def _commit(self, plan: Plan | None, score: Score | None, progress=pipeline._quiet) -> None:
-        """Make (plan, score) current and save it as one edit (undoable, with everything that depends on it)."""
+    def _commit(self, plan: Plan | None, score: Score | None, progress=pipeline._quiet, what: str = "") -> None:
+        """Make (plan, score) current and save it as one edit (undoable, with everything that depends on it);
+        `what` names it for undo and redo."""
         self._need_writable()
         if plan is None:
             raise SessionError("there is no plan yet: generate first")
-        pipeline.save_edit(self.folder, plan, score, self.seed, progress)
+        pipeline.save_edit(self.folder, plan, score, self.seed, progress, what=what)
         self.plan, self.score = plan, score
 
     def undo(self, progress=pipeline._quiet) -> list[str]:
-        """Step back one edit; returns what changed in the plan (['the notes'] when only notes changed),
-        [] when there is nothing to undo."""
+        """Step back one edit; returns the edit's name (when it has one) and what changed in the plan
+        (['the notes'] when only notes changed), [] when there is nothing to undo."""
         return self._step(pipeline.undo_project, progress)
 
     def redo(self, progress=pipeline._quiet) -> list[str]:
@@ -98,8 +99,10 @@ class Session:
     def _step(self, fn, progress) -> list[str]:
         from .revise import diff_plans
         self._need_writable()
-        if not project.history(self.folder, redo=fn is pipeline.redo_project):
+        entries = project.history(self.folder, redo=fn is pipeline.redo_project)
+        if not entries:
             return []
+        what = project.history_what(entries[-1])
         before = self.plan
         try:
             fn(self.folder, progress)
@@ -107,7 +110,7 @@ class Session:
             raise SessionError(str(exc)) from None
         self._load()
         diff = diff_plans(before, self.plan) if before is not None and self.plan is not None else []
-        return diff or ["the notes"]
+        return ([what] if what else []) + (diff or ([] if what else ["the notes"]))
 
     def _load(self) -> None:
         self.plan, self.score = pipeline.load_project(self.folder)
@@ -136,7 +139,7 @@ class Session:
         if current is None:
             raise SessionError(f"no track {track!r}")
         on = not getattr(current, flag)
-        self._edit_tracks(track, {flag: True if on else None})
+        self._edit_tracks(track, {flag: True if on else None}, f"{flag} {track} {'on' if on else 'off'}")
         return on
 
     def set_mix(self, track: str, level: float | None = None, pan: float | None = None) -> None:
@@ -153,7 +156,9 @@ class Session:
                 raise SessionError(f"pan {pan:g} is outside -1 (left) to 1 (right)")
             changes["pan"] = round(pan, 2) or None
         if changes:
-            self._edit_tracks(track, changes)
+            said = [f"level {changes['level'] or 0:+g} dB" if "level" in changes else "",
+                    f"pan {changes['pan'] or 0:+g}" if "pan" in changes else ""]
+            self._edit_tracks(track, changes, f"{track} " + ", ".join(x for x in said if x))
 
     def _with_track(self, track: str, edit) -> Plan:
         """The plan with one track's fields edited in place by edit(fields) (its JSON form), validated."""
@@ -165,7 +170,7 @@ class Session:
         edit(fields)
         return Plan.model_validate(data)
 
-    def _edit_tracks(self, track: str, changes: dict) -> None:
+    def _edit_tracks(self, track: str, changes: dict, what: str = "") -> None:
         def edit(t: dict) -> None:
             for k, v in changes.items():
                 if v is None:
@@ -177,7 +182,7 @@ class Session:
         if score is not None:
             score = replace(score, parts=[replace(p) for p in score.parts])
             pipeline.apply_mix(plan, score)
-        self._commit(plan, score)
+        self._commit(plan, score, what=what)
         self._flags_from_plan()
 
     # --- composing -------------------------------------------------------------------
@@ -193,7 +198,7 @@ class Session:
         if on_plan is not None:
             on_plan(plan)
         score = pipeline.arrange(plan, self.seed, progress=progress)
-        self._commit(plan, score, progress)
+        self._commit(plan, score, progress, "generate from the brief" if brief else "arrange the plan again")
 
     def section_bars(self, section: int) -> set[int]:
         assert self.plan is not None  # its callers check first (_need_score)
@@ -214,7 +219,9 @@ class Session:
         self.seed = self.seed + 1 if seed is None else seed
         score = pipeline.arrange(self.plan, self.seed, base=self.score, bars=bars,
                                  tracks={track} if track else None, locked=frozenset(self.locked), progress=progress)
-        self._commit(self.plan, score, progress)
+        where = self.plan.sections[section].name if section is not None else \
+            f"bars {min(bars) + 1}-{max(bars) + 1}" if bars else "the piece"
+        self._commit(self.plan, score, progress, f"regenerate {track or 'every unlocked track'} in {where}")
 
     def make_alternatives(self, section: int, track: str | None = None, n: int = 3, progress=pipeline._quiet) -> list[Score]:
         """N candidates for a section (or one track of it), not applied until pick()."""
@@ -252,7 +259,7 @@ class Session:
     def pick(self, index: int) -> None:
         if not 0 <= index < len(self.alternatives):
             raise SessionError(f"no alternative {index + 1}")
-        self._commit(self.plan, self.alternatives[index])
+        self._commit(self.plan, self.alternatives[index], what=f"alternative {chr(66 + index)}")
         self.alternatives = []
 
     # --- plan edits --------------------------------------------------------------------
@@ -300,7 +307,7 @@ class Session:
         assert self.plan is not None  # parse_bar checked
         data = self.plan.model_dump(mode="json", exclude_none=True)
         data["sections"][section]["chords"][bar] = entries
-        return self._apply_plan(data, progress)
+        return self._apply_plan(data, progress, f"bar {bar + 1} of {self.plan.sections[section].name} to {text}")
 
     def revise(self, instruction: str, progress=pipeline._quiet, planner: str = "rules", llm=None,
                warn=None) -> list[str]:
@@ -351,10 +358,10 @@ class Session:
             if track in flags:
                 flags.discard(track)
                 flags.add(name)
-        self._commit(plan, score)
+        self._commit(plan, score, what=f"{track} to {inst.name}")
         return name
 
-    def edit_notes(self, track: str, start: int, end: int, notes: list[Note]) -> None:
+    def edit_notes(self, track: str, start: int, end: int, notes: list[Note], what: str = "") -> None:
         """Replace the track's notes that start in [start, end) with `notes` (a piano-roll edit): checked,
         then saved as one undoable edit. A locked track refuses."""
         self._need_score()
@@ -372,7 +379,7 @@ class Session:
         new = sorted([*kept, *(Note(n.start, n.end, n.pitch, n.velocity) for n in notes)],
                      key=lambda n: (n.start, n.pitch, n.end))
         score = replace(self.score, parts=[replace(p, notes=new) if p.name == track else p for p in self.score.parts])
-        self._commit(self.plan, score)
+        self._commit(self.plan, score, what=f"{track}: {what or 'edit notes'}")
 
     SECTION_EDITS = ("rename", "bars", "energy", "tempo", "duplicate", "delete", "earlier", "later")
 
@@ -405,7 +412,7 @@ class Session:
             if score is not None:
                 start = plan.to_sheet().bars[plan.to_sheet().sections[index].first_bar].bar.start
                 score = replace(score, markers=[(t, new if t == start and m == name else m) for t, m in score.markers])
-            self._commit(plan, score, progress)
+            self._commit(plan, score, progress, f"rename {name} to {new}")
             return f"{name} is now {new}"
         elif action == "energy":
             if value.strip() not in ("1", "2", "3", "4", "5"):
@@ -436,7 +443,7 @@ class Session:
             done = f"{name} moved {action}"
         else:
             raise SessionError(f"unknown section edit {action!r}; choose from {', '.join(self.SECTION_EDITS)}")
-        self._apply_plan(data, progress)
+        self._apply_plan(data, progress, done)
         return done
 
     TRACK_EDITS = ("rename", "remove", "add")
@@ -455,7 +462,7 @@ class Session:
                 raise SessionError(f"unknown instrument {value!r}")
             entry = new_track(self.plan, inst)
             data["tracks"].append(entry)
-            self._apply_plan(data, progress)
+            self._apply_plan(data, progress, f"add {entry['name']}")
             return f"added {entry['name']} ({entry['role']})"
         if track not in names:
             raise SessionError(f"no track {track!r}")
@@ -471,7 +478,7 @@ class Session:
                 if track in flags:
                     flags.discard(track)
                     flags.add(new)
-            self._commit(plan, score, progress)
+            self._commit(plan, score, progress, f"rename {track} to {new}")
             return f"{track} is now {new}"
         if action == "remove":
             if len(names) == 1:
@@ -481,7 +488,7 @@ class Session:
             score = self.score
             if score is not None:
                 score = replace(score, parts=[p for p in score.parts if p.name != track])
-            self._commit(plan, score, progress)
+            self._commit(plan, score, progress, f"remove {track}")
             self._flags_from_plan()
             return f"removed {track}"
         raise SessionError(f"unknown track edit {action!r}; choose from {', '.join(self.TRACK_EDITS)}")
@@ -497,11 +504,11 @@ class Session:
             msg = error_message(exc) if isinstance(exc, ValidationError) else str(exc)
             raise SessionError(msg) from None
 
-    def _apply_plan(self, data: dict, progress) -> set[int]:
+    def _apply_plan(self, data: dict, progress, what: str = "") -> set[int]:
         new_plan = self._validated(data)
         assert self.plan is not None  # set_bar_chords checked
         score, regen = rearrange(self.plan, self.score, new_plan, _arrange(self.locked), self.seed)
-        self._commit(new_plan, score, progress)
+        self._commit(new_plan, score, progress, what)
         return regen
 
     # --- output -----------------------------------------------------------------------------

@@ -445,3 +445,28 @@ def test_regenerating_a_locked_track_says_so_and_changes_nothing(tmp_path):
     with pytest.raises(SessionError, match="every track is locked"):
         s.regenerate(section=0)
     s.close()
+
+
+def test_undo_and_redo_name_the_edit_they_take_back(tmp_path, capsys):
+    from composer.session import Session
+    proj = tmp_path / "p"
+    assert main(["-q", "new", "a pop song in C for piano, bass and drums, 20 seconds", "--out", str(proj),
+                 "--no-audio", "--arranger", "patterns"]) == 0
+    s = Session.open(proj)
+    s.toggle("Bass", "mute")
+    s.set_mix("Drums", level=-3.0)
+    assert s.undo()[0] == "Drums level -3 dB"
+    assert s.redo()[0] == "Drums level -3 dB"
+    s.close()
+    assert main(["-q", "revise", str(proj), "tempo 90"]) == 0
+    capsys.readouterr()
+    assert main(["-q", "undo", str(proj)]) == 0
+    assert capsys.readouterr().out.startswith("undid tempo 90; ")
+    assert main(["-q", "undo", str(proj)]) == 0
+    assert capsys.readouterr().out.startswith("undid Drums level -3 dB; ")
+    assert main(["-q", "redo", str(proj)]) == 0
+    assert capsys.readouterr().out.startswith("redid Drums level -3 dB; ")
+    # The words go with their entry when history is pruned or undone: no stray note files.
+    notes = sorted(p.name for p in (proj / "history").rglob("*.txt"))
+    plans = sorted(p.name.replace(".json", ".txt") for p in (proj / "history").rglob("plan-*.json"))
+    assert set(notes) <= set(plans)

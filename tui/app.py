@@ -406,7 +406,7 @@ class ComposerApp(App):
         done = []
         while self.roll_pending is not None:
             name, lo, hi, notes, what = self.roll_pending
-            self.session.edit_notes(name, lo, hi, notes)
+            self.session.edit_notes(name, lo, hi, notes, what)
             done.append(what)
             if self.roll_pending is not None and self.roll_pending[3] is notes:
                 self.roll_pending = None
