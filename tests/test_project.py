@@ -384,7 +384,7 @@ def test_tui_edits_share_the_cli_history_and_refresh_what_depends_on_them(tmp_pa
     performed_after_instrument = (proj / "piece.performed.mid").read_bytes()
     s.revise("tempo 90")
     assert (proj / "piece.performed.mid").read_bytes() != performed_after_instrument  # the tempo reached it
-    assert s.undo() == ["tempo: 90.0 -> 150.0"] and s.plan.tempo == 150
+    assert s.undo() == ["tempo 90", "tempo: 90.0 -> 150.0"] and s.plan.tempo == 150   # named, then what changed
     s.close()
     s = Session.open(proj)  # after quitting and reopening, the history is still there
     assert len(project.history(proj)) == 1 and len(project.history(proj, redo=True)) == 1
