@@ -44,9 +44,6 @@ class Session:
     seed: int = 0
     plan: Plan | None = None
     score: Score | None = None
-    muted: set[str] = field(default_factory=set)
-    solo: set[str] = field(default_factory=set)
-    locked: set[str] = field(default_factory=set)
     alternatives: list[Score] = field(default_factory=list)
     holder: project.Holder | None = None
     read_only: str = ""  # why edits cannot be saved (another writer holds the project), "" when they can
@@ -116,14 +113,19 @@ class Session:
         self.plan, self.score = pipeline.load_project(self.folder)
         if self.plan is not None and self.score is not None:
             pipeline.apply_plan_meta(self.plan, self.score)
-        self._flags_from_plan()
 
-    def _flags_from_plan(self) -> None:
-        """Mute, solo and lock as the plan keeps them (they are part of the project, and of its history)."""
-        tracks = self.plan.tracks if self.plan is not None else []
-        self.muted = {t.name for t in tracks if t.mute}
-        self.solo = {t.name for t in tracks if t.solo}
-        self.locked = {t.name for t in tracks if t.lock}
+    # Mute, solo and lock are the plan's (part of the project and of its history): read from it, never kept apart.
+    @property
+    def muted(self) -> set[str]:
+        return {t.name for t in self.plan.tracks if t.mute} if self.plan is not None else set()
+
+    @property
+    def solo(self) -> set[str]:
+        return {t.name for t in self.plan.tracks if t.solo} if self.plan is not None else set()
+
+    @property
+    def locked(self) -> set[str]:
+        return {t.name for t in self.plan.tracks if t.lock} if self.plan is not None else set()
 
     # --- the mixer ----------------------------------------------------------------------
 
@@ -183,7 +185,6 @@ class Session:
             score = replace(score, parts=[replace(p) for p in score.parts])
             pipeline.apply_mix(plan, score)
         self._commit(plan, score, what=what)
-        self._flags_from_plan()
 
     # --- composing -------------------------------------------------------------------
 
@@ -354,10 +355,6 @@ class Session:
                 on_kit(score, sheet, tracks={name})
             elif not inst.drum:
                 playable(score, sheet, tracks={name})
-        for flags in (self.muted, self.solo, self.locked):
-            if track in flags:
-                flags.discard(track)
-                flags.add(name)
         self._commit(plan, score, what=f"{track} to {inst.name}")
         return name
 
@@ -410,7 +407,8 @@ class Session:
             plan = self._validated(data)
             score = self.score
             if score is not None:
-                start = plan.to_sheet().bars[plan.to_sheet().sections[index].first_bar].bar.start
+                sheet = plan.to_sheet()
+                start = sheet.bars[sheet.sections[index].first_bar].bar.start
                 score = replace(score, markers=[(t, new if t == start and m == name else m) for t, m in score.markers])
             self._commit(plan, score, progress, f"rename {name} to {new}")
             return f"{name} is now {new}"
@@ -474,10 +472,6 @@ class Session:
             score = self.score
             if score is not None:
                 score = replace(score, parts=[replace(p, name=new) if p.name == track else p for p in score.parts])
-            for flags in (self.muted, self.solo, self.locked):
-                if track in flags:
-                    flags.discard(track)
-                    flags.add(new)
             self._commit(plan, score, progress, f"rename {track} to {new}")
             return f"{track} is now {new}"
         if action == "remove":
@@ -489,7 +483,6 @@ class Session:
             if score is not None:
                 score = replace(score, parts=[p for p in score.parts if p.name != track])
             self._commit(plan, score, progress, f"remove {track}")
-            self._flags_from_plan()
             return f"removed {track}"
         raise SessionError(f"unknown track edit {action!r}; choose from {', '.join(self.TRACK_EDITS)}")
 

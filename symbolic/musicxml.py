@@ -700,7 +700,7 @@ class _Builder:
             if pitched else None
         self.transposed: dict[int, int] = {}   # part index -> semitones written above sounding
         self.wedges: dict[int, list[tuple[int, int, str]]] = {}   # part index -> hairpins
-        self.staff_counts: list[list[int]] = []   # per part, one entry per staff
+        self.staves = 0   # staves in the whole score (a grand staff is two), for the page
         self.chord_marks: dict[int, dict[int, Chord]] = {}
         for tick, chord in score.chords:
             t = self.grid.snap(tick)
@@ -737,7 +737,7 @@ class _Builder:
                 (right, m21clef.TrebleClef()), (left, m21clef.BassClef())]
         else:
             staves = [(qnotes, _clef(part, qnotes))]
-        self.staff_counts.append([1] * len(staves))
+        self.staves += len(staves)
         marks, wedges = self.dynamic_marks(part)
         if wedges:
             self.wedges[index] = wedges
@@ -945,11 +945,10 @@ class _Builder:
 
 # --- export -----------------------------------------------------------------
 
-def _drum_instruments(root: Element, part_id: str, pitches: list[int], channel: int) -> None:
-    """One <score-instrument> per drum sound, and an <instrument> reference on each drum note."""
-    for sp in root.iter("score-part"):
-        if sp.get("id") != part_id or not pitches:
-            continue
+def _drum_instruments(sp: Element, part: Element, part_id: str, pitches: list[int], channel: int) -> None:
+    """One <score-instrument> per drum sound (in the part's <score-part>), and an <instrument> reference on
+    each drum note."""
+    if pitches:
         for el in list(sp):
             if el.tag in ("score-instrument", "midi-instrument"):
                 sp.remove(el)
@@ -962,44 +961,33 @@ def _drum_instruments(root: Element, part_id: str, pitches: list[int], channel: 
             SubElement(mi, "midi-channel").text = str(channel + 1)
             SubElement(mi, "midi-program").text = "1"
             SubElement(mi, "midi-unpitched").text = str(pitch + 1)
-    for part in root.iter("part"):
-        if part.get("id") != part_id:
+    for n in part.iter("note"):
+        nid = n.attrib.pop("id", None)
+        if not nid or not nid.startswith("drum"):
             continue
-        for n in part.iter("note"):
-            nid = n.attrib.pop("id", None)
-            if not nid or not nid.startswith("drum"):
-                continue
-            inst = Element("instrument", id=f"{part_id}-I{nid[4:]}")
-            # <instrument> follows <duration> and any <tie> in a <note>.
-            idx = 0
-            for j, child in enumerate(list(n)):
-                if child.tag in ("duration", "tie", "unpitched", "chord", "grace"):
-                    idx = j + 1
-            n.insert(idx, inst)
+        inst = Element("instrument", id=f"{part_id}-I{nid[4:]}")
+        # <instrument> follows <duration> and any <tie> in a <note>.
+        idx = 0
+        for j, child in enumerate(list(n)):
+            if child.tag in ("duration", "tie", "unpitched", "chord", "grace"):
+                idx = j + 1
+        n.insert(idx, inst)
 
 
-def _one_instrument(root: Element, part_id: str) -> None:
+def _one_instrument(sp: Element, part: Element, part_id: str) -> None:
     """A pitched part is one instrument: no per-note <instrument> (music21 gives a grand staff's lower staff
     one of its own), and only the part's own <score-instrument>."""
-    for sp in root.iter("score-part"):
-        if sp.get("id") == part_id:
-            own = f"{part_id}-I1"
-            for el in list(sp):
-                if el.tag in ("score-instrument", "midi-instrument", "midi-device") and el.get("id") not in (own, None):
-                    sp.remove(el)
-    for part in root.iter("part"):
-        if part.get("id") != part_id:
-            continue
-        for n in part.iter("note"):
-            for inst in n.findall("instrument"):
-                n.remove(inst)
+    own = f"{part_id}-I1"
+    for el in list(sp):
+        if el.tag in ("score-instrument", "midi-instrument", "midi-device") and el.get("id") not in (own, None):
+            sp.remove(el)
+    for n in part.iter("note"):
+        for inst in n.findall("instrument"):
+            n.remove(inst)
 
 
-def _hairpins(root: Element, part_id: str, wedges: list[tuple[int, int, str]]) -> None:
+def _hairpins(part: Element, wedges: list[tuple[int, int, str]]) -> None:
     """Crescendo and diminuendo wedges below the (upper) staff, from a barline to a barline."""
-    part = next((p for p in root.iter("part") if p.get("id") == part_id), None)
-    if part is None:
-        return
     measures = part.findall("measure")
 
     def put(index: int, kind: str) -> None:
@@ -1030,27 +1018,24 @@ def _fit_the_page(root: Element, staves: int) -> None:
         scaling.text = f"{mm:.2f}".rstrip("0").rstrip(".")
 
 
-def _transpose_element(root: Element, part_id: str, how: tuple[int, int, int]) -> None:
+def _transpose_element(part: Element, how: tuple[int, int, int]) -> None:
     """<transpose> in the first measure's <attributes> (after the clef, where MusicXML orders it)."""
-    for part in root.iter("part"):
-        if part.get("id") != part_id:
-            continue
-        attrs = part.find("measure/attributes")
-        if attrs is None:
-            return
-        el = Element("transpose")
-        SubElement(el, "diatonic").text = str(how[0])
-        SubElement(el, "chromatic").text = str(how[1])
-        if how[2]:
-            SubElement(el, "octave-change").text = str(how[2])
-        before = ("divisions", "key", "time", "staves", "part-symbol", "instruments", "clef", "staff-details")
-        idx = max((j + 1 for j, child in enumerate(attrs) if child.tag in before), default=0)
-        attrs.insert(idx, el)
+    attrs = part.find("measure/attributes")
+    if attrs is None:
+        return
+    el = Element("transpose")
+    SubElement(el, "diatonic").text = str(how[0])
+    SubElement(el, "chromatic").text = str(how[1])
+    if how[2]:
+        SubElement(el, "octave-change").text = str(how[2])
+    before = ("divisions", "key", "time", "staves", "part-symbol", "instruments", "clef", "staff-details")
+    idx = max((j + 1 for j, child in enumerate(attrs) if child.tag in before), default=0)
+    attrs.insert(idx, el)
 
 
-def _midi_channels(root: Element, channels: list[tuple[int, int]]) -> None:
-    """The channels of midi_io.channel_map (1-based in MusicXML), and a <midi-device> port past 16 channels."""
-    parts = {sp.get("id"): sp for sp in root.iter("score-part")}
+def _midi_channels(parts: dict[str | None, Element], channels: list[tuple[int, int]]) -> None:
+    """The channels of midi_io.channel_map (1-based in MusicXML), and a <midi-device> port past 16 channels;
+    `parts` are the <score-part> elements by id."""
     for i, (port, ch) in enumerate(channels):
         sp = parts.get(f"P{i + 1}")
         if sp is None:
@@ -1138,18 +1123,21 @@ def _to_musicxml(score: Score, progress: Progress | None, feel: str = "", tempo_
         progress(len(score.parts) / total, "writing MusicXML")
     exporter = ScoreExporter(sc, makeNotation=False)
     root = exporter.parse()
+    heads = {sp.get("id"): sp for sp in root.iter("score-part")}   # each part's <score-part> and <part>, found once
+    bodies = {p.get("id"): p for p in root.iter("part")}
     for i, part in enumerate(score.parts):
+        pid = f"P{i + 1}"
+        head, body = heads[pid], bodies[pid]
         if part.is_drum:
-            _drum_instruments(root, f"P{i + 1}", builder.drum_ids.get(i, []), channels[i][1])
-    for i, part in enumerate(score.parts):
-        if not part.is_drum:
-            _one_instrument(root, f"P{i + 1}")
-    _midi_channels(root, channels)
-    for i, wedges in builder.wedges.items():
-        _hairpins(root, f"P{i + 1}", wedges)
-    for i in builder.transposed:
-        _transpose_element(root, f"P{i + 1}", _TRANSPOSE[score.parts[i].program][1])
-    _fit_the_page(root, sum(len(st) for st in builder.staff_counts))
+            _drum_instruments(head, body, pid, builder.drum_ids.get(i, []), channels[i][1])
+        else:
+            _one_instrument(head, body, pid)
+        if i in builder.wedges:
+            _hairpins(body, builder.wedges[i])
+        if i in builder.transposed:
+            _transpose_element(body, _TRANSPOSE[part.program][1])
+    _midi_channels(heads, channels)
+    _fit_the_page(root, builder.staves)
     ident = root.find("identification")
     if ident is not None:
         for cr in ident.findall("creator"):

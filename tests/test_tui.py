@@ -125,6 +125,7 @@ def test_regenerate_section_keeps_other_sections_and_locked_tracks(project):
             cells.move_cursor(row=2, column=CELL0 + 1)  # the bass, second section
             await pilot.pause()
             await pilot.press("l")
+            await wait_idle(app, pilot)      # the lock is saved in the plan by a task
             assert "Upright Bass" in app.session.locked
             app.track = None
             await pilot.press("1")
@@ -587,7 +588,7 @@ def test_piano_roll_edits_are_saved_undoable_and_obey_locks(project):
             await wait_idle(app, pilot)
             assert moved in notes_of("Fiddle")
             # A locked track: the edit is refused, nothing is saved.
-            app.session.locked.add("Fiddle")
+            app.session.toggle("Fiddle", "lock")
             app._show_roll()
             await pilot.pause()
             saved = (project / "piece.mid").read_bytes()

@@ -459,10 +459,8 @@ class ComposerApp(App):
             elif k == 1:
                 self.action_instrument()
             elif k == 2:
-                def sure(yes: bool | None) -> None:
-                    if yes:
-                        self.run_task("editing the track", self._track_job, track, "remove", "")
-                self.push_screen(Confirm(f"Remove {track} and its notes? (undo brings it back)"), sure)
+                self._confirm_then(f"Remove {track} and its notes? (undo brings it back)",
+                                   "editing the track", self._track_job, track, "remove", "")
             elif k == 3:
                 insts, labels = _instrument_choices()
 
@@ -497,10 +495,8 @@ class ComposerApp(App):
             _label, action, ask = self.SECTION_MENU[k]
             if not ask:
                 if action == "delete":
-                    def sure(yes: bool | None) -> None:
-                        if yes:
-                            self.run_task("editing the section", self._section_job, index, action, "")
-                    self.push_screen(Confirm(f"Delete {sec.name} and its notes? (undo brings it back)"), sure)
+                    self._confirm_then(f"Delete {sec.name} and its notes? (undo brings it back)",
+                                       "editing the section", self._section_job, index, action, "")
                 else:
                     self.run_task("editing the section", self._section_job, index, action, "")
                 return
@@ -720,20 +716,21 @@ class ComposerApp(App):
         if not brief and self.plan is None:
             self.notify("Type a brief first", severity="warning")
             return
-        if self.busy:
-            self.run_task("generating", self._generate, brief)   # says a task is running
-            return
-        if self.score is None:
+        if self.busy or self.score is None:   # nothing to lose (or run_task says a task is running)
             self.run_task("generating", self._generate, brief)
             return
         what = "a new piece from the brief" if brief else "every note of the piece, arranged afresh"
+        self._confirm_then(f"Replace the current piece with {what}? (undo brings it back)",
+                           "generating", self._generate, brief, no="kept the current piece")
 
+    def _confirm_then(self, question: str, what: str, job, *args, no: str = "") -> None:
+        """Ask first; on yes run the job as a task, on no say `no` (when given) and do nothing."""
         def answered(yes: bool | None) -> None:
             if yes:
-                self.run_task("generating", self._generate, brief)
-            else:
-                self.log_line("kept the current piece")
-        self.push_screen(Confirm(f"Replace the current piece with {what}? (undo brings it back)"), answered)
+                self.run_task(what, job, *args)
+            elif no:
+                self.log_line(no)
+        self.push_screen(Confirm(question), answered)
 
     def action_export(self) -> None:
         if self._need_score():
