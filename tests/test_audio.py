@@ -250,6 +250,9 @@ def test_the_mixer_level_and_pan_are_heard_and_survive_the_midi_file(tmp_path, s
     from symbolic.midi_io import read_midi
     score = band_score(bars=2)
     centre = score.parts[0]
+    # An organ: its samples are mono in the GM SoundFonts we find (FluidR3's grand piano is stereo, so a
+    # hard-left pan still leaves the piano's own right channel: 1.7 to 1 there).
+    centre.program = 19
     left, soft = copy.deepcopy(centre), copy.deepcopy(centre)
     left.name, left.pan = "Left", 0
     soft.name, soft.volume = "Soft", 50
