@@ -216,14 +216,16 @@ class _Synth:
             self.close()
             raise RenderError(f"FluidSynth could not load the SoundFont {soundfont}" + _last_log())
 
-    def setup_channel(self, chan: int, program: int, drum: bool, volume: int = 100, pan: int = 64) -> None:
+    def setup_channel(self, chan: int, program: int, drum: bool, volume: int = 100, pan: int = 64,
+                      reverb: int = 0) -> None:
         lib, syn = self.lib, self.synth
         lib.fluid_synth_set_channel_type(syn, chan, _CHANNEL_TYPE_DRUM if drum else _CHANNEL_TYPE_MELODIC)
         lib.fluid_synth_bank_select(syn, chan, 128 if drum else 0)
         # program_change falls back like a MIDI file would: to kit 0 for drums, to bank 0 otherwise.
         lib.fluid_synth_program_change(syn, chan, program)
-        lib.fluid_synth_cc(syn, chan, 7, volume)    # the part's mixer level and pan, as its MIDI track sets them
+        lib.fluid_synth_cc(syn, chan, 7, volume)    # the part's mixer, as its MIDI track sets it
         lib.fluid_synth_cc(syn, chan, 10, pan)
+        lib.fluid_synth_cc(syn, chan, 91, reverb)
 
     def close(self) -> None:
         if self.synth:
@@ -466,7 +468,7 @@ class _Worker(threading.Thread):
         try:
             syn = synth.synth
             for j, p in enumerate(self.parts):
-                synth.setup_channel(j, p.program, p.is_drum, p.volume, p.pan)
+                synth.setup_channel(j, p.program, p.is_drum, p.volume, p.pan, p.reverb)
             process = lib.fluid_synth_process
             noteon, noteoff, cc = lib.fluid_synth_noteon, lib.fluid_synth_noteoff, lib.fluid_synth_cc
             stopped = rep.stopped

@@ -612,12 +612,12 @@ def _export_project(folder: Path, progress: StepProgress, pdf: bool = False, par
 
 
 def apply_mix(plan: Plan, score: Score) -> None:
-    """The plan's mixer onto the score's parts: level and pan (MIDI CC7 and CC10 in piece.mid, heard in
-    every render)."""
-    mix = {t.name: (t.volume, t.pan_cc) for t in plan.tracks}
+    """The plan's mixer onto the score's parts: level, pan and reverb send (MIDI CC7, CC10 and CC91 in
+    piece.mid, heard in every render)."""
+    mix = {t.name: (t.volume, t.pan_cc, t.reverb_cc) for t in plan.tracks}
     for part in score.parts:
         if part.name in mix:
-            part.volume, part.pan = mix[part.name]
+            part.volume, part.pan, part.reverb = mix[part.name]
 
 
 def apply_plan_meta(plan: Plan, score: Score) -> None:

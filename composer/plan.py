@@ -103,6 +103,8 @@ class Track(BaseModel):
     # The mixer (absent: as arranged, centre, playing, unlocked).
     level: float | None = Field(default=None, ge=-40, le=2, description="mixer level in dB (0: as arranged)")
     pan: float | None = Field(default=None, ge=-1, le=1, description="pan, -1 left to 1 right")
+    reverb: float | None = Field(default=None, ge=0, le=1,
+                                 description="reverb send, 0 to 1 (absent: the SoundFont's own amount)")
     mute: bool | None = Field(default=None, description="left out of the mix")
     solo: bool | None = Field(default=None, description="only soloed tracks are heard when any is")
     lock: bool | None = Field(default=None, description="kept as it is when the piece is regenerated")
@@ -116,6 +118,11 @@ class Track(BaseModel):
     def pan_cc(self) -> int:
         """The pan as MIDI CC10: 0 left, 64 centre, 127 right."""
         return max(0, min(127, round(64 + 63.5 * (self.pan or 0.0))))
+
+    @property
+    def reverb_cc(self) -> int:
+        """The reverb send as MIDI CC91, 0 to 127."""
+        return max(0, min(127, round(127 * (self.reverb or 0.0))))
 
     @field_validator("name")
     @classmethod

@@ -144,9 +144,11 @@ class Session:
         self._edit_tracks(track, {flag: True if on else None}, f"{flag} {track} {'on' if on else 'off'}")
         return on
 
-    def set_mix(self, track: str, level: float | None = None, pan: float | None = None) -> None:
-        """A track's mixer level (dB, -40 to +2) and pan (-1 left to 1 right): in the plan, in piece.mid as
-        channel volume and pan, heard in every render; one undoable edit."""
+    def set_mix(self, track: str, level: float | None = None, pan: float | None = None,
+                reverb: float | None = None) -> None:
+        """A track's mixer level (dB, -40 to +2), pan (-1 left to 1 right) and reverb send (0 to 1): in the
+        plan, in piece.mid as channel volume, pan and reverb (CC7, CC10, CC91), heard in every render; one
+        undoable edit."""
         self._need_plan()
         changes: dict[str, Any] = {}
         if level is not None:
@@ -157,9 +159,14 @@ class Session:
             if not -1 <= pan <= 1:
                 raise SessionError(f"pan {pan:g} is outside -1 (left) to 1 (right)")
             changes["pan"] = round(pan, 2) or None
+        if reverb is not None:
+            if not 0 <= reverb <= 1:
+                raise SessionError(f"reverb {reverb:g} is outside 0 (dry) to 1")
+            changes["reverb"] = round(reverb, 2) or None
         if changes:
             said = [f"level {changes['level'] or 0:+g} dB" if "level" in changes else "",
-                    f"pan {changes['pan'] or 0:+g}" if "pan" in changes else ""]
+                    f"pan {changes['pan'] or 0:+g}" if "pan" in changes else "",
+                    f"reverb {changes['reverb'] or 0:.0%}" if "reverb" in changes else ""]
             self._edit_tracks(track, changes, f"{track} " + ", ".join(x for x in said if x))
 
     def _with_track(self, track: str, edit) -> Plan:
@@ -590,13 +597,14 @@ def _arrange(locked: set[str]):
 
 def _excerpt(score: Score, plan: Plan, section: int) -> Score:
     """One section of the score, moved to start at zero (for auditioning)."""
-    from symbolic.score import Bar, Note, Part
+    from symbolic.score import Bar
     sheet = plan.to_sheet()
     sec = sheet.sections[section]
     lo = sheet.bars[sec.first_bar].bar.start
     hi = sheet.bars[sec.last_bar].bar.end
-    parts = [Part(p.name, p.program, p.is_drum, p.role,
-                  [Note(n.start - lo, min(n.end, hi) - lo, n.pitch, n.velocity) for n in p.notes if lo <= n.start < hi])
+    parts = [replace(p, notes=[Note(n.start - lo, min(n.end, hi) - lo, n.pitch, n.velocity)
+                               for n in p.notes if lo <= n.start < hi],
+                     pedal=[(max(d, lo) - lo, min(u, hi) - lo) for d, u in p.pedal if d < hi and u > lo])
              for p in score.parts]
     bars = [Bar(b.bar.start - lo, b.bar.numerator, b.bar.denominator) for b in sheet.bars[sec.first_bar:sec.first_bar + sec.n_bars]]
     tempo = sheet.bars[sec.first_bar].tempo

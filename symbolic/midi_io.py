@@ -85,6 +85,8 @@ def to_midi(score: Score) -> mido.MidiFile:
             ev.append((0, 4, mido.Message("control_change", channel=ch, control=7, value=part.volume, time=0)))
         if part.pan != 64:
             ev.append((0, 4, mido.Message("control_change", channel=ch, control=10, value=part.pan, time=0)))
+        if part.reverb:
+            ev.append((0, 4, mido.Message("control_change", channel=ch, control=91, value=part.reverb, time=0)))
         notes = sorted(part.notes, key=lambda n: (n.start, n.pitch, n.end))
         last_on: dict[int, int] = {}
         ends: dict[int, int] = {}
@@ -165,8 +167,9 @@ def _bpm(tempo: int, tick: int) -> float:
 
 def _control(msg, t: int, mix: dict[tuple[int, int], int], pedal_down: dict[int, int],
              pedal: dict[int, list[tuple[int, int]]]) -> None:
-    """A controller: the first volume (CC7) and pan (CC10) are the track's mixer; CC64 is the pedal."""
-    if msg.control in (7, 10):
+    """A controller: the first volume (CC7), pan (CC10) and reverb send (CC91) are the track's mixer; CC64 is
+    the pedal."""
+    if msg.control in (7, 10, 91):
         mix.setdefault((msg.channel, msg.control), msg.value)
     elif msg.control == 64:
         if msg.value >= 64:
@@ -250,7 +253,7 @@ def midi_to_score(mid: mido.MidiFile, title: str = "") -> Score:
                 if end > pedal_down[ch]:
                     pedal.setdefault(ch, []).append((pedal_down[ch], end))
             part = Part(pname, program.get(ch, 0), drum, "drums" if drum else "", notes, pedal.get(ch, []),
-                        volume=mix.get((ch, 7), 100), pan=mix.get((ch, 10), 64))
+                        volume=mix.get((ch, 7), 100), pan=mix.get((ch, 10), 64), reverb=mix.get((ch, 91), 0))
             part.sort()
             parts.append(part)
     if not parts:

@@ -79,15 +79,18 @@ class Part:
     notes: list[Note] = field(default_factory=list)
     # Sustain pedal (MIDI CC64) as (down, up) tick spans, sorted and disjoint.
     pedal: list[tuple[int, int]] = field(default_factory=list)
-    # The mixer: channel volume (CC7) and pan (CC10, 0 left, 64 centre, 127 right), as General MIDI starts them.
+    # The mixer: channel volume (CC7) and pan (CC10, 0 left, 64 centre, 127 right), as General MIDI starts them,
+    # and the reverb send (CC91; 0, as FluidSynth starts it, leaves the SoundFont's own amount).
     volume: int = 100
     pan: int = 64
+    reverb: int = 0
 
     def __post_init__(self) -> None:
         if not (0 <= self.program <= 127):
             raise ScoreError(f"part {self.name!r} has program {self.program} outside 0-127")
-        if not (0 <= self.volume <= 127 and 0 <= self.pan <= 127):
-            raise ScoreError(f"part {self.name!r} has volume {self.volume} or pan {self.pan} outside 0-127")
+        if not all(0 <= v <= 127 for v in (self.volume, self.pan, self.reverb)):
+            raise ScoreError(f"part {self.name!r} has volume {self.volume}, pan {self.pan} or reverb "
+                             f"{self.reverb} outside 0-127")
         check_pedal(self.pedal, self.name)
 
     def sort(self) -> None:

@@ -244,7 +244,7 @@ def test_missing_library_is_reported(monkeypatch):
         R._load_library()
 
 
-def test_the_mixer_level_and_pan_are_heard_and_survive_the_midi_file(tmp_path, soundfont):
+def test_the_mixer_level_pan_and_reverb_are_heard_and_survive_the_midi_file(tmp_path, soundfont):
     """A part's volume (CC7) and pan (CC10) shape its stem: panned hard left it sounds mostly in the left
     channel, at volume 50 it is quieter than the same notes at the default 100; piece.mid carries both."""
     from symbolic.midi_io import read_midi
@@ -253,10 +253,13 @@ def test_the_mixer_level_and_pan_are_heard_and_survive_the_midi_file(tmp_path, s
     # An organ: its samples are mono in the GM SoundFonts we find (FluidR3's grand piano is stereo, so a
     # hard-left pan still leaves the piano's own right channel: 1.7 to 1 there).
     centre.program = 19
-    left, soft = copy.deepcopy(centre), copy.deepcopy(centre)
+    left, soft, dry, wet = (copy.deepcopy(centre) for _ in range(4))
     left.name, left.pan = "Left", 0
     soft.name, soft.volume = "Soft", 50
-    score.parts = [centre, left, soft]
+    # The reverb send adds to the reverb a SoundFont gives each instrument; its organs and strings have much of
+    # their own, a piano little, so a piano shows the send.
+    dry.name, wet.name, dry.program, wet.program, wet.reverb = "Dry", "Wet", 0, 0, 127
+    score.parts = [centre, left, soft, dry, wet]
     res = render_score(score, soundfont)
 
     def rms(name, ch=None):
@@ -265,5 +268,12 @@ def test_the_mixer_level_and_pan_are_heard_and_survive_the_midi_file(tmp_path, s
     assert 0.8 < rms(centre.name, 0) / rms(centre.name, 1) < 1.25
     assert rms("Left", 0) / rms("Left", 1) > 2
     assert rms("Soft") < 0.5 * rms(centre.name)   # General MIDI's 40 log10 curve: 50 is 12 dB under 100
+    # The reverb send (CC91): after the last note is released the wet part rings on, the dry one fades.
+    end = int((score.seconds(max(n.end for n in centre.notes)) + 0.3) * res.sample_rate)
+
+    def tail(name):
+        return float(np.sqrt(np.mean(res.stems[name][end:] ** 2))) / rms(name)
+    assert tail("Wet") > 2 * tail("Dry")
     (tmp_path / "m.mid").write_bytes(midi_bytes(score))
-    assert [(p.volume, p.pan) for p in read_midi(tmp_path / "m.mid").parts] == [(100, 64), (100, 0), (50, 64)]
+    assert [(p.volume, p.pan, p.reverb) for p in read_midi(tmp_path / "m.mid").parts] == \
+        [(100, 64, 0), (100, 0, 0), (50, 64, 0), (100, 64, 0), (100, 64, 127)]

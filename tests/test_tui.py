@@ -640,28 +640,31 @@ def test_mute_solo_lock_and_the_mixer_are_kept_undoable_and_the_cursor_stays(pro
             cells = app.query_one("#cells", DataTable)
             cells.move_cursor(row=1, column=CELL0 + 1)
             await pilot.pause()
-            for key in ("m", "m", "l", "s", "full_stop", "full_stop", "left_square_bracket"):
+            for key in ("m", "m", "l", "s", "full_stop", "full_stop", "left_square_bracket", "right_curly_bracket",
+                        "right_curly_bracket", "right_curly_bracket"):
                 await pilot.press(key)
                 await wait_idle(app, pilot)
             assert (cells.cursor_coordinate.row, cells.cursor_coordinate.column) == (1, CELL0 + 1)
             name = app.plan.tracks[1].name
             assert name not in app.session.muted and name in app.session.locked and name in app.session.solo
             track = app.plan.tracks[1]
-            assert (track.level, track.pan) == (2.0, -0.1)
+            assert (track.level, track.pan, track.reverb) == (2.0, -0.1, 0.3)
         # Kept in the project: a new session finds them, and piece.mid carries the level and pan.
         app = ComposerApp(project)
         async with app.run_test(size=(120, 40)) as pilot:
             name = app.plan.tracks[1].name
             assert name in app.session.locked and name in app.session.solo
             part = next(p for p in read_midi(project / "piece.mid").parts if p.name == name)
-            assert (part.volume, part.pan) == (112, 58)
+            assert (part.volume, part.pan, part.reverb) == (112, 58, 38)
             app.action_show_tab("tab-arrangement")
             await pilot.pause()
             app.query_one("#cells", DataTable).move_cursor(row=1, column=CELL0 + 1)
             await pilot.pause()
-            await pilot.press("ctrl+z")     # the pan back to the centre
-            await wait_idle(app, pilot)
+            for _ in range(4):     # the reverb back to none, then the pan back to the centre
+                await pilot.press("ctrl+z")
+                await wait_idle(app, pilot)
             assert app.plan.tracks[1].pan is None and app.plan.tracks[1].level == 2.0
+            assert app.plan.tracks[1].reverb is None
     run(scenario())
 
 

@@ -54,7 +54,7 @@ def audio_player() -> list[str] | None:
     return None
 
 
-CELL0 = 7   # the Arrangement table's first section column (after track, role, M, S, L, level, pan)
+CELL0 = 8   # the Arrangement table's first section column (after track, role, M, S, L, level, pan, reverb)
 
 
 def _instrument_choices(drum: bool | None = None) -> tuple[list, list[str]]:
@@ -93,6 +93,8 @@ class ComposerApp(App):
         Binding("comma", "level(-1)", "Level down", id="level-down", show=False),
         Binding("right_square_bracket", "pan(0.1)", "Pan right", id="pan-right", show=False),
         Binding("left_square_bracket", "pan(-0.1)", "Pan left", id="pan-left", show=False),
+        Binding("right_curly_bracket", "reverb(0.1)", "More reverb", id="reverb-up", show=False),
+        Binding("left_curly_bracket", "reverb(-0.1)", "Less reverb", id="reverb-down", show=False),
         Binding("b", "regenerate_bars", "Regenerate bars", id="regenerate-bars", show=False),
         Binding("c", "cancel", "Cancel", id="cancel", show=False),
         Binding("1", "show_tab('tab-plan')", "Plan", id="tab-plan", show=False),
@@ -113,6 +115,7 @@ class ComposerApp(App):
         (("mute", "solo", "lock"), "mute, solo, lock the track"),
         (("level-down", "level-up"), "the track's level down, up (1 dB)"),
         (("pan-left", "pan-right"), "pan the track left, right"),
+        (("reverb-down", "reverb-up"), "the track's reverb send down, up (10%)"),
         (("instrument",), "change the track's instrument"),
         (("style",), "change the style: a genre's groove, the feel, the swing"),
         (("render",), "render mix and stems"),
@@ -341,11 +344,12 @@ class ComposerApp(App):
         plan = self.shown_plan
         if plan is None:
             return
-        table.add_columns("Track", "Role", "M", "S", "L", "Level", "Pan", *[s.name for s in plan.sections])
+        table.add_columns("Track", "Role", "M", "S", "L", "Level", "Pan", "Rev", *[s.name for s in plan.sections])
         counts = self._cell_counts() if self.planned is None else {}
         for t in plan.tracks:
             row = [t.name, t.role, "M" if t.name in self.session.muted else "·", "S" if t.name in self.session.solo else "·",
-                   "L" if t.name in self.session.locked else "·", f"{t.level or 0:+.0f} dB", _pan_text(t.pan or 0.0)]
+                   "L" if t.name in self.session.locked else "·", f"{t.level or 0:+.0f} dB", _pan_text(t.pan or 0.0),
+                   "·" if t.reverb is None else f"{t.reverb:.0%}"]
             row += [str(counts.get((t.name, i), 0)) if self.planned is None else "…" for i in range(len(plan.sections))]
             table.add_row(*row)
         if table.row_count:
@@ -820,26 +824,32 @@ class ComposerApp(App):
     def action_lock(self) -> None:
         self._toggle("lock")
 
-    def _mix(self, level: float = 0.0, pan: float = 0.0) -> None:
-        """Nudge the track's level (dB) or pan; saved in the project, heard in the next render."""
+    def _mix(self, level: float = 0.0, pan: float = 0.0, reverb: float = 0.0) -> None:
+        """Nudge the track's level (dB), pan or reverb send; saved in the project, heard in the next render."""
         if not self._need_plan() or self._arranging("change the mix"):
             return
         name = self._current_track()
         track = next(t for t in self.plan.tracks if t.name == name)
         new_level = round(max(-40.0, min(2.0, (track.level or 0.0) + level)), 1)
         new_pan = round(max(-1.0, min(1.0, (track.pan or 0.0) + pan)), 2)
-        self.run_task("saving", self._mix_job, name, new_level if level else None, new_pan if pan else None)
+        new_reverb = round(max(0.0, min(1.0, (track.reverb or 0.0) + reverb)), 2)
+        self.run_task("saving", self._mix_job, name, new_level if level else None, new_pan if pan else None,
+                      new_reverb if reverb else None)
 
-    def _mix_job(self, name: str, level: float | None, pan: float | None) -> str:
-        self.session.set_mix(name, level=level, pan=pan)
+    def _mix_job(self, name: str, level: float | None, pan: float | None, reverb: float | None = None) -> str:
+        self.session.set_mix(name, level=level, pan=pan, reverb=reverb)
         track = next(t for t in self.plan.tracks if t.name == name)
-        return f"{name}: level {track.level or 0:+.1f} dB, pan {_pan_text(track.pan or 0.0)}"
+        return (f"{name}: level {track.level or 0:+.1f} dB, pan {_pan_text(track.pan or 0.0)}, "
+                f"reverb {track.reverb or 0:.0%}")
 
     def action_level(self, step: float) -> None:
         self._mix(level=step)
 
     def action_pan(self, step: float) -> None:
         self._mix(pan=step)
+
+    def action_reverb(self, step: float) -> None:
+        self._mix(reverb=step)
 
     def action_instrument(self) -> None:
         if not self._need_plan():
