@@ -21,6 +21,7 @@ from symbolic.score import PPQ, Note, Score
 from . import pipeline, project
 from .plan import Plan, PlanError, parse_meter
 from .revise import new_track, rearrange, section_keys
+from .transport import Timeline
 
 MAX_UNDO = 100
 
@@ -513,13 +514,29 @@ class Session:
 
     # --- output -----------------------------------------------------------------------------
 
-    def audible_score(self) -> Score:
-        """The score as heard: solo wins over mute."""
+    def audible_score(self, take: Score | None = None) -> Score:
+        """The score (or a take of it) as heard: solo wins over mute."""
+        self._need_score()
+        score = take if take is not None else self.score
+        assert score is not None
+        keep = [p for p in score.parts
+                if (p.name in self.solo if self.solo else p.name not in self.muted)]
+        return replace(score, parts=keep)
+
+    def mix_file(self) -> Path | None:
+        """The newest mix (WAV or FLAC) when it follows the notes and the mixer as they are now, else None."""
+        mixes = [p for p in (self.folder / project.MIX, self.folder / "mix.flac") if p.exists()]
+        if not mixes:
+            return None
+        mix = max(mixes, key=lambda p: p.stat().st_mtime)
+        made = max((self.folder / f).stat().st_mtime for f in (project.PLAN, project.MIDI) if (self.folder / f).exists())
+        return mix if mix.stat().st_mtime >= made else None
+
+    def timeline(self) -> Timeline:
+        """Where the bars and sections start, in seconds, as the mix plays them."""
         self._need_score()
         assert self.score is not None
-        keep = [p for p in self.score.parts
-                if (p.name in self.solo if self.solo else p.name not in self.muted)]
-        return replace(self.score, parts=keep)
+        return Timeline(self.score)
 
     def export(self, progress=pipeline._quiet, pdf: bool = False, parts: bool = False) -> list[Path]:
         """piece.mid and piece.musicxml; with pdf, the score engraved by MuseScore (and with parts, each part)."""
@@ -530,11 +547,11 @@ class Session:
 
     def render(self, soundfont: str | None = None, fmt: str | None = None, progress=pipeline._quiet,
                cancel: threading.Event | None = None, section: int | None = None, renderer: str = "fluidsynth",
-               model: str | None = None, humanize: float = 1.0):
-        """Render the audible tracks (or one section, for auditioning) with fluidsynth or a diffusion model,
-        from the expressive performance when humanize > 0."""
+               model: str | None = None, humanize: float = 1.0, take: Score | None = None):
+        """Render the audible tracks (or one section, for auditioning, of the piece or of a take of it) with
+        fluidsynth or a diffusion model, from the expressive performance when humanize > 0."""
         self._need_writable()
-        score = self.audible_score()
+        score = self.audible_score(take)
         assert self.plan is not None  # audible_score checked
         if not score.parts:
             raise SessionError("every track is muted")
@@ -546,7 +563,7 @@ class Session:
         mix = self.folder / (project.MIX if fmt in (None, "wav") else f"mix.{fmt}")
         if section is not None:
             score = _excerpt(score, self.plan, section)
-            mix = self.folder / f"section-{section + 1}.wav"
+            mix = self.folder / f"section-{section + 1}{'-take' if take is not None else ''}.wav"
             return pipeline.render(score, mix, None, soundfont, fmt, progress, cancel, **options)
         stems = self.folder / project.STEMS if renderer == "fluidsynth" else None
         return pipeline.render(score, mix, stems, soundfont, fmt, progress, cancel,

@@ -249,7 +249,7 @@ def test_keys_remap_from_the_config_file(tmp_path, monkeypatch):
 
 def test_play_says_plainly_when_there_is_no_audio_device(project, monkeypatch):
     import tui.app as tapp
-    monkeypatch.setattr(tapp, "audio_player", lambda: None)
+    monkeypatch.setattr(tapp, "player_command", lambda: None)
 
     async def scenario():
         app = ComposerApp(project)
@@ -257,8 +257,65 @@ def test_play_says_plainly_when_there_is_no_audio_device(project, monkeypatch):
             app.set_focus(None)
             await pilot.press("p")
             await wait_idle(app, pilot)
-            lines = [str(line.text) for line in app.query_one("#log").lines]
-            assert any("no audio device found" in line for line in lines)
+            said = " ".join(" ".join(str(line.text) for line in app.query_one("#log").lines).split())
+            assert "no audio device found" in said and "mix.wav" in said and "bar 1 starts at 0:00" in said
+            assert app.transport is None and not (project / "mix.wav").exists()
+    run(scenario())
+
+
+@pytest.mark.slow
+def test_the_transport_plays_from_a_section_or_a_bar_with_a_moving_position(project, soundfont, monkeypatch,
+                                                                               tmp_path):
+    """p renders the mix when it is stale, plays the selected section and shows the position moving (time,
+    bar, section, a play head in the roll); p again stops; P plays from a bar; quitting stops the player."""
+    from tests.test_transport import null_sink
+    monkeypatch.setenv("COMPOSER_PLAYER", " ".join(null_sink(tmp_path)))
+
+    async def scenario():
+        app = ComposerApp(project, soundfont=str(soundfont))
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.action_show_tab("tab-plan")
+            sections = app.query_one("#sections", DataTable)
+            sections.move_cursor(row=1)
+            await pilot.pause()
+            await pilot.press("p")
+            await wait_idle(app, pilot)
+            assert app.session.mix_file() is not None       # rendered first: there was no mix
+            timeline = app.session.timeline()
+            sec = app.plan.to_sheet().sections[1]
+            start = timeline.starts[sec.first_bar]
+            label = app.query_one("#transport")
+            first = app.transport.position()
+            assert first is not None and start <= first < start + 1
+            assert f"bar {sec.first_bar + 1}" in str(label.render()) and sec.name in str(label.render())
+            await pilot.pause(1.5)
+            later = app.transport.position()
+            assert later - first > 1.0 and "▶" in str(label.render())
+            assert f"bar {timeline.at(later).bar + 1} " in str(label.render()) + " "
+            await pilot.press("p")                         # stop
+            assert app.transport.position() is None and not label.display
+            assert "stopped at bar" in str(app.query_one("#log").lines[-1].text)
+            # The roll plays from the cursor's bar, with the play head in the roll.
+            app.action_show_tab("tab-roll")
+            await pilot.pause()
+            roll = app.query_one("#roll")
+            await pilot.press("end")                       # the section's next bar
+            bar = roll.bar_of(roll.cursor[0])
+            await pilot.press("p")
+            await wait_idle(app, pilot)
+            assert timeline.starts[bar] <= app.transport.position() < timeline.starts[bar] + 1
+            await pilot.pause(0.5)
+            assert roll.playhead is not None and roll.start <= roll.playhead < roll.end
+            assert "▼" in str(roll.render())
+            await pilot.press("P")                         # play from a bar: asked, then from there
+            await pilot.pause()
+            await pilot.press("3", "enter")
+            await wait_idle(app, pilot)
+            assert timeline.starts[2] <= app.transport.position() < timeline.starts[2] + 1
+            player = app.transport.proc
+            await pilot.press("q")
+            await pilot.pause()
+            assert player.poll() is not None               # quitting stopped the player
     run(scenario())
 
 

@@ -5,7 +5,6 @@ action goes through composer.session / composer.pipeline, the same functions the
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import threading
@@ -34,6 +33,7 @@ from textual.widgets import (
 from composer import pipeline
 from composer.llm import LLMSettings, load_settings
 from composer.session import Session, SessionError
+from composer.transport import PLAYER_ENV, Timeline, Transport, TransportError, clock, player_command
 from symbolic.instruments import INSTRUMENTS
 
 from .widgets import Ask, ChordEditor, Confirm, Help, PianoRoll, Picker, pitch_name
@@ -41,17 +41,6 @@ from .widgets import Ask, ChordEditor, Confirm, Help, PianoRoll, Picker, pitch_n
 
 class Cancelled(Exception):
     pass
-
-
-def audio_player() -> list[str] | None:
-    """A command that plays a WAV file on this machine's audio device, or None when there is none."""
-    has_device = Path("/dev/snd").exists() or os.environ.get("PULSE_SERVER") or \
-        Path(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent"), "pulse").exists()
-    for cmd, needs_device in (["afplay"], False), (["paplay"], True), (["aplay", "-q"], True), \
-                              (["ffplay", "-nodisp", "-autoexit", "-loglevel", "quiet"], True):
-        if shutil.which(cmd[0]) and (has_device or not needs_device):
-            return cmd
-    return None
 
 
 CELL0 = 8   # the Arrangement table's first section column (after track, role, M, S, L, level, pan, reverb)
@@ -82,6 +71,7 @@ class ComposerApp(App):
         Binding("x", "regenerate", "Regen", id="regenerate"),
         Binding("a", "alternatives", "A/B", id="alternatives"),
         Binding("p", "play", "Play", id="play"),
+        Binding("P", "play_from", "Play from bar", id="play-from", show=False),
         Binding("ctrl+z", "undo", "Undo", id="undo"),
         Binding("ctrl+y", "redo", "Redo", id="redo"),
         Binding("m", "mute", "Mute", id="mute", show=False),
@@ -119,7 +109,8 @@ class ComposerApp(App):
         (("instrument",), "change the track's instrument"),
         (("style",), "change the style: a genre's groove, the feel, the swing"),
         (("render",), "render mix and stems"),
-        (("play",), "play the section (or the mix)"),
+        (("play",), "play the section (the mix in Render, from the cursor in the roll); again: stop"),
+        (("play-from",), "play from a bar"),
         (("export",), "export MIDI and MusicXML"),
         (("export-pdf",), "export MIDI, MusicXML and the printed score and parts (PDF, through MuseScore)"),
         (("score",), "open the printed score (engraved again when the notes changed)"),
@@ -144,6 +135,9 @@ class ComposerApp(App):
         self.section = 0
         self.track: str | None = None
         self.roll_pending: tuple | None = None   # (track, start, end, notes, what): a roll edit not yet saved
+        self.transport: Transport | None = None  # made at the first play, when there is an audio device
+        self.timeline: Timeline | None = None    # the bars' times of the piece that plays
+        self._play_timer = None
         self.llm: LLMSettings | None
         try:
             self.llm = load_settings()
@@ -243,6 +237,7 @@ class ComposerApp(App):
                         yield Button("Play (p)", id="do-play")
                     yield Label("", id="render-status")
         with Vertical(id="status"):
+            yield Label("", id="transport")
             yield ProgressBar(total=100, show_eta=False, id="progress")
             yield RichLog(id="log", max_lines=500, wrap=True, markup=False)
         yield Footer()
@@ -630,25 +625,107 @@ class ComposerApp(App):
         return "exported " + ", ".join(f.name for f in files)
 
     def _render(self, section: int | None = None) -> str:
-        fmt = self.query_one("#format", Select).value
-        sf = self.query_one("#soundfont", Input).value.strip() or self.soundfont
+        sf, fmt = self._render_settings()
         renderer = str(self.query_one("#renderer", Select).value)
         model = self.query_one("#diffusion-model", Input).value.strip() or None
         humanize = float(str(self.query_one("#humanize", Select).value))
-        res = self.session.render(sf or None, str(fmt), self._progress, self.cancel_event, section=section,
+        res = self.session.render(sf, fmt, self._progress, self.cancel_event, section=section,
                                   renderer=renderer, model=model, humanize=humanize)
         what = f"section {section + 1}" if section is not None else f"the mix and {len(res.stems)} stems"
         follows = pipeline.follows_line(res.adherence)
         return f"rendered {what} in {res.seconds:.1f}s (peak {res.peak_dbfs:.1f} dBFS)" + (f"; {follows}" if follows else "")
 
-    def _play(self, section: int | None) -> str:
-        player = audio_player()
+    # --- the transport ------------------------------------------------------------------------
+
+    def _play(self, what: str, index: int = 0, take=None) -> str:
+        """Play a stretch of the piece (in the worker): what is "piece", "section" (index), "bar" (index, to
+        the end) or "take" (section index, the take's score, rendered for it); the mix is rendered first when
+        it is missing or older than the notes."""
+        player = player_command()
+        timeline = self.session.timeline()
+        sheet = self.plan.to_sheet()
+        if what in ("section", "take"):
+            sec = sheet.sections[index]
+            first, stop = sec.first_bar, sec.first_bar + sec.n_bars
+            said = f"{sec.name}" + (" (the take)" if what == "take" else "")
+        else:
+            first, stop = (index if what == "bar" else 0), len(timeline.starts)
+            said = f"from bar {first + 1}" if what == "bar" else "the piece"
+        start = timeline.bar_start(first)
+        end = timeline.starts[stop] if stop < len(timeline.starts) else None
+        mix = self.session.mix_file()
         if player is None:
-            return "no audio device found here: the mix is in " + str(self.folder / "mix.wav") + "; open it in a player"
-        self._render(section)
-        path = self.folder / (f"section-{section + 1}.wav" if section is not None else "mix.wav")
-        subprocess.Popen([*player, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return f"playing {path.name}"
+            where = f"the mix is {mix}" if mix is not None else \
+                f"{self.key_for('render') or 'render'} renders the mix into {self.folder / 'mix.wav'}"
+            return (f"no audio device found here: {where}; bar {first + 1} starts at {clock(start)} "
+                    f"(set {PLAYER_ENV} to a command that plays a WAV file)")
+        if what == "take":
+            self.session.render(*self._render_settings(), self._progress, self.cancel_event, section=index, take=take)
+            mix, offset, start, end = self.folder / f"section-{index + 1}-take.wav", start, 0.0, None
+        else:
+            if mix is None:
+                self._render()
+                mix = self.session.mix_file()
+                assert mix is not None    # just rendered
+            offset = start
+        self.call_from_thread(self._start_playing, player, mix, start, end, offset, timeline)
+        return f"playing {said} from {clock(offset)}"
+
+    def _render_settings(self) -> tuple[str | None, str]:
+        """The Render tab's SoundFont and format."""
+        sf = self.query_one("#soundfont", Input).value.strip() or self.soundfont
+        return sf or None, str(self.query_one("#format", Select).value)
+
+    def _start_playing(self, player: list[str], audio: Path, start: float, end: float | None, offset: float,
+                       timeline: Timeline) -> None:
+        if self.transport is None or self.transport.command != player:
+            if self.transport is not None:
+                self.transport.close()
+            self.transport = Transport(player)
+        try:
+            self.transport.play(audio, start, end, offset)
+        except TransportError as exc:
+            self.log_line(f"error: {exc}")
+            return
+        self.timeline = timeline
+        if self._play_timer is None:
+            self._play_timer = self.set_interval(0.2, self._show_transport)
+        self._show_transport()
+
+    def _show_transport(self) -> None:
+        """The play position, moving: time, bar and section in the status line, a play head in the roll."""
+        pos = self.transport.position() if self.transport is not None else None
+        label, roll = self.query_one("#transport", Label), self.query_one("#roll", PianoRoll)
+        if pos is None or self.timeline is None:
+            label.update("")
+            label.display = False
+            roll.set_playhead(None)
+            if self._play_timer is not None:
+                self._play_timer.stop()
+                self._play_timer = None
+            return
+        where = self.timeline.at(pos)
+        key = self.key_for("play")
+        label.display = True
+        label.update(f"▶ {clock(pos)} / {clock(self.timeline.duration)}   bar {where.bar + 1}   {where.section}" +
+                     (f"   ({key} stops)" if key else ""))
+        roll.set_playhead(self.timeline.tick_at(pos))
+
+    def close_transport(self) -> None:
+        """The player stops with the app."""
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
+    def stop_playing(self) -> str:
+        """Stop the transport; says where it stopped ("" when nothing played)."""
+        pos = self.transport.position() if self.transport is not None else None
+        if self.transport is not None:
+            self.transport.stop()
+        self._show_transport()
+        if pos is None or self.timeline is None:
+            return ""
+        return f"stopped at bar {self.timeline.at(pos).bar + 1} ({clock(pos)})"
 
     def _score_preview(self) -> str:
         """The printed score, engraved when it is missing or older than the notes, opened in the system's
@@ -749,9 +826,41 @@ class ComposerApp(App):
             self.run_task("rendering", self._render)
 
     def action_play(self) -> None:
-        if self._need_score():
-            tab = self.query_one("#tabs", TabbedContent).active
-            self.run_task("preparing playback", self._play, None if tab == "tab-render" else self.section)
+        """Play (or stop): the mix from the Render tab, from the cursor's bar in the roll, else the section."""
+        stopped = self.stop_playing()
+        if stopped:
+            self.log_line(stopped)
+            return
+        if not self._need_score() or self._arranging("play it"):
+            return
+        tab = self.query_one("#tabs", TabbedContent).active
+        if tab == "tab-render":
+            self.run_task("preparing playback", self._play, "piece")
+        elif tab == "tab-roll" and self.query_one("#roll", PianoRoll).ident:
+            roll = self.query_one("#roll", PianoRoll)
+            self.run_task("preparing playback", self._play, "bar", roll.bar_of(roll.cursor[0]))
+        else:
+            self.run_task("preparing playback", self._play, "section", self.section)
+
+    def action_play_from(self) -> None:
+        if not self._need_score() or self._arranging("play it"):
+            return
+        self.stop_playing()
+        total = self.plan.total_bars
+
+        def parse(text: str) -> int:
+            try:
+                bar = int(text.strip())
+            except ValueError:
+                raise ValueError("write a bar number") from None
+            if not 1 <= bar <= total:
+                raise ValueError(f"bars run from 1 to {total}")
+            return bar
+
+        def done(text: str | None) -> None:
+            if text:
+                self.run_task("preparing playback", self._play, "bar", parse(text) - 1)
+        self.push_screen(Ask(f"Play from bar (1-{total})", parse, placeholder="e.g. 17"), done)
 
     def action_regenerate(self) -> None:
         if self._need_score():
@@ -928,12 +1037,14 @@ class ComposerApp(App):
     async def action_quit(self) -> None:
         """Quit; while a task runs, ask first (its work would be thrown away; saved files stay whole)."""
         if not self.busy:
+            self.close_transport()
             self.exit()
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self.action_cancel()
+                self.close_transport()
                 self.exit()
         self.push_screen(Confirm("A task is running. Cancel it and quit? (files already saved stay whole)"),
                          answered)
@@ -987,6 +1098,7 @@ def run_app(folder: str | None = None, soundfont: str | None = None) -> None:
     try:
         app.run()
     finally:
+        app.close_transport()
         app.session.close()
 
 

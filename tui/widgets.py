@@ -97,6 +97,7 @@ class PianoRoll(Widget, can_focus=True):
         self.selected: set[int] = set()   # indices into notes
         self.ident: tuple = ()
         self.memory: dict[tuple, tuple] = {}   # ident -> (cursor, view, selected (start, pitch)) left behind
+        self.playhead: int | None = None       # the tick now playing, when the transport plays
 
     # --- what is shown --------------------------------------------------------------------------
 
@@ -130,6 +131,13 @@ class PianoRoll(Widget, can_focus=True):
             self.selected = {i for i in self.selected if i < len(self.notes)}
         self.refresh(layout=True)
 
+    def set_playhead(self, tick: int | None) -> None:
+        """Mark the column now playing (None: nothing plays); redrawn only when the column changes."""
+        column = None if tick is None else (tick - self.start) // STEP
+        if column != (None if self.playhead is None else (self.playhead - self.start) // STEP):
+            self.refresh()
+        self.playhead = tick
+
     def _rows(self) -> list[int]:
         """Pitches shown, high to low: the notes' range and the cursor with some room (drums: the sounds used)."""
         pitches = {n.pitch for n in self.notes} | {self.cursor[1]}
@@ -162,7 +170,7 @@ class PianoRoll(Widget, can_focus=True):
         bars = {(b - self.start) // STEP: self.first_bar + i + 1 for i, b in enumerate(self.bar_starts)}
         out = Text()
         state = " (locked)" if self.locked else ""
-        out.append(f"{self.title}{state}  bar {self._bar_of(self.cursor[0]) + 1}, {self._label(self.cursor[1])}\n",
+        out.append(f"{self.title}{state}  bar {self.bar_of(self.cursor[0]) + 1}, {self._label(self.cursor[1])}\n",
                    style="bold")
         line = [" "] * len(shown)
         for c, number in bars.items():
@@ -170,6 +178,10 @@ class PianoRoll(Widget, can_focus=True):
                 for j, ch in enumerate(str(number)):
                     if c - self.view + j < len(line):
                         line[c - self.view + j] = ch
+        head = -1 if self.playhead is None or not self.start <= self.playhead < self.end else \
+            (self.playhead - self.start) // STEP
+        if head in shown:
+            line[head - self.view] = "▼"
         out.append(" " * LABEL + "".join(line) + "\n", style="dim")
         line = [" "] * len(shown)
         for tick, symbol in self.chords:
@@ -193,6 +205,8 @@ class PianoRoll(Widget, can_focus=True):
                 style = "blue" if black else "cyan"
                 if i >= 0:
                     style = "bold yellow" if i in self.selected else style
+                if c == head:
+                    style += " on dark_red"
                 if (p, c) == (self.cursor[1], cur_col) and self.has_focus:
                     style += " reverse"
                 out.append(ch, style=style)
@@ -201,7 +215,7 @@ class PianoRoll(Widget, can_focus=True):
 
     # --- editing ------------------------------------------------------------------------------
 
-    def _bar_of(self, tick: int) -> int:
+    def bar_of(self, tick: int) -> int:
         return max(0, bisect.bisect_right(self.bar_starts, tick) - 1) + self.first_bar
 
     def _under_cursor(self) -> int | None:
@@ -305,7 +319,7 @@ class PianoRoll(Widget, can_focus=True):
 
     def action_regenerate(self) -> None:
         ticks = [self.notes[i].start for i in self.selected] or [self.cursor[0]]
-        self.post_message(self.RegenerateBars(self._bar_of(min(ticks)), self._bar_of(max(ticks))))
+        self.post_message(self.RegenerateBars(self.bar_of(min(ticks)), self.bar_of(max(ticks))))
 
 
 class BarValidator(Validator):
