@@ -16,6 +16,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.keys import format_key
+from textual.timer import Timer
 from textual.widgets import (
     Button,
     DataTable,
@@ -137,7 +138,7 @@ class ComposerApp(App):
         self.roll_pending: tuple | None = None   # (track, start, end, notes, what): a roll edit not yet saved
         self.transport: Transport | None = None  # made at the first play, when there is an audio device
         self.timeline: Timeline | None = None    # the bars' times of the piece that plays
-        self._play_timer = None
+        self._play_timer: Timer | None = None
         self.llm: LLMSettings | None
         try:
             self.llm = load_settings()
@@ -702,7 +703,7 @@ class ComposerApp(App):
             roll.set_playhead(None)
             if self._play_timer is not None:
                 self._play_timer.stop()
-                self._play_timer = None
+                self._play_timer: Timer | None = None
             return
         where = self.timeline.at(pos)
         key = self.key_for("play")
