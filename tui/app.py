@@ -703,7 +703,7 @@ class ComposerApp(App):
             roll.set_playhead(None)
             if self._play_timer is not None:
                 self._play_timer.stop()
-                self._play_timer: Timer | None = None
+                self._play_timer = None
             return
         where = self.timeline.at(pos)
         key = self.key_for("play")
