@@ -40,6 +40,7 @@ MIDI = "piece.mid"
 MUSICXML = "piece.musicxml"
 PERFORMED = "piece.performed.mid"
 MIX = "mix.wav"
+TAKES = "takes.json"   # takes kept as variations of a section, to pick later
 STEMS = "stems"
 HISTORY = "history"
 REDO = "redo"  # history/redo/: what undo took back, until the next edit

@@ -24,6 +24,7 @@ from .revise import new_track, rearrange, section_keys
 from .transport import Timeline
 
 MAX_UNDO = 100
+MAX_TAKES = 24   # kept variations in a project
 
 
 class SessionError(ValueError):
@@ -45,7 +46,8 @@ class Session:
     seed: int = 0
     plan: Plan | None = None
     score: Score | None = None
-    alternatives: list[Score] = field(default_factory=list)
+    alternatives: list[Score] = field(default_factory=list)   # the kept takes of the section first, then new ones
+    kept: list[int] = field(default_factory=list)   # for each kept take in alternatives, its index in takes.json
     holder: project.Holder | None = None
     read_only: str = ""  # why edits cannot be saved (another writer holds the project), "" when they can
 
@@ -233,11 +235,17 @@ class Session:
         self._commit(self.plan, score, progress, f"regenerate {track or 'every unlocked track'} in {where}")
 
     def make_alternatives(self, section: int, track: str | None = None, n: int = 3, progress=pipeline._quiet) -> list[Score]:
-        """N candidates for a section (or one track of it), not applied until pick()."""
+        """The takes kept for a section, then n new candidates for it (or for one track of it), not applied
+        until pick()."""
         self._need_score()
         assert self.plan is not None
         bars = self.section_bars(section)
-        self.alternatives = []
+        self.alternatives, self.kept = [], []
+        for i, entry in enumerate(self.takes()):
+            take = self._take_score(entry, section)
+            if take is not None:
+                self.alternatives.append(take)
+                self.kept.append(i)
         for k in range(n):
             self.alternatives.append(pipeline.arrange(self.plan, self.seed + 101 + k + 31 * len(project.history(self.folder)),
                                                       base=self.score, bars=bars, tracks={track} if track else None,
@@ -268,8 +276,87 @@ class Session:
     def pick(self, index: int) -> None:
         if not 0 <= index < len(self.alternatives):
             raise SessionError(f"no alternative {index + 1}")
-        self._commit(self.plan, self.alternatives[index], what=f"alternative {chr(66 + index)}")
-        self.alternatives = []
+        what = f"kept take {index + 1}" if index < len(self.kept) else f"alternative {chr(66 + index - len(self.kept))}"
+        self._commit(self.plan, self.alternatives[index], what=what)
+        self.alternatives, self.kept = [], []
+
+    # --- kept takes: variations of a section saved in the project (takes.json) to pick later -------
+
+    def takes(self) -> list[dict]:
+        path = self.folder / project.TAKES
+        if not path.exists():
+            return []
+        try:
+            data = json.loads(path.read_text())
+            return list(data["takes"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise SessionError(f"{path} is not a list of kept takes") from None
+
+    def _section_span(self, section: int) -> tuple[int, int, str, int]:
+        """(first tick, end tick, name, bars) of a section."""
+        assert self.plan is not None
+        sheet = self.plan.to_sheet()
+        sec = sheet.sections[section]
+        return sheet.bars[sec.first_bar].bar.start, sheet.bars[sec.last_bar].bar.end, sec.name, sec.n_bars
+
+    def _take_score(self, entry: dict, section: int) -> Score | None:
+        """The piece with a kept take in place of the section's notes of its tracks; None when the take is of
+        another section, or the section has changed length, or none of its tracks is left."""
+        assert self.score is not None
+        lo, hi, name, n_bars = self._section_span(section)
+        if entry.get("section") != name or entry.get("bars") != n_bars or entry.get("length") != hi - lo:
+            return None
+        parts, used = [], False
+        for p in self.score.parts:
+            notes = entry["notes"].get(p.name)
+            if notes is None or p.name in self.locked:
+                parts.append(p)
+                continue
+            used = True
+            keep = [n for n in p.notes if not lo <= n.start < hi]
+            parts.append(replace(p, notes=sorted(keep + [Note(lo + s, lo + e, pi, v) for s, e, pi, v in notes],
+                                                 key=lambda n: (n.start, n.pitch, n.end))))
+        return replace(self.score, parts=parts) if used else None
+
+    def keep(self, index: int, section: int, track: str | None = None) -> int:
+        """Keep alternative `index` as a variation of the section (its tracks' notes there), saved in the project
+        to pick later; the piece does not change. Returns how many takes the project keeps."""
+        self._need_writable()
+        if not len(self.kept) <= index < len(self.alternatives):
+            raise SessionError("only a new alternative can be kept" if index < len(self.kept) else
+                               f"no alternative {index + 1}")
+        takes = self.takes()
+        if len(takes) >= MAX_TAKES:
+            raise SessionError(f"the project keeps {MAX_TAKES} takes, the most it may: discard one first")
+        lo, hi, name, n_bars = self._section_span(section)
+        take = self.alternatives[index]
+        notes = {p.name: [[n.start - lo, n.end - lo, n.pitch, n.velocity] for n in p.notes if lo <= n.start < hi]
+                 for p in take.parts if (track is None or p.name == track) and p.name not in self.locked}
+        takes.append({"section": name, "bars": n_bars, "length": hi - lo, "tracks": sorted(notes), "notes": notes})
+        self._write_takes(takes, f"keep a take of {name}")
+        self.kept.append(len(takes) - 1)
+        # the kept one moves to the kept group at the front of the list
+        self.alternatives.insert(len(self.kept) - 1, self.alternatives.pop(index))
+        return len(takes)
+
+    def discard(self, index: int) -> None:
+        """Forget a kept take (index into alternatives)."""
+        self._need_writable()
+        if not 0 <= index < len(self.kept):
+            raise SessionError("only a kept take can be discarded")
+        takes = self.takes()
+        gone = self.kept.pop(index)
+        del takes[gone]
+        self.alternatives.pop(index)
+        self.kept = [k - (k > gone) for k in self.kept]
+        self._write_takes(takes, "discard a kept take")
+
+    def _write_takes(self, takes: list[dict], what: str) -> None:
+        with project.transaction(self.folder, "composer tui", what=what) as tx:
+            if takes:
+                tx.write(self.folder / project.TAKES, json.dumps({"takes": takes}, separators=(",", ":")))
+            elif (self.folder / project.TAKES).exists():
+                tx.remove(self.folder / project.TAKES)
 
     # --- plan edits --------------------------------------------------------------------
 

@@ -180,6 +180,67 @@ def test_alternatives_pick_and_instrument_change(project):
 
 
 @pytest.mark.slow
+def test_alternatives_are_heard_kept_as_variations_and_picked_later(project, soundfont, monkeypatch, tmp_path):
+    """In the A/B list p renders and plays the highlighted take of the section (the current one from the mix),
+    k keeps a new take in the project (takes.json) without changing the piece, and the kept take is listed
+    (K1) and picked after the project reopens; d discards it."""
+    from tests.test_transport import null_sink
+    monkeypatch.setenv("COMPOSER_PLAYER", " ".join(null_sink(tmp_path)))
+
+    def notes(app):
+        return [(p.name, n.start, n.pitch) for p in app.score.parts for n in p.notes]
+
+    async def scenario():
+        app = ComposerApp(project, soundfont=str(soundfont))
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.action_show_tab("tab-plan")      # the sections table has the keys, as after opening
+            before = notes(app)
+            await pilot.press("a")
+            await wait_idle(app, pilot)
+            picker = app.screen
+            assert isinstance(picker, Picker) and "p plays" in str(picker.query_one("#picker-hint").render())
+            await pilot.press("down", "p")                   # take B, heard: rendered alone and played
+            await wait_idle(app, pilot)
+            assert isinstance(app.screen, Picker) and app.transport.position() is not None
+            take = project / "section-1-take.wav"
+            assert take.exists() and sf.info(take).duration > 1
+            await pilot.press("p")                           # again: stop
+            assert app.transport.position() is None
+            chosen = app.session.alternatives[0]
+            await pilot.press("k")                           # keep B as a variation
+            await pilot.pause()
+            assert picker.options[1].startswith("K1 (kept): ") and len(picker.options) == 4
+            assert (project / "takes.json").exists() and notes(app) == before
+            await pilot.press("escape")
+            await pilot.pause()
+            assert notes(app) == before                      # keeping changes nothing in the piece
+        sec = app.plan.to_sheet().sections[0]
+        lo, hi = app.plan.to_sheet().bars[sec.first_bar].bar.start, app.plan.to_sheet().bars[sec.last_bar].bar.end
+        wanted = sorted((p.name, n.start, n.pitch) for p in chosen.parts for n in p.notes if lo <= n.start < hi)
+        app = ComposerApp(project, soundfont=str(soundfont))
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.action_show_tab("tab-plan")      # the sections table has the keys, as after opening
+            await pilot.press("a")
+            await wait_idle(app, pilot)
+            assert [o.split(":")[0] for o in app.screen.options] == ["A (current)", "K1 (kept)", "B", "C", "D"]
+            await pilot.press("down", "enter")               # pick the kept take
+            await pilot.pause()
+            got = sorted((p.name, n.start, n.pitch) for p in app.score.parts for n in p.notes if lo <= n.start < hi)
+            assert got == wanted and notes(app) != before
+            await pilot.press("ctrl+z")
+            await pilot.pause()
+            assert notes(app) == before
+            await pilot.press("a")
+            await wait_idle(app, pilot)
+            await pilot.press("down", "d")                   # discard it
+            await pilot.pause()
+            assert [o.split(":")[0] for o in app.screen.options] == ["A (current)", "B", "C", "D"]
+            assert not (project / "takes.json").exists()
+            await pilot.press("escape")
+    run(scenario())
+
+
+@pytest.mark.slow
 def test_revise_box_and_cancel_render(project, soundfont):
     new_piece(BRIEF.replace("20 seconds", "10 minutes"), project, audio=False)
 

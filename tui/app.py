@@ -619,7 +619,8 @@ class ComposerApp(App):
     def _alternatives(self, section: int, track: str | None) -> str:
         self.session.make_alternatives(section, track, n=3, progress=self._progress)
         self.call_from_thread(self._pick_alternative, section, track)
-        return "3 alternatives ready: pick one (Escape keeps the current one)"
+        kept = len(self.session.kept)
+        return f"3 alternatives ready{f' beside {kept} kept' if kept else ''}: pick one (Escape keeps the current one)"
 
     def _export(self, pdf: bool = False) -> str:
         files = self.session.export(self._progress, pdf=pdf, parts=pdf)
@@ -895,21 +896,66 @@ class ComposerApp(App):
             track = self.track if self.query_one("#tabs", TabbedContent).active == "tab-arrangement" else None
             self.run_task("writing alternatives", self._alternatives, self.section, track)
 
+    def _take_options(self, section: int, track: str | None) -> list[str]:
+        """The current take (A), the kept takes (K1, K2...), then the new alternatives (B, C...), each with
+        what it is like."""
+        s = self.session
+        assert s.score is not None   # alternatives are made from a piece
+        return [f"{self._take_name(i)}: {s.describe_take(take, section, track)}"
+                for i, take in enumerate([s.score, *s.alternatives])]
+
+    def _take_name(self, index: int) -> str:
+        """A (current), K1.. (kept), B.. (new) for an index into [current, *alternatives]."""
+        kept = len(self.session.kept)
+        if index == 0:
+            return "A (current)"
+        return f"K{index} (kept)" if index <= kept else chr(65 + index - kept)
+
     def _pick_alternative(self, section: int, track: str | None) -> None:
-        assert self.session.score is not None   # alternatives are made from a piece
-        takes = [self.session.score, *self.session.alternatives]
-        options = [f"{chr(65 + i)}{' (current)' if i == 0 else ''}: "
-                   f"{self.session.describe_take(take, section, track)}" for i, take in enumerate(takes)]
+        name = self.plan.sections[section].name
+
+        def audition(index: int) -> None:
+            stopped = self.stop_playing()
+            if stopped:
+                self.log_line(stopped)
+                return
+            if index == 0:
+                self.run_task("preparing playback", self._play, "section", section)
+            else:
+                self.run_task("rendering the take", self._play, "take", section, self.session.alternatives[index - 1])
+
+        def keep(index: int) -> list[str] | None:
+            try:
+                n = self.session.keep(index - 1, section, track)
+            except SessionError as exc:
+                self.notify(str(exc), severity="warning")
+                return None
+            self.log_line(f"kept {self._take_name(len(self.session.kept))} as a variation of {name} "
+                          f"({n} kept in the project)")
+            return self._take_options(section, track)
+
+        def discard(index: int) -> list[str] | None:
+            try:
+                self.session.discard(index - 1)
+            except SessionError as exc:
+                self.notify(str(exc), severity="warning")
+                return None
+            self.log_line(f"discarded a kept take of {name}")
+            return self._take_options(section, track)
 
         def done(index: int | None) -> None:
+            self.stop_playing()
             if not index:
                 self.log_line("kept the current version (A)")
                 return
+            picked = self._take_name(index)
             self.session.pick(index - 1)
-            self.log_line(f"picked {chr(65 + index)} for {self.plan.sections[section].name}")
+            self.log_line(f"picked {picked} for {name}")
             self.refresh_views()
-        self.push_screen(Picker(f"{self.plan.sections[section].name}{' (' + track + ')' if track else ''}: "
-                                "A is the current take; pick one", options), done)
+        self.push_screen(Picker(f"{name}{' (' + track + ')' if track else ''}: A is the current take; pick one",
+                                self._take_options(section, track), keys={"p": audition, "k": keep, "d": discard},
+                                hint="p plays the highlighted take (again: stop), k keeps it as a variation to "
+                                     "pick later, d discards a kept one; Enter picks, Escape keeps A"), done)
 
     def _current_track(self) -> str:
         """The selected track of the session's plan (the first when the selection belongs to another plan)."""

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -345,9 +347,12 @@ class Picker(ModalScreen[int | None]):
     Picker OptionList { height: auto; max-height: 14; }
     """
 
-    def __init__(self, title: str, options: list[str], filter: bool = False):
+    def __init__(self, title: str, options: list[str], filter: bool = False,
+                 keys: dict[str, Callable[[int], list[str] | None]] | None = None, hint: str = ""):
+        """keys: a key -> what it does to the highlighted option (its index), returning the options as they
+        are after it (None: unchanged); the picker stays open. hint says what those keys do."""
         super().__init__()
-        self.title_text, self.options, self.filter = title, options, filter
+        self.title_text, self.options, self.filter, self.keys, self.hint = title, options, filter, keys or {}, hint
         self.shown = list(range(len(options)))   # indices into options, as listed now
 
     def compose(self) -> ComposeResult:
@@ -356,6 +361,26 @@ class Picker(ModalScreen[int | None]):
             if self.filter:
                 yield Input(placeholder="type to filter", id="picker-filter")
             yield OptionList(*self.options, id="picker-options")
+            if self.hint:
+                yield Label(self.hint, id="picker-hint")
+
+    def on_key(self, event: events.Key) -> None:
+        """The picker's own keys act on the highlighted option (not while typing a filter)."""
+        fn = self.keys.get(event.key)
+        if fn is None or isinstance(self.focused, Input):
+            return
+        event.stop()
+        event.prevent_default()
+        options = self.query_one("#picker-options", OptionList)
+        at = options.highlighted
+        if at is None or not self.shown:
+            return
+        changed = fn(self.shown[at])
+        if changed is not None:
+            self.options, self.shown = changed, list(range(len(changed)))
+            options.clear_options()
+            options.add_options(changed)
+            options.highlighted = min(at, len(changed) - 1)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """Keep the options whose text holds every typed word."""
