@@ -210,20 +210,8 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_import(args) -> int:
-    from symbolic.midi_io import read_midi
-
-    from . import project
-    from .pipeline import PERFORMED_MIDI, export
-    score = read_midi(args.midi)
-    out = Path(args.out)
-    with project.transaction(out, "composer import") as tx:
-        # A new piece in this folder: the old plan (kept in history/ for undo) and its performance no longer apply.
-        if (out / project.PLAN).exists():
-            tx.snapshot()
-            tx.remove(project.PLAN)
-        if (out / PERFORMED_MIDI).exists():
-            tx.remove(PERFORMED_MIDI)
-        files = export(None, score, out, progress=CliProgress(quiet=args.quiet))
+    from .pipeline import import_piece
+    score, files = import_piece(args.midi, args.out, progress=CliProgress(quiet=args.quiet))
     print(f"imported {len(score.parts)} tracks, {score.n_notes} notes, {len(score.bars)} bars")
     for f in files:
         print(f"wrote {f}")
@@ -425,8 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "MuseScore 4; COMPOSER_MUSESCORE names another)")
     sp.add_argument("--parts", action="store_true", help="with --pdf: one PDF per part in parts/")
 
-    sp = add("import", _cmd_import, "start a project from your own MIDI file")
-    sp.add_argument("midi")
+    sp = add("import", _cmd_import, "start a project from your own MIDI or MusicXML file")
+    sp.add_argument("midi", metavar="FILE", help="a MIDI (.mid) or MusicXML (.musicxml, .xml, .mxl) file")
     sp.add_argument("--out", required=True, help="project folder to write")
 
     add("schema", _cmd_schema, "print the Plan JSON schema")

@@ -611,6 +611,24 @@ def _export_project(folder: Path, progress: StepProgress, pdf: bool = False, par
     return export(plan, score, folder, progress=progress, pdf=pdf, parts=parts)
 
 
+def import_piece(path: str | Path, folder: str | Path, progress: StepProgress = _quiet,
+                 command: str = "composer import") -> tuple[Score, list[Path]]:
+    """A user's MIDI or MusicXML file as the project's piece, as one change: a piece already there goes to
+    history/ (undo brings it back) with its plan and performance, which no longer apply."""
+    from symbolic.importer import read_piece
+    score = read_piece(path)
+    folder = Path(folder)
+    with project.transaction(folder, command, what=f"import {Path(path).name}") as tx:
+        if (folder / project.PLAN).exists() or (folder / project.MIDI).exists():
+            tx.snapshot()
+        if (folder / project.PLAN).exists():
+            tx.remove(project.PLAN)
+        if (folder / PERFORMED_MIDI).exists():
+            tx.remove(PERFORMED_MIDI)
+        files = export(None, score, folder, progress=progress)
+    return score, files
+
+
 def apply_mix(plan: Plan, score: Score) -> None:
     """The plan's mixer onto the score's parts: level, pan and reverb send (MIDI CC7, CC10 and CC91 in
     piece.mid, heard in every render)."""

@@ -122,6 +122,18 @@ def _other_drums() -> None:
 
 _other_drums()
 
+# Where two sounds share a line and notehead (kick 35/36, snare 38/40, low toms, crashes), the one a drummer
+# reads there first (the toms a kit has when it has two: high floor and high tom).
+_PREFERRED_DRUMS = (36, 38, 42, 46, 49, 51, 44, 37, 39, 43, 50, 45, 47, 41, 48, 53, 54, 56, 59, 63, 64)
+_DISPLAY_DRUM: dict[tuple[str, int, str], int] = {(st, o, h): k for k in reversed([*_PREFERRED_DRUMS, *sorted(_DRUM_DISPLAY)])
+                 for st, o, h, _f in [_DRUM_DISPLAY[k]]}
+
+
+def drum_at(step: str, octave: int, notehead: str = "normal") -> int | None:
+    """The General MIDI drum written at a staff position and notehead, as this module (and MuseScore's
+    drumset) writes them; None for a position and head no drum uses."""
+    return _DISPLAY_DRUM.get((step, octave, notehead or "normal"))
+
 
 # Transposing instruments by GM program: semitones written above sounding, and MusicXML's <transpose>
 # (diatonic, chromatic, octave-change: written + that = sounding). Octave transposers (guitar, bass,

@@ -303,3 +303,32 @@ def test_control_characters_in_names_round_trip(tmp_path):
     mid.tracks[1][0] = mido.MetaMessage("track_name", name="Or\x1b[31mgan\x00")
     mid.save(path)
     assert read_midi(path).parts[0].name == "Or[31mgan"
+
+
+def test_musicxml_imports_at_sounding_pitch_with_each_players_staves_as_one_track(tmp_path, capsys):
+    """`composer import` reads MusicXML: the notes come back where piece.mid has them (a tenor sax written a
+    ninth up sounds where it was arranged, a piano's two staves are one track, the drums by line and notehead,
+    chord symbols are not played); a file of another kind or a broken one gets one line and exit 2."""
+    from composer.cli import main
+    from composer.pipeline import new_piece
+    src = tmp_path / "jazz"
+    new_piece("a jazz tune for tenor sax, piano, upright bass and drums, 20 seconds", src, audio=False, seed=1)
+    assert main(["-q", "import", str(src / "piece.musicxml"), "--out", str(tmp_path / "imp")]) == 0
+    got, want = read_midi(tmp_path / "imp" / "piece.mid"), read_midi(src / "piece.mid")
+
+    def notes(part):
+        return sorted((n.start, n.pitch) for n in part.notes)
+    pitched = {p.name: notes(p) for p in want.parts if not p.is_drum}
+    assert {p.name: notes(p) for p in got.parts if not p.is_drum} == pitched
+    drums = [notes(p) for p in got.parts if p.is_drum]
+    kit = set(next(notes(p) for p in want.parts if p.is_drum))
+    assert len(drums) == 1 and len(kit & set(drums[0])) >= 0.9 * len(set(drums[0]))
+    capsys.readouterr()
+    bad, other = tmp_path / "bad.musicxml", tmp_path / "tune.abc"
+    bad.write_text("<score-partwise><part-list>")
+    other.write_text("X:1\nK:C\nCDE|")
+    for path, needle in ((bad, "is not a readable MusicXML score"), (other, "is neither MIDI")):
+        assert main(["-q", "import", str(path), "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("composer: error: ") and "\n" not in err and needle in err, err
+        assert not (tmp_path / "x" / "piece.mid").exists()
