@@ -935,3 +935,18 @@ def test_the_score_preview_engraves_and_says_where_it_is(project, monkeypatch):
             said = " ".join(" ".join(line.text.split()) for line in app.query_one("#log").lines[-3:])
             assert "piece.pdf" in said and "PDF viewer found" in said
     run(scenario())
+
+
+def test_the_readme_key_table_is_the_bindings(tmp_path):
+    """The README's table of keys is the help screen's, built from the bindings (defaults)."""
+    from pathlib import Path
+
+    from tui.app import keys_markdown
+    app = ComposerApp(tmp_path / "p")
+    try:
+        table = keys_markdown(app.help_rows())
+    finally:
+        app.session.close()
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("<!-- keys:", 1)[1].split("-->", 1)[1].split("<!-- /keys -->", 1)[0].strip()
+    assert block == table

@@ -1140,6 +1140,13 @@ def _key_text(key: str) -> str:
     return "+".join([*mods, shown])
 
 
+def keys_markdown(rows: list[tuple[str, str]]) -> str:
+    """The help screen's rows as the README's table of keys."""
+    cell = [f"`{k}`" if " " not in k or len(k) < 2 else " ".join(f"`{x}`" for x in k.split()) for k, _ in rows]
+    return "\n".join(["| key | action |", "| --- | --- |",
+                      *(f"| {c} | {what.replace('|', '/')} |" for c, (_, what) in zip(cell, rows))])
+
+
 def run_app(folder: str | None = None, soundfont: str | None = None) -> None:
     app = ComposerApp(folder, soundfont)
     try:
@@ -1149,4 +1156,4 @@ def run_app(folder: str | None = None, soundfont: str | None = None) -> None:
         app.session.close()
 
 
-__all__ = ["ComposerApp", "run_app"]
+__all__ = ["ComposerApp", "keys_markdown", "run_app"]
