@@ -671,7 +671,7 @@ class ComposerApp(App):
                 assert mix is not None    # just rendered
             offset = start
         self.call_from_thread(self._start_playing, player, mix, start, end, offset, timeline)
-        return f"playing {said} from {clock(offset)}"
+        return f"playing {said} ({clock(offset)})"
 
     def _render_settings(self) -> tuple[str | None, str]:
         """The Render tab's SoundFont and format."""
@@ -930,8 +930,7 @@ class ComposerApp(App):
             except SessionError as exc:
                 self.notify(str(exc), severity="warning")
                 return None
-            self.log_line(f"kept {self._take_name(len(self.session.kept))} as a variation of {name} "
-                          f"({n} kept in the project)")
+            self.log_line(f"kept it as K{len(self.session.kept)}, a variation of {name} ({n} in the project)")
             return self._take_options(section, track)
 
         def discard(index: int) -> list[str] | None:

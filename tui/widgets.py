@@ -343,8 +343,10 @@ class Picker(ModalScreen[int | None]):
     BINDINGS = [Binding("escape", "cancel", "Keep the current one", id="cancel-pick")]
     DEFAULT_CSS = """
     Picker { align: center middle; }
-    Picker > Vertical { width: 64; height: auto; max-height: 20; border: round $accent; padding: 1 2; background: $surface; }
+    Picker > Vertical { width: 80; max-width: 95%; height: auto; max-height: 24; border: round $accent; padding: 1 2;
+                        background: $surface; }
     Picker OptionList { height: auto; max-height: 14; }
+    Picker #picker-hint { width: 100%; color: $text-muted; }
     """
 
     def __init__(self, title: str, options: list[str], filter: bool = False,
