@@ -211,7 +211,7 @@ def _cmd_export(args) -> int:
 
 def _cmd_import(args) -> int:
     from .pipeline import import_piece
-    score, files = import_piece(args.midi, args.out, progress=CliProgress(quiet=args.quiet))
+    score, files = import_piece(args.midi, args.out, progress=CliProgress(quiet=args.quiet), warn=_warn)
     print(f"imported {len(score.parts)} tracks, {score.n_notes} notes, {len(score.bars)} bars")
     for f in files:
         print(f"wrote {f}")

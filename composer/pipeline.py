@@ -20,7 +20,7 @@ from symbolic.score import Score
 
 from . import project
 from .llm import LLMError, LLMSettings, ask_for_plan, load_settings, messages_for_brief, messages_for_revision
-from .plan import MAX_PLAN_CHARS, Plan, load_plan
+from .plan import MAX_PLAN_CHARS, Plan, PlanError, load_plan
 from .planner import plan_from_brief
 
 __all__ = ["RenderCancelled", "Result", "make_plan", "arrange", "export", "render", "new_piece", "arrange_project",
@@ -612,20 +612,38 @@ def _export_project(folder: Path, progress: StepProgress, pdf: bool = False, par
 
 
 def import_piece(path: str | Path, folder: str | Path, progress: StepProgress = _quiet,
-                 command: str = "composer import") -> tuple[Score, list[Path]]:
-    """A user's MIDI or MusicXML file as the project's piece, as one change: a piece already there goes to
-    history/ (undo brings it back) with its plan and performance, which no longer apply."""
+                 command: str = "composer import", warn: Callable[[str], None] | None = None
+                 ) -> tuple[Score, list[Path]]:
+    """A user's MIDI or MusicXML file as the project's piece, with a plan read from its notes (key, meter,
+    tempo, sections, chords, tracks and roles) so that it can be revised, regenerated and edited like a
+    composed one; as one change: a piece already there goes to history/ (undo brings it back). Where no plan
+    can hold the piece (a meter a plan cannot have), the notes come in alone and `warn` says why."""
+    from pydantic import ValidationError
+
     from symbolic.importer import read_piece
+
+    from .analysis import plan_from_score
     score = read_piece(path)
     folder = Path(folder)
+    plan: Plan | None
+    try:
+        plan = plan_from_score(score)
+    except (PlanError, ValidationError) as exc:
+        plan = None
+        why = exc.errors()[0]["msg"].removeprefix("Value error, ") if isinstance(exc, ValidationError) else str(exc)
+        (warn or (lambda _m: None))(f"imported the notes without a plan: {why}")
+    if plan is not None:
+        for part, track in zip(score.parts, plan.tracks):
+            part.name = track.name   # the plan's names, made unique
+        apply_plan_meta(plan, score)
     with project.transaction(folder, command, what=f"import {Path(path).name}") as tx:
         if (folder / project.PLAN).exists() or (folder / project.MIDI).exists():
             tx.snapshot()
-        if (folder / project.PLAN).exists():
+        if plan is None and (folder / project.PLAN).exists():
             tx.remove(project.PLAN)
         if (folder / PERFORMED_MIDI).exists():
             tx.remove(PERFORMED_MIDI)
-        files = export(None, score, folder, progress=progress)
+        files = export(plan, score, folder, progress=progress)
     return score, files
 
 

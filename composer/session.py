@@ -625,6 +625,14 @@ class Session:
         assert self.score is not None
         return Timeline(self.score)
 
+    def import_file(self, path: str | Path, progress=pipeline._quiet, warn=None) -> Score:
+        """A MIDI or MusicXML file as this project's piece, with a plan read from its notes; one undoable edit
+        (the piece that was here goes to history/)."""
+        self._need_writable()
+        score, _ = pipeline.import_piece(path, self.folder, progress, command="composer tui", warn=warn)
+        self._load()
+        return score
+
     def export(self, progress=pipeline._quiet, pdf: bool = False, parts: bool = False) -> list[Path]:
         """piece.mid and piece.musicxml; with pdf, the score engraved by MuseScore (and with parts, each part)."""
         self._need_score()

@@ -7,7 +7,7 @@ from textual.widgets import DataTable, Input, TabbedContent
 
 from composer.pipeline import new_piece
 from tui.app import CELL0, ComposerApp
-from tui.widgets import ChordEditor, Help, Picker
+from tui.widgets import ChordEditor, Confirm, Help, Picker
 
 BRIEF = "a calm folk tune in G major, 4/4 at 100 bpm, for fiddle, acoustic guitar and upright bass, 20 seconds"
 
@@ -240,6 +240,42 @@ def test_alternatives_are_heard_kept_as_variations_and_picked_later(project, sou
     run(scenario())
 
 
+def test_import_asks_before_replacing_reads_a_plan_and_undoes(project, tmp_path):
+    """I imports a MIDI or MusicXML file: the path is checked as typed, replacing the piece asks first, the plan
+    is read from the notes (sections, chords, roles) so the tabs work on it, and undo brings the piece back."""
+    from symbolic.midi_io import midi_bytes
+    from tests.test_analysis import _cadence
+    src = tmp_path / "cadence.mid"
+    src.write_bytes(midi_bytes(_cadence()))
+
+    async def scenario():
+        app = ComposerApp(project)
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.action_show_tab("tab-plan")
+            before = [t.name for t in app.plan.tracks]
+            await pilot.press("I")
+            await pilot.pause()
+            box = app.screen.query_one(Input)
+            box.value = str(tmp_path / "nothing.mid")
+            await pilot.press("enter")
+            await pilot.pause()
+            assert not isinstance(app.screen, Confirm) and app.screen.query_one(Input)   # refused, still asking
+            box.value = str(src)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, Confirm)
+            await pilot.press("y")
+            await wait_idle(app, pilot)
+            assert [(t.name, t.role) for t in app.plan.tracks] == [("Tune", "melody"), ("Keys", "chords"),
+                                                                  ("Bass", "bass")]
+            assert app.query_one("#sections", DataTable).row_count == 3 and app.plan.key == "C major"
+            assert not isinstance(app.focused, Input)
+            await pilot.press("ctrl+z")
+            await pilot.pause()
+            assert [t.name for t in app.plan.tracks] == before
+    run(scenario())
+
+
 @pytest.mark.slow
 def test_revise_box_and_cancel_render(project, soundfont):
     new_piece(BRIEF.replace("20 seconds", "10 minutes"), project, audio=False)
@@ -280,9 +316,16 @@ def test_palette_and_bindings(tmp_path):
 
     async def scenario():
         async with app.run_test():
-            titles = {c.title for c in app.get_system_commands(app.screen)}
+            commands = {c.title: c.help for c in app.get_system_commands(app.screen)}
             assert {"Generate", "Regenerate section", "Alternatives", "Export", "Render", "Play", "Undo", "Redo",
-                    "Mute track", "Solo track", "Lock track", "Change instrument", "Cancel"} <= titles
+                    "Mute track", "Solo track", "Lock track", "Change instrument", "Cancel", "Import",
+                    "Play from bar", "More reverb", "Change style"} <= set(commands)
+            assert commands["Generate"].endswith("[g]") and commands["Undo"].endswith("[ctrl+z]")
+            # every bound action of the help screen is in the palette
+            palette = {b for _, b, *_ in app.PALETTE}
+            topics = {i for ids, _ in app.HELP_TOPICS for i in ids} - {"tab-plan", "tab-arrangement", "tab-roll",
+                                                                        "tab-render", "leave-input", "quit"}
+            assert topics <= palette
             ids = {b.id for b in app.BINDINGS}
             assert {"generate", "render", "export", "undo", "redo", "help", "quit"} <= ids
             keys = {b.id: b.key for b in app.BINDINGS}
@@ -789,8 +832,6 @@ def test_mute_solo_lock_and_the_mixer_are_kept_undoable_and_the_cursor_stays(pro
 @pytest.mark.slow
 def test_generating_over_a_piece_and_quitting_during_a_task_ask_first(project):
     import threading
-
-    from tui.widgets import Confirm
 
     async def scenario():
         app = ComposerApp(project)

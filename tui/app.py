@@ -69,6 +69,7 @@ class ComposerApp(App):
         Binding("e", "export", "Export", id="export"),
         Binding("E", "export_pdf", "Export PDF", id="export-pdf", show=False),
         Binding("o", "score", "Score", id="score", show=False),
+        Binding("I", "import_file", "Import", id="import", show=False),
         Binding("x", "regenerate", "Regen", id="regenerate"),
         Binding("a", "alternatives", "A/B", id="alternatives"),
         Binding("p", "play", "Play", id="play"),
@@ -115,6 +116,7 @@ class ComposerApp(App):
         (("export",), "export MIDI and MusicXML"),
         (("export-pdf",), "export MIDI, MusicXML and the printed score and parts (PDF, through MuseScore)"),
         (("score",), "open the printed score (engraved again when the notes changed)"),
+        (("import",), "import a MIDI or MusicXML file as the piece (its plan read from the notes)"),
         (("cancel",), "cancel the running task"),
         (("undo", "redo"), "undo, redo (plan and notes)"),
         (("tab-plan", "tab-arrangement", "tab-roll", "tab-render"), "Plan, Arrangement, Piano roll, Render tab"),
@@ -794,6 +796,35 @@ class ComposerApp(App):
     def action_generate(self) -> None:
         self._start_generate()
 
+    def action_import_file(self) -> None:
+        """Ask for a MIDI or MusicXML file; replacing a piece asks first (undo brings it back)."""
+        from symbolic.importer import MIDI_SUFFIXES, MUSICXML_SUFFIXES
+
+        def check(text: str) -> Path:
+            path = Path(text.strip()).expanduser()
+            if not path.is_file():
+                raise ValueError(f"no file {path}")
+            if path.suffix.lower() not in MIDI_SUFFIXES + MUSICXML_SUFFIXES:
+                raise ValueError("a MIDI (.mid) or MusicXML (.musicxml, .xml, .mxl) file")
+            return path
+
+        def done(text: str | None) -> None:
+            if not text:
+                return
+            path = check(text)
+            if self.score is None:
+                self.run_task("importing", self._import, path)
+            else:
+                self._confirm_then(f"Replace the current piece with {path.name}? (undo brings it back)",
+                                   "importing", self._import, path, no="kept the current piece")
+        self.push_screen(Ask("Import a MIDI or MusicXML file", check, placeholder="path/to/song.mid"), done)
+
+    def _import(self, path: Path) -> str:
+        score = self.session.import_file(path, self._progress, warn=lambda m: self.call_from_thread(self.log_line, m))
+        self.section, self.track = 0, None
+        plan = f"; {len(self.plan.sections)} sections read from the notes" if self.plan is not None else ""
+        return f"imported {path.name}: {len(score.parts)} tracks, {score.n_notes} notes, {len(score.bars)} bars{plan}"
+
     def _start_generate(self) -> None:
         brief = self.query_one("#brief", Input).value.strip()
         if not brief and self.plan is None:
@@ -1107,27 +1138,43 @@ class ComposerApp(App):
         """The keys as bound now, remapped ones included."""
         self.push_screen(Help(self.help_rows(), "Enter on a bar of the chords table edits its chords."))
 
+    # The palette: every action, with the keys it is bound to now.
+    PALETTE = [
+        ("Generate", "generate", "Plan and arrange the piece from the brief", "generate", ()),
+        ("Regenerate section", "regenerate", "New material for the selected section (or cell)", "regenerate", ()),
+        ("Alternatives", "alternatives", "Alternatives for the section (or cell): hear, keep, pick", "alternatives", ()),
+        ("Regenerate bars", "regenerate-bars", "New material for a bar range of the piece", "regenerate_bars", ()),
+        ("Export", "export", "Write piece.mid and piece.musicxml", "export", ()),
+        ("Export PDF", "export-pdf", "Also print the score and its parts to PDF with MuseScore", "export_pdf", ()),
+        ("Open the score", "score", "The printed score in the system's PDF viewer", "score", ()),
+        ("Import", "import", "A MIDI or MusicXML file as the piece, its plan read from the notes", "import_file", ()),
+        ("Render", "render", "Render mix and stems with fluidsynth", "render", ()),
+        ("Play", "play", "Play (or stop) the section, the mix from Render, the roll from its cursor", "play", ()),
+        ("Play from bar", "play-from", "Play the mix from a bar", "play_from", ()),
+        ("Undo", "undo", "Undo the last edit", "undo", ()),
+        ("Redo", "redo", "Redo the last undone edit", "redo", ()),
+        ("Mute track", "mute", "Mute the selected track", "mute", ()),
+        ("Solo track", "solo", "Solo the selected track", "solo", ()),
+        ("Lock track", "lock", "Lock the selected track against regeneration", "lock", ()),
+        ("Level up", "level-up", "The selected track 1 dB louder", "level", (1,)),
+        ("Level down", "level-down", "The selected track 1 dB softer", "level", (-1,)),
+        ("Pan left", "pan-left", "Pan the selected track left", "pan", (-0.1,)),
+        ("Pan right", "pan-right", "Pan the selected track right", "pan", (0.1,)),
+        ("More reverb", "reverb-up", "More reverb on the selected track", "reverb", (0.1,)),
+        ("Less reverb", "reverb-down", "Less reverb on the selected track", "reverb", (-0.1,)),
+        ("Change instrument", "instrument", "Pick another instrument for the selected track", "instrument", ()),
+        ("Change style", "style", "A genre's groove, the feel, the swing", "style", ()),
+        ("Cancel", "cancel", "Cancel the running task", "cancel", ()),
+        ("Help", "help", "The keys, as bound now", "help", ()),
+    ]
+
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
-        for title, help_, fn in (
-            ("Generate", "Plan and arrange the piece from the brief", self.action_generate),
-            ("Regenerate section", "New material for the selected section (or cell)", self.action_regenerate),
-            ("Alternatives", "Three alternatives for the selected section (or cell), then pick", self.action_alternatives),
-            ("Regenerate bars", "New material for a bar range of the piece", self.action_regenerate_bars),
-            ("Export", "Write piece.mid and piece.musicxml", self.action_export),
-            ("Export PDF", "Also print the score and its parts to PDF with MuseScore", self.action_export_pdf),
-            ("Open the score", "The printed score in the system's PDF viewer", self.action_score),
-            ("Render", "Render mix and stems with fluidsynth", self.action_render),
-            ("Play", "Play the selected section, or the mix from the Render tab", self.action_play),
-            ("Undo", "Undo the last edit", self.action_undo),
-            ("Redo", "Redo the last undone edit", self.action_redo),
-            ("Mute track", "Mute the selected track", self.action_mute),
-            ("Solo track", "Solo the selected track", self.action_solo),
-            ("Lock track", "Lock the selected track against regeneration", self.action_lock),
-            ("Change instrument", "Pick another instrument for the selected track", self.action_instrument),
-            ("Cancel", "Cancel the running task", self.action_cancel),
-        ):
-            yield SystemCommand(title, help_, fn)
+        for title, binding, help_, action, args in self.PALETTE:
+            keys = " ".join(self.keys_for(binding))
+            fn = getattr(self, f"action_{action}")
+            yield SystemCommand(title, f"{help_}{f'  [{keys}]' if keys else ''}",
+                                (lambda fn=fn, args=args: fn(*args)))
 
 
 def _key_text(key: str) -> str:
