@@ -25,6 +25,8 @@ apt_install() {
 # libfluidsynth3 for rendering; the fluidsynth command line for the render benchmark and its test;
 # MuseScore 3 to print scores (`composer export --pdf`) and, in the tests, to read every score we write.
 pkgs=(libfluidsynth3 fluidsynth musescore3)
+# tmux for the test that drives the TUI in a real terminal.
+[ "$mode" = "--test" ] && pkgs+=(tmux)
 # The SoundFont shipped by Debian; without it composer falls back to the GM SoundFont inside pretty_midi.
 [ "$mode" = "--test" ] || pkgs+=(fluid-soundfont-gm)
 python3 -m venv --help >/dev/null 2>&1 || pkgs+=(python3-venv)

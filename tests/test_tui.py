@@ -1,5 +1,6 @@
 """The TUI, driven with Textual's Pilot: the flows a composer uses, and snapshots of the main screens."""
 import asyncio
+import json
 
 import pytest
 import soundfile as sf
@@ -491,38 +492,70 @@ def test_regenerate_a_bar_range(project):
 
 
 @pytest.mark.slow
-def test_smoke_under_tmux(tmp_path):
-    """The real program in a real terminal: start it, type a brief, generate, quit."""
+@pytest.mark.slow
+def test_a_session_under_tmux(tmp_path, soundfont):
+    """The real program in a real terminal at 80x24, driven by keystrokes only: type a brief and generate, edit
+    (mute a track, transpose), regenerate a cell, render, quit; then the history on disk names every step."""
     import os
     import shutil
     import subprocess
     import sys
     import time
     from pathlib import Path
+
+    from composer.project import history, history_what
     if not shutil.which("tmux"):
         pytest.skip("tmux is not installed")
     root = Path(__file__).resolve().parents[1]
+    proj = tmp_path / "proj"
     name = f"composer-smoke-{os.getpid()}"
-    cmd = f"cd {root} && PYTHONPATH={root} {sys.executable} -m composer.cli tui {tmp_path / 'proj'}"
+    cmd = (f"cd {root} && PYTHONPATH={root} {sys.executable} -m composer.cli tui {proj} --soundfont {soundfont}"
+           f"; echo exited=$? > {tmp_path / 'rc'}")
     subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "80", "-y", "24", cmd], check=True)
+
+    def pane() -> str:
+        return subprocess.run(["tmux", "capture-pane", "-t", name, "-p"], capture_output=True, text=True).stdout
+
+    def keys(*k: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", name, *k], check=True)
+
+    def until(done, seconds: float, what: str) -> None:
+        for _ in range(int(seconds / 0.2)):
+            if done():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{what} did not happen; the screen reads:\n{pane()}")
+
     try:
-        def pane() -> str:
-            return subprocess.run(["tmux", "capture-pane", "-t", name, "-p"], capture_output=True, text=True).stdout
-        for _ in range(100):
-            if "Brief" in pane():
-                break
-            time.sleep(0.2)
-        subprocess.run(["tmux", "send-keys", "-t", name, "a short folk tune in D major, 15 seconds", "Enter"], check=True)
-        for _ in range(150):
-            if (tmp_path / "proj" / "piece.mid").exists() and "generated" in pane():
-                break
-            time.sleep(0.2)
-        screen = pane()
-        assert "D major" in screen and "bars" in screen
-        subprocess.run(["tmux", "send-keys", "-t", name, "Escape", ""], check=True)
+        until(lambda: "Brief" in pane(), 30, "the app starting")
+        keys("a short folk tune in D major for fiddle and guitar, 15 seconds", "Enter")
+        until(lambda: (proj / "piece.mid").exists() and "generated" in pane(), 120, "generating")
+        assert "D major" in pane()
+        keys("2")                                   # Arrangement: the first cell is the first track, bar 1
+        keys("m")
+        until(lambda: len(history(proj)) == 1, 20, "muting")
+        keys("x")
+        until(lambda: len(history(proj)) == 2, 60, "regenerating a cell")
+        keys("/")                                   # the revise box: an edit in words
+        time.sleep(0.3)
+        keys("transpose up a whole step", "Enter")
+        until(lambda: "E major, 4/4" in pane(), 60, "revising")       # the title follows when it is done
+        assert len(history(proj)) == 3 and "? Help" in pane() and "q Quit" in pane()
+        keys("Escape")
+        time.sleep(0.3)                             # alone: Escape and a key at once read as alt+key
+        keys("4")
+        time.sleep(0.3)
+        keys("r")
+        until(lambda: (proj / "mix.wav").exists() and "rendered" in pane(), 180, "rendering")
+        keys("q")
+        until(lambda: (tmp_path / "rc").exists(), 20, "quitting")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
-    assert (tmp_path / "proj" / "plan.json").exists()
+    assert (tmp_path / "rc").read_text().strip() == "exited=0"
+    whats = [history_what(h) for h in history(proj)]
+    assert len(whats) == 3 and "mute" in whats[0] and "regenerat" in whats[1] and "transpose" in whats[2], whats
+    plan = json.loads((proj / "plan.json").read_text())
+    assert plan["key"] == "E major" and any(t.get("mute") for t in plan["tracks"])
 
 
 def test_the_plan_shows_while_the_notes_are_written(tmp_path, monkeypatch):
@@ -605,10 +638,14 @@ def test_escape_and_enter_leave_the_revise_box(project):
             box.focus()
             await pilot.press("escape")  # back to the current tab's main table
             assert app.focused is app.query_one("#cells", DataTable)
-            await pilot.press("4")
+            await pilot.press("4")       # the Render tab opens on its button, not in the SoundFont box
             await pilot.pause()
-            assert app.focused is app.query_one("#soundfont", Input)
-            await pilot.press("escape")  # the Render tab's main widget is a text box: its Render button instead
+            assert app.focused is app.query_one("#do-render")
+            await pilot.press("r")
+            assert app.query_one("#soundfont", Input).value == ""
+            await wait_idle(app, pilot)
+            app.query_one("#soundfont", Input).focus()
+            await pilot.press("escape")
             assert app.focused is app.query_one("#do-render")
             box.value = "transpose up a whole step"
             box.focus()

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -64,6 +64,9 @@ class ComposerApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "composer"
     BINDINGS = [
+        # Help and quit first: the footer shows keys in this order and cuts the last ones on a narrow terminal.
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
         Binding("g", "generate", "Generate", id="generate"),
         Binding("r", "render", "Render", id="render"),
         Binding("e", "export", "Export", id="export"),
@@ -93,8 +96,7 @@ class ComposerApp(App):
         Binding("2", "show_tab('tab-arrangement')", "Arrangement", id="tab-arrangement", show=False),
         Binding("3", "show_tab('tab-roll')", "Piano roll", id="tab-roll", show=False),
         Binding("4", "show_tab('tab-render')", "Render", id="tab-render", show=False),
-        Binding("question_mark", "help", "Help", id="help"),
-        Binding("q", "quit", "Quit", id="quit"),
+        Binding("slash", "focus_revise", "Revise", id="focus-revise", show=False),
         Binding("escape", "leave_input", "Leave the text box", id="leave-input", show=False),
     ]
 
@@ -120,12 +122,13 @@ class ComposerApp(App):
         (("cancel",), "cancel the running task"),
         (("undo", "redo"), "undo, redo (plan and notes)"),
         (("tab-plan", "tab-arrangement", "tab-roll", "tab-render"), "Plan, Arrangement, Piano roll, Render tab"),
+        (("focus-revise",), "type a revision (\"transpose up a tone\", \"make it swing\"); the brief box before a piece exists"),
         (("leave-input",), "leave a text box, so keys act"),
         (("help",), "this help"),
         (("quit",), "quit"),
     ]
     # The main widget of each tab: what switching tabs and leaving a text box focus.
-    MAIN = {"tab-plan": "#sections", "tab-arrangement": "#cells", "tab-roll": "#roll", "tab-render": "#soundfont"}
+    MAIN = {"tab-plan": "#sections", "tab-arrangement": "#cells", "tab-roll": "#roll", "tab-render": "#do-render"}
 
     def __init__(self, folder: str | Path | None = None, soundfont: str | None = None, seed: int = 0):
         super().__init__()
@@ -244,6 +247,9 @@ class ComposerApp(App):
             yield ProgressBar(total=100, show_eta=False, id="progress")
             yield RichLog(id="log", max_lines=500, wrap=True, markup=False)
         yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.query_one(Footer).compact = event.size.width < 120   # more keys fit on a narrow terminal
 
     def on_mount(self) -> None:
         self.query_one("#sections", DataTable).add_columns("Section", "Bars", "Key", "Meter", "Tempo", "En")
@@ -1079,18 +1085,21 @@ class ComposerApp(App):
     def action_show_tab(self, tab: str) -> None:
         """Switch tabs and focus the tab's main widget (focus is what keeps a tab selected)."""
         self.query_one("#tabs", TabbedContent).active = tab
-        self.query_one(self.MAIN[tab]).focus()
+        self.query_one(self.MAIN[tab]).focus(scroll_visible=False)   # the tab opens at its top
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "leave_input":  # Escape only means something in a text box of the main screen
             return isinstance(self.focused, Input) and self.screen is self.screen_stack[0]
         return True
 
+    def action_focus_revise(self) -> None:
+        """Into the revise box (the brief box while there is no piece to revise)."""
+        self.query_one("#revise" if self.plan else "#brief", Input).focus()
+
     def action_leave_input(self) -> None:
-        """Out of the text box to the current tab's main widget (the Render button in the Render tab,
-        whose main widget is a text box), so that keys act again."""
+        """Out of the text box to the current tab's main widget, so that keys act again."""
         tab = self.query_one("#tabs", TabbedContent).active or "tab-plan"
-        self.query_one("#do-render" if tab == "tab-render" else self.MAIN[tab]).focus()
+        self.query_one(self.MAIN[tab]).focus()
 
     def action_undo(self) -> None:
         if self.busy:
@@ -1164,6 +1173,7 @@ class ComposerApp(App):
         ("Less reverb", "reverb-down", "Less reverb on the selected track", "reverb", (-0.1,)),
         ("Change instrument", "instrument", "Pick another instrument for the selected track", "instrument", ()),
         ("Change style", "style", "A genre's groove, the feel, the swing", "style", ()),
+        ("Revise", "focus-revise", "Type a revision in words", "focus_revise", ()),
         ("Cancel", "cancel", "Cancel the running task", "cancel", ()),
         ("Help", "help", "The keys, as bound now", "help", ()),
     ]
