@@ -31,6 +31,10 @@ def plan_from_score(score: Score, style: str = "") -> Plan:
         raise PlanError("the piece has no parts or bars to read a plan from")
     key = score.keys[0][1] if score.keys else _key_of(pitched)
     bars = score.bars
+    tracks = _tracks(score.parts)
+    # The harmony is heard in the accompaniment and the bass; the tune's passing notes count half.
+    heard = [(n, 0.5 if t["role"] == "melody" else 1.0) for p, t in zip(score.parts, tracks) if not p.is_drum
+             for n in p.notes]
     cuts = _section_starts(score)
     sections, density = [], _notes_a_bar(score)
     levels = _energy_levels(density)
@@ -48,7 +52,7 @@ def plan_from_score(score: Score, style: str = "") -> Plan:
         names[name] += 1
         if names[name] > 1:
             name = f"{name[:60]} {names[name]}"
-        chords = [_bar_chords(pitched, bars[b], here_key) for b in range(first, stop)]
+        chords = [_bar_chords(heard, bars[b], here_key) for b in range(first, stop)]
         section = {"name": name, "label": _label(si), "bars": stop - first, "chords": chords,
                    "energy": round(float(np.mean(levels[first:stop])))}
         if here_key.name != last_key:
@@ -60,7 +64,7 @@ def plan_from_score(score: Score, style: str = "") -> Plan:
         sections.append(section)
     return Plan.model_validate({
         "title": (score.title or "Imported piece")[:120], "key": key.name, "meter": meter, "tempo": tempo,
-        "style": style, "tracks": _tracks(score.parts), "sections": sections})
+        "style": style, "tracks": tracks, "sections": sections})
 
 
 def _bpm(bpm: float) -> float:
@@ -130,13 +134,14 @@ def _label(i: int) -> str:
     return chr(65 + i) if i < 26 else f"S{i + 1}"
 
 
-def _weights(notes: list[Note], lo: int, hi: int) -> tuple[np.ndarray, int | None]:
-    """Pitch-class weights of the notes sounding in [lo, hi), by time sounded; and the lowest pitch class."""
+def _weights(notes: list[tuple[Note, float]], lo: int, hi: int) -> tuple[np.ndarray, int | None]:
+    """Pitch-class weights of the notes sounding in [lo, hi), by time sounded times each note's weight; and the
+    lowest pitch class."""
     w = np.zeros(12)
     low = None
-    for n in notes:
+    for n, weight in notes:
         if n.start < hi and n.end > lo:
-            w[n.pitch % 12] += min(n.end, hi) - max(n.start, lo)
+            w[n.pitch % 12] += weight * (min(n.end, hi) - max(n.start, lo))
             if low is None or n.pitch < low[0]:
                 low = (n.pitch, n.pitch % 12)
     return w, (low[1] if low else None)
@@ -159,7 +164,7 @@ def _best_chord(w: np.ndarray, low: int | None, key: Key) -> tuple[str, float]:
     return best, fit
 
 
-def _bar_chords(notes: list[Note], bar: Bar, key: Key) -> list[dict]:
+def _bar_chords(notes: list[tuple[Note, float]], bar: Bar, key: Key) -> list[dict]:
     """One chord for the bar, or two (at the half bar) where each half is clearly another chord."""
     beats = bar.numerator
     w, low = _weights(notes, bar.start, bar.end)

@@ -280,12 +280,12 @@ def _cmd_data(args) -> int:
 def _cmd_eval(args) -> int:
     import os
 
-    from training.evaluate import run, run_style
+    from training.evaluate import run, run_section
 
     from .pipeline import model_dir
     say = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
-    if args.only == "style":
-        print(run_style(Path(args.output), args.style_seeds, progress=say))
+    if args.only:
+        print(run_section(Path(args.output), args.only, args.style_seeds, progress=say))
         return 0
     data = Path(args.data or Path(os.environ.get("COMPOSER_CACHE", Path.home() / ".cache" / "composer")) / "data"
                 if not args.data else args.data)
@@ -431,9 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="render the first N pieces of our caption set and measure how the audio follows the MIDI (0: skip)")
     sp.add_argument("--soundfont", help="SoundFont for the audio part (default: the one `composer render` finds)")
     sp.add_argument("--style-seeds", type=int, default=2, metavar="N",
-                    help="seeds per brief in the Style section (what defines each style, per arranger; 0: skip)")
-    sp.add_argument("--only", choices=("style",), help="measure only this section and replace it in the output, "
-                                                       "keeping the rest")
+                    help="seeds per brief in the Style and Arrangement sections (per arranger; 0: skip them)")
+    sp.add_argument("--only", choices=("style", "arrangement"),
+                    help="measure only this section and replace it in the output, keeping the rest")
 
     sp = sub.add_parser("train", help="train the arranger model (see `composer train -- --help`)",
                         description="Train the arranger model; arguments after `--` go to the trainer, "

@@ -13,7 +13,7 @@ from typing import Callable
 
 from audio.render import RenderCancelled, RenderResult
 from symbolic.arrange import Arranger
-from symbolic.arrange.base import finish
+from symbolic.arrange.finish import finish
 from symbolic.arrange.patterns import PatternArranger
 from symbolic.midi_io import midi_bytes, read_midi
 from symbolic.score import Score
@@ -320,7 +320,7 @@ def arrange(plan: Plan, seed: int = 0, arranger: str = "auto", base: Score | Non
             progress: StepProgress = _quiet, brief: str = "", sampling: dict | None = None) -> Score:
     """Fill the plan's tracks. auto: the style's rhythm section (drums, bass, comping) from the patterns and
     the lines from the transformer when its weights are installed, else all from the patterns; then what every
-    arrangement goes through (symbolic.arrange.base.finish). `sampling` sets the transformer's temperature,
+    arrangement goes through (symbolic.arrange.finish). `sampling` sets the transformer's temperature,
     top_p and candidates per cell (the patterns ignore it)."""
     if arranger == "auto":
         arranger = default_arranger()

@@ -924,6 +924,10 @@ def _tracks(instruments: list[Instrument], gd: GenreDefaults, no_drums: bool = F
     bass = [i for i in pitched if instruments[i].family == "bass"]
     if bass:
         roles[bass[0]] = "bass"
+        bowed = instruments[bass[0]].program in (32, 43) and len(pitched) >= 5
+        cello = next((i for i in pitched if instruments[i].name == "Cello"), None)
+        if bowed and cello is not None:
+            roles[cello] = "bass"   # cellos and basses in octaves, as an orchestra's bass line is written
     elif len(pitched) >= 3:
         low = min(pitched, key=lambda i: (instruments[i].low, -i))
         if instruments[low].low <= 43 and instruments[low].family not in ("keys", "plucked", "guitar"):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict
 
-from symbolic.arrange.base import on_kit, playable
+from symbolic.arrange.finish import on_kit, playable
 from symbolic.harmony import SHARP_NAMES, HarmonyError, parse_chord, parse_roman
 from symbolic.instruments import INSTRUMENTS, instrument_for_program
 from symbolic.score import PPQ, Note, Score

@@ -1,31 +1,77 @@
-"""Instruments by their common names: General MIDI program, playable range and family."""
+"""Instruments by their common names: General MIDI program, family, and the professional ranges and idioms of
+data/ranges.json (comfortable and extreme range, notes at once, strings and frets, hands and reach)."""
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
+
+RANGES = Path(__file__).with_name("data") / "ranges.json"
 
 
 @dataclass(frozen=True, slots=True)
 class Instrument:
     name: str          # display / track name
     program: int       # GM program 0-127
-    low: int           # playable MIDI range
+    low: int           # the comfortable range (sounding MIDI pitches): where the arranger writes
     high: int
     family: str        # keys, guitar, bass, strings, brass, reed, pipe, synth, plucked, percussion, drums, voice
     drum: bool = False
     kit: str | None = None  # a drum part's instrument when it is not a drum set (a key of PERCUSSION)
     sound: str = ""         # how General MIDI plays an instrument it lacks ("a steel-string guitar")
+    lowest: int = 0         # the extreme range: what a professional can play at all
+    highest: int = 127
+    voices: int = 64        # notes at once: 1 a single line, 2 double stops (or two mallets)
+    tuning: tuple[int, ...] = ()   # a fretted instrument's open strings, low to high
+    frets: int = 0
+    bowed: bool = False     # a bowed string: a double stop takes two neighbouring strings
+    hands: int = 0          # a keyboard's hands, each holding at most `reach` semitones
+    reach: int = 0
 
 
-def _i(name, program, low, high, family, drum=False):
-    return Instrument(name, program, low, high, family, drum)
+_NOTE = re.compile(r"^([A-G])(#|b)?(-?\d)$")
+
+
+def midi_of(name: str) -> int:
+    """'C4' -> 60, 'F#3' -> 54, 'Bb1' -> 34."""
+    m = _NOTE.match(name)
+    if not m:
+        raise ValueError(f"not a pitch name: {name!r}")
+    step, alter, octave = m.groups()
+    return 12 * (int(octave) + 1) + "C D EF G A B".index(step) + {"#": 1, "b": -1}.get(alter or "", 0)
+
+
+def _load_ranges() -> dict[str, dict]:
+    table = json.loads(RANGES.read_text(encoding="utf-8"))["instruments"]
+    out = {}
+    for name, r in table.items():
+        (lo, hi), (clo, chi) = ([midi_of(x) for x in r[k]] for k in ("extreme", "comfortable"))
+        tuning = tuple(midi_of(x) for x in r.get("tuning", ()))
+        hands = int(r.get("hands", 0))
+        voices = int(r.get("voices", len(set(tuning)) if tuning else 5 * hands if hands else 64))
+        bowed = bool(r.get("bowed", False))
+        # A bowed string's fingerboard reaches from each open string up to the instrument's top note.
+        frets = int(r.get("frets", hi - max(tuning) if bowed and tuning else 0))
+        out[name] = dict(low=clo, high=chi, lowest=lo, highest=hi, voices=voices, tuning=tuning, frets=frets,
+                         bowed=bowed, hands=hands, reach=int(r.get("reach", 0)))
+    return out
+
+
+_RANGES = _load_ranges()
+
+
+def _i(name: str, program: int, family: str, drum: bool = False, kit: str | None = None,
+       sound: str = "") -> Instrument:
+    return Instrument(name=name, program=program, family=family, drum=drum, kit=kit, sound=sound, **_RANGES[name])
 
 
 def _hand(name: str, kit: str, sound: str = "") -> Instrument:
-    return Instrument(name, 0, 27, 87, "drums", True, kit, sound)
+    return _i(name, 0, "drums", True, kit, sound)
 
 
-def _like(name: str, program: int, low: int, high: int, family: str, sound: str) -> Instrument:
-    return Instrument(name, program, low, high, family, sound=sound)
+def _like(name: str, program: int, family: str, sound: str) -> Instrument:
+    return _i(name, program, family, sound=sound)
 
 
 @dataclass(frozen=True)
@@ -55,131 +101,131 @@ PERCUSSION: dict[str, Percussion] = {
 
 # Common names -> instrument. Keys are lower-case; longer names win when matching text.
 INSTRUMENTS: dict[str, Instrument] = {
-    "piano": _i("Piano", 0, 21, 108, "keys"),
-    "grand piano": _i("Piano", 0, 21, 108, "keys"),
-    "acoustic piano": _i("Piano", 0, 21, 108, "keys"),
-    "bright piano": _i("Bright Piano", 1, 21, 108, "keys"),
-    "honky-tonk piano": _i("Honky-tonk Piano", 3, 21, 108, "keys"),
-    "electric piano": _i("Electric Piano", 4, 28, 103, "keys"),
-    "rhodes": _i("Electric Piano", 4, 28, 103, "keys"),
-    "wurlitzer": _i("Electric Piano", 5, 28, 103, "keys"),
-    "harpsichord": _i("Harpsichord", 6, 29, 89, "keys"),
-    "clavinet": _i("Clavinet", 7, 29, 89, "keys"),
-    "clav": _i("Clavinet", 7, 29, 89, "keys"),
-    "celesta": _i("Celesta", 8, 60, 108, "keys"),
-    "glockenspiel": _i("Glockenspiel", 9, 79, 108, "percussion"),
-    "music box": _i("Music Box", 10, 60, 108, "percussion"),
-    "vibraphone": _i("Vibraphone", 11, 53, 89, "percussion"),
-    "vibes": _i("Vibraphone", 11, 53, 89, "percussion"),
-    "marimba": _i("Marimba", 12, 45, 96, "percussion"),
-    "xylophone": _i("Xylophone", 13, 65, 108, "percussion"),
-    "tubular bells": _i("Tubular Bells", 14, 60, 77, "percussion"),
-    "organ": _i("Organ", 16, 36, 96, "keys"),
-    "hammond organ": _i("Organ", 16, 36, 96, "keys"),
-    "hammond": _i("Organ", 16, 36, 96, "keys"),
-    "rock organ": _i("Rock Organ", 18, 36, 96, "keys"),
-    "church organ": _i("Church Organ", 19, 24, 96, "keys"),
-    "pipe organ": _i("Church Organ", 19, 24, 96, "keys"),
-    "accordion": _i("Accordion", 21, 53, 89, "reed"),
-    "harmonica": _i("Harmonica", 22, 60, 96, "reed"),
-    "bandoneon": _i("Bandoneon", 23, 48, 89, "reed"),
-    "guitar": _i("Acoustic Guitar", 25, 40, 84, "guitar"),
-    "acoustic guitar": _i("Acoustic Guitar", 25, 40, 84, "guitar"),
-    "steel guitar": _i("Acoustic Guitar", 25, 40, 84, "guitar"),
-    "nylon guitar": _i("Nylon Guitar", 24, 40, 84, "guitar"),
-    "classical guitar": _i("Nylon Guitar", 24, 40, 84, "guitar"),
-    "spanish guitar": _i("Nylon Guitar", 24, 40, 84, "guitar"),
-    "jazz guitar": _i("Jazz Guitar", 26, 40, 86, "guitar"),
-    "electric guitar": _i("Electric Guitar", 27, 40, 86, "guitar"),
-    "clean guitar": _i("Electric Guitar", 27, 40, 86, "guitar"),
-    "overdriven guitar": _i("Overdriven Guitar", 29, 40, 86, "guitar"),
-    "distorted guitar": _i("Distortion Guitar", 30, 40, 86, "guitar"),
-    "distortion guitar": _i("Distortion Guitar", 30, 40, 86, "guitar"),
-    "rhythm guitar": _i("Rhythm Guitar", 29, 40, 86, "guitar"),
-    "lead guitar": _i("Lead Guitar", 30, 40, 88, "guitar"),
-    "banjo": _i("Banjo", 105, 48, 84, "plucked"),
-    "mandolin": _i("Mandolin", 25, 55, 88, "plucked"),
-    "ukulele": _i("Ukulele", 24, 60, 81, "plucked"),
-    "harp": _i("Harp", 46, 24, 103, "plucked"),
-    "sitar": _i("Sitar", 104, 48, 84, "plucked"),
-    "koto": _i("Koto", 107, 48, 84, "plucked"),
-    "bass": _i("Bass", 33, 28, 60, "bass"),
-    "bass guitar": _i("Electric Bass", 33, 28, 60, "bass"),
-    "electric bass": _i("Electric Bass", 33, 28, 60, "bass"),
-    "fingered bass": _i("Electric Bass", 33, 28, 60, "bass"),
-    "picked bass": _i("Picked Bass", 34, 28, 60, "bass"),
-    "fretless bass": _i("Fretless Bass", 35, 28, 60, "bass"),
-    "slap bass": _i("Slap Bass", 36, 28, 60, "bass"),
-    "upright bass": _i("Upright Bass", 32, 28, 60, "bass"),
-    "acoustic bass": _i("Upright Bass", 32, 28, 60, "bass"),
-    "double bass": _i("Double Bass", 32, 28, 60, "bass"),
-    "contrabass": _i("Contrabass", 43, 28, 60, "bass"),
-    "string bass": _i("Upright Bass", 32, 28, 60, "bass"),
-    "synth bass": _i("Synth Bass", 38, 28, 60, "bass"),
-    "violin": _i("Violin", 40, 55, 100, "strings"),
-    "fiddle": _i("Fiddle", 110, 55, 100, "strings"),
-    "viola": _i("Viola", 41, 48, 88, "strings"),
-    "cello": _i("Cello", 42, 36, 76, "strings"),
-    "violoncello": _i("Cello", 42, 36, 76, "strings"),
-    "strings": _i("Strings", 48, 36, 96, "strings"),
-    "string section": _i("Strings", 48, 36, 96, "strings"),
-    "string ensemble": _i("Strings", 48, 36, 96, "strings"),
-    "string orchestra": _i("Strings", 48, 36, 96, "strings"),
-    "pizzicato strings": _i("Pizzicato Strings", 45, 36, 96, "strings"),
-    "choir": _i("Choir", 52, 48, 81, "voice"),
-    "voice": _i("Voice", 53, 48, 79, "voice"),
-    "vocals": _i("Voice", 53, 48, 79, "voice"),
-    "timpani": _i("Timpani", 47, 40, 60, "percussion"),
-    "trumpet": _i("Trumpet", 56, 54, 84, "brass"),
-    "cornet": _i("Trumpet", 56, 54, 84, "brass"),
-    "flugelhorn": _i("Flugelhorn", 56, 52, 82, "brass"),
-    "trombone": _i("Trombone", 57, 40, 72, "brass"),
-    "tuba": _i("Tuba", 58, 28, 58, "brass"),
-    "muted trumpet": _i("Muted Trumpet", 59, 54, 82, "brass"),
-    "french horn": _i("French Horn", 60, 41, 77, "brass"),
-    "horn": _i("French Horn", 60, 41, 77, "brass"),
-    "brass": _i("Brass", 61, 40, 84, "brass"),
-    "brass section": _i("Brass", 61, 40, 84, "brass"),
-    "horns": _i("Brass", 61, 40, 84, "brass"),
-    "soprano sax": _i("Soprano Sax", 64, 56, 88, "reed"),
-    "alto sax": _i("Alto Sax", 65, 49, 81, "reed"),
-    "alto saxophone": _i("Alto Sax", 65, 49, 81, "reed"),
-    "sax": _i("Alto Sax", 65, 49, 81, "reed"),
-    "saxophone": _i("Alto Sax", 65, 49, 81, "reed"),
-    "tenor sax": _i("Tenor Sax", 66, 44, 76, "reed"),
-    "tenor saxophone": _i("Tenor Sax", 66, 44, 76, "reed"),
-    "baritone sax": _i("Baritone Sax", 67, 36, 69, "reed"),
-    "bari sax": _i("Baritone Sax", 67, 36, 69, "reed"),
-    "oboe": _i("Oboe", 68, 58, 91, "reed"),
-    "english horn": _i("English Horn", 69, 52, 81, "reed"),
-    "cor anglais": _i("English Horn", 69, 52, 81, "reed"),
-    "bassoon": _i("Bassoon", 70, 34, 72, "reed"),
-    "clarinet": _i("Clarinet", 71, 50, 91, "reed"),
-    "bass clarinet": _i("Bass Clarinet", 71, 38, 77, "reed"),
-    "piccolo": _i("Piccolo", 72, 74, 108, "pipe"),
-    "flute": _i("Flute", 73, 60, 96, "pipe"),
-    "recorder": _i("Recorder", 74, 60, 96, "pipe"),
-    "pan flute": _i("Pan Flute", 75, 60, 96, "pipe"),
-    "panpipes": _i("Pan Flute", 75, 60, 96, "pipe"),
-    "tin whistle": _i("Tin Whistle", 78, 62, 96, "pipe"),
-    "whistle": _i("Tin Whistle", 78, 62, 96, "pipe"),
-    "ocarina": _i("Ocarina", 79, 60, 84, "pipe"),
-    "bagpipes": _i("Bagpipe", 109, 55, 81, "reed"),
-    "bagpipe": _i("Bagpipe", 109, 55, 81, "reed"),
-    "synth": _i("Synth Lead", 81, 48, 96, "synth"),
-    "synthesizer": _i("Synth Lead", 81, 48, 96, "synth"),
-    "synth lead": _i("Synth Lead", 81, 48, 96, "synth"),
-    "lead synth": _i("Synth Lead", 81, 48, 96, "synth"),
-    "square lead": _i("Square Lead", 80, 48, 96, "synth"),
-    "saw lead": _i("Saw Lead", 81, 48, 96, "synth"),
-    "synth pad": _i("Synth Pad", 89, 36, 96, "synth"),
-    "pad": _i("Synth Pad", 89, 36, 96, "synth"),
-    "warm pad": _i("Synth Pad", 89, 36, 96, "synth"),
-    "drums": _i("Drums", 0, 27, 87, "drums", True),
-    "drum kit": _i("Drums", 0, 27, 87, "drums", True),
-    "drum set": _i("Drums", 0, 27, 87, "drums", True),
-    "drumkit": _i("Drums", 0, 27, 87, "drums", True),
-    "percussion": _i("Percussion", 0, 27, 87, "drums", True),
+    "piano": _i("Piano", 0, "keys"),
+    "grand piano": _i("Piano", 0, "keys"),
+    "acoustic piano": _i("Piano", 0, "keys"),
+    "bright piano": _i("Bright Piano", 1, "keys"),
+    "honky-tonk piano": _i("Honky-tonk Piano", 3, "keys"),
+    "electric piano": _i("Electric Piano", 4, "keys"),
+    "rhodes": _i("Electric Piano", 4, "keys"),
+    "wurlitzer": _i("Electric Piano", 5, "keys"),
+    "harpsichord": _i("Harpsichord", 6, "keys"),
+    "clavinet": _i("Clavinet", 7, "keys"),
+    "clav": _i("Clavinet", 7, "keys"),
+    "celesta": _i("Celesta", 8, "keys"),
+    "glockenspiel": _i("Glockenspiel", 9, "percussion"),
+    "music box": _i("Music Box", 10, "percussion"),
+    "vibraphone": _i("Vibraphone", 11, "percussion"),
+    "vibes": _i("Vibraphone", 11, "percussion"),
+    "marimba": _i("Marimba", 12, "percussion"),
+    "xylophone": _i("Xylophone", 13, "percussion"),
+    "tubular bells": _i("Tubular Bells", 14, "percussion"),
+    "organ": _i("Organ", 16, "keys"),
+    "hammond organ": _i("Organ", 16, "keys"),
+    "hammond": _i("Organ", 16, "keys"),
+    "rock organ": _i("Rock Organ", 18, "keys"),
+    "church organ": _i("Church Organ", 19, "keys"),
+    "pipe organ": _i("Church Organ", 19, "keys"),
+    "accordion": _i("Accordion", 21, "reed"),
+    "harmonica": _i("Harmonica", 22, "reed"),
+    "bandoneon": _i("Bandoneon", 23, "reed"),
+    "guitar": _i("Acoustic Guitar", 25, "guitar"),
+    "acoustic guitar": _i("Acoustic Guitar", 25, "guitar"),
+    "steel guitar": _i("Acoustic Guitar", 25, "guitar"),
+    "nylon guitar": _i("Nylon Guitar", 24, "guitar"),
+    "classical guitar": _i("Nylon Guitar", 24, "guitar"),
+    "spanish guitar": _i("Nylon Guitar", 24, "guitar"),
+    "jazz guitar": _i("Jazz Guitar", 26, "guitar"),
+    "electric guitar": _i("Electric Guitar", 27, "guitar"),
+    "clean guitar": _i("Electric Guitar", 27, "guitar"),
+    "overdriven guitar": _i("Overdriven Guitar", 29, "guitar"),
+    "distorted guitar": _i("Distortion Guitar", 30, "guitar"),
+    "distortion guitar": _i("Distortion Guitar", 30, "guitar"),
+    "rhythm guitar": _i("Rhythm Guitar", 29, "guitar"),
+    "lead guitar": _i("Lead Guitar", 30, "guitar"),
+    "banjo": _i("Banjo", 105, "plucked"),
+    "mandolin": _i("Mandolin", 25, "plucked"),
+    "ukulele": _i("Ukulele", 24, "plucked"),
+    "harp": _i("Harp", 46, "plucked"),
+    "sitar": _i("Sitar", 104, "plucked"),
+    "koto": _i("Koto", 107, "plucked"),
+    "bass": _i("Bass", 33, "bass"),
+    "bass guitar": _i("Electric Bass", 33, "bass"),
+    "electric bass": _i("Electric Bass", 33, "bass"),
+    "fingered bass": _i("Electric Bass", 33, "bass"),
+    "picked bass": _i("Picked Bass", 34, "bass"),
+    "fretless bass": _i("Fretless Bass", 35, "bass"),
+    "slap bass": _i("Slap Bass", 36, "bass"),
+    "upright bass": _i("Upright Bass", 32, "bass"),
+    "acoustic bass": _i("Upright Bass", 32, "bass"),
+    "double bass": _i("Double Bass", 32, "bass"),
+    "contrabass": _i("Contrabass", 43, "bass"),
+    "string bass": _i("Upright Bass", 32, "bass"),
+    "synth bass": _i("Synth Bass", 38, "bass"),
+    "violin": _i("Violin", 40, "strings"),
+    "fiddle": _i("Fiddle", 110, "strings"),
+    "viola": _i("Viola", 41, "strings"),
+    "cello": _i("Cello", 42, "strings"),
+    "violoncello": _i("Cello", 42, "strings"),
+    "strings": _i("Strings", 48, "strings"),
+    "string section": _i("Strings", 48, "strings"),
+    "string ensemble": _i("Strings", 48, "strings"),
+    "string orchestra": _i("Strings", 48, "strings"),
+    "pizzicato strings": _i("Pizzicato Strings", 45, "strings"),
+    "choir": _i("Choir", 52, "voice"),
+    "voice": _i("Voice", 53, "voice"),
+    "vocals": _i("Voice", 53, "voice"),
+    "timpani": _i("Timpani", 47, "percussion"),
+    "trumpet": _i("Trumpet", 56, "brass"),
+    "cornet": _i("Trumpet", 56, "brass"),
+    "flugelhorn": _i("Flugelhorn", 56, "brass"),
+    "trombone": _i("Trombone", 57, "brass"),
+    "tuba": _i("Tuba", 58, "brass"),
+    "muted trumpet": _i("Muted Trumpet", 59, "brass"),
+    "french horn": _i("French Horn", 60, "brass"),
+    "horn": _i("French Horn", 60, "brass"),
+    "brass": _i("Brass", 61, "brass"),
+    "brass section": _i("Brass", 61, "brass"),
+    "horns": _i("Brass", 61, "brass"),
+    "soprano sax": _i("Soprano Sax", 64, "reed"),
+    "alto sax": _i("Alto Sax", 65, "reed"),
+    "alto saxophone": _i("Alto Sax", 65, "reed"),
+    "sax": _i("Alto Sax", 65, "reed"),
+    "saxophone": _i("Alto Sax", 65, "reed"),
+    "tenor sax": _i("Tenor Sax", 66, "reed"),
+    "tenor saxophone": _i("Tenor Sax", 66, "reed"),
+    "baritone sax": _i("Baritone Sax", 67, "reed"),
+    "bari sax": _i("Baritone Sax", 67, "reed"),
+    "oboe": _i("Oboe", 68, "reed"),
+    "english horn": _i("English Horn", 69, "reed"),
+    "cor anglais": _i("English Horn", 69, "reed"),
+    "bassoon": _i("Bassoon", 70, "reed"),
+    "clarinet": _i("Clarinet", 71, "reed"),
+    "bass clarinet": _i("Bass Clarinet", 71, "reed"),
+    "piccolo": _i("Piccolo", 72, "pipe"),
+    "flute": _i("Flute", 73, "pipe"),
+    "recorder": _i("Recorder", 74, "pipe"),
+    "pan flute": _i("Pan Flute", 75, "pipe"),
+    "panpipes": _i("Pan Flute", 75, "pipe"),
+    "tin whistle": _i("Tin Whistle", 78, "pipe"),
+    "whistle": _i("Tin Whistle", 78, "pipe"),
+    "ocarina": _i("Ocarina", 79, "pipe"),
+    "bagpipes": _i("Bagpipe", 109, "reed"),
+    "bagpipe": _i("Bagpipe", 109, "reed"),
+    "synth": _i("Synth Lead", 81, "synth"),
+    "synthesizer": _i("Synth Lead", 81, "synth"),
+    "synth lead": _i("Synth Lead", 81, "synth"),
+    "lead synth": _i("Synth Lead", 81, "synth"),
+    "square lead": _i("Square Lead", 80, "synth"),
+    "saw lead": _i("Saw Lead", 81, "synth"),
+    "synth pad": _i("Synth Pad", 89, "synth"),
+    "pad": _i("Synth Pad", 89, "synth"),
+    "warm pad": _i("Synth Pad", 89, "synth"),
+    "drums": _i("Drums", 0, "drums", True),
+    "drum kit": _i("Drums", 0, "drums", True),
+    "drum set": _i("Drums", 0, "drums", True),
+    "drumkit": _i("Drums", 0, "drums", True),
+    "percussion": _i("Percussion", 0, "drums", True),
     # Hand and frame drums, and small percussion: drum parts that are not a drum set.
     "bodhran": _hand("Bodhrán", "frame drum", "a frame drum on General MIDI's low toms"),
     "bodhrán": _hand("Bodhrán", "frame drum", "a frame drum on General MIDI's low toms"),
@@ -204,40 +250,43 @@ INSTRUMENTS: dict[str, Instrument] = {
     "light percussion": _hand("Hand Percussion", "hand percussion", "congas, shaker and tambourine"),
     "latin percussion": _hand("Hand Percussion", "hand percussion", "congas, shaker and tambourine"),
     # Instruments General MIDI lacks, played by the nearest sound it has.
-    "bouzouki": _like("Bouzouki", 25, 50, 86, "plucked", "a steel-string guitar"),
-    "irish bouzouki": _like("Bouzouki", 25, 43, 81, "plucked", "a steel-string guitar"),
-    "oud": _like("Oud", 24, 40, 77, "plucked", "a nylon-string guitar"),
-    "balalaika": _like("Balalaika", 105, 52, 88, "plucked", "a banjo"),
-    "charango": _like("Charango", 105, 64, 88, "plucked", "a banjo"),
-    "cuatro": _like("Cuatro", 24, 54, 86, "plucked", "a nylon-string guitar"),
-    "shamisen": _like("Shamisen", 106, 48, 84, "plucked", ""),
-    "pipa": _like("Pipa", 107, 45, 93, "plucked", "a koto"),
-    "guzheng": _like("Guzheng", 107, 38, 96, "plucked", "a koto"),
-    "kalimba": _like("Kalimba", 108, 60, 88, "percussion", ""),
-    "mbira": _like("Mbira", 108, 55, 84, "percussion", "a kalimba"),
-    "santoor": _like("Santoor", 15, 48, 91, "plucked", "a dulcimer"),
-    "hammered dulcimer": _like("Hammered Dulcimer", 15, 50, 88, "plucked", ""),
-    "dulcimer": _like("Dulcimer", 15, 50, 88, "plucked", ""),
-    "steel drums": _like("Steel Drums", 114, 60, 88, "percussion", ""),
-    "steel pan": _like("Steel Drums", 114, 60, 88, "percussion", ""),
-    "erhu": _like("Erhu", 110, 62, 98, "strings", "General MIDI's fiddle"),
-    "sarangi": _like("Sarangi", 110, 53, 91, "strings", "General MIDI's fiddle"),
-    "shakuhachi": _like("Shakuhachi", 77, 62, 88, "pipe", ""),
-    "bansuri": _like("Bansuri", 73, 59, 91, "pipe", "a flute"),
-    "dizi": _like("Dizi", 72, 67, 96, "pipe", "a piccolo"),
-    "ney": _like("Ney", 75, 57, 88, "pipe", "a pan flute"),
-    "uilleann pipes": _like("Uilleann Pipes", 109, 62, 84, "reed", "a bagpipe"),
-    "concertina": _like("Concertina", 21, 55, 96, "reed", "an accordion"),
-    "melodeon": _like("Melodeon", 21, 52, 88, "reed", "an accordion"),
-    "harmonium": _like("Harmonium", 20, 41, 89, "reed", "a reed organ"),
-    "snare drum": _i("Snare Drum", 0, 27, 87, "drums", True),
-    "snare": _i("Snare Drum", 0, 27, 87, "drums", True),
+    "bouzouki": _like("Bouzouki", 25, "plucked", "a steel-string guitar"),
+    "irish bouzouki": _like("Bouzouki", 25, "plucked", "a steel-string guitar"),
+    "oud": _like("Oud", 24, "plucked", "a nylon-string guitar"),
+    "balalaika": _like("Balalaika", 105, "plucked", "a banjo"),
+    "charango": _like("Charango", 105, "plucked", "a banjo"),
+    "cuatro": _like("Cuatro", 24, "plucked", "a nylon-string guitar"),
+    "shamisen": _like("Shamisen", 106, "plucked", ""),
+    "pipa": _like("Pipa", 107, "plucked", "a koto"),
+    "guzheng": _like("Guzheng", 107, "plucked", "a koto"),
+    "kalimba": _like("Kalimba", 108, "percussion", ""),
+    "mbira": _like("Mbira", 108, "percussion", "a kalimba"),
+    "santoor": _like("Santoor", 15, "plucked", "a dulcimer"),
+    "hammered dulcimer": _like("Hammered Dulcimer", 15, "plucked", ""),
+    "dulcimer": _like("Dulcimer", 15, "plucked", ""),
+    "steel drums": _like("Steel Drums", 114, "percussion", ""),
+    "steel pan": _like("Steel Drums", 114, "percussion", ""),
+    "erhu": _like("Erhu", 110, "strings", "General MIDI's fiddle"),
+    "sarangi": _like("Sarangi", 110, "strings", "General MIDI's fiddle"),
+    "shakuhachi": _like("Shakuhachi", 77, "pipe", ""),
+    "bansuri": _like("Bansuri", 73, "pipe", "a flute"),
+    "dizi": _like("Dizi", 72, "pipe", "a piccolo"),
+    "ney": _like("Ney", 75, "pipe", "a pan flute"),
+    "uilleann pipes": _like("Uilleann Pipes", 109, "reed", "a bagpipe"),
+    "concertina": _like("Concertina", 21, "reed", "an accordion"),
+    "melodeon": _like("Melodeon", 21, "reed", "an accordion"),
+    "harmonium": _like("Harmonium", 20, "reed", "a reed organ"),
+    "snare drum": _i("Snare Drum", 0, "drums", True),
+    "snare": _i("Snare Drum", 0, "drums", True),
 }
 
 # Ensembles by their common names: list of instrument keys.
 ENSEMBLES: dict[str, list[str]] = {
     "string quartet": ["violin", "violin", "viola", "cello"],
     "string trio": ["violin", "viola", "cello"],
+    # The sections of a string orchestra: first and second violins, violas, cellos, double basses.
+    "string orchestra": ["violin", "violin", "viola", "cello", "contrabass"],
+    "chamber strings": ["violin", "violin", "viola", "cello", "contrabass"],
     "piano trio": ["piano", "violin", "cello"],
     "piano quartet": ["piano", "violin", "viola", "cello"],
     "piano quintet": ["piano", "violin", "violin", "viola", "cello"],
@@ -269,17 +318,15 @@ GM_DRUMS = {
 }
 
 
-# General MIDI programs of instruments that sound one note at a time: brass, reeds, pipes, a solo voice.
-MONOPHONIC = frozenset({53, 56, 57, 58, 59, 60, *range(64, 80), 109, 111})
-# Solo strings: at most two notes at once (a double stop), within an octave.
-DOUBLE_STOPS = frozenset({40, 41, 42, 43, 110})
+# General MIDI programs that sound one note at a time (brass, reeds, pipes, a solo voice) or at most a double stop
+# (solo strings): how an instrument outside the table plays.
+_ONE_LINE = frozenset({53, 56, 57, 58, 59, 60, *range(64, 80), 109, 111})
+_DOUBLE_STOP = frozenset({40, 41, 42, 43, 110})
 
 
-def notes_at_once(program: int, drum: bool = False) -> int:
-    """How many notes the instrument of a GM program can sound together (keyboards, guitars, harps: many)."""
-    if drum:
-        return 64
-    return 1 if program in MONOPHONIC else 2 if program in DOUBLE_STOPS else 64
+def notes_at_once(program: int, drum: bool = False, name: str = "") -> int:
+    """How many notes the instrument can sound together (keyboards, harps, sections: many)."""
+    return 64 if drum else instrument_of(name, program).voices
 
 
 def instrument_for_program(program: int, drum: bool = False) -> Instrument:
@@ -291,9 +338,21 @@ def instrument_for_program(program: int, drum: bool = False) -> Instrument:
             return inst
     family = ["keys", "percussion", "keys", "guitar", "bass", "strings", "strings", "brass", "reed", "pipe",
               "synth", "synth", "synth", "plucked", "percussion", "percussion"][program // 8]
+    voices = 1 if program in _ONE_LINE else 2 if program in _DOUBLE_STOP else 64
     if family == "bass":
-        return Instrument(f"Program {program}", program, 28, 60, family)
-    return Instrument(f"Program {program}", program, 36, 96, family)
+        return Instrument(f"Program {program}", program, 28, 60, family, lowest=24, highest=67, voices=voices)
+    return Instrument(f"Program {program}", program, 36, 96, family, lowest=24, highest=108, voices=voices)
+
+
+def instrument_of(name: str, program: int, drum: bool = False) -> Instrument:
+    """A track's instrument: the one its name starts with among those of its program ("Bouzouki 2" is a
+    bouzouki though General MIDI plays it as a guitar), else the program's."""
+    if not drum and name:
+        low = name.lower()
+        for inst in INSTRUMENTS.values():
+            if inst.program == program and not inst.drum and low.startswith(inst.name.lower()):
+                return inst
+    return instrument_for_program(program, drum)
 
 
 # General MIDI (with the GM2 additions) percussion key names: a drum sound's <score-instrument>, a piano-roll row.

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from .harmony import Chord, Key, parse_roman
-from .instruments import instrument_for_program
+from .instruments import instrument_of
 from .score import PPQ, Bar, Note, Score
 
 NAN = float("nan")
@@ -350,22 +350,87 @@ VOCABULARY: dict[str, dict[str, frozenset[tuple[int, str]]]] = {
 # --- the whole score -----------------------------------------------------------------------------
 
 def range_violations(score: Score) -> float:
-    """Notes of pitched parts outside their instrument's playable range."""
+    """Notes of pitched parts outside their instrument's comfortable range (symbolic/data/ranges.json)."""
     bad = 0
     for p in score.parts:
         if p.is_drum:
             continue
-        inst = instrument_for_program(p.program)
+        inst = instrument_of(p.name, p.program)
         bad += sum(not (inst.low <= n.pitch <= inst.high) for n in p.notes)
     return float(bad)
+
+
+def extreme_violations(score: Score) -> float:
+    """Notes of pitched parts outside what a professional plays on the instrument at all (its extreme range)."""
+    bad = 0
+    for p in score.parts:
+        if not p.is_drum:
+            inst = instrument_of(p.name, p.program)
+            bad += sum(not (inst.lowest <= n.pitch <= inst.highest) for n in p.notes)
+    return float(bad)
+
+
+def unplayable_chords(score: Score) -> float:
+    """Onsets where a pitched part starts notes its one player cannot hold together: a chord on a wind, more
+    strings than a guitar has or a span its hand cannot stop, a keyboard chord out of two hands' reach."""
+    from .arrange.finish import holdable
+    bad = 0
+    for p in score.parts:
+        if p.is_drum:
+            continue
+        inst = instrument_of(p.name, p.program)
+        at: dict[int, set[int]] = {}
+        for n in p.notes:
+            at.setdefault(n.start, set()).add(n.pitch)
+        bad += sum(not holdable(sorted(ps), inst) for ps in at.values())
+    return float(bad)
+
+
+def under_bass_share(score: Score) -> float:
+    """Share of the accompaniment's notes (counter-melody, chords, pad, arpeggio) that start under the bass note
+    sounding: the bass is the lowest voice."""
+    bass = sorted((n for p in score.parts if p.role == "bass" and not p.is_drum for n in p.notes), key=lambda n: n.start)
+    if not bass:
+        return NAN
+    starts = np.array([n.start for n in bass], dtype=np.int64)
+    longest = max(n.duration for n in bass)
+    under = total = 0
+    for p in score.parts:
+        if p.role not in ("counter-melody", "chords", "pad", "arpeggio") or p.is_drum:
+            continue
+        for n in p.notes:
+            lo = int(np.searchsorted(starts, n.start - longest, side="left"))
+            hi = int(np.searchsorted(starts, n.start, side="right"))
+            floor = min((m.pitch for m in bass[lo:hi] if m.end > n.start), default=None)
+            if floor is not None:
+                total += 1
+                under += n.pitch < floor
+    return under / total if total else NAN
+
+
+def doubles_tune(notes: Sequence[Note], melody: Sequence[Note], tol: int = TOL) -> bool:
+    """Whether a part plays the tune: 0.8 of its onsets fall with a melody onset of the same pitch class."""
+    if not notes or not melody:
+        return False
+    tune: dict[int, set[int]] = {}
+    for m in melody:
+        tune.setdefault(m.start, set()).add(m.pitch % 12)
+    starts = np.array(sorted(tune), dtype=np.int64)
+    hits = 0
+    for n in notes:
+        i = int(np.searchsorted(starts, n.start - tol))
+        hits += any(abs(int(starts[j]) - n.start) <= tol and n.pitch % 12 in tune[int(starts[j])]
+                    for j in (i, i + 1) if j < len(starts))
+    return hits >= 0.8 * len(notes)
 
 
 def melody_on_top_share(score: Score) -> float:
     """Share of melody notes at or above the highest note the other pitched parts sound at their onset
     (melody notes with nothing else sounding are left out)."""
     melody = [n for p in score.parts if p.role == "melody" and not p.is_drum for n in p.notes]
-    others = sorted((n for p in score.parts if p.role != "melody" and not p.is_drum for n in p.notes),
-                    key=lambda n: n.start)
+    # A part playing the tune with the melody (in unison or octaves, as a session's whistle does) is the tune.
+    others = sorted((n for p in score.parts if p.role != "melody" and not p.is_drum
+                     and not doubles_tune(p.notes, melody) for n in p.notes), key=lambda n: n.start)
     if not melody or not others:
         return NAN
     starts = np.array([n.start for n in others], dtype=np.int64)
@@ -380,3 +445,129 @@ def melody_on_top_share(score: Score) -> float:
         total += 1
         on_top += m.pitch >= top
     return on_top / total if total else NAN
+
+
+# --- arrangement craft: the lead's line, the parts together, the form and the energy --------------------------
+
+def _lead(score: Score, role: str = "melody") -> list[Note]:
+    return _top_line([n for p in score.parts if p.role == role and not p.is_drum for n in p.notes])
+
+
+def _top_line(notes: Iterable[Note]) -> list[Note]:
+    top: dict[int, Note] = {}
+    for n in notes:
+        if n.start not in top or n.pitch > top[n.start].pitch:
+            top[n.start] = n
+    return [top[t] for t in sorted(top)]
+
+
+def line_figures(notes: Iterable[Note]) -> tuple[float, float, float]:
+    """A line's (top note at each onset) share of moves by step (a second or a repeat), share of moves wider
+    than an octave, and share of its leaps (a fifth or more) answered by a turn back."""
+    line = _top_line(notes)
+    moves = [b.pitch - a.pitch for a, b in zip(line, line[1:])]
+    if not moves:
+        return NAN, NAN, NAN
+    answered = [m2 * m1 < 0 for m1, m2 in zip(moves, moves[1:]) if abs(m1) >= 7]
+    return (float(np.mean([abs(m) <= 2 for m in moves])), float(np.mean([abs(m) > 12 for m in moves])),
+            _share(answered))
+
+
+def step_share(score: Score) -> float:
+    """Share of the melody's moves by step."""
+    return line_figures(_lead(score))[0]
+
+
+def wide_leap_share(score: Score) -> float:
+    """Share of the melody's moves wider than an octave."""
+    return line_figures(_lead(score))[1]
+
+
+def answered_leap_share(score: Score) -> float:
+    """Of the melody's leaps (a fifth or more), the share answered: the next move turns back."""
+    return line_figures(_lead(score))[2]
+
+
+def doubling_share(melody: Iterable[Note], counter: Iterable[Note], tol: int = TOL) -> float:
+    """Share of a second line's onsets that fall with an onset of the first (doubling its rhythm rather than
+    answering in its rests)."""
+    starts = np.array(sorted({n.start for n in melody}), dtype=np.int64)
+    mine = sorted({n.start for n in counter})
+    if not mine or not len(starts):
+        return NAN
+    idx = np.searchsorted(starts, mine)
+    return float(np.mean([any(0 <= j < len(starts) and abs(int(starts[j]) - t) <= tol for j in (i - 1, i))
+                          for i, t in zip(idx, mine)]))
+
+
+def counter_doubling_share(score: Score) -> float:
+    """Share of the counter-melody's onsets that fall with a melody onset (nan where it plays the tune itself)."""
+    melody = [n for p in score.parts if p.role == "melody" and not p.is_drum for n in p.notes]
+    counter = [n for p in score.parts if p.role == "counter-melody" and not p.is_drum
+               and not doubles_tune(p.notes, melody) for n in p.notes]
+    return doubling_share(_top_line(melody), _top_line(counter))
+
+
+def _bar_content(score: Score, bars: Sequence[Bar]) -> list[set[tuple[int, int, int]]]:
+    """Per bar: (part, sixteenth in the bar, pitch) of every pitched onset."""
+    out: list[set[tuple[int, int, int]]] = [set() for _ in bars]
+    starts = _bar_starts(bars)
+    for pi, p in enumerate(score.parts):
+        if p.is_drum:
+            continue
+        for n in p.notes:
+            b = int(np.searchsorted(starts, n.start, side="right")) - 1
+            if 0 <= b < len(bars):
+                out[b].add((pi, (n.start - bars[b].start) * 4 // PPQ, n.pitch))
+    return out
+
+
+def section_similarity(score: Score, sheet) -> tuple[float, float]:
+    """(sections sharing their material, sections that do not): the mean bar-by-bar similarity (Jaccard of
+    part, sixteenth and pitch of the onsets) of two sections' aligned bars. A returning A is recognisably the
+    same music when the first is high; contrasting sections contrast when the second is low."""
+    content = _bar_content(score, [b.bar for b in sheet.bars])
+    same: list[float] = []
+    other: list[float] = []
+    secs = sheet.sections
+    for i in range(len(secs)):
+        for j in range(i + 1, len(secs)):
+            a, b = secs[i], secs[j]
+            sims = []
+            for k in range(min(a.n_bars, b.n_bars)):
+                x, y = content[a.first_bar + k], content[b.first_bar + k]
+                if x or y:
+                    sims.append(len(x & y) / len(x | y))
+            if sims:
+                (same if a.material == b.material else other).append(float(np.mean(sims)))
+    return (float(np.mean(same)) if same else NAN), (float(np.mean(other)) if other else NAN)
+
+
+def energy_arc(score: Score, bars: Sequence[Bar]) -> tuple[float, float, float]:
+    """Last third of the piece over its first third: (mean velocity, pitched onsets per bar, pitch span per
+    bar). Above 1 the piece ends louder, denser and wider than it starts."""
+    n = len(bars)
+    if n < 3:
+        return NAN, NAN, NAN
+    starts = _bar_starts(bars)
+    thirds = [range(0, n // 3), range(n - n // 3, n)]
+    vel: list[list[int]] = [[], []]
+    count = [0, 0]
+    spans: list[list[int]] = [[], []]
+    per_bar: dict[int, list[int]] = {}
+    for p in score.parts:
+        if p.is_drum:
+            continue
+        for note in p.notes:
+            b = int(np.searchsorted(starts, note.start, side="right")) - 1
+            per_bar.setdefault(b, []).append(note.pitch)
+            for t, r in enumerate(thirds):
+                if b in r:
+                    vel[t].append(note.velocity)
+                    count[t] += 1
+    for t, r in enumerate(thirds):
+        spans[t] = [max(per_bar[b]) - min(per_bar[b]) for b in r if b in per_bar]
+    if not vel[0] or not vel[1] or not spans[0]:
+        return NAN, NAN, NAN
+    return (float(np.mean(vel[1]) / np.mean(vel[0])), (count[1] / len(thirds[1])) / max(1e-9, count[0] / len(thirds[0])),
+            float(np.mean(spans[1]) / max(1e-9, float(np.mean(spans[0])))))

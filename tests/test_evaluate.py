@@ -137,3 +137,46 @@ def test_composer_eval_only_style_replaces_its_section(tmp_path, monkeypatch):
     text = out.read_text()
     assert text.startswith("# Evaluation\n\n## Briefs\nkept\n\n" + S.SECTION_TITLE)
     assert "| rock | backbeat share | ≥ 0.80 | 0.9" in text and "| rock | kick on 1 share | ≥ 0.80 | 1.00 ✓ | 1.00 ✓ |" in text
+
+
+@pytest.mark.slow
+def test_composer_eval_only_arrangement_measures_the_craft(tmp_path, monkeypatch):
+    """`composer eval --only arrangement` writes the Arrangement table (here two briefs, one seed) with both
+    arrangers' rows, the targets judged, and the rest of EVAL.md kept."""
+    import training.arrangement_eval as A
+    from composer.cli import main
+    briefs = ["a gentle lullaby in F major in 6/8 for piano, flute and cello, 30 seconds",
+              "a dark film cue in C minor for strings and french horn that builds to a climax, 40 seconds"]
+    real = A.run
+    monkeypatch.setattr(A, "run", lambda seeds, say=print: real(1, briefs, say=say))
+    out = tmp_path / "EVAL.md"
+    out.write_text("# Evaluation\n\n## Briefs\nkept\n")
+    assert main(["-q", "eval", "--only", "arrangement", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("# Evaluation\n\n## Briefs\nkept\n\n" + A.SECTION_TITLE)
+    rows = [line for line in text.splitlines() if line.startswith("| a ") or line.startswith("|  |")]
+    assert len(rows) == 4
+    cue = next(i for i, r in enumerate(rows) if "film cue" in r)
+    cells = rows[cue].split(" | ")
+    assert cells[4] == "0 ✓" and cells[5] == "0 ✓" and cells[6] == "0 ✓"     # ranges and chords a player holds
+    assert cells[-3].endswith("✓")                                              # louder at the end
+
+
+def test_the_arrangement_measures_read_what_they_say():
+    """The line, counter-line, form and energy figures on small hand-made scores."""
+    from symbolic import style_measures as sm
+    from symbolic.score import Bar, Note, Part, Score
+    bars = [Bar(i * 1920, 4, 4) for i in range(6)]
+    up = [Note(i * 480, i * 480 + 480, p, 80) for i, p in enumerate([60, 62, 64, 72, 71, 69, 67, 65])]
+    steps, wide, answered = sm.line_figures(up)
+    assert steps == 6 / 7 and wide == 0.0 and answered == 1.0
+    assert sm.line_figures([Note(0, 480, 60, 80), Note(480, 960, 76, 80), Note(960, 1440, 79, 80)]) == (0.0, 0.5, 0.0)
+    counter_with = [Note(n.start, n.end, n.pitch - 12, 70) for n in up]
+    counter_between = [Note(n.start + 240, n.end, n.pitch - 12, 70) for n in up]
+    assert sm.doubling_share(up, counter_with) == 1.0 and sm.doubling_share(up, counter_between) == 0.0
+    assert sm.doubles_tune(counter_with, up) and not sm.doubles_tune(counter_between, up)
+    quiet = [Note(i * 1920, i * 1920 + 1920, 60, 50) for i in range(2)]
+    loud = [Note(4 * 1920 + k * 480, 4 * 1920 + k * 480 + 480, 48 + 12 * (k % 3), 100) for k in range(8)]
+    score = Score(bars=bars, parts=[Part("Piano", 0, role="chords", notes=quiet + loud)])
+    vel, dens, span = sm.energy_arc(score, bars)
+    assert vel == 2.0 and dens == 4.0 and span > 1.0

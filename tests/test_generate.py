@@ -233,14 +233,14 @@ def test_listening_off_writes_every_track_at_once(arranger):
 def test_pads_sound_only_the_chord_on_strong_beats(arranger):
     sheet = small_plan().to_sheet()
     strong = 0
-    for seed in range(3):
+    for seed in range(5):
         pad = next(p for p in arranger.arrange(sheet, seed=seed, n_candidates=1).parts if p.role == "pad")
         for n in pad.notes:
             bar = next(b for b in reversed(sheet.bars) if b.bar.start <= n.start)
             if any(p.start == n.start and p.strength >= 0.6 for p in pulses(bar)):
                 strong += 1
                 assert n.pitch % 12 in bar.chord_at(n.start).pitch_classes
-    assert strong > 10
+    assert strong > 8   # enough notes on strong beats for the test to mean something
 
 
 @pytest.mark.slow
@@ -264,11 +264,16 @@ def test_phrases_land_on_the_chord_at_section_ends(arranger):
 def test_accompaniment_keeps_sounding_through_the_beats(arranger, monkeypatch):
     from symbolic.metrics import empty_beat_rate
     sheet = small_plan(meter="3/4", extra_sections=False).to_sheet()
-    bars = [b.bar for b in sheet.bars]
+    # The sections the model writes (a returning one is a varied copy, whose rests are the variation's).
+    firsts = [sec for i, sec in enumerate(sheet.sections)
+              if sec.material not in {s.material for s in sheet.sections[:i]}]
+    bars = [sheet.bars[i].bar for sec in firsts for i in sec.bar_range]
+    spans = [(b.start, b.end) for b in bars]
 
     def empty(penalty: float) -> float:
         monkeypatch.setattr(arranger, "cfg", replace(arranger.cfg, rest_penalty=penalty))
-        rates = [empty_beat_rate(p.notes, bars) for seed in range(3)
+        rates = [empty_beat_rate([n for n in p.notes if any(a <= n.start < b for a, b in spans)], bars)
+                 for seed in range(3)
                  for p in arranger.arrange(sheet, seed=seed, n_candidates=1).parts if p.role in arranger.cfg.rest_roles]
         return sum(rates) / len(rates)
 
@@ -406,7 +411,7 @@ def test_the_melody_is_on_top_of_the_accompaniment(arranger):
     """Every accompanying note that meets a melody note sounds at or below it, after any arranger."""
     from composer import pipeline
     from symbolic import style_measures as sm
-    from symbolic.arrange.base import UNDER_ROLES, lead_on_top
+    from symbolic.arrange.finish import UNDER_ROLES, lead_on_top
     plan = small_plan()
     sheet = plan.to_sheet()
     raw = arranger.arrange(sheet, seed=2)
@@ -447,7 +452,7 @@ def test_the_melody_sings_in_its_instruments_register(arranger):
     whole (never out of range); one already there stays."""
     import numpy as np
 
-    from symbolic.arrange.base import sing, singing_center
+    from symbolic.arrange.finish import sing, singing_center
     sheet = small_plan().to_sheet()
     score = arranger.arrange(sheet, seed=5)
     flute = score.parts[0]

@@ -204,12 +204,14 @@ def test_every_instrument_plays_what_it_can():
     from collections import Counter
 
     from composer import pipeline
-    from symbolic.arrange.base import playable
+    from symbolic import style_measures
+    from symbolic.arrange.finish import playable
     from symbolic.instruments import instrument_for_program, notes_at_once
     plan = small_plan(extra_sections=False)
     tracks = [{"name": "Trumpet", "role": "melody", "program": 56}, {"name": "Horn I", "role": "pad", "program": 60},
               {"name": "Horn II", "role": "pad", "program": 60}, {"name": "Violin", "role": "chords", "program": 40},
-              {"name": "Piano", "role": "chords", "program": 0}, {"name": "Bass", "role": "bass", "program": 33}]
+              {"name": "Piano", "role": "chords", "program": 0}, {"name": "Bass", "role": "bass", "program": 33},
+              {"name": "Guitar", "role": "chords", "program": 25}]
     plan = plan.model_copy(update={"tracks": [type(plan.tracks[0]).model_validate(t) for t in tracks]})
     sheet = plan.to_sheet()
     raw = arrange(sheet, seed=2)
@@ -226,6 +228,7 @@ def test_every_instrument_plays_what_it_can():
             if most == 1:
                 assert all(a.end <= b.start for a, b in zip(part.notes, part.notes[1:])), spec.name
             tops[spec.name] = {n.start: n.pitch for n in part.notes}
+        assert style_measures.unplayable_chords(score) == 0 and style_measures.range_violations(score) == 0
         shared = set(tops["Horn I"]) & set(tops["Horn II"])
         # divisi, not unison: the two horns sound different tones of the chord
         assert shared and sum(tops["Horn I"][t] != tops["Horn II"][t] for t in shared) >= 0.8 * len(shared)
@@ -253,4 +256,50 @@ def test_a_building_piece_ends_louder_denser_and_marked_so():
     assert len(last) >= 1.2 * len(first)
     root = ET.fromstring(to_musicxml(score))
     marks = [[d[0].tag for d in part.iter("dynamics")] for part in root.iter("part")]
-    assert all(m and m[0] in ("pp", "p", "mp", "mf") and m[-1] in ("f", "ff") for m in marks), marks
+    # The horn keeps its weight for the build: it rests in the quiet opening and enters loud.
+    horn = next(p for p in score.parts if p.name == "French Horn")
+    quiet = [s for s in sheet.sections if s.energy <= 2]
+    assert quiet and not [n for n in horn.notes for s in quiet
+                          if sheet.bars[s.first_bar].bar.start <= n.start < sheet.bars[s.last_bar].bar.end]
+    assert all(m and m[-1] in ("f", "ff") for m in marks) and marks[0][0] in ("pp", "p", "mp", "mf"), marks
+
+
+def test_the_range_table_is_data_with_its_sources():
+    """Every instrument the brief reader knows has a professional range in symbolic/data/ranges.json, sounding
+    pitch, the comfortable inside the extreme, with a source; facts a player knows hold."""
+    import json
+
+    from symbolic.instruments import INSTRUMENTS, RANGES, Instrument, midi_of
+    table = json.loads(RANGES.read_text())
+    for inst in INSTRUMENTS.values():
+        if not isinstance(inst, Instrument):
+            continue
+        entry = table["instruments"][inst.name]
+        assert entry["source"] in table["sources"], inst.name
+        assert inst.lowest <= inst.low < inst.high <= inst.highest, inst.name
+        assert inst.high - inst.low >= 12, inst.name           # an octave at least, so octave moves can land
+    w, v, b, p, f = (INSTRUMENTS[k] for k in ("tin whistle", "violin", "electric bass", "piccolo", "flute"))
+    assert (w.lowest, w.voices) == (midi_of("D5"), 1) and v.lowest == midi_of("G3") and b.lowest == midi_of("E1")
+    assert p.lowest > f.lowest and v.voices == 2 and INSTRUMENTS["guitar"].tuning == (40, 45, 50, 55, 59, 64)
+    assert INSTRUMENTS["piano"].hands == 2 and INSTRUMENTS["piano"].voices == 10
+    assert midi_of("Bb1") == 34 and midi_of("C#4") == 61
+
+
+def test_a_chord_is_what_one_player_can_hold():
+    """A guitar: one note per string within a hand's span; a pianist: each hand within its reach; a violin: a
+    double stop on neighbouring strings; a wind: one note. What cannot be held loses inner notes first, keeping the top and the bass."""
+    from symbolic.arrange.finish import holdable, voicing
+    from symbolic.instruments import INSTRUMENTS
+    gtr, piano, violin, flute = (INSTRUMENTS[k] for k in ("guitar", "piano", "violin", "flute"))
+    assert holdable([48, 52, 55, 60, 64], gtr)               # open C
+    assert holdable([43, 47, 50, 55, 59, 67], gtr)           # open G
+    assert not holdable([40, 41, 42, 43, 44, 45, 46], gtr)   # seven notes
+    assert not holdable([41, 42, 43, 44], gtr)               # four semitones need four strings within four frets
+    assert holdable([36, 43, 48, 64, 67, 72], piano)
+    assert not holdable([36, 50, 64, 79], piano)             # three spreads of more than a ninth: three hands
+    assert holdable([62, 69], violin) and holdable([64, 72], violin) and not holdable([60, 64], flute)
+    assert not holdable([57, 79], violin)                    # a stopped A3 and G5: no hand holds both
+    assert not holdable([55, 57], violin)                    # both only on the G string
+    chord = [Note(0, 480, p, 80) for p in (79, 64, 50, 36)]
+    kept = [n.pitch for n in voicing(chord, piano)]
+    assert kept[0] == 79 and kept[-1] == 36 and holdable(kept, piano)

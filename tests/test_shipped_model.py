@@ -97,3 +97,34 @@ def test_sampling_options_reach_the_model(tmp_path, default_env):
         out[name] = (tmp_path / name / "piece.mid").read_bytes()
     assert out["greedy"] == out["greedy2"]  # greedy decoding does not depend on the sampler's seed
     assert out["hot"] != out["greedy"]
+
+
+def test_the_default_arranger_writes_what_players_can_play_and_an_arranger_would(default_env):
+    """Across ensembles, the default arranger with the shipped model: no note outside a comfortable range, no
+    chord a player cannot hold, the melody on top and rarely leaping past an octave; a reel's whistle plays the
+    tune with the fiddle; a cue's horn keeps its weight for the build; a returning A is the same music."""
+    from symbolic import style_measures as sm
+    briefs = {"reel": "an Irish reel in D major for fiddle, tin whistle and bodhran, 40 seconds",
+              "cue": "a dark film cue in C minor for strings and french horn that builds to a climax, 60 seconds",
+              "bossa": "a bossa nova in D minor for flute, nylon guitar, upright bass and drums, 40 seconds",
+              "lullaby": "a gentle lullaby in F major in 6/8 for piano, flute and cello, 45 seconds"}
+    for name, brief in briefs.items():
+        plan = pipeline.make_plan(brief, seed=1)
+        sheet = plan.to_sheet()
+        score = pipeline.arrange(plan, seed=1, brief=brief)
+        assert sm.range_violations(score) == sm.extreme_violations(score) == sm.unplayable_chords(score) == 0, name
+        assert not sm.wide_leap_share(score) > 0.02, name
+        if name != "reel":
+            assert sm.melody_on_top_share(score) >= 0.9, name
+        if name == "reel":
+            fiddle, whistle = (next(p for p in score.parts if p.name.startswith(w)) for w in ("Fiddle", "Tin Whistle"))
+            assert sm.doubles_tune(whistle.notes, fiddle.notes) and min(n.pitch for n in whistle.notes) >= 74
+        if name == "cue":
+            horn = next(p for p in score.parts if p.name == "French Horn")
+            quiet = [s for s in sheet.sections if s.energy <= 2]
+            assert quiet and all(not any(sheet.bars[s.first_bar].bar.start <= n.start < sheet.bars[s.last_bar].bar.end
+                                         for n in horn.notes) for s in quiet)
+            assert sm.energy_arc(score, [b.bar for b in sheet.bars])[0] > 1.1
+        if name == "lullaby":
+            same, other = sm.section_similarity(score, sheet)
+            assert same >= other + 0.2, (same, other)

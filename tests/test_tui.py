@@ -169,7 +169,7 @@ def test_alternatives_pick_and_instrument_change(project):
             assert isinstance(app.screen, Picker)
             picker = app.screen
             assert len(picker.options) == len(set(picker.options))      # one entry per instrument
-            assert any(o.startswith("Viola  (C3-") for o in picker.options)   # with its range
+            assert "Viola  C3-A5 (extreme C3-E6)" in picker.options                # with its ranges
             await pilot.press(*"violin")                                  # type to filter
             await pilot.pause()
             assert [picker.options[i].split()[0] for i in picker.shown] == ["Violin"]
@@ -785,6 +785,14 @@ def test_piano_roll_edits_are_saved_undoable_and_obey_locks(project):
             await pilot.press("ctrl+z")
             await wait_idle(app, pilot)
             assert moved in notes_of("Fiddle")
+            # The fiddle's range (symbolic/data/ranges.json) is shown, and a note below its lowest string refused.
+            assert "range G3-D6" in str(roll.render()).splitlines()[0]
+            assert roll._row_style(50) == "red" and roll._row_style(90) == "yellow" and roll._row_style(70) == "dim"
+            saved = (project / "piece.mid").read_bytes()
+            roll.cursor = (roll.start, 50)
+            await pilot.press("enter")
+            await wait_idle(app, pilot)
+            assert (project / "piece.mid").read_bytes() == saved and all(n.pitch != 50 for n in roll.notes)
             # A locked track: the edit is refused, nothing is saved.
             app.session.toggle("Fiddle", "lock")
             app._show_roll()

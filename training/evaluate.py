@@ -428,11 +428,14 @@ def splice(text: str, section: str) -> str:
     return "\n".join([*before, *([""] if before else []), *section.rstrip().splitlines(), "", *lines[end:]]).rstrip() + "\n"
 
 
-def run_style(out: Path, seeds: int = 2, progress=print) -> str:
-    """Measure the styles and replace the Style section of `out` (docs/EVAL.md), keeping the rest."""
-    from training.style_eval import section
+def run_section(out: Path, which: str, seeds: int = 2, progress=print) -> str:
+    """Measure one section ("style" or "arrangement") and replace it in `out` (docs/EVAL.md), keeping the rest."""
+    from training import arrangement_eval, style_eval
+    if which not in ("style", "arrangement"):
+        raise ValueError(f"unknown section {which!r}; choose style or arrangement")
+    body = style_eval.section(seeds, say=progress) if which == "style" else arrangement_eval.section(seeds, say=progress)
     text = Path(out).read_text(encoding="utf-8") if Path(out).exists() else "# Evaluation\n"
-    text = splice(text, section(seeds, say=progress))
+    text = splice(text, body)
     from symbolic.files import atomic_write
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, text)
@@ -529,8 +532,8 @@ def run(out: Path, data_dir: Path | None, model_dir: Path | None, n_heldout: int
                   "basic-pitch is not installed); the last column is the chroma cosine against the next piece's "
                   "notation, what a mix that does not follow its MIDI scores.", "", *audio_table(audio_rows), ""]
     if style_seeds > 0:
-        from training.style_eval import section
-        lines += [section(style_seeds, say=progress)]
+        from training import arrangement_eval, style_eval
+        lines += [style_eval.section(style_seeds, say=progress), arrangement_eval.section(style_seeds, say=progress)]
     lines.append(f"Run time: {time.perf_counter() - t0:.0f} s on {os.cpu_count()} CPU cores.")
     perf = Path(out).parent / "EVAL_PERFORMANCE.md"
     if perf.exists():

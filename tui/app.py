@@ -35,7 +35,7 @@ from composer import pipeline
 from composer.llm import LLMSettings, load_settings
 from composer.session import Session, SessionError
 from composer.transport import PLAYER_ENV, Timeline, Transport, TransportError, clock, player_command
-from symbolic.instruments import INSTRUMENTS
+from symbolic.instruments import INSTRUMENTS, instrument_of
 
 from .widgets import Ask, ChordEditor, Confirm, Help, PianoRoll, Picker, pitch_name
 
@@ -48,10 +48,12 @@ CELL0 = 8   # the Arrangement table's first section column (after track, role, M
 
 
 def _instrument_choices(drum: bool | None = None) -> tuple[list, list[str]]:
-    """One entry per instrument (the table's aliases share one), with its range: (instruments, labels)."""
+    """One entry per instrument (the table's aliases share one), with its comfortable and extreme range:
+    (instruments, labels)."""
     insts = sorted({v.name: v for v in INSTRUMENTS.values() if drum is None or v.drum == drum}.values(),
                    key=lambda v: v.name)
-    return insts, [v.name if v.drum else f"{v.name}  ({pitch_name(v.low)}-{pitch_name(v.high)})" for v in insts]
+    return insts, [v.name if v.drum else f"{v.name}  {pitch_name(v.low)}-{pitch_name(v.high)}"
+                          f" (extreme {pitch_name(v.lowest)}-{pitch_name(v.highest)})" for v in insts]
 
 
 def _pan_text(pan: float) -> str:
@@ -393,8 +395,10 @@ class ComposerApp(App):
         key = sheet.bars[sec.first_bar].key
         chords = [(c.start, c.chord.text) for b in sheet.bars[sec.first_bar:sec.first_bar + sec.n_bars]
                   for c in b.chords]
+        inst = instrument_of(part.name, part.program, part.is_drum)
         roll.show(notes, lo, hi, [b.bar.start for b in sheet.bars], f"{part.name} in {sec.name} ({key.name})",
-                  part.is_drum, key=key, chords=chords, first_bar=sec.first_bar, locked=part.name in self.session.locked)
+                  part.is_drum, key=key, chords=chords, first_bar=sec.first_bar, locked=part.name in self.session.locked,
+                  span=None if part.is_drum else (inst.low, inst.high, inst.lowest, inst.highest))
 
     # --- piano-roll edits ---------------------------------------------------------------------
 

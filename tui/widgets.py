@@ -100,6 +100,7 @@ class PianoRoll(Widget, can_focus=True):
         self.ident: tuple = ()
         self.memory: dict[tuple, tuple] = {}   # ident -> (cursor, view, selected (start, pitch)) left behind
         self.playhead: int | None = None       # the tick now playing, when the transport plays
+        self.span: tuple[int, int, int, int] | None = None   # comfortable low, high; extreme lowest, highest
 
     # --- what is shown --------------------------------------------------------------------------
 
@@ -109,9 +110,12 @@ class PianoRoll(Widget, can_focus=True):
 
     def show(self, notes, start: int, end: int, bar_starts: list[int], title: str, drum: bool = False,
              key: Key | None = None, chords: list[tuple[int, str]] | None = None, first_bar: int = 0,
-             locked: bool = False) -> None:
+             locked: bool = False, span: tuple[int, int, int, int] | None = None) -> None:
         """Show a track's notes in [start, end); the cursor and view stay where they were when the same
-        track and section come back (after an edit, an undo, a render)."""
+        track and section come back (after an edit, an undo, a render). `span` is the instrument's comfortable
+        and extreme range (low, high, lowest, highest): rows beyond the first are marked, beyond the second
+        no note goes."""
+        self.span = span
         ident = (title.split(" (")[0], start, end)
         same = ident == self.ident
         if not same and self.ident:   # where the user was in each track and section, for coming back
@@ -155,6 +159,22 @@ class PianoRoll(Widget, can_focus=True):
             return GM_DRUM_NAMES.get(pitch, str(pitch))[:LABEL - 1]
         return pitch_name(pitch, self.key)
 
+    def _row_style(self, pitch: int) -> str:
+        """A row label: dim inside the comfortable range, yellow beyond it, red beyond the extreme one."""
+        if self.span is None or self.span[0] <= pitch <= self.span[1]:
+            return "dim"
+        return "yellow" if self.span[2] <= pitch <= self.span[3] else "red"
+
+    def _playable(self, pitches: list[int]) -> bool:
+        """Whether every pitch is one the instrument has; says which is not."""
+        if self.span is None:
+            return True
+        bad = [q for q in pitches if not self.span[2] <= q <= self.span[3]]
+        if bad:
+            self.app.notify(f"{self._label(bad[0])} is outside what the instrument can play "
+                            f"({self._label(self.span[2])}-{self._label(self.span[3])})", severity="warning")
+        return not bad
+
     def get_content_height(self, container, viewport, width: int) -> int:
         return 1 if self.message else len(self._rows()) + 3
 
@@ -172,7 +192,9 @@ class PianoRoll(Widget, can_focus=True):
         bars = {(b - self.start) // STEP: self.first_bar + i + 1 for i, b in enumerate(self.bar_starts)}
         out = Text()
         state = " (locked)" if self.locked else ""
-        out.append(f"{self.title}{state}  bar {self.bar_of(self.cursor[0]) + 1}, {self._label(self.cursor[1])}\n",
+        rng = "" if self.span is None else \
+            f"  range {self._label(self.span[0])}-{self._label(self.span[1])}"
+        out.append(f"{self.title}{state}  bar {self.bar_of(self.cursor[0]) + 1}, {self._label(self.cursor[1])}{rng}\n",
                    style="bold")
         line = [" "] * len(shown)
         for c, number in bars.items():
@@ -200,7 +222,7 @@ class PianoRoll(Widget, can_focus=True):
             for c in range(c0, c1 if not self.drum else c0 + 1):
                 cells[(n.pitch, c)] = ("▐" if c == c0 else "█", i)
         for p in self._rows():
-            out.append(self._label(p).ljust(LABEL)[:LABEL], style="dim")
+            out.append(self._label(p).ljust(LABEL)[:LABEL], style=self._row_style(p))
             black = not self.drum and p % 12 in (1, 3, 6, 8, 10)
             for c in shown:
                 ch, i = cells.get((p, c), ("│" if c in bars else "·" if c % 4 == 0 else " ", -1))
@@ -279,6 +301,8 @@ class PianoRoll(Widget, can_focus=True):
             self.action_select()
             return
         t, p = self.cursor
+        if not self._playable([p]):
+            return
         length = STEP if self.drum else 4 * STEP
         nxt = min((n.start for n in self.notes if n.pitch == p and n.start > t), default=self.end)
         note = Note(t, min(t + length, nxt, self.end), p, 90 if self.drum else 80)
@@ -301,6 +325,8 @@ class PianoRoll(Widget, can_focus=True):
                     return   # would leave the section or the keyboard: nothing moves
                 n = Note(s, e, n.pitch + dp, n.velocity)
             moved.append(n)
+        if dp and not self._playable([moved[i].pitch for i in idx]):
+            return
         self.cursor = (max(self.start, min(self.end - STEP, self.cursor[0] + dt * STEP)),
                        max(0, min(127, self.cursor[1] + dp)))
         self._edit(moved, "move notes", set(idx))

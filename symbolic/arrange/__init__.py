@@ -5,8 +5,10 @@
   (imports torch, so it is loaded only when used).
 - ensemble.EnsembleArranger: the default; the style's rhythm section from the patterns, the lines from the
   transformer listening to them.
-- base: what they share (the Cell a role generator fills, copying kept parts, varying repeated material,
-  voicing the accompaniment under the melody).
+- base: what they share (the Cell a role generator fills, copying kept parts, varying repeated material).
+- finish: what every arrangement goes through after its arranger: each instrument to what it can play
+  (symbolic/data/ranges.json), the lead's line, the melody on top and the bass under it, a counter-melody
+  that answers, parts entering across the form, the energy as dynamics.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..grid import SIXTEENTH, Pulse, is_compound, pulses
 from ..harmony import Chord
-from ..instruments import GM_DRUMS, PERCUSSION, Percussion, instrument_for_program
+from ..instruments import GM_DRUMS, PERCUSSION, Percussion, instrument_of
 from ..score import PPQ, ChordSpan, Note, PartSpec, Score, Sheet, SheetBar
 from ..style import RUNNING_GENRES, blue_notes
 from .base import (
@@ -89,7 +89,7 @@ def arrange(sheet: Sheet, seed: int = 0, base: Score | None = None, bars: set[in
         if spec.name not in regen_tracks:
             done += len(sheet.sections)
             continue
-        inst = instrument_for_program(spec.program, spec.drum)
+        inst = instrument_of(spec.name, spec.program, spec.drum)
         for si, sec in enumerate(sheet.sections):
             done += 1
             sec_bars = [sheet.bars[i] for i in sec.bar_range]
@@ -201,6 +201,7 @@ def _melody(cell: Cell, counter: bool = False) -> list[Note]:
     motif: list[tuple[int, int, float]] | None = None
     motif_bar_start = 0
     prev = nearest(cell.bars[0].key.tonic, center, low, high)
+    leap = 0
     for bi, bar in enumerate(cell.bars):
         pos = bi % phrase
         phrase_end = pos == phrase - 1 or bi == n_bars - 1
@@ -234,6 +235,10 @@ def _melody(cell: Cell, counter: bool = False) -> list[Note]:
                 weights = np.array([abs(nearest(pc, prev, low, high) - prev) for pc in tones], dtype=float)
                 pull = np.array([abs(nearest(pc, prev, low, high) - target_center) for pc in tones], dtype=float)
                 score = np.exp(-(weights * 0.35 + pull * 0.12))
+                if abs(leap) >= 7:
+                    # A leap is answered: the line turns back after it.
+                    score *= np.array([4.0 if (nearest(pc, prev, low, high) - prev) * leap < 0 else 0.25
+                                       for pc in tones])
                 if phrase_end:
                     score *= np.array([2.0 if pc in (chord.root, key.tonic) else 1.0 for pc in tones])
                 pc = tones[int(rng.choice(len(tones), p=score / score.sum()))]
@@ -243,6 +248,8 @@ def _melody(cell: Cell, counter: bool = False) -> list[Note]:
                 direction = 1 if prev < target_center else -1
                 if rng.random() < 0.3:
                     direction = -direction
+                if abs(leap) >= 7:
+                    direction = -1 if leap > 0 else 1
                 pitch = scale_neighbor(prev, direction, key)
                 blue = blue_notes(cell.idiom.genre, key.tonic)
                 if blue and rng.random() < 0.35:
@@ -251,7 +258,7 @@ def _melody(cell: Cell, counter: bool = False) -> list[Note]:
             pitch = min(max(pitch, low), high)
             end = min(st + dur, bar.bar.end)
             notes.append(Note(st, end, pitch, _vel(cell, strength, rng, -6 if counter else 4)))
-            prev = pitch
+            leap, prev = pitch - prev, pitch
     return notes
 
 
@@ -315,6 +322,8 @@ def _running(cell: Cell) -> list[Note]:
             pitch = min(max(pitch, low), high)
             notes.append(Note(t, t + eighth, pitch, _vel(cell, 0.6 if (t - start) % beat == 0 else 0.2, rng, 4)))
             played.append((t - start, pitch))
+            if abs(pitch - prev) >= 7:
+                direction = -1 if pitch > prev else 1   # a leap is answered by a turn back
             prev = pitch
         if in_strain < 2:
             opening[in_strain] = (chords_key, played)

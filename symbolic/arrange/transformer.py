@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..grid import pulses
-from ..instruments import instrument_for_program
+from ..instruments import instrument_of
 from ..metrics import clashes
 from ..score import PPQ, Note, PartSpec, Score, Sheet, SheetBar, SheetSection
 from ..style import blue_notes
@@ -130,7 +130,7 @@ class TransformerArranger:
         for si, pi in cells:
             sec = sheet.sections[si]
             spec = sheet.parts[pi]
-            inst = instrument_for_program(spec.program, spec.drum)
+            inst = instrument_of(spec.name, spec.program, spec.drum)
             bars = [sheet.bars[i] for i in sec.bar_range]
             room = self.model.config.block_size - 16
             size = max(1, min(self.cfg.chunk_bars, room // self.cfg.tokens_per_bar.get(spec.role, 48)))
@@ -448,7 +448,7 @@ class TransformerArranger:
     def describe(self, row: Row, notes: list[Note]) -> str:
         """A caption of one candidate in the words briefs use (energy, register, motion, articulation)."""
         role = row.spec.role
-        name = "drums" if row.spec.drum else instrument_for_program(row.spec.program, False).name.lower()
+        name = "drums" if row.spec.drum else instrument_of(row.spec.name, row.spec.program).name.lower()
         level = self.tok.energy(role, len(notes), len(row.bars))
         words = [_ENERGY_WORDS[level - 1]]
         if notes and not row.spec.drum:
@@ -560,7 +560,7 @@ class TransformerArranger:
             spec = sheet.parts[pi]
             if spec.role in VARIED_ROLES:
                 moved = _vary_notes(sheet, si, spec, moved, seed)
-            material[(si, pi)] = moved
+            material[(si, pi)] = _fit_changed(moved, sheet, si, src, spec)
         for (si, pi), notes in material.items():
             part = score.parts[pi]
             if not sheet.parts[pi].drum:
@@ -584,7 +584,7 @@ def _land(notes: list[Note], sheet: Sheet, sec: SheetSection, spec: PartSpec) ->
     last = sheet.bars[sec.last_bar]
     t = last.bar.start
     pcs = last.chord_at(t).pitch_classes
-    inst = instrument_for_program(spec.program, spec.drum)
+    inst = instrument_of(spec.name, spec.program, spec.drum)
     out = []
     for n in notes:
         if n.pitch % 12 in pcs or not n.start <= t < n.end:
@@ -612,8 +612,44 @@ def _bar_signature(b: SheetBar) -> tuple:
 
 
 def _material_signature(sheet: Sheet, sec: SheetSection) -> tuple:
-    """Sections share material when their label and every bar's meter, key and chords agree."""
-    return (sec.material, tuple(_bar_signature(sheet.bars[i]) for i in sec.bar_range))
+    """Sections share material when their label, length, every bar's meter and key, and the chord roots in
+    place agree up to the last two bars: a return keeps its theme through a new cadence or a seventh added
+    to a chord (its notes are fitted to those bars, _fit_changed)."""
+    bars = [sheet.bars[i] for i in sec.bar_range]
+    head = bars[:-2] if len(bars) > 2 else bars
+    return (sec.material, len(bars), tuple((b.bar.numerator, b.bar.denominator, b.key.tonic, b.key.mode)
+                                           for b in bars),
+            tuple(tuple((c.start - b.bar.start, c.chord.root) for c in b.chords) for b in head))
+
+
+def _fit_changed(notes: list[Note], sheet: Sheet, si: int, src: int, spec: PartSpec) -> list[Note]:
+    """Reused notes in the bars whose chords differ from the source's: a note struck on a beat (or held a
+    beat or more) off the new chord takes its nearest chord tone, a bass note where a chord starts the root;
+    passing notes and a blues line's blue notes stay."""
+    a, b = sheet.sections[si], sheet.sections[src]
+    changed = {a.first_bar + k for k in range(a.n_bars)
+               if _bar_signature(sheet.bars[a.first_bar + k]) != _bar_signature(sheet.bars[b.first_bar + k])}
+    if not changed or spec.drum:
+        return notes
+    inst = instrument_of(spec.name, spec.program, spec.drum)
+    out = []
+    for n in notes:
+        bi = bar_index(sheet, n.start)
+        if bi not in changed:
+            out.append(n)
+            continue
+        bar = sheet.bars[bi]
+        span = next((c for c in bar.chords if c.start <= n.start < c.end), bar.chords[-1])
+        beat = PPQ if bar.bar.denominator == 4 else PPQ * 3 // 2
+        strong = (n.start - bar.bar.start) % beat == 0 or n.duration >= beat
+        pcs = {span.chord.root} if spec.role == "bass" and n.start == span.start else span.chord.pitch_classes
+        blue = blue_notes(sheet.idiom.genre, bar.key.tonic) if spec.role != "bass" else frozenset()
+        if n.pitch % 12 in pcs or not strong or n.pitch % 12 in blue:
+            out.append(n)
+            continue
+        near = [q for q in range(n.pitch - 6, n.pitch + 7) if q % 12 in pcs and inst.low <= q <= inst.high]
+        out.append(Note(n.start, n.end, min(near, key=lambda q: (abs(q - n.pitch), q)), n.velocity) if near else n)
+    return out
 
 
 def _repeat_phrases(sheet: Sheet, si: int, spec: PartSpec, notes: list[Note], seed: int) -> list[Note]:
@@ -652,7 +688,7 @@ def _vary_in(sheet: Sheet, si: int, spec: PartSpec, bars: list[SheetBar], notes:
              key: str, final: bool) -> list[Note]:
     """patterns.vary over `bars` of section si, with a generator seeded from `key`."""
     from .base import Cell
-    inst = instrument_for_program(spec.program, spec.drum)
+    inst = instrument_of(spec.name, spec.program, spec.drum)
     sec = sheet.sections[si]
     rng = np.random.default_rng(zlib.crc32(key.encode()))
     cell = Cell(sheet, spec, si, bars, sec.energy, sheet.idiom, inst.low, inst.high, rng, final,
