@@ -303,3 +303,18 @@ def test_a_chord_is_what_one_player_can_hold():
     chord = [Note(0, 480, p, 80) for p in (79, 64, 50, 36)]
     kept = [n.pitch for n in voicing(chord, piano)]
     assert kept[0] == 79 and kept[-1] == 36 and holdable(kept, piano)
+
+
+def test_a_string_orchestra_divides_and_its_basses_double_the_cellos():
+    """'String orchestra' is its five sections: first violins on the tune, seconds answering, violas on the
+    harmony, cellos and basses on the bass line in octaves."""
+    from composer import pipeline
+    from symbolic import style_measures as sm
+    plan = pipeline.make_plan("a romantic piece for string orchestra in E minor, one minute", seed=0)
+    assert [(t.name, t.role) for t in plan.tracks] == [("Violin I", "melody"), ("Violin II", "counter-melody"),
+                                                       ("Viola", "pad"), ("Cello", "bass"), ("Contrabass", "bass")]
+    score = pipeline.arrange(plan, 0, "patterns")
+    cello, basses = score.parts[3].notes, score.parts[4].notes
+    pairs = {(n.start, n.pitch) for n in cello}
+    assert sum((n.start, n.pitch + 12) in pairs for n in basses) >= 0.8 * len(basses)
+    assert sm.range_violations(score) == sm.unplayable_chords(score) == 0

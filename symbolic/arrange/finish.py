@@ -327,8 +327,9 @@ def sing(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[s
 
 
 def octaves(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> int:
-    """A second bass part (the double basses under the cellos) doubles the first at the octave that fits it,
-    an octave below where it can. Returns how many notes it plays."""
+    """A second bass part (the double basses under the cellos) doubles the first an octave below, as an
+    orchestra's bass line is written (at another octave only when most of the line does not fit there).
+    Returns how many notes it plays."""
     from ..instruments import instrument_of
     basses = [(spec, part) for spec, part in zip(sheet.parts, score.parts) if spec.role == "bass" and not spec.drum]
     if len(basses) < 2:
@@ -340,7 +341,10 @@ def octaves(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: se
             continue
         inst = instrument_of(spec.name, spec.program)
         mine = [n for n in first if bars is None or bar_index(sheet, n.start) in bars]
-        shift = min((-12, 0, -24, 12), key=lambda sh: sum(not inst.low <= n.pitch + sh <= inst.high for n in mine))
+        def out(sh: int) -> int:
+            return sum(not inst.low <= n.pitch + sh <= inst.high for n in mine)
+        # An octave below wherever most of the line fits there (playable lifts the few notes under the range).
+        shift = -12 if out(-12) <= 0.2 * len(mine) else min((0, -24, 12), key=out)
         keep = [n for n in part.notes if bars is not None and bar_index(sheet, n.start) not in bars]
         part.notes = sorted(keep + [Note(n.start, n.end, n.pitch + shift, n.velocity) for n in mine],
                             key=lambda n: (n.start, n.pitch))
