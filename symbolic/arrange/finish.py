@@ -341,10 +341,9 @@ def octaves(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: se
             continue
         inst = instrument_of(spec.name, spec.program)
         mine = [n for n in first if bars is None or bar_index(sheet, n.start) in bars]
-        def out(sh: int) -> int:
-            return sum(not inst.low <= n.pitch + sh <= inst.high for n in mine)
+        out = {sh: sum(not inst.low <= n.pitch + sh <= inst.high for n in mine) for sh in (-12, 0, -24, 12)}
         # An octave below wherever most of the line fits there (playable lifts the few notes under the range).
-        shift = -12 if out(-12) <= 0.2 * len(mine) else min((0, -24, 12), key=out)
+        shift = -12 if out[-12] <= 0.2 * len(mine) else min((0, -24, 12), key=lambda sh: out[sh])
         keep = [n for n in part.notes if bars is not None and bar_index(sheet, n.start) not in bars]
         part.notes = sorted(keep + [Note(n.start, n.end, n.pitch + shift, n.velocity) for n in mine],
                             key=lambda n: (n.start, n.pitch))
