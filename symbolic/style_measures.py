@@ -543,6 +543,20 @@ def section_similarity(score: Score, sheet) -> tuple[float, float]:
     return (float(np.mean(same)) if same else NAN), (float(np.mean(other)) if other else NAN)
 
 
+def velocity_rise(score: Score, bars: Sequence[Bar]) -> float:
+    """Mean velocity of the pitched notes in the last third of the bars minus that of the first third."""
+    n = len(bars)
+    if n < 3:
+        return NAN
+    starts = _bar_starts(bars)
+    first, last = bars[n // 3].start, bars[n - n // 3].start
+    vel = [(n_.velocity, int(np.searchsorted(starts, n_.start, side="right")) - 1)
+           for p in score.parts if not p.is_drum for n_ in p.notes]
+    a = [v for v, b in vel if bars[b].start < first] if vel else []
+    z = [v for v, b in vel if bars[b].start >= last] if vel else []
+    return float(np.mean(z) - np.mean(a)) if a and z else NAN
+
+
 def energy_arc(score: Score, bars: Sequence[Bar]) -> tuple[float, float, float]:
     """Last third of the piece over its first third: (mean velocity, pitched onsets per bar, pitch span per
     bar). Above 1 the piece ends louder, denser and wider than it starts."""

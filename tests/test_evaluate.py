@@ -158,7 +158,8 @@ def test_composer_eval_only_arrangement_measures_the_craft(tmp_path, monkeypatch
     assert len(rows) == 4
     cue = next(i for i, r in enumerate(rows) if "film cue" in r)
     cells = rows[cue].split(" | ")
-    assert cells[4] == "0 ✓" and cells[5] == "0 ✓" and cells[6] == "0 ✓"     # ranges and chords a player holds
+    assert cells[2] == "1.00 ✓"                                                 # every instrument named plays
+    assert cells[5] == "0 ✓" and cells[6] == "0 ✓" and cells[7] == "0 ✓"     # ranges and chords a player holds
     assert cells[-3].endswith("✓")                                              # louder at the end
 
 
@@ -180,3 +181,14 @@ def test_the_arrangement_measures_read_what_they_say():
     score = Score(bars=bars, parts=[Part("Piano", 0, role="chords", notes=quiet + loud)])
     vel, dens, span = sm.energy_arc(score, bars)
     assert vel == 2.0 and dens == 4.0 and span > 1.0
+
+
+def test_every_instrument_a_brief_names_is_counted_as_playing():
+    from training.arrangement_eval import named_share
+    from symbolic.score import Note, Part, Score
+    brief = "a reel for fiddle, tin whistle and bodhran"
+    parts = [Part("Fiddle", 110, notes=[Note(0, 240, 74, 80)]), Part("Tin Whistle", 78, notes=[Note(0, 240, 86, 80)]),
+             Part("Bodhrán", 0, is_drum=True, notes=[])]
+    assert named_share(brief, Score("t", parts)) == 2 / 3          # the bodhrán has no notes
+    parts[2].notes.append(Note(0, 240, 41, 90))
+    assert named_share(brief, Score("t", parts)) == 1.0

@@ -5,6 +5,8 @@
 Briefs across styles and ensembles are planned (`make_plan`) and arranged with the default arranger and with
 the patterns; each score is read by `symbolic.style_measures`:
 
+- the instruments the brief names (an ensemble as its players) that play: all of them (a part named after each
+  with notes; one General MIDI lacks plays the nearest sound);
 - the melody on top: share of its notes at or above every other pitched part sounding with it (target 0.9: a
   listener follows the top line; a held accompaniment tone may still cross it now and then);
 - the bass the lowest voice: share of the accompaniment's notes that start under the bass note sounding
@@ -20,9 +22,12 @@ the patterns; each score is read by `symbolic.style_measures`:
 - the counter-melody's onsets that fall with the melody's (at most 0.5: it answers in the melody's rests
   rather than doubling its rhythm; a harmony part in thirds would read 1.0);
 - the form: bar-by-bar similarity of sections with the same material (A and A') against sections with other
-  material (A and B); a return is recognisable when the first exceeds the second by 0.2 or more;
-- the energy arc, for briefs that build or fade: the last third over the first in velocity, notes per bar and
-  pitch span; building asks for more than 1.1, 1.5 and 1.2 (louder, denser, wider), fading for less than 1.
+  material (A and B); a return is recognisable when the first is at least twice the second and 0.1 above it
+  (a return at a climax keeps its tune over a fuller accompaniment of its own, so it is not a copy);
+- the energy arc, for briefs that build or fade: the last third against the first in mean velocity (the
+  difference in velocity steps, and the ratio), notes per bar and pitch span; building asks for at least 12
+  steps louder (a dynamic level or more: mp to f is about 20), ratios above 1.1, 1.5 and 1.2 (louder, denser,
+  wider); fading for less than the first third in each.
 """
 from __future__ import annotations
 
@@ -51,10 +56,15 @@ BRIEFS = [
     "a synth-pop song in A minor with synth lead, synth pad, synth bass and drums, verse-chorus, two minutes",
     "a march in Bb major for concert band with a trio section in Eb major, two minutes",
     "a slow nocturne in A minor for piano and cello that fades away at the end, 90 seconds",
+    "a nocturne for solo piano in Eb major, 90 seconds",
+    "an epic piece for string orchestra with brass and timpani in D minor that builds to a climax, two minutes",
+    "a driving rock song in E minor for lead guitar, rhythm guitar, electric bass and drums, two minutes",
+    "a folk duo in G major for fiddle and acoustic guitar, 90 seconds",
 ]
 
 # (column, what it reads, how many digits, target test or None)
 COLUMNS: list[tuple[str, int, Callable[[float], bool] | None]] = [
+    ("named instruments with a part", 2, lambda v: v == 1.0),
     ("on top", 2, lambda v: v >= 0.9),
     ("under the bass", 3, lambda v: v <= 0.01),
     ("out of comfortable range", 0, lambda v: v == 0),
@@ -66,6 +76,7 @@ COLUMNS: list[tuple[str, int, Callable[[float], bool] | None]] = [
     ("counter on the melody's onsets", 2, lambda v: v <= 0.5),
     ("same material", 2, None),
     ("other material", 2, None),
+    ("velocity last - first", 1, None),
     ("velocity last/first", 2, None),
     ("density last/first", 2, None),
     ("span last/first", 2, None),
@@ -73,7 +84,8 @@ COLUMNS: list[tuple[str, int, Callable[[float], bool] | None]] = [
 
 
 # What a build asks of the last third over the first: louder, denser, wider (a fade: each under 1).
-ARC_FLOORS = {"velocity last/first": 1.1, "density last/first": 1.5, "span last/first": 1.2}
+ARC_FLOORS = {"velocity last - first": 12.0, "velocity last/first": 1.1, "density last/first": 1.5,
+              "span last/first": 1.2}
 
 
 def arc(brief: str) -> str:
@@ -86,11 +98,30 @@ def arc(brief: str) -> str:
     return ""
 
 
-def measure(score, sheet) -> dict[str, float]:
+def named_share(brief: str, score) -> float:
+    """Share of the instruments the brief names (an ensemble as its players) that play in the score: a part
+    named after each, with notes."""
+    from composer.brief import parse_brief
+    named = [inst.name for inst in parse_brief(brief).instruments]
+    if not named:
+        return NAN
+    playing = [p.name for p in score.parts if p.notes]
+    left = list(playing)
+    got = 0
+    for name in named:
+        hit = next((p for p in left if p.startswith(name)), None)
+        if hit is not None:
+            left.remove(hit)
+            got += 1
+    return got / len(named)
+
+
+def measure(score, sheet, brief: str = "") -> dict[str, float]:
     bars = [b.bar for b in sheet.bars]
     same, other = sm.section_similarity(score, sheet)
     vel, dens, span = sm.energy_arc(score, bars)
-    return {"on top": sm.melody_on_top_share(score), "under the bass": sm.under_bass_share(score), "out of comfortable range": sm.range_violations(score),
+    return {"named instruments with a part": named_share(brief, score) if brief else NAN,
+            "velocity last - first": sm.velocity_rise(score, bars), "on top": sm.melody_on_top_share(score), "under the bass": sm.under_bass_share(score), "out of comfortable range": sm.range_violations(score),
             "out of extreme range": sm.extreme_violations(score),
             "chords no one can hold": sm.unplayable_chords(score), "steps": sm.step_share(score),
             "leaps > octave": sm.wide_leap_share(score), "leaps answered": sm.answered_leap_share(score),
@@ -121,7 +152,7 @@ def run(seeds: int = 2, briefs: Sequence[str] = BRIEFS, say: Callable[[str], Non
             for arranger in got:
                 t = time.time()
                 score = arrange(plan, seed=seed, arranger=arranger, brief=brief)
-                for c, v in measure(score, sheet).items():
+                for c, v in measure(score, sheet, brief).items():
                     got[arranger][c].append(v)
                 say(f"  {brief[:50]!r} seed {seed} {arranger}: {time.time() - t:.1f} s")
         out[brief] = {a: {c: _mean(v) for c, v in cols.items()} for a, cols in got.items()}
@@ -177,11 +208,11 @@ def _cell(column: str, value: float, brief: str, res: dict[str, float]) -> str:
     kind = arc(brief)
     if column == "same material":
         other = res.get("other material", NAN)
-        ok = None if math.isnan(other) else value >= other + 0.2
+        ok = None if math.isnan(other) else value >= max(other + 0.1, 2 * other)
     elif column in ARC_FLOORS:
         if not kind:
             return DASH
-        ok = value > ARC_FLOORS[column] if kind == "builds" else value < 1.0
+        ok = value > ARC_FLOORS[column] if kind == "builds" else value < (0.0 if "-" in column else 1.0)
     else:
         ok = None if test is None else test(value)
     return text if ok is None else f"{text} {'✓' if ok else '✗'}"
