@@ -184,8 +184,8 @@ def test_the_arrangement_measures_read_what_they_say():
 
 
 def test_every_instrument_a_brief_names_is_counted_as_playing():
-    from training.arrangement_eval import named_share
     from symbolic.score import Note, Part, Score
+    from training.arrangement_eval import named_share
     brief = "a reel for fiddle, tin whistle and bodhran"
     parts = [Part("Fiddle", 110, notes=[Note(0, 240, 74, 80)]), Part("Tin Whistle", 78, notes=[Note(0, 240, 86, 80)]),
              Part("Bodhrán", 0, is_drum=True, notes=[])]
