@@ -183,6 +183,7 @@ def parse_brief(text: str) -> Brief:
     brief.brushes = bool(re.search(r"\bbrush(?:es|ed)?\b", low))
     if brief.no_drums:
         brief.instruments = [i for i in brief.instruments if not i.drum]
+    _read_horns(brief, low)
     _read_modulation(brief, low)
     _read_chords(brief, text)
     _read_arc(brief, low)
@@ -191,6 +192,19 @@ def parse_brief(text: str) -> Brief:
         raise BriefError(f"nothing in the brief {text.strip()[:60]!r} describes music: name a style, key, "
                          f"instrument, mood, tempo or length")
     return brief
+
+
+_CONCERT = re.compile(r"\b(?:orchestra|orchestral|symphon\w*|classical|baroque|romantic|chamber|film|cinematic|"
+                      r"string quartet|strings|concerto|overture|waltz|nocturne|elegy|fanfare)\b")
+
+
+def _read_horns(brief: Brief, low: str) -> None:
+    """"Horns" means what it means where it is said: French horns in an orchestral or chamber brief, a brass
+    section (trumpets, saxes, trombone) in a soul, funk, jazz, rock or pop band."""
+    if re.search(r"\bhorns?\b", low) and not re.search(r"\bbrass\b", low) and _CONCERT.search(low) and \
+            (brief.genre or "") not in ("jazz", "funk", "soul", "rock", "pop", "reggae", "ska", "blues", "disco"):
+        horn = INSTRUMENTS["french horn"]
+        brief.instruments = [horn if i.name == "Brass" else i for i in brief.instruments]
 
 
 def _read_title(brief: Brief, text: str) -> None:

@@ -261,3 +261,14 @@ def test_drums_are_left_out_lightened_or_brushed_as_asked():
     assert plan_from_brief("a jazz tune with brushes", 1).idiom.drums == "brushes"
     light = plan_from_brief("a bossa nova for guitar, flute and light percussion", 1)
     assert [(t.name, t.kit) for t in light.tracks if t.drum] == [("Hand Percussion", "hand percussion")]
+
+
+def test_horns_mean_what_they_mean_where_they_are_said():
+    """French horns in an orchestral brief, a brass section in a soul or funk band."""
+    from composer.brief import parse_brief
+    assert [i.name for i in parse_brief("a film cue for strings, horns and timpani, one minute").instruments] == \
+        ["Strings", "French Horn", "Timpani"]
+    assert [i.name for i in parse_brief("an orchestral piece in D with strings and horns").instruments] == \
+        ["Strings", "French Horn"]
+    assert [i.name for i in parse_brief("a soul tune with horns, bass and drums").instruments] == \
+        ["Brass", "Bass", "Drums"]
