@@ -339,7 +339,8 @@ def check_caps(data: dict) -> list[str]:
 
 def critique(plan: Plan) -> list[str]:
     """Harmony problems worth sending back: chords outside the key with no modulation, and sections
-    that end without a cadence, judged with the rules planner's table of real songs."""
+    that end without a cadence, judged with the rules planner's table of real songs; and harmony that leaves the
+    plan's style (planner.idiom_problems)."""
     from .tables import load_table
 
     table = load_table()["chords"]
@@ -371,7 +372,8 @@ def critique(plan: Plan) -> list[str]:
             problems.append(f"the last section {sec.name!r} ends on {last.text}, not on the tonic of {key.name}")
         elif cadences and cadences.get(tok, 0) / total < 0.002 and not sec.key:
             problems.append(f"section {si + 1} {sec.name!r} ends on {last.text}: no cadence")
-    return problems
+    from .planner import idiom_problems
+    return problems + idiom_problems(plan)
 
 
 @dataclass

@@ -656,6 +656,63 @@ DOMINANT_HARMONY = ("blues", "funk")
 TRIAD_HARMONY = ("reel", "jig", "folk", "hymn")
 
 
+# The chord vocabulary each harmonic idiom is judged by (symbolic.style_measures.VOCABULARY).
+_VOCAB_FAMILY = {"jazz": "jazz", "jazz ballad": "jazz", "tango": "jazz", "bossa": "bossa", "blues": "blues",
+                 "reel": "celtic", "jig": "celtic", "folk": "celtic", "classical": "classical", "baroque": "classical"}
+
+
+def outside_idiom(genre: str, key: Key, symbols: list[str]) -> list[str]:
+    """The chord symbols that leave a style's harmonic vocabulary in a key (none for styles without one)."""
+    from symbolic import style_measures as sm
+    from symbolic.harmony import parse_chord
+    family = _VOCAB_FAMILY.get(genre)
+    if family is None:
+        return []
+    return [s for s in symbols if not sm.in_vocabulary(parse_chord(s), key, sm.VOCABULARY[family])]
+
+
+def idiom_problems(plan: Plan) -> list[str]:
+    """Where a plan's harmony leaves its style's idiom, in words a planner (or a person editing chords) can act
+    on: chords outside the style's vocabulary, a jazz or bossa chart without seventh chords or ii-V motion, a
+    blues whose tonic is not a dominant seventh."""
+    from symbolic import style_measures as sm
+    from symbolic.harmony import parse_chord
+    genre = plan.style_idiom().genre
+    family = _VOCAB_FAMILY.get(genre)
+    if family is None:
+        return []
+    vocab = sm.VOCABULARY[family]
+    key = parse_key(plan.key)
+    chords, outside, triad_tonic = [], [], []
+    bar_no = 0
+    for sec in plan.sections:
+        key = parse_key(sec.key) if sec.key else key
+        for bar in sec.chords:
+            bar_no += 1
+            for c in bar:
+                chord = parse_chord(c.symbol)
+                chords.append(chord)
+                if not sm.in_vocabulary(chord, key, vocab):
+                    outside.append(f"bar {bar_no} {c.symbol}")
+                if family == "blues" and chord.root == key.tonic and chord.quality not in sm.DOMINANT_QUALITIES:
+                    triad_tonic.append(f"bar {bar_no} {c.symbol}")
+    problems = []
+    if len(outside) > 0.1 * len(chords):
+        problems.append(f"{len(outside)} of {len(chords)} chords are outside the {genre} idiom: "
+                        f"{', '.join(outside[:4])}")
+    if family in ("jazz", "bossa"):
+        sevenths = sm.seventh_share(chords)
+        if sevenths < 0.6:
+            problems.append(f"only {sevenths:.0%} of the chords are sevenths; {genre} harmony is built on maj7, m7 "
+                            f"and dominant 7 chords")
+        if sm.two_five_count(chords) == 0 and plan.total_bars >= 8:
+            problems.append(f"no ii-V motion: a {genre} chart prepares its dominants (Dm7 G7 Cmaj7)")
+    if triad_tonic and len(triad_tonic) > 0.25 * len(chords):
+        problems.append(f"the blues tonic is a dominant seventh, not {triad_tonic[0].split()[-1]} "
+                        f"({', '.join(triad_tonic[:3])})")
+    return problems
+
+
 def _offset_quality(tok: str) -> tuple[int, str]:
     off, q = tok.split(":", 1)
     return int(off) % 12, q

@@ -397,6 +397,16 @@ class Session:
             raise SessionError(f"the chords fill {total:g} beats but a {meter[0]}/{meter[1]} bar has {meter[0]}")
         return entries
 
+    def idiom_note(self, section: int, entries: list[dict]) -> str:
+        """A word on chords that leave the plan's style ("" when none do): an edit is the composer's to make,
+        but they should know a reel does not usually go to Bb."""
+        from .planner import outside_idiom
+        assert self.plan is not None
+        key = section_keys(self.plan)[section]
+        genre = self.plan.style_idiom().genre
+        out = outside_idiom(genre, key, [e["symbol"] for e in entries])
+        return f"{', '.join(out)} {'is' if len(out) == 1 else 'are'} outside the {genre} idiom in {key.name}" if out else ""
+
     def set_bar_chords(self, section: int, bar: int, text: str, progress=pipeline._quiet) -> set[int]:
         """Change one bar's chords and re-arrange only the sections whose music changed."""
         entries = self.parse_bar(section, text)

@@ -264,3 +264,29 @@ def test_control_characters_in_an_answer_are_sent_back():
         res = ask_for_plan(messages_for_brief(BRIEF), settings(srv.url))
         feedback = srv.script.requests[1]["messages"][-1]["content"]
     assert res.attempts == 2 and "track 1 name: contains the control character U+001B" in feedback
+
+
+def test_the_critique_knows_each_styles_harmony():
+    """A jazz chart of plain triads, a reel with extended chords and a blues on a triad tonic are sent back
+    with the reason; the rules planner's own plans pass."""
+    from composer.llm import critique
+    from composer.pipeline import make_plan
+    from composer.plan import Plan
+
+    def with_chords(plan, symbols):
+        data = plan.model_dump(mode="json", exclude_none=True)
+        for sec in data["sections"]:
+            sec["chords"] = [[{"symbol": symbols[i % len(symbols)], "beats": sum(c["beats"] for c in bar)}]
+                             for i, bar in enumerate(sec["chords"])]
+        return Plan.model_validate(data)
+
+    jazz = make_plan("a jazz tune in F major, AABA, for tenor sax, piano, upright bass and drums, one minute")
+    reel = make_plan("an Irish reel in D major for fiddle and guitar, one minute")
+    blues = make_plan("a 12-bar shuffle blues in A with guitar, bass and drums, one minute")
+    assert not [p for p in critique(jazz) + critique(reel) + critique(blues) if "idiom" in p or "seventh" in p]
+    said = " ".join(critique(with_chords(jazz, ["F", "Dm", "Bb", "C"])))
+    assert "sevenths" in said and "ii-V" in said
+    said = " ".join(critique(with_chords(reel, ["D", "Bb", "G", "F#7"])))
+    assert "outside the reel idiom" in said and "Bb" in said
+    said = " ".join(critique(with_chords(blues, ["A", "D7", "A", "E7"])))
+    assert "blues tonic is a dominant seventh" in said

@@ -470,3 +470,14 @@ def test_undo_and_redo_name_the_edit_they_take_back(tmp_path, capsys):
     notes = sorted(p.name for p in (proj / "history").rglob("*.txt"))
     plans = sorted(p.name.replace(".json", ".txt") for p in (proj / "history").rglob("plan-*.json"))
     assert set(notes) <= set(plans)
+
+
+def test_a_chord_edit_outside_the_style_is_named(tmp_path):
+    """A bar of a reel edited to Bb is the composer's choice, and the session says it leaves the idiom."""
+    from composer.pipeline import new_piece
+    from composer.session import Session
+    new_piece("an Irish reel in D major for fiddle and guitar, 20 seconds", tmp_path / "r", audio=False)
+    s = Session.open(tmp_path / "r")
+    assert s.idiom_note(0, s.parse_bar(0, "G")) == ""
+    assert s.idiom_note(0, s.parse_bar(0, "Bb:2 G:2")) == "Bb is outside the reel idiom in D major"
+    s.close()

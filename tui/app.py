@@ -611,8 +611,10 @@ class ComposerApp(App):
         self.refresh_views()
 
     def _set_chords(self, section: int, bar: int, text: str) -> str:
+        note = self.session.idiom_note(section, self.session.parse_bar(section, text))
         regen = self.session.set_bar_chords(section, bar, text, self._progress)
-        return f"bar {bar + 1} of {self.plan.sections[section].name} is now {text}; re-arranged {len(regen)} bars"
+        return (f"bar {bar + 1} of {self.plan.sections[section].name} is now {text}; re-arranged {len(regen)} bars"
+                + (f" (note: {note})" if note else ""))
 
     def _revise(self, instruction: str) -> str:
         planner = "llm" if self.llm and self.llm.url else "rules"
