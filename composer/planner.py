@@ -209,7 +209,7 @@ def _infer_genre(brief: Brief) -> str:
 
 def _arc(energies: list[int], kinds: list[str], arc: str) -> list[int]:
     """Section energies along the brief's arc, keeping the sections' contrast: "build" starts the body of
-    the piece two levels below the sections' own energy, rises to it and ends at 5; "fade" starts at it,
+    the piece two levels below the sections' own energy (and at most at 2), rises to it and ends at 5; "fade" starts at it,
     sinks two levels and ends at 1. An intro starts at or below the first section; an outro after a build
     settles one level down, after a fade it stays at 1."""
     body = [i for i, k in enumerate(kinds) if k not in ("intro", "outro")]
@@ -219,6 +219,11 @@ def _arc(energies: list[int], kinds: list[str], arc: str) -> list[int]:
     for j, i in enumerate(body):
         t = j / (len(body) - 1)
         out[i] = int(np.clip(energies[i] + round(2 * t - 2 if arc == "build" else -2 * t), 1, 5))
+    if arc == "build" and out[body[0]] > 2:
+        # A build starts low whatever the mood (an epic one too): mp at most, so the climax is three levels up.
+        lift = out[body[0]] - 2
+        for j, i in enumerate(body):
+            out[i] = max(1, out[i] - round(lift * (1 - j / (len(body) - 1))))
     out[body[-1]] = 5 if arc == "build" else 1
     for i, k in enumerate(kinds):
         if k == "intro":

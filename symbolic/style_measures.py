@@ -489,15 +489,23 @@ def answered_leap_share(score: Score) -> float:
 
 
 def doubling_share(melody: Iterable[Note], counter: Iterable[Note], tol: int = TOL) -> float:
-    """Share of a second line's onsets that fall with an onset of the first (doubling its rhythm rather than
-    answering in its rests)."""
-    starts = np.array(sorted({n.start for n in melody}), dtype=np.int64)
-    mine = sorted({n.start for n in counter})
-    if not mine or not len(starts):
+    """Share of a second line's onsets that fall with an onset of the first while sounding another note
+    (doubling its rhythm rather than answering in its rests); a note doubling the tune itself, in unison or
+    octaves, is the tune and is left out."""
+    tune: dict[int, set[int]] = {}
+    for n in melody:
+        tune.setdefault(n.start, set()).add(n.pitch % 12)
+    starts = np.array(sorted(tune), dtype=np.int64)
+    if not len(starts):
         return NAN
-    idx = np.searchsorted(starts, mine)
-    return float(np.mean([any(0 <= j < len(starts) and abs(int(starts[j]) - t) <= tol for j in (i - 1, i))
-                          for i, t in zip(idx, mine)]))
+    flags = []
+    for n in {n.start: n for n in counter}.values():
+        i = int(np.searchsorted(starts, n.start))
+        near = [int(starts[j]) for j in (i - 1, i) if 0 <= j < len(starts) and abs(int(starts[j]) - n.start) <= tol]
+        if near and n.pitch % 12 in tune[near[0]]:
+            continue
+        flags.append(bool(near))
+    return float(np.mean(flags)) if flags else NAN
 
 
 def counter_doubling_share(score: Score) -> float:
@@ -508,12 +516,12 @@ def counter_doubling_share(score: Score) -> float:
     return doubling_share(_top_line(melody), _top_line(counter))
 
 
-def _bar_content(score: Score, bars: Sequence[Bar]) -> list[set[tuple[int, int, int]]]:
-    """Per bar: (part, sixteenth in the bar, pitch) of every pitched onset."""
+def _bar_content(score: Score, bars: Sequence[Bar], roles: Sequence[str] = ()) -> list[set[tuple[int, int, int]]]:
+    """Per bar: (part, sixteenth in the bar, pitch) of every pitched onset (of the parts in `roles`, if any)."""
     out: list[set[tuple[int, int, int]]] = [set() for _ in bars]
     starts = _bar_starts(bars)
     for pi, p in enumerate(score.parts):
-        if p.is_drum:
+        if p.is_drum or (roles and p.role not in roles):
             continue
         for n in p.notes:
             b = int(np.searchsorted(starts, n.start, side="right")) - 1
@@ -524,9 +532,12 @@ def _bar_content(score: Score, bars: Sequence[Bar]) -> list[set[tuple[int, int, 
 
 def section_similarity(score: Score, sheet) -> tuple[float, float]:
     """(sections sharing their material, sections that do not): the mean bar-by-bar similarity (Jaccard of
-    part, sixteenth and pitch of the onsets) of two sections' aligned bars. A returning A is recognisably the
+    part, sixteenth and pitch of the onsets) of two sections' aligned bars, read on the melody and the bass
+    (the tune and the harmony's foundation, what makes a return the same music; the accompaniment may be
+    orchestrated anew) or on every pitched part where there is neither. A returning A is recognisably the
     same music when the first is high; contrasting sections contrast when the second is low."""
-    content = _bar_content(score, [b.bar for b in sheet.bars])
+    roles = ("melody", "bass") if any(p.role in ("melody", "bass") and not p.is_drum for p in score.parts) else ()
+    content = _bar_content(score, [b.bar for b in sheet.bars], roles)
     same: list[float] = []
     other: list[float] = []
     secs = sheet.sections

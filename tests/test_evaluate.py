@@ -1,4 +1,6 @@
 """`composer eval` on briefs: the table is produced, deterministic, and reports TB/CK."""
+import math
+
 import pytest
 
 from training.evaluate import MIDICAPS, midicaps_examples, own_captions, run
@@ -172,10 +174,12 @@ def test_the_arrangement_measures_read_what_they_say():
     steps, wide, answered = sm.line_figures(up)
     assert steps == 6 / 7 and wide == 0.0 and answered == 1.0
     assert sm.line_figures([Note(0, 480, 60, 80), Note(480, 960, 76, 80), Note(960, 1440, 79, 80)]) == (0.0, 0.5, 0.0)
-    counter_with = [Note(n.start, n.end, n.pitch - 12, 70) for n in up]
+    counter_with = [Note(n.start, n.end, n.pitch - 4, 70) for n in up]        # a third under, in its rhythm
     counter_between = [Note(n.start + 240, n.end, n.pitch - 12, 70) for n in up]
+    octaves = [Note(n.start, n.end, n.pitch + 12, 70) for n in up]            # the tune itself, an octave up
     assert sm.doubling_share(up, counter_with) == 1.0 and sm.doubling_share(up, counter_between) == 0.0
-    assert sm.doubles_tune(counter_with, up) and not sm.doubles_tune(counter_between, up)
+    assert math.isnan(sm.doubling_share(up, octaves))
+    assert sm.doubles_tune(octaves, up) and not sm.doubles_tune(counter_between, up)
     quiet = [Note(i * 1920, i * 1920 + 1920, 60, 50) for i in range(2)]
     loud = [Note(4 * 1920 + k * 480, 4 * 1920 + k * 480 + 480, 48 + 12 * (k % 3), 100) for k in range(8)]
     score = Score(bars=bars, parts=[Part("Piano", 0, role="chords", notes=quiet + loud)])

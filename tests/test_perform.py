@@ -310,3 +310,17 @@ def test_piece_bootstrap_separates_a_sure_difference_from_a_tie():
     other = rng.normal(0, 20, len(piece)) + rng.normal(0, 10, 40)[piece]
     tie = piece_bootstrap(piece, hum, hum, close, close, other, other, 0)
     assert tie["t_diff_ci"][0] < 0 < tie["t_diff_ci"][1]
+
+
+def test_a_bossa_keeps_its_eighths_even():
+    """In a straight Latin style every off-beat eighth stays within 3% of a beat of its place; a rock
+    performance keeps the model's own looser off-beats."""
+    from symbolic.perform.sampling import EVEN_TICKS
+    score = small_score(8)
+
+    def offbeat_shifts(performed):
+        return [abs(p.start - w.start) for wp, pp in zip(score.parts, performed.parts)
+                for w, p in zip(wp.notes, pp.notes) if w.start % PPQ == PPQ // 2]
+    bossa, rock = perform(score, seed=3, style="bossa nova"), perform(score, seed=3, style="rock")
+    assert max(offbeat_shifts(bossa)) <= EVEN_TICKS
+    assert max(offbeat_shifts(rock)) > EVEN_TICKS

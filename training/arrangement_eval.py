@@ -21,8 +21,8 @@ the patterns; each score is read by `symbolic.style_measures`:
   direction, which the tunes follow about two times in three);
 - the counter-melody's onsets that fall with the melody's (at most 0.5: it answers in the melody's rests
   rather than doubling its rhythm; a harmony part in thirds would read 1.0);
-- the form: bar-by-bar similarity of sections with the same material (A and A') against sections with other
-  material (A and B); a return is recognisable when the first is at least twice the second and 0.1 above it
+- the form: bar-by-bar similarity of the melody and bass of sections with the same material (A and A')
+  against sections with other material (A and B); a return is recognisable when the first is at least twice the second and 0.1 above it
   (a return at a climax keeps its tune over a fuller accompaniment of its own, so it is not a copy);
 - the energy arc, for briefs that build or fade: the last third against the first in mean velocity (the
   difference in velocity steps, and the ratio), notes per bar and pitch span; building asks for at least 12

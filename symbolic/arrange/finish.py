@@ -397,30 +397,69 @@ def unison(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
     return played
 
 
+def climax(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> int:
+    """At the climax of a piece that builds (its loudest sections, energy 5, after quieter ones) the texture
+    widens: the counter-melody doubles the tune an octave above, where its instrument sings that high (violins
+    in octaves, a flute over the strings). Returns how many notes it plays there."""
+    from ..instruments import instrument_of
+    secs = sheet.sections
+    if not secs or max(s.energy for s in secs) < 5 or min(s.energy for s in secs) > 3:
+        return 0
+    tune = sorted((n for spec, p in zip(sheet.parts, score.parts) if spec.role == "melody" and not spec.drum
+                   for n in p.notes), key=lambda n: (n.start, -n.pitch))
+    played = 0
+    for spec, part in zip(sheet.parts, score.parts):
+        if spec.role != "counter-melody" or spec.drum or (tracks is not None and spec.name not in tracks):
+            continue
+        inst = instrument_of(spec.name, spec.program)
+        for sec in secs:
+            if sec.energy < 5:
+                continue
+            lo, hi = sheet.bars[sec.first_bar].bar.start, sheet.bars[sec.last_bar].bar.end
+            mine = _top_notes([n for n in tune if lo <= n.start < hi
+                               and (bars is None or bar_index(sheet, n.start) in bars)])
+            if not mine or sum(inst.low <= n.pitch + 12 <= inst.high for n in mine) < 0.9 * len(mine):
+                continue
+            span = {bar_index(sheet, n.start) for n in mine}
+            keep = [n for n in part.notes if not (lo <= n.start < hi and bar_index(sheet, n.start) in span)]
+            part.notes = sorted(keep + [Note(n.start, n.end, n.pitch + 12, n.velocity) for n in mine],
+                                key=lambda n: (n.start, n.pitch))
+            played += len(mine)
+    return played
+
+
+def _top_notes(notes: list[Note]) -> list[Note]:
+    """The top note at each onset of notes sorted by (start, -pitch)."""
+    return [n for i, n in enumerate(notes) if i == 0 or notes[i - 1].start != n.start]
+
+
 HARMONY_ROLES = ("chords", "pad", "arpeggio")
 
 
 def resting(sheet: Sheet) -> dict[str, set[int]]:
     """Which parts sit out which sections, as an arranger spreads an ensemble over the form instead of starting
-    everyone at bar 1: brass and timpani (off the tune) keep their weight for the loud sections when the piece
-    has a climax (energy 4 or more), resting where the energy is 2 or less; a counter-melody enters after an
+    everyone at bar 1: brass, timpani and a second bass (off the tune) keep their weight for the loud sections
+    when the piece has a climax (energy 4 or more), resting where the energy is 2 or less; a counter-melody enters after an
     opening section of energy 2 or less and rests in sections of energy 1; a second harmony layer (pad or
     arpeggio) rests at energy 1 where chords play. Only in ensembles of three or more pitched parts; the
-    melody, the bass, the drums and a section's only harmony part always play, and no part rests everywhere."""
+    melody, the first bass, the drums and a section's only harmony part always play, and no part rests
+    everywhere."""
     from ..instruments import instrument_of
     pitched = [spec for spec in sheet.parts if not spec.drum]
     secs = sheet.sections
     if len(pitched) < 3 or len(secs) < 2:
         return {}
     climax = max(sec.energy for sec in secs) >= 4
+    first_bass = next((spec for spec in pitched if spec.role == "bass"), None)
     out: dict[str, set[int]] = {}
     for spec in pitched:
         inst = instrument_of(spec.name, spec.program)
         rest: set[int] = set()
         for si, sec in enumerate(secs):
-            if spec.role in ("melody", "bass"):
+            if spec.role == "melody" or spec is first_bass:
                 continue
-            weight = inst.family == "brass" or inst.name == "Timpani"
+            # Weight for the loud sections: brass, timpani, and a second bass (the double basses under the cellos).
+            weight = inst.family == "brass" or inst.name == "Timpani" or spec.role == "bass"
             if weight and climax and sec.energy <= 2:
                 rest.add(si)
             if spec.role == "counter-melody" and (sec.energy <= 1 or (si == 0 and sec.energy <= 2)):
@@ -563,10 +602,11 @@ def finish(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
     """What every arrangement goes through, whichever arranger wrote it, on the `tracks` x `bars` it wrote:
     a dance tune's second melody instrument on the tune, a second bass in octaves with the first, parts
     entering and resting across the form, each instrument to what it can play, the lead without leaps past an
-    octave and in its singing register, the counter-melody answering it, the melody on top of the
+    octave and in its singing register, the counter-melody answering it (and doubling the tune an octave up at
+    a build's climax), the melody on top of the
     accompaniment and the bass under it, hand drums on their own strokes, then the planned energy as dynamics."""
     # playable again after lead_on_top: a tone it dropped an octave may leave a chord no hand can hold.
-    for step in (unison, octaves, entries, playable, smooth, sing, answer, lead_on_top, bass_under, playable,
+    for step in (unison, octaves, entries, playable, smooth, sing, answer, climax, lead_on_top, bass_under, playable,
                  on_kit, dynamics):
         step(score, sheet, bars, tracks)
     return score

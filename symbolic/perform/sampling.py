@@ -41,6 +41,12 @@ def swing_ticks(score: Score, ticks: np.ndarray, swing: float) -> np.ndarray:
     return np.where(dens[bi] <= 4, out, ticks)
 
 
+# Style families whose straight eighths define them (a bossa's even eighths against a swing's long-short), and
+# how far an off-beat eighth may move in them: 3% of a beat (the measure's on-grid window is 4%).
+EVEN_FAMILIES = frozenset({"bossa"})
+EVEN_TICKS = PPQ * 3 // 100
+
+
 def perform(score: Score, seed: int = 0, amount: float = 1.0, weights: Path | str | None = None,
             style: str = "", swing: float = 1.0) -> Score:
     """A new Score: the same notes in the same order per part, with sampled timing, velocity and articulation.
@@ -48,7 +54,8 @@ def perform(score: Score, seed: int = 0, amount: float = 1.0, weights: Path | st
     `amount` (0..1, larger values exaggerate) scales every deviation; 0 returns the quantized timing and
     velocities. Onsets never go below 0 and, within a part, a note never starts before a note written earlier.
     `style` (the plan's style or any text with a genre word) conditions the model; `swing` (the plan's
-    ratio, symbolic.style) moves the off-beat eighths before the model's deviations, whatever the amount.
+    ratio, symbolic.style) moves the off-beat eighths before the model's deviations, whatever the amount; in a
+    straight Latin style (EVEN_FAMILIES) the off-beat eighths keep close to their place.
     """
     import copy
     out = copy.deepcopy(score)
@@ -64,6 +71,9 @@ def perform(score: Score, seed: int = 0, amount: float = 1.0, weights: Path | st
                                                         swing_ticks(out, np.array([x[1] for x in p.pedal]), swing))]
     if amount == 0:
         return out
+    from ..style import style_family
+    even = swing <= 1.0 and style_family(style) in EVEN_FAMILIES and all(b.denominator == 4 and b.numerator % 3
+                                                                       for b in score.bars)
     model, cfg = load(weights)
     parts = [p for p in out.parts if p.notes]
     # The model reads the written score (its features know the straight grid), and plays the swung one.
@@ -84,6 +94,10 @@ def perform(score: Score, seed: int = 0, amount: float = 1.0, weights: Path | st
         ms = np.clip(yy[:, 0] * t_ms, -max_ms, max_ms) * amount
         shift = np.round(ms * bpm * PPQ / 60000.0).astype(np.int64)
         shift = np.clip(shift, -PPQ // 4, PPQ // 4)
+        if even:
+            # Straight Latin eighths stay even: an off-beat eighth keeps within 3% of a beat of its place.
+            off = (starts % PPQ) == PPQ // 2
+            shift[off] = np.clip(shift[off], -EVEN_TICKS, EVEN_TICKS)
         dvel = yy[:, 1] * v_s * amount
         ratio = np.exp(np.clip(yy[:, 2] * d_s, -2.5, 1.0) * amount)
         order = np.argsort(starts, kind="stable")
