@@ -196,3 +196,18 @@ def test_every_instrument_a_brief_names_is_counted_as_playing():
     assert named_share(brief, Score("t", parts)) == 2 / 3          # the bodhrán has no notes
     parts[2].notes.append(Note(0, 240, 41, 90))
     assert named_share(brief, Score("t", parts)) == 1.0
+
+
+def test_on_grid_reads_the_notes_written_on_the_off_beat():
+    """A written syncopation (a note on a beat's last sixteenth) is not an off-beat eighth; an off-beat eighth
+    played 10 ticks late is still on the grid, one played a triplet late is not."""
+    from symbolic.score import PPQ, Bar, Note, Part, Score
+    from training.style_eval import Take, _on_grid
+    bars = [Bar(0, 4, 4)]
+    written = [Note(PPQ // 2, PPQ, 60, 80), Note(PPQ + 3 * PPQ // 4, 2 * PPQ, 62, 80),
+               Note(2 * PPQ + PPQ // 2, 3 * PPQ, 64, 80)]
+    played = [Note(PPQ // 2 + 10, PPQ, 60, 80), Note(PPQ + 3 * PPQ // 4, 2 * PPQ, 62, 80),
+              Note(2 * PPQ + 2 * PPQ // 3, 3 * PPQ, 64, 80)]
+    score = Score("t", [Part("Bass", 32, role="bass", notes=written)], bars=bars)
+    take = Take(bars=bars, parts=[("bass", written)], played=[played], score=score)
+    assert _on_grid(take) == 0.5

@@ -5,7 +5,8 @@
 Each style has three briefs. Every brief and seed is planned (`make_plan`), arranged with the default
 arranger ("auto": the transformer when its weights are installed) and with the patterns, and performed
 (`perform_score`, where the feel and swing are applied). Timing figures (swing ratio, late and on-grid
-off-beats) are read from the performed notes; pattern figures (ride, backbeat, walking bass, ...) from the
+off-beats) are read from the performed notes (on-grid: of the notes written on an off-beat eighth, the share
+played within 0.04 of a beat of it; human data have no written part, so the first onset mid-beat stands in); pattern figures (ride, backbeat, walking bass, ...) from the
 written ones; chord figures (seventh share, ii-V count, out-of-vocabulary share) from the whole plan, so they
 are the same for both arrangers (and --quick, which arranges only a plan's first sections, still reads them all). Values are means over briefs and seeds. The human column comes from the Groove
 MIDI Dataset (drum figures and swing, "beat" performances only, grouped by its style labels), from the
@@ -44,7 +45,7 @@ import numpy as np
 from symbolic import style_measures as sm
 from symbolic.harmony import Chord, Key
 from symbolic.metrics import nanmean
-from symbolic.score import Bar, Note, Score, Sheet
+from symbolic.score import PPQ, Bar, Note, Score, Sheet
 
 NAN = float("nan")
 DASH = "—"
@@ -96,8 +97,29 @@ def _late(t: Take) -> float:
     return float(np.mean(pos >= sm.LATE)) if len(pos) else NAN
 
 
+def _written_offbeats(t: Take) -> np.ndarray | None:
+    """Where the notes written on an off-beat eighth were played, as a fraction of their beat; None for a take
+    with no written part (human data)."""
+    if t.played is None or t.score is None:   # only an arranged take has a written score beside its performance
+        return None
+    written = [ns for _, ns in t.parts if ns]
+    if len(written) != len(t.played):
+        return None
+    starts = np.array([b.start for b in t.bars], dtype=np.int64)
+    out = []
+    for w, played in zip(written, t.played):
+        for a, b in zip(w, played):
+            bar = t.bars[max(0, int(np.searchsorted(starts, a.start, side="right")) - 1)]
+            if bar.denominator in (2, 4) and (a.start - bar.start) % PPQ == PPQ // 2:
+                out.append((b.start - (a.start - PPQ // 2)) / PPQ)
+    return np.array(out, dtype=float)
+
+
 def _on_grid(t: Take) -> float:
-    pos = _played_positions(t)
+    # An arrangement: the notes written on the off-beat eighth (a written syncopation, such as a bossa bass's
+    # anticipation on the beat's last sixteenth, is not one); human data: the first onset mid-beat.
+    written = _written_offbeats(t)
+    pos = written if written is not None else _played_positions(t)
     return float(np.mean(np.abs(pos - 0.5) <= sm.ON_GRID + 1e-9)) if len(pos) else NAN
 
 
