@@ -409,8 +409,12 @@ def under_bass_share(score: Score) -> float:
 
 
 def doubles_tune(notes: Sequence[Note], melody: Sequence[Note], tol: int = TOL) -> bool:
-    """Whether a part plays the tune: 0.8 of its onsets fall with a melody onset of the same pitch class."""
+    """Whether a part plays the tune: 0.8 of its onsets fall with a melody onset of the same pitch class, and it
+    strikes at least half as often as the melody where it plays (a note held under the tune is not the tune)."""
     if not notes or not melody:
+        return False
+    lo, hi = min(n.start for n in notes), max(n.end for n in notes)
+    if len(notes) < 0.5 * len({m.start for m in melody if lo <= m.start < hi}):
         return False
     tune: dict[int, set[int]] = {}
     for m in melody:

@@ -567,7 +567,7 @@ def answer(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
     tol = 30
     lead = sorted({n.start for spec, p in zip(sheet.parts, score.parts) if spec.role == "melody" and not spec.drum
                    for n in p.notes})
-    if not lead:
+    if not lead or sheet.idiom.genre in RUNNING_GENRES:   # a dance tune's second melody plays the tune (unison)
         return 0
     starts = np.array(lead, dtype=np.int64)
     tied = 0
@@ -589,7 +589,7 @@ def answer(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
                 tied += 1
                 continue
             late = n.start + beat // 2
-            if (free and moving and sheet.idiom.genre not in RUNNING_GENRES and late < n.end - beat // 4
+            if (free and moving and late < n.end - beat // 4
                     and not np.any(np.abs(starts - late) <= tol) and (prev is None or prev.end <= n.start)):
                 n = Note(late, n.end, n.pitch, n.velocity)   # enters in the melody's gap
                 tied += 1
