@@ -23,7 +23,7 @@ BRIEF = "a waltz in F major for piano and cello, 3/4, 16 seconds"
 KILLS = 18  # per command: 108 kill points in all
 # Where the kills land, as fractions of the command's full run: spread over the whole run, and more of them
 # near its end, where the files are committed (a slower or busier machine moves that window a little).
-POINTS = [(k + 0.5) / 12 for k in range(12)] + [0.84 + 0.03 * k for k in range(6)]
+POINTS = [(k + 0.5) / 12 for k in range(12)] + [0.90 + 0.02 * k for k in range(6)]
 
 SERVER = r"""
 import json, os, sys, time
