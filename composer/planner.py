@@ -209,8 +209,8 @@ def _infer_genre(brief: Brief) -> str:
 
 def _arc(energies: list[int], kinds: list[str], arc: str) -> list[int]:
     """Section energies along the brief's arc, keeping the sections' contrast: "build" starts the body of
-    the piece two levels below the sections' own energy (and at most at 2), rises to it and ends at 5; "fade" starts at it,
-    sinks two levels and ends at 1. An intro starts at or below the first section; an outro after a build
+    the piece two levels below the sections' own energy (and at most at 2), rises to it and ends at 5; "fade"
+    starts at it, sinks two levels and ends at 1. An intro starts at or below the first section; an outro after a build
     settles one level down, after a fade it stays at 1."""
     body = [i for i, k in enumerate(kinds) if k not in ("intro", "outro")]
     if len(body) < 2:

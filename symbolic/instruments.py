@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .harmony import PITCH_CLASS
+
 RANGES = Path(__file__).with_name("data") / "ranges.json"
 
 
@@ -39,7 +41,7 @@ def midi_of(name: str) -> int:
     if not m:
         raise ValueError(f"not a pitch name: {name!r}")
     step, alter, octave = m.groups()
-    return 12 * (int(octave) + 1) + "C D EF G A B".index(step) + {"#": 1, "b": -1}.get(alter or "", 0)
+    return 12 * (int(octave) + 1) + PITCH_CLASS[step] + {"#": 1, "b": -1}.get(alter or "", 0)
 
 
 def _load_ranges() -> dict[str, dict]:

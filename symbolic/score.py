@@ -97,6 +97,19 @@ class Part:
         self.notes.sort(key=lambda n: (n.start, n.pitch, n.end))
 
 
+def sounding(notes: list[Note]) -> Callable[[int], list[int]]:
+    """For some notes, a function giving the pitches of those that sound at a tick (struck at or before it,
+    not yet ended)."""
+    ordered = sorted(notes, key=lambda n: n.start)
+    starts = [n.start for n in ordered]
+    longest = max((n.duration for n in ordered), default=0)
+
+    def at(tick: int) -> list[int]:
+        lo, hi = bisect.bisect_left(starts, tick - longest), bisect.bisect_right(starts, tick)
+        return [m.pitch for m in ordered[lo:hi] if m.end > tick]
+    return at
+
+
 def check_pedal(spans: list[tuple[int, int]], name: str = "") -> None:
     """Raise ScoreError unless the pedal spans are sorted, disjoint and non-empty."""
     prev = -1

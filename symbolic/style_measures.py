@@ -12,7 +12,7 @@ import numpy as np
 
 from .harmony import Chord, Key, parse_roman
 from .instruments import instrument_of
-from .score import PPQ, Bar, Note, Score
+from .score import PPQ, Bar, Note, Score, sounding
 
 NAN = float("nan")
 TOL = PPQ // 8  # a 32nd note: how far from a grid point a hit may land and still count as on it
@@ -389,23 +389,28 @@ def unplayable_chords(score: Score) -> float:
 def under_bass_share(score: Score) -> float:
     """Share of the accompaniment's notes (counter-melody, chords, pad, arpeggio) that start under the bass note
     sounding: the bass is the lowest voice."""
-    bass = sorted((n for p in score.parts if p.role == "bass" and not p.is_drum for n in p.notes), key=lambda n: n.start)
-    if not bass:
+    notes = [n for p in score.parts if p.role == "bass" and not p.is_drum for n in p.notes]
+    if not notes:
         return NAN
-    starts = np.array([n.start for n in bass], dtype=np.int64)
-    longest = max(n.duration for n in bass)
+    bass = sounding(notes)
     under = total = 0
     for p in score.parts:
         if p.role not in ("counter-melody", "chords", "pad", "arpeggio") or p.is_drum:
             continue
         for n in p.notes:
-            lo = int(np.searchsorted(starts, n.start - longest, side="left"))
-            hi = int(np.searchsorted(starts, n.start, side="right"))
-            floor = min((m.pitch for m in bass[lo:hi] if m.end > n.start), default=None)
+            floor = min(bass(n.start), default=None)
             if floor is not None:
                 total += 1
                 under += n.pitch < floor
     return under / total if total else NAN
+
+
+def _onset_pcs(notes: Iterable[Note]) -> dict[int, set[int]]:
+    """The pitch classes struck at each onset."""
+    out: dict[int, set[int]] = {}
+    for n in notes:
+        out.setdefault(n.start, set()).add(n.pitch % 12)
+    return out
 
 
 def doubles_tune(notes: Sequence[Note], melody: Sequence[Note], tol: int = TOL) -> bool:
@@ -416,9 +421,7 @@ def doubles_tune(notes: Sequence[Note], melody: Sequence[Note], tol: int = TOL) 
     lo, hi = min(n.start for n in notes), max(n.end for n in notes)
     if len(notes) < 0.5 * len({m.start for m in melody if lo <= m.start < hi}):
         return False
-    tune: dict[int, set[int]] = {}
-    for m in melody:
-        tune.setdefault(m.start, set()).add(m.pitch % 12)
+    tune = _onset_pcs(melody)
     starts = np.array(sorted(tune), dtype=np.int64)
     hits = 0
     for n in notes:
@@ -433,17 +436,14 @@ def melody_on_top_share(score: Score) -> float:
     (melody notes with nothing else sounding are left out)."""
     melody = [n for p in score.parts if p.role == "melody" and not p.is_drum for n in p.notes]
     # A part playing the tune with the melody (in unison or octaves, as a session's whistle does) is the tune.
-    others = sorted((n for p in score.parts if p.role != "melody" and not p.is_drum
-                     and not doubles_tune(p.notes, melody) for n in p.notes), key=lambda n: n.start)
+    others = [n for p in score.parts if p.role != "melody" and not p.is_drum and not doubles_tune(p.notes, melody)
+              for n in p.notes]
     if not melody or not others:
         return NAN
-    starts = np.array([n.start for n in others], dtype=np.int64)
-    longest = max(n.duration for n in others)
+    heard = sounding(others)
     on_top = total = 0
     for m in melody:
-        lo = int(np.searchsorted(starts, m.start - longest, side="left"))
-        hi = int(np.searchsorted(starts, m.start, side="right"))
-        top = max((o.pitch for o in others[lo:hi] if o.end > m.start), default=None)
+        top = max(heard(m.start), default=None)
         if top is None:
             continue
         total += 1
@@ -496,9 +496,7 @@ def doubling_share(melody: Iterable[Note], counter: Iterable[Note], tol: int = T
     """Share of a second line's onsets that fall with an onset of the first while sounding another note
     (doubling its rhythm rather than answering in its rests); a note doubling the tune itself, in unison or
     octaves, is the tune and is left out."""
-    tune: dict[int, set[int]] = {}
-    for n in melody:
-        tune.setdefault(n.start, set()).add(n.pitch % 12)
+    tune = _onset_pcs(melody)
     starts = np.array(sorted(tune), dtype=np.int64)
     if not len(starts):
         return NAN
@@ -558,31 +556,15 @@ def section_similarity(score: Score, sheet) -> tuple[float, float]:
     return (float(np.mean(same)) if same else NAN), (float(np.mean(other)) if other else NAN)
 
 
-def velocity_rise(score: Score, bars: Sequence[Bar]) -> float:
-    """Mean velocity of the pitched notes in the last third of the bars minus that of the first third."""
+def _thirds(score: Score, bars: Sequence[Bar]) -> tuple[list[list[int]], list[list[int]], list[int]] | None:
+    """The first and last third of the bars: the velocities of their pitched notes, each bar's pitch span, and
+    how many bars each third has (None under three bars)."""
     n = len(bars)
     if n < 3:
-        return NAN
-    starts = _bar_starts(bars)
-    first, last = bars[n // 3].start, bars[n - n // 3].start
-    vel = [(n_.velocity, int(np.searchsorted(starts, n_.start, side="right")) - 1)
-           for p in score.parts if not p.is_drum for n_ in p.notes]
-    a = [v for v, b in vel if bars[b].start < first] if vel else []
-    z = [v for v, b in vel if bars[b].start >= last] if vel else []
-    return float(np.mean(z) - np.mean(a)) if a and z else NAN
-
-
-def energy_arc(score: Score, bars: Sequence[Bar]) -> tuple[float, float, float]:
-    """Last third of the piece over its first third: (mean velocity, pitched onsets per bar, pitch span per
-    bar). Above 1 the piece ends louder, denser and wider than it starts."""
-    n = len(bars)
-    if n < 3:
-        return NAN, NAN, NAN
+        return None
     starts = _bar_starts(bars)
     thirds = [range(0, n // 3), range(n - n // 3, n)]
     vel: list[list[int]] = [[], []]
-    count = [0, 0]
-    spans: list[list[int]] = [[], []]
     per_bar: dict[int, list[int]] = {}
     for p in score.parts:
         if p.is_drum:
@@ -593,10 +575,27 @@ def energy_arc(score: Score, bars: Sequence[Bar]) -> tuple[float, float, float]:
             for t, r in enumerate(thirds):
                 if b in r:
                     vel[t].append(note.velocity)
-                    count[t] += 1
-    for t, r in enumerate(thirds):
-        spans[t] = [max(per_bar[b]) - min(per_bar[b]) for b in r if b in per_bar]
+    spans = [[max(per_bar[b]) - min(per_bar[b]) for b in r if b in per_bar] for r in thirds]
+    return vel, spans, [len(r) for r in thirds]
+
+
+def velocity_rise(score: Score, bars: Sequence[Bar]) -> float:
+    """Mean velocity of the pitched notes in the last third of the bars minus that of the first third."""
+    got = _thirds(score, bars)
+    if got is None or not got[0][0] or not got[0][1]:
+        return NAN
+    vel = got[0]
+    return float(np.mean(vel[1]) - np.mean(vel[0]))
+
+
+def energy_arc(score: Score, bars: Sequence[Bar]) -> tuple[float, float, float]:
+    """Last third of the piece over its first third: (mean velocity, pitched onsets per bar, pitch span per
+    bar). Above 1 the piece ends louder, denser and wider than it starts."""
+    got = _thirds(score, bars)
+    if got is None:
+        return NAN, NAN, NAN
+    vel, spans, sizes = got
     if not vel[0] or not vel[1] or not spans[0]:
         return NAN, NAN, NAN
-    return (float(np.mean(vel[1]) / np.mean(vel[0])), (count[1] / len(thirds[1])) / max(1e-9, count[0] / len(thirds[0])),
+    return (float(np.mean(vel[1]) / np.mean(vel[0])), (len(vel[1]) / sizes[1]) / max(1e-9, len(vel[0]) / sizes[0]),
             float(np.mean(spans[1]) / max(1e-9, float(np.mean(spans[0])))))

@@ -2,12 +2,11 @@
 a draft. Each step takes the score, the sheet and the bars x tracks that were written, and changes only those."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..score import PPQ, Note, Score, Sheet
+from ..score import PPQ, Note, Score, Sheet, sounding
 from ..style import RUNNING_GENRES, blue_notes
 from .base import bar_index, one_per_onset, scale_neighbor, singing_center
 
@@ -18,6 +17,11 @@ if TYPE_CHECKING:
 UNDER_ROLES = ("counter-melody", "chords", "pad", "arpeggio")
 
 
+def _role_notes(score: Score, sheet: Sheet, role: str) -> list[Note]:
+    """Every note of the pitched parts of a role."""
+    return [n for spec, p in zip(sheet.parts, score.parts) if spec.role == role and not spec.drum for n in p.notes]
+
+
 def lead_on_top(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> int:
     """Voice the accompaniment under the melody, as an arranger writes it: a note of an accompanying part (of
     `tracks`, in `bars`) that sounds above a melody note it meets drops by octaves to below the lowest of them,
@@ -25,8 +29,7 @@ def lead_on_top(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks
     Returns how many notes moved or went."""
     from ..instruments import instrument_of
 
-    lead = sorted((n for spec, p in zip(sheet.parts, score.parts) if spec.role == "melody" and not spec.drum
-                   for n in p.notes), key=lambda n: n.start)
+    lead = sorted(_role_notes(score, sheet, "melody"), key=lambda n: n.start)
     if not lead:
         return 0
     starts = np.array([n.start for n in lead], dtype=np.int64)
@@ -63,28 +66,12 @@ def lead_on_top(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks
     return changed
 
 
-def _sounding(notes: list[Note]) -> Callable[[Note], list[int]]:
-    """For a part's notes, a function giving the pitches of them that sound when a note starts."""
-    notes = sorted(notes, key=lambda n: n.start)
-    starts = np.array([n.start for n in notes], dtype=np.int64)
-    longest = max((n.duration for n in notes), default=0)
-
-    def at(n: Note) -> list[int]:
-        lo = int(np.searchsorted(starts, n.start - longest, side="left"))
-        hi = int(np.searchsorted(starts, n.start, side="right"))
-        return [m.pitch for m in notes[lo:hi] if m.end > n.start]
-    return at
-
-
 def bass_under(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> int:
     """The bass is the lowest voice: an accompanying note that starts under the bass note sounding moves up an
     octave (when that stays in its range and under the melody), or leaves its chord; a lone line keeps it.
     Returns how many notes moved or went."""
     from ..instruments import instrument_of
-    bass = _sounding([n for spec, p in zip(sheet.parts, score.parts) if spec.role == "bass" and not spec.drum
-                      for n in p.notes])
-    tune = _sounding([n for spec, p in zip(sheet.parts, score.parts) if spec.role == "melody" and not spec.drum
-                      for n in p.notes])
+    bass, tune = sounding(_role_notes(score, sheet, "bass")), sounding(_role_notes(score, sheet, "melody"))
     changed = 0
     for spec, part in zip(sheet.parts, score.parts):
         if spec.role not in UNDER_ROLES or spec.drum or (tracks is not None and spec.name not in tracks):
@@ -95,12 +82,12 @@ def bass_under(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks:
             onsets[n.start] = onsets.get(n.start, 0) + 1
         out = []
         for n in part.notes:
-            floor = min(bass(n), default=None)
+            floor = min(bass(n.start), default=None)
             if floor is None or n.pitch >= floor or (bars is not None and bar_index(sheet, n.start) not in bars):
                 out.append(n)
                 continue
             up = n.pitch + 12 * ((floor - n.pitch + 11) // 12)
-            ceiling = min(tune(n), default=128)
+            ceiling = min(tune(n.start), default=128)
             if up <= min(inst.high, ceiling):
                 out.append(Note(n.start, n.end, up, n.velocity))
                 changed += 1
@@ -359,8 +346,7 @@ def unison(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
     from ..instruments import instrument_of
     if sheet.idiom.genre not in RUNNING_GENRES:
         return 0
-    tune = sorted((n for spec, p in zip(sheet.parts, score.parts) if spec.role == "melody" and not spec.drum
-                   for n in p.notes), key=lambda n: (n.start, -n.pitch))
+    tune = sorted(_role_notes(score, sheet, "melody"), key=lambda n: (n.start, -n.pitch))
     if not tune:
         return 0
     played = 0
@@ -405,8 +391,7 @@ def climax(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
     secs = sheet.sections
     if not secs or max(s.energy for s in secs) < 5 or min(s.energy for s in secs) > 3:
         return 0
-    tune = sorted((n for spec, p in zip(sheet.parts, score.parts) if spec.role == "melody" and not spec.drum
-                   for n in p.notes), key=lambda n: (n.start, -n.pitch))
+    tune = sorted(_role_notes(score, sheet, "melody"), key=lambda n: (n.start, -n.pitch))
     played = 0
     for spec, part in zip(sheet.parts, score.parts):
         if spec.role != "counter-melody" or spec.drum or (tracks is not None and spec.name not in tracks):
@@ -565,8 +550,7 @@ def answer(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
     later, in the melody's gap; so it moves where the melody holds or rests. Returns how many counter-melody
     onsets were tied over or moved."""
     tol = 30
-    lead = sorted({n.start for spec, p in zip(sheet.parts, score.parts) if spec.role == "melody" and not spec.drum
-                   for n in p.notes})
+    lead = sorted({n.start for n in _role_notes(score, sheet, "melody")})
     if not lead or sheet.idiom.genre in RUNNING_GENRES:   # a dance tune's second melody plays the tune (unison)
         return 0
     starts = np.array(lead, dtype=np.int64)
