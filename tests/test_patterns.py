@@ -318,3 +318,25 @@ def test_a_string_orchestra_divides_and_its_basses_double_the_cellos():
     pairs = {(n.start, n.pitch) for n in cello}
     assert sum((n.start, n.pitch + 12) in pairs for n in basses) >= 0.8 * len(basses)
     assert sm.range_violations(score) == sm.unplayable_chords(score) == 0
+
+
+def test_a_building_piece_keeps_its_low_octave_for_the_climax():
+    """The cellos' pedal of a quiet opening sits in their tenor register; the low octave, with the double
+    basses under it, comes with the loud sections, so the texture widens as the piece builds."""
+    from composer import pipeline
+    from symbolic import style_measures as sm
+    plan = pipeline.make_plan("an epic piece for string orchestra with brass and timpani in D minor that builds "
+                              "to a climax, two minutes", seed=0)
+    sheet = plan.to_sheet()
+    score = pipeline.arrange(plan, 0, "patterns")
+    cello = next(p for p in score.parts if p.name == "Cello")
+    quiet = [s for s in sheet.sections if s.energy <= 2]
+    loud = [s for s in sheet.sections if s.energy >= 4]
+    assert quiet and loud
+
+    def lowest(secs) -> int:
+        spans = [(sheet.bars[s.first_bar].bar.start, sheet.bars[s.last_bar].bar.end) for s in secs]
+        return min(n.pitch for n in cello.notes if any(a <= n.start < b for a, b in spans))
+    assert lowest(quiet) >= lowest(loud) + 12
+    assert sm.energy_arc(score, [b.bar for b in sheet.bars])[2] >= 1.2  # wider at the end than at the start
+    assert sm.range_violations(score) == 0

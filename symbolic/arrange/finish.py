@@ -338,6 +338,48 @@ def octaves(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: se
     return played
 
 
+# The idioms whose bass is an orchestral one: its low octave is kept for the weight of the loud sections.
+ORCHESTRAL_GENRES = ("film", "classical", "minuet", "waltz", "lullaby", "ballad", "ambient", "hymn")
+
+
+def depth(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> int:
+    """In a piece that builds to a climax, the bass of its quiet sections (energy 2 or less) sounds an octave
+    higher, where its instrument has those notes and they stay under the other parts: the cellos' pedal in
+    their tenor register, the low octave (and the double basses, which rest there) kept for the loud sections,
+    so the texture widens as the piece grows. Orchestral bass lines only (a bowed bass, or a concert idiom).
+    Returns how many notes moved."""
+    from ..instruments import instrument_of
+    secs = sheet.sections
+    if not secs or max(s.energy for s in secs) < 4 or secs[0].energy > 2:
+        return 0
+    moved = 0
+    for spec, part in zip(sheet.parts, score.parts):
+        if spec.role != "bass" or spec.drum or (tracks is not None and spec.name not in tracks):
+            continue
+        inst = instrument_of(spec.name, spec.program)
+        if not (inst.bowed or sheet.idiom.genre in ORCHESTRAL_GENRES):
+            continue
+        out = list(part.notes)
+        for sec in secs:
+            if sec.energy > 2:
+                continue
+            lo, hi = sheet.bars[sec.first_bar].bar.start, sheet.bars[sec.last_bar].bar.end
+            idx = [i for i, n in enumerate(out) if lo <= n.start < hi and (bars is None or bar_index(sheet, n.start) in bars)]
+            if not idx:
+                continue
+            others = [n.pitch for q, p in zip(sheet.parts, score.parts) if p is not part and not q.drum
+                      for n in p.notes if lo <= n.start < hi]
+            top = max(out[i].pitch for i in idx) + 12
+            if top > inst.high or (others and top >= min(others)):
+                continue
+            for i in idx:
+                n = out[i]
+                out[i] = Note(n.start, n.end, n.pitch + 12, n.velocity)
+            moved += len(idx)
+        part.notes = sorted(out, key=lambda n: (n.start, n.pitch))
+    return moved
+
+
 def unison(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> int:
     """In a dance tune (a reel, a jig) the second melody instrument plays the tune with the lead, as a session
     does: the counter-melody of a one-line instrument or a fiddle takes the melody's notes at the octave that
@@ -585,12 +627,13 @@ def answer(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
 def finish(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> Score:
     """What every arrangement goes through, whichever arranger wrote it, on the `tracks` x `bars` it wrote:
     a dance tune's second melody instrument on the tune, a second bass in octaves with the first, parts
-    entering and resting across the form, each instrument to what it can play, the lead without leaps past an
+    entering and resting across the form, a building piece's bass saving its low octave for the loud
+    sections, each instrument to what it can play, the lead without leaps past an
     octave and in its singing register, the counter-melody answering it (and doubling the tune an octave up at
     a build's climax), the melody on top of the
     accompaniment and the bass under it, hand drums on their own strokes, then the planned energy as dynamics."""
     # playable again after lead_on_top: a tone it dropped an octave may leave a chord no hand can hold.
-    for step in (unison, octaves, entries, playable, smooth, sing, answer, climax, lead_on_top, bass_under, playable,
+    for step in (unison, octaves, entries, depth, playable, smooth, sing, answer, climax, lead_on_top, bass_under, playable,
                  on_kit, dynamics):
         step(score, sheet, bars, tracks)
     return score
