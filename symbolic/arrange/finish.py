@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 UNDER_ROLES = ("counter-melody", "chords", "pad", "arpeggio")
 
 
+def _role_parts(score: Score, sheet: Sheet, role: str, tracks: set[str] | None):
+    """(spec, part, instrument) of each pitched part of a role among `tracks` (all when None)."""
+    from ..instruments import instrument_of
+    for spec, part in zip(sheet.parts, score.parts):
+        if spec.role == role and not spec.drum and (tracks is None or spec.name in tracks):
+            yield spec, part, instrument_of(spec.name, spec.program)
+
+
 def _role_notes(score: Score, sheet: Sheet, role: str) -> list[Note]:
     """Every note of the pitched parts of a role."""
     return [n for spec, p in zip(sheet.parts, score.parts) if spec.role == role and not spec.drum for n in p.notes]
@@ -348,15 +356,11 @@ def depth(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[
     their tenor register, the low octave (and the double basses, which rest there) kept for the loud sections,
     so the texture widens as the piece grows. Orchestral bass lines only (a bowed bass, or a concert idiom).
     Returns how many notes moved."""
-    from ..instruments import instrument_of
     secs = sheet.sections
     if not secs or max(s.energy for s in secs) < 4 or secs[0].energy > 2:
         return 0
     moved = 0
-    for spec, part in zip(sheet.parts, score.parts):
-        if spec.role != "bass" or spec.drum or (tracks is not None and spec.name not in tracks):
-            continue
-        inst = instrument_of(spec.name, spec.program)
+    for _spec, part, inst in _role_parts(score, sheet, "bass", tracks):
         if not (inst.bowed or sheet.idiom.genre in ORCHESTRAL_GENRES):
             continue
         out = list(part.notes)
@@ -385,17 +389,13 @@ def unison(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
     does: the counter-melody of a one-line instrument or a fiddle takes the melody's notes at the octave that
     fits it best in each section, simplified at each phrase's last bar (its off-beat notes tied into the beat).
     Returns how many notes it plays."""
-    from ..instruments import instrument_of
     if sheet.idiom.genre not in RUNNING_GENRES:
         return 0
     tune = sorted(_role_notes(score, sheet, "melody"), key=lambda n: (n.start, -n.pitch))
     if not tune:
         return 0
     played = 0
-    for spec, part in zip(sheet.parts, score.parts):
-        if spec.role != "counter-melody" or spec.drum or (tracks is not None and spec.name not in tracks):
-            continue
-        inst = instrument_of(spec.name, spec.program)
+    for _spec, part, inst in _role_parts(score, sheet, "counter-melody", tracks):
         if inst.voices != 1 and inst.family != "strings":
             continue
         keep = [n for n in part.notes if bars is not None and bar_index(sheet, n.start) not in bars]
@@ -429,16 +429,12 @@ def climax(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
     """At the climax of a piece that builds (its loudest sections, energy 5, after quieter ones) the texture
     widens: the counter-melody doubles the tune an octave above, where its instrument sings that high (violins
     in octaves, a flute over the strings). Returns how many notes it plays there."""
-    from ..instruments import instrument_of
     secs = sheet.sections
     if not secs or max(s.energy for s in secs) < 5 or min(s.energy for s in secs) > 3:
         return 0
     tune = sorted(_role_notes(score, sheet, "melody"), key=lambda n: (n.start, -n.pitch))
     played = 0
-    for spec, part in zip(sheet.parts, score.parts):
-        if spec.role != "counter-melody" or spec.drum or (tracks is not None and spec.name not in tracks):
-            continue
-        inst = instrument_of(spec.name, spec.program)
+    for _spec, part, inst in _role_parts(score, sheet, "counter-melody", tracks):
         for sec in secs:
             if sec.energy < 5:
                 continue
@@ -597,9 +593,7 @@ def answer(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
         return 0
     starts = np.array(lead, dtype=np.int64)
     tied = 0
-    for spec, part in zip(sheet.parts, score.parts):
-        if spec.role != "counter-melody" or spec.drum or (tracks is not None and spec.name not in tracks):
-            continue
+    for _spec, part, _inst in _role_parts(score, sheet, "counter-melody", tracks):
         notes = sorted(part.notes, key=lambda n: (n.start, -n.pitch))
         out: list[Note] = []
         for n in notes:
