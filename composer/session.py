@@ -297,7 +297,7 @@ class Session:
         assert self.plan is not None
         sheet = self.plan.to_sheet()
         sec = sheet.sections[section]
-        return sheet.bars[sec.first_bar].bar.start, sheet.bars[sec.last_bar].bar.end, sec.name, sec.n_bars
+        return (*sheet.ticks(sec), sec.name, sec.n_bars)
 
     def _take_score(self, entry: dict, section: int) -> Score | None:
         """The piece with a kept take in place of the section's notes of its tracks; None when the take is of
@@ -722,8 +722,7 @@ def _excerpt(score: Score, plan: Plan, section: int) -> Score:
     from symbolic.score import Bar
     sheet = plan.to_sheet()
     sec = sheet.sections[section]
-    lo = sheet.bars[sec.first_bar].bar.start
-    hi = sheet.bars[sec.last_bar].bar.end
+    lo, hi = sheet.ticks(sec)
     parts = [replace(p, notes=[Note(n.start - lo, min(n.end, hi) - lo, n.pitch, n.velocity)
                                for n in p.notes if lo <= n.start < hi],
                      pedal=[(max(d, lo) - lo, min(u, hi) - lo) for d, u in p.pedal if d < hi and u > lo])

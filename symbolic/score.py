@@ -310,6 +310,10 @@ class Sheet:
     parts: list[PartSpec]
     idiom: Idiom = field(default_factory=Idiom)  # the style as data: feel, grooves (symbolic.style)
 
+    def ticks(self, section: SheetSection) -> tuple[int, int]:
+        """Where a section starts and ends, in ticks."""
+        return self.bars[section.first_bar].bar.start, self.bars[section.last_bar].bar.end
+
     def empty_score(self) -> Score:
         score = Score(title=self.title)
         score.bars = [b.bar for b in self.bars]

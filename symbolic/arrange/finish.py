@@ -307,7 +307,7 @@ def sing(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[s
         for sec in sheet.sections:
             if bars is not None and not any(b in bars for b in sec.bar_range):
                 continue
-            lo, hi = sheet.bars[sec.first_bar].bar.start, sheet.bars[sec.last_bar].bar.end
+            lo, hi = sheet.ticks(sec)
             mine = [n for n in part.notes if lo <= n.start < hi and (bars is None or bar_index(sheet, n.start) in bars)]
             if not mine:
                 continue
@@ -367,7 +367,7 @@ def depth(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[
         for sec in secs:
             if sec.energy > 2:
                 continue
-            lo, hi = sheet.bars[sec.first_bar].bar.start, sheet.bars[sec.last_bar].bar.end
+            lo, hi = sheet.ticks(sec)
             idx = [i for i, n in enumerate(out) if lo <= n.start < hi and (bars is None or bar_index(sheet, n.start) in bars)]
             if not idx:
                 continue
@@ -401,7 +401,7 @@ def unison(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
         keep = [n for n in part.notes if bars is not None and bar_index(sheet, n.start) not in bars]
         out: list[Note] = []
         for sec in sheet.sections:
-            lo, hi = sheet.bars[sec.first_bar].bar.start, sheet.bars[sec.last_bar].bar.end
+            lo, hi = sheet.ticks(sec)
             mine = [n for n in tune if lo <= n.start < hi and (bars is None or bar_index(sheet, n.start) in bars)]
             if not mine:
                 continue
@@ -438,7 +438,7 @@ def climax(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
         for sec in secs:
             if sec.energy < 5:
                 continue
-            lo, hi = sheet.bars[sec.first_bar].bar.start, sheet.bars[sec.last_bar].bar.end
+            lo, hi = sheet.ticks(sec)
             mine = _top_notes([n for n in tune if lo <= n.start < hi
                                and (bars is None or bar_index(sheet, n.start) in bars)])
             if not mine or sum(inst.low <= n.pitch + 12 <= inst.high for n in mine) < 0.9 * len(mine):
@@ -506,8 +506,7 @@ def entries(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: se
     for spec, part in zip(sheet.parts, score.parts):
         if spec.name not in rest or (tracks is not None and spec.name not in tracks):
             continue
-        spans = [(sheet.bars[sheet.sections[si].first_bar].bar.start, sheet.bars[sheet.sections[si].last_bar].bar.end)
-                 for si in rest[spec.name]]
+        spans = [sheet.ticks(sheet.sections[si]) for si in rest[spec.name]]
         keep = [n for n in part.notes if not any(lo <= n.start < hi for lo, hi in spans)
                 or (bars is not None and bar_index(sheet, n.start) not in bars)]
         gone += len(part.notes) - len(keep)

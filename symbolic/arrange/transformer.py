@@ -565,8 +565,7 @@ class TransformerArranger:
             part = score.parts[pi]
             if not sheet.parts[pi].drum:
                 notes = _land(notes, sheet, sheet.sections[si], sheet.parts[pi])
-            lo = sheet.bars[sheet.sections[si].first_bar].bar.start
-            hi = sheet.bars[sheet.sections[si].last_bar].bar.end
+            lo, hi = sheet.ticks(sheet.sections[si])
             for n in notes:
                 if lo <= n.start < hi and bar_index(sheet, n.start) in regen_bars:
                     part.notes.append(n)
