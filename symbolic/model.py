@@ -588,7 +588,7 @@ def _rows(tokens: torch.Tensor, lengths: torch.Tensor, T: int, n_new: torch.Tens
     return out
 
 
-def benchmark_generation(model: MusicGPT, batch_sizes: Sequence[int] = (1, 16), prompt_len: int = 9,
+def benchmark_generation(model: MusicGPT, batch_sizes: Sequence[int] = (1, 16), prompt_len: int = 10,
                          new_tokens: int = 256, naive: bool = True, seed: int = 0) -> list[dict]:
     """Tokens per second of ``generate`` (cache) and ``generate_naive`` (no cache) on random prompts.
 
@@ -629,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vocab", type=int, default=512, help="vocab_size when the config has none")
     p.add_argument("--batch", default="1,16", help="batch sizes, comma-separated")
     p.add_argument("--new-tokens", type=int, default=256)
-    p.add_argument("--prompt", type=int, default=9, help="prompt (header) length")
+    p.add_argument("--prompt", type=int, default=10, help="prompt (header) length")
     p.add_argument("--no-naive", action="store_true", help="skip the no-cache baseline")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     args = p.parse_args(argv)

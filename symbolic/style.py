@@ -144,18 +144,25 @@ def blue_notes(genre: str, tonic: int) -> frozenset[int]:
     return frozenset((tonic + i) % 12 for i in (3, 6, 10)) if genre in BLUES_GENRES else frozenset()
 
 
+# The broad style families: the tokenizer's Style tokens, the data's labels, the performance model's classes.
+_FAMILY_WORDS = (
+    ("jazz", ("jazz", "swing", "bebop", "big band", "new orleans")),
+    ("bossa", ("bossa", "latin", "samba", "tango", "afro", "cuban", "brazil")),
+    ("funk", ("funk", "disco")), ("reggae", ("reggae", "ska")), ("edm", ("edm", "electronic", "house", "techno", "dance")),
+    ("hiphop", ("hip hop", "hip-hop", "hiphop", "trap", "lofi", "lo-fi")), ("blues", ("blues",)),
+    ("march", ("march",)), ("waltz", ("waltz",)), ("rock", ("rock", "metal", "punk", "grunge")),
+    ("folk", ("folk", "celtic", "country", "bluegrass", "irish", "jig", "reel", "hornpipe")),
+    ("ballad", ("ballad", "lullaby", "ambient", "calm", "peaceful")),
+    ("classical", ("classical", "baroque", "romantic", "chamber", "quartet", "orchestral", "cinematic", "film",
+                   "choral", "renaissance", "madrigal", "minuet", "hymn", "chorale")),
+)
+FAMILIES = tuple(f for f, _ in _FAMILY_WORDS) + ("pop",)
+
+
 def style_family(style: str) -> str:
-    """The broad family a style's words belong to (the performance model's and the data's style classes)."""
+    """The broad family a style's words belong to (one of FAMILIES; "pop" when no word matches)."""
     s = style.lower()
-    for fam, words in (
-        ("jazz", ("jazz", "swing", "bebop", "big band")), ("bossa", ("bossa", "latin", "samba", "tango")),
-        ("funk", ("funk", "disco")), ("reggae", ("reggae", "ska")), ("edm", ("edm", "electronic", "house", "techno", "dance")),
-        ("hiphop", ("hip hop", "hip-hop", "hiphop", "trap", "lofi", "lo-fi")), ("blues", ("blues",)),
-        ("march", ("march",)), ("waltz", ("waltz",)), ("rock", ("rock", "metal", "punk", "grunge")),
-        ("folk", ("folk", "celtic", "country", "bluegrass", "irish", "jig", "reel")),
-        ("ballad", ("ballad", "lullaby", "ambient", "calm", "peaceful")),
-        ("classical", ("classical", "baroque", "romantic", "chamber", "quartet", "orchestral", "cinematic", "film")),
-    ):
+    for fam, words in _FAMILY_WORDS:
         if any(w in s for w in words):
             return fam
     return "pop"

@@ -11,12 +11,13 @@ the PAD/BOS/EOS specials, with miditok's velocity and duration bins) plus contro
     Energy_<1..5>               notes per bar of the track, binned per role by quantiles of the data
     Section_<I|A|B|C|D|O|X>     intro, section classes A-D, outro, other/unknown
     FormPos_<0..3>              which quarter of the piece the run starts in
+    Style_<family>              the style family (symbolic.style.FAMILIES: jazz, bossa, folk, classical, ...)
     Chord_<root 0..11>_<quality> | Chord_N
     Position_16 .. Position_31  (miditok's 4/4 REMI stops at Position_15; longer bars need more)
 
 A sequence is::
 
-    BOS Role Program Key Meter Tempo Energy Section FormPos
+    BOS Role Program Key Meter Tempo Energy Section FormPos Style
     Bar [Position_p Chord_x]+ [Position_p (Pitch_n Velocity_v Duration_d)+]*   (one group per bar)
     ...
     EOS
@@ -47,9 +48,10 @@ import numpy as np
 from .annotations import TOKEN_QUALITIES, classify_intervals
 from .harmony import Chord, HarmonyError, Key, chord_symbol, parse_chord, parse_key
 from .score import PPQ, Bar, ChordSpan, Note
+from .style import FAMILIES, style_family
 
 FORMAT = "composer.music-tokenizer"
-VERSION = 1
+VERSION = 2
 # The tokenizer the shipped model was trained with: the default everywhere (one copy, beside the weights).
 TOKENIZER_PATH = Path(__file__).resolve().parent / "weights" / "musicgpt" / "tokenizer.json"
 
@@ -95,7 +97,8 @@ MIDITOK_PARAMS: dict[str, Any] = {
     "drums_pitch_range": [27, 88],
 }
 
-HEADER_FAMILIES = ("Role", "Program", "Key", "Meter", "Tempo", "Energy", "Section", "FormPos")
+HEADER_FAMILIES = ("Role", "Program", "Key", "Meter", "Tempo", "Energy", "Section", "FormPos", "Style")
+HEADER_LEN = 1 + len(HEADER_FAMILIES)  # BOS and one token per family
 
 
 class TokenizerError(ValueError):
@@ -128,6 +131,7 @@ def added_tokens() -> list[str]:
     out += [f"Section_{s}" for s in SECTION_CLASSES]
     out += [f"FormPos_{i}" for i in range(FORM_POSITIONS)]
     out += [f"Chord_{r}_{q}" for r in range(12) for q in CHORD_QUALITIES] + ["Chord_N"]
+    out += [f"Style_{f}" for f in FAMILIES]  # last, so that the ids before them stay those of version 1
     return out
 
 
@@ -414,12 +418,12 @@ class MusicTokenizer:
     # -- encoding
 
     def header_ids(self, header: dict, n_notes: int | None = None, n_bars: int | None = None) -> list[int]:
-        """BOS and the eight header tokens for a header dict.
+        """BOS and the nine header tokens for a header dict.
 
         Keys: role; program (0-127 or 'drums') or drum=True; key (Key, (tonic, mode), 'D minor' or a
         Key_ token); meter (num, den); tempo (BPM) or tempo_bin; energy (1-5; computed from
         n_notes/n_bars when absent); section (class letter, or label/name mapped by section_class);
-        form_pos (0-3).
+        form_pos (0-3); style (a family in FAMILIES, or any style words, read by style_family; pop when absent).
         """
         role = header.get("role", "melody")
         if role not in ROLES:
@@ -447,9 +451,13 @@ class MusicTokenizer:
         if section not in SECTION_CLASSES:
             section = section_class(section, header.get("section_name", ""))
         form_pos = max(0, min(FORM_POSITIONS - 1, int(header.get("form_pos", 0))))
+        style = str(header.get("style") or "pop")
+        if style not in FAMILIES:
+            style = style_family(style)
         v = self.vocab
         return [self.bos_id, v[f"Role_{role}"], v[prog_tok], v[f"Key_{tonic}_{mode}"], v[f"Meter_{int(num)}_{int(den)}"],
-                v[f"Tempo_{int(tb)}"], v[f"Energy_{energy}"], v[f"Section_{section}"], v[f"FormPos_{form_pos}"]]
+                v[f"Tempo_{int(tb)}"], v[f"Energy_{energy}"], v[f"Section_{section}"], v[f"FormPos_{form_pos}"],
+                v[f"Style_{style}"]]
 
     @staticmethod
     def is_drum_header(header: dict) -> bool:
@@ -579,6 +587,8 @@ class MusicTokenizer:
                 header["section"] = val
             elif fam == "FormPos":
                 header["form_pos"] = val
+            elif fam == "Style":
+                header["style"] = val
             i += 1
         num, den = header.get("meter", (4, 4))
         bar_len = num * PPQ * 4 // den

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,6 +135,37 @@ def test_chords_per_bar_and_recognition():
               [Note(0, 960, 64, 80), Note(960, 1920, 65, 80)], [Note(0, 960, 48, 80), Note(960, 1920, 43, 80)]]
     got = C.recognize_chords(voices, C.bars_of((4, 4), 1))
     assert [(t, c.text) for t, c in got] == [(0, "C"), (960, "G7")]
+
+
+def test_a_lone_melody_gets_a_chord_a_bar_and_long_bars_are_halved():
+    bars = C.bars_of((4, 4), 2)
+    tune = [Note(0, 480, 60, 80), Note(480, 960, 64, 80), Note(960, 1920, 67, 80),
+            Note(1920, 2880, 62, 80), Note(2880, 3360, 65, 80), Note(3360, 3840, 71, 80)]
+    assert [(t, c.text) for t, c in C.tune_chords(tune, bars)] == [(0, "C"), (1920, "G7")]
+    assert C._split_long_bars([Bar(0, 4, 2), Bar(3840, 3, 4)]) == [Bar(0, 2, 2), Bar(1920, 2, 2), Bar(3840, 3, 4)]
+
+
+@pytest.mark.slow
+def test_the_music21_corpus_widens_the_styles():
+    """A reel book, a quartet movement and a Palestrina mass movement from music21's own corpus."""
+    from symbolic.style import style_family
+
+    tunes = {Path(i["path"]).stem: i for i in C.read_m21_tunes(None) if i["collection"] == "ryansMammoth"}
+    pieces, why = C.tune_pieces(tunes["SailorsRansomReel"])
+    assert why == "" and len(pieces) == 1
+    reel = pieces[0]
+    assert style_family(reel.genre) == "folk" and reel.tracks[0].role == "melody" and len(reel.tracks[0].notes) > 80
+    assert reel.tempos[0] >= 150 and all(reel.chords[i] for i in range(4))
+    voices = {i["path"].split("corpus/")[1]: i for i in C.read_m21_voices(None)}
+    assert not any("k545" in k for k in voices)  # a piano sonata is not a quartet
+    quartet, why = C.m21_voices_piece(voices["haydn/opus74no1/movement1.mxl"])
+    assert why == "" and quartet is not None and style_family(quartet.genre) == "classical"
+    assert [t.role for t in quartet.tracks] == ["melody", "counter-melody", "pad", "bass"]
+    assert [t.program for t in quartet.tracks] == list(C.QUARTET)
+    mass = next(v for k, v in voices.items() if k.startswith("palestrina/"))
+    piece, why = C.m21_voices_piece(mass)
+    assert why == "" and piece is not None and {(b.numerator, b.denominator) for b in piece.bars} <= {(2, 2)}
+    assert piece.tracks[0].role == "melody" and piece.tracks[-1].role == "bass"
 
 
 def _piece(n_bars: int, sections=()) -> C.Piece:

@@ -8,6 +8,7 @@ import pytest
 
 from symbolic.harmony import Chord, Key, parse_chord
 from symbolic.score import PPQ, Bar, ChordSpan, Note, SheetBar
+from symbolic.style import FAMILIES
 from symbolic.tokenizer import (
     METERS,
     ROLES,
@@ -64,7 +65,8 @@ def test_round_trip_meters_with_mid_bar_chords(tok, meter):
     tbars = [TokBar(b, ((0, parse_chord(chords[i % 8])), (half, parse_chord(chords[(i + 3) % 8]))))
              for i, b in enumerate(bars)]
     notes = _random_notes(rng, bars, 60)
-    header = {"role": "chords", "program": 48, "key": "A minor", "tempo": 132.0, "section": "B", "form_pos": 2}
+    header = {"role": "chords", "program": 48, "key": "A minor", "tempo": 132.0, "section": "B", "form_pos": 2,
+              "style": "jazz ballad"}
     ids = tok.encode(notes, tbars, header)
     assert ids[0] == tok.bos_id and ids[-1] == tok.eos_id
     assert ids.count(tok.bar_id) == len(bars)
@@ -73,6 +75,7 @@ def test_round_trip_meters_with_mid_bar_chords(tok, meter):
     assert h["role"] == "chords" and h["program"] == 48 and h["key"] == (9, "minor")
     assert h["meter"] == meter and h["tempo_bin"] == tempo_bin(132.0) == 5
     assert h["section"] == "B" and h["form_pos"] == 2 and 1 <= h["energy"] <= 5
+    assert h["style"] == "jazz"  # style words are read as their family
     assert _as_tuples(dec_notes) == _expected(tok, notes, bars, False)
     assert len(dec_chords) == len(bars)
     for got, tb in zip(dec_chords, tbars):
@@ -90,7 +93,7 @@ def test_layout_of_a_small_bar(tok):
                       "section": "A", "form_pos": 0})
     assert tok.to_tokens(ids) == [
         "BOS_None", "Role_melody", "Program_0", "Key_0_major", "Meter_4_4", "Tempo_4", "Energy_3", "Section_A",
-        "FormPos_0", "Bar_None", "Position_0", "Chord_0_maj", "Position_8", "Chord_7_7",
+        "FormPos_0", "Style_pop", "Bar_None", "Position_0", "Chord_0_maj", "Position_8", "Chord_7_7",
         "Position_0", "Pitch_48", "Velocity_63", "Duration_2.0.4", "Pitch_60", "Velocity_95", "Duration_1.0.4",
         "Position_8", "Pitch_67", "Velocity_95", "Duration_0.2.4", "EOS_None"]
 
@@ -139,6 +142,9 @@ def test_vocabulary_families(tok):
     assert len(tok.ids_of("Key_")) == 24 and len(tok.ids_of("Meter_")) == len(METERS)
     assert len(tok.ids_of("Tempo_")) == 9 and len(tok.ids_of("Energy_")) == 5
     assert len(tok.ids_of("Section_")) == 7 and len(tok.ids_of("FormPos_")) == 4
+    assert [tok.token(i) for i in tok.ids_of("Style_")] == [f"Style_{f}" for f in FAMILIES]
+    # the Style tokens came last, so the ids of every older token kept their meaning (a warm start)
+    assert tok.ids_of("Style_") == list(range(tok.vocab_size - len(FAMILIES), tok.vocab_size))
     assert len(tok.ids_of("Chord_")) == 12 * 14 + 1
     assert len(tok.ids_of("Position_")) == 32 and len(tok.ids_of("Pitch_")) == 88
     assert len(tok.ids_of("PitchDrum_")) == 62 and len(tok.ids_of("Velocity_")) == 8

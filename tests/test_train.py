@@ -18,6 +18,7 @@ from training.train import (
     TrainConfig,
     TrainError,
     batch_rng,
+    grow_vocab,
     lr_at,
     main,
     train,
@@ -65,7 +66,7 @@ def test_shards_batches_pad_and_crop(shards):
     # the same (seed, rank, iteration) gives the same batch
     x2, y2, t2 = data.batch(batch_rng(7, 0, 0, 0), cfg)
     assert torch.equal(x, x2) and torch.equal(y, y2) and torch.equal(text, t2)
-    # a long sequence keeps its 9-token header and a window that starts on a bar token
+    # a long sequence keeps its header (9 tokens in these synthetic shards) and a window that starts on a bar token
     seq = np.asarray(data.tokens[data.offsets[0]:data.offsets[1]])
     assert len(seq) > 40
     rng = np.random.default_rng(0)
@@ -182,6 +183,17 @@ def test_warm_start_from_exported_weights(shards, tmp_path):
     assert w["best_val_loss"] < c["best_val_loss"]  # the warm start begins where the export left off
     with pytest.raises(Exception, match="holds no model.safetensors"):
         train(tiny_config(shards, tmp_path / "run4", max_iters=1, init_from=str(tmp_path)), quiet=True)
+
+
+def test_a_grown_vocabulary_keeps_the_old_rows():
+    old = {"wte.weight": torch.randn(5, 4), "wpe.weight": torch.randn(3, 4)}
+    fresh = torch.randn(7, 4)
+    grown = grow_vocab(old, fresh)
+    assert torch.equal(grown["wte.weight"][:5], old["wte.weight"]) and torch.equal(grown["wte.weight"][5:], fresh[5:])
+    assert grown["wpe.weight"] is old["wpe.weight"]
+    assert grow_vocab(old, torch.randn(5, 4)) is old
+    with pytest.raises(TrainError, match="embedding"):
+        grow_vocab(old, torch.randn(4, 4))
 
 
 def test_cli_main(shards, tmp_path, capsys):

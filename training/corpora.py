@@ -930,6 +930,192 @@ def chorale_piece(item: dict) -> tuple[Piece | None, str]:
 
 
 # --------------------------------------------------------------------------------------------
+# The music21 corpus beyond the chorales: dance tunes and folk songs (one melody), string quartets and
+# Renaissance choral music (several voices), for the styles the other sources lack.
+
+def _corpus_dir() -> Path:
+    from music21 import corpus
+
+    return Path(corpus.__file__).resolve().parent
+
+
+# (collection, genre label, files kept): the Essen collection is large and all one kind of song, so a
+# few of its files are enough beside the Celtic collections.
+M21_TUNES = (("ryansMammoth", "celtic folk", None), ("oneills1850", "celtic folk", None),
+             ("essenFolksong", "folk", ("altdeu10", "altdeu20", "ballad10", "ballad20", "boehme10", "erk10",
+                                        "kinder0", "fink0", "irl")))
+# Melody sounds for a tune, one per tune.
+TUNE_PROGRAMS = {"celtic folk": (110, 73, 78, 21), "folk": (73, 0, 52, 71, 68)}
+# The quarter-note tempo a tune without a metronome mark is played at, by meter (a reel's cut time at
+# about half = 90, a jig's dotted quarter at about 110, songs moderately).
+TUNE_TEMPOS = {(2, 2): 180.0, (4, 4): 180.0, (6, 8): 165.0, (9, 8): 165.0, (12, 8): 165.0, (2, 4): 150.0,
+               (3, 4): 120.0, (3, 2): 120.0}
+SONG_TEMPO = 100.0
+# (folder, genre, programs per voice count or None for a choir, files kept: every n-th)
+M21_VOICES = (("haydn", "classical string quartet", 1), ("mozart", "classical string quartet", 1),
+              ("beethoven", "classical string quartet", 1), ("palestrina", "renaissance choral", 8),
+              ("monteverdi", "renaissance madrigal choral", 1))
+QUARTET = (40, 40, 41, 42)
+CHOIR = 52
+VOICES_TEMPO = {"classical string quartet": 100.0}
+
+
+def read_m21_tunes(limit: int | None) -> list[dict]:
+    base = _corpus_dir()
+    items = []
+    for folder, genre, keep in M21_TUNES:
+        files = sorted((base / folder).glob("*.abc"))
+        if keep is not None:
+            files = [f for f in files if f.stem in keep]
+        if limit and folder != "ryansMammoth":
+            continue  # a limited (quick) build skips the books of hundreds of tunes a file
+        files = files[:limit] if limit else files
+        items += [{"path": str(f), "collection": folder, "genre": genre} for f in files]
+    return items
+
+
+def read_m21_voices(limit: int | None) -> list[dict]:
+    base = _corpus_dir()
+    items = []
+    for folder, genre, every in M21_VOICES:
+        files = sorted(f for f in (base / folder).rglob("*") if f.suffix in (".mxl", ".krn"))
+        # one encoding per movement (Beethoven's op. 18 no. 1 is there as .krn and .mxl); no piano sonatas
+        files = [f for f in files if not (f.suffix == ".krn" and f.with_suffix(".mxl").exists())
+                 and "k545" not in f.parts]
+        files = files[::every]
+        files = files[:limit] if limit else files
+        items += [{"path": str(f), "collection": folder, "genre": genre} for f in files]
+    return items
+
+
+def _split_long_bars(bars: list[Bar]) -> list[Bar]:
+    """4/2 and 4/1 bars (Renaissance and Essen notation) as 2/2 bars: the meters the tokenizer knows."""
+    out = []
+    for b in bars:
+        if (b.numerator, b.denominator) in ((4, 2), (8, 4), (4, 1)):
+            half = b.length // (2 if b.denominator != 1 else 4)
+            out += [Bar(b.start + i * half, 2, 2) for i in range(b.length // half)]
+        else:
+            out.append(b)
+    return out
+
+
+def tune_chords(notes: list[Note], bars: list[Bar]) -> list[tuple[int, Chord | None]]:
+    """A chord a bar read from a lone melody: its notes weighted by length, the downbeat's twice."""
+    starts = [n.start for n in notes]
+    out: list[tuple[int, Chord | None]] = []
+    prev = None
+    for bar in bars:
+        lo, hi = bisect.bisect_left(starts, bar.start), bisect.bisect_left(starts, bar.end)
+        weights: dict[int, float] = defaultdict(float)
+        for n in notes[lo:hi]:
+            weights[n.pitch % 12] += (min(n.end, bar.end) - n.start) * (2.0 if n.start == bar.start else 1.0)
+        rc = recognize_chord(dict(weights), None) if weights else None
+        if rc is not None and rc != prev:
+            out.append((bar.start, make_chord(*rc)))
+            prev = rc
+    return out
+
+
+def _score_key(score, per_bar, part) -> tuple[int, str]:
+    from music21 import key as m21key
+
+    k = next(iter(score.recurse().getElementsByClass(m21key.Key)), None)
+    if k is not None and k.mode in ("major", "minor"):
+        return k.tonic.pitchClass, k.mode
+    flat = [(c.root, c.quality, 1.0) for bar in per_bar for _, c in bar if c is not None]
+    return estimate_key(flat, prior=_key_prior(part))
+
+
+def tune_pieces(item: dict) -> tuple[list[Piece], str]:
+    """Every tune of an ABC file (one or many) -> melody Pieces labelled with the collection's genre."""
+    from music21 import converter, stream
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = converter.parse(item["path"])
+    scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed] if isinstance(parsed, stream.Score) else []
+    out = []
+    why = ""
+    for i, score in enumerate(scores):
+        parts = list(score.parts) or [score]
+        grid = m21_grid(parts[0])
+        notes = m21_notes(grid) if grid else []
+        if len(notes) < 8:
+            why = "a tune without notes"
+            continue
+        bars = _split_long_bars([gm.bar for gm in grid])
+        per_bar = chords_per_bar(tune_chords(notes, bars), bars)
+        key = _score_key(score, per_bar, parts[0])
+        title = (score.metadata.title if score.metadata is not None else "") or f"tune {i}"
+        pid = f"{item['collection']}/{Path(item['path']).stem}/{i}"
+        meter = (bars[0].numerator, bars[0].denominator)
+        bpm = _m21_tempo(parts[0]) or (TUNE_TEMPOS.get(meter, SONG_TEMPO) if item["genre"] == "celtic folk" else SONG_TEMPO)
+        programs = TUNE_PROGRAMS[item["genre"]]
+        program = programs[stable_hash(pid) % len(programs)]
+        out.append(Piece(id=pid, source="m21_tunes", split=split_of("tune/" + title_key(title) + item["collection"]),
+                         bars=bars, chords=per_bar, keys=[key] * len(bars), tempos=[bpm] * len(bars), sections=[],
+                         tracks=[PieceTrack("Melody", "melody", program, False, notes)], genre=item["genre"],
+                         title=title, meta={"collection": item["collection"], "tempo_source": "default"}))
+    return out, why or ("no tunes" if not out else "")
+
+
+def voices_piece(score, pid: str, source: str, genre: str, programs: tuple[int, ...] | None,
+                 tempo: float, meta: dict) -> tuple[Piece | None, str]:
+    """A score of 3-6 single voices (top to bottom) -> a Piece: the top voice the melody, the lowest the
+    bass, the second a counter-melody and the rest pads; chords recognized from all the voices."""
+    voices = list(score.parts)
+    if not 3 <= len(voices) <= 6:
+        return None, f"{len(voices)} parts"
+    grid = m21_grid(voices[0])
+    if not grid:
+        return None, "no measures"
+    voice_notes = []
+    for v in voices:
+        g = m21_grid(v)
+        if len(g) != len(grid) or any(a.bar != b.bar for a, b in zip(g, grid)):
+            return None, "voices disagree on the bar grid"
+        voice_notes.append(m21_notes(g))
+    if any(not vn for vn in voice_notes):
+        return None, "an empty voice"
+    bars = _split_long_bars([gm.bar for gm in grid])
+    per_bar = chords_per_bar(recognize_chords(voice_notes, bars), bars)
+    key = _score_key(score, per_bar, voices[0])
+    n = len(voices)
+    roles = ["melody", "counter-melody"] + ["pad"] * (n - 3) + ["bass"]
+    progs = programs if programs is not None and len(programs) == n else (CHOIR,) * n
+    names = [(v.partName or f"Voice {i + 1}").strip() for i, v in enumerate(voices)]
+    tracks = [PieceTrack(name, role, prog, False, notes)
+              for name, role, prog, notes in zip(names, roles, progs, voice_notes)]
+    work = pid.rsplit("/", 1)[0] if pid.count("/") > 1 else pid  # a quartet's movements share one split
+    piece = Piece(id=pid, source=source, split=split_of(work), bars=bars, chords=per_bar,
+                  keys=[key] * len(bars), tempos=[tempo] * len(bars), sections=[], tracks=tracks, genre=genre,
+                  title=pid.rsplit("/", 1)[-1], meta=meta)
+    return piece, ""
+
+
+def m21_voices_piece(item: dict) -> tuple[Piece | None, str]:
+    from music21 import converter, stream
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        score = converter.parse(item["path"])
+    if not isinstance(score, stream.Score) or not len(score.parts):
+        return None, "not a score of parts"
+    path = Path(item["path"])
+    pid = f"{item['collection']}/{path.parent.name}/{path.stem}" if path.parent.name != item["collection"] \
+        else f"{item['collection']}/{path.stem}"
+    quartet = "quartet" in item["genre"]
+    bpm = _m21_tempo(score.parts[0])
+    if bpm is None:
+        bars0 = score.parts[0].recurse().getElementsByClass("TimeSignature").first()
+        half = bars0 is not None and bars0.denominator == 2
+        bpm = VOICES_TEMPO.get(item["genre"], 120.0 if half else CHORALE_TEMPO)
+    return voices_piece(score, pid, "m21_" + ("quartets" if quartet else "choral"), item["genre"],
+                        QUARTET if quartet else None, bpm, {"tempo_source": "default"})
+
+
+# --------------------------------------------------------------------------------------------
 # Reading every source
 
 SOURCE_INFO = {
@@ -938,27 +1124,42 @@ SOURCE_INFO = {
     "openewld": {"license": "MIT; scores public domain", "name": "OpenEWLD"},
     "chord_melody": {"license": "MIT", "name": "chord-melody-dataset"},
     "bach_chorales": {"license": "BSD-3-Clause (music21 corpus)", "name": "Bach chorales, music21 corpus"},
+    "m21_tunes": {"license": "public-domain tune books (Ryan's Mammoth Collection 1883, O'Neill's Music of "
+                             "Ireland 1903); Essen Folksong Collection: research use, see the corpus's "
+                             "essenFolksong/license.txt; encodings distributed with the music21 corpus",
+                  "name": "Ryan's Mammoth, O'Neill's 1850 and Essen folk songs, music21 corpus"},
+    "m21_quartets": {"license": "public-domain works; encodings distributed with the music21 corpus "
+                                "(music21/corpus/license.txt)",
+                     "name": "Haydn, Mozart and Beethoven string quartets, music21 corpus"},
+    "m21_choral": {"license": "public-domain works; encodings distributed with the music21 corpus "
+                              "(music21/corpus/license.txt)",
+                   "name": "Palestrina masses (every 8th file) and Monteverdi madrigals, music21 corpus"},
 }
 
 
-def _parse_item(task: tuple[str, dict]) -> tuple[str, Piece | None, str]:
+def _parse_item(task: tuple[str, dict]) -> tuple[str, list[Piece], str]:
     kind, item = task
     try:
+        if kind == "m21_tunes":
+            return (kind, *tune_pieces(item))
         if kind == "pop909":
             piece, why = pop909_piece(item)
         elif kind == "groove":
             piece, why = groove_piece(item)
         elif kind == "lead_sheet":
             piece, why = lead_sheet_item_piece(item)
+        elif kind == "m21_voices":
+            piece, why = m21_voices_piece(item)
         else:
             piece, why = chorale_piece(item)
     except Exception as exc:  # noqa: BLE001 - one broken file must not stop the build
-        return kind, None, f"{type(exc).__name__}: {str(exc)[:80]}"
-    return kind, piece, why
+        return kind, [], f"{type(exc).__name__}: {str(exc)[:80]}"
+    return kind, [piece] if piece is not None else [], why
 
 
 def read_pieces(data_dir: Path, limit: int | None = None, workers: int = 1, progress: Say = print,
-                sources: tuple[str, ...] = ("pop909", "groove", "lead_sheets", "bach_chorales")) -> list[Piece]:
+                sources: tuple[str, ...] = ("pop909", "groove", "lead_sheets", "bach_chorales", "m21_tunes",
+                                            "m21_voices")) -> list[Piece]:
     """Every piece of every source, parsed (in `workers` processes when more than 1)."""
     tasks: list[tuple[str, dict]] = []
     t0 = time.time()
@@ -970,6 +1171,10 @@ def read_pieces(data_dir: Path, limit: int | None = None, workers: int = 1, prog
         tasks += [("lead_sheet", s) for s in read_lead_sheets(data_dir, limit)]
     if "bach_chorales" in sources:
         tasks += [("chorale", s) for s in read_chorales(limit)]
+    if "m21_tunes" in sources:
+        tasks += [("m21_tunes", s) for s in read_m21_tunes(limit)]
+    if "m21_voices" in sources:
+        tasks += [("m21_voices", s) for s in read_m21_voices(limit)]
     progress(f"read {len(tasks)} files from the archives ({time.time() - t0:.1f} s); parsing "
              f"with {workers} process{'es' if workers > 1 else ''}")
     pieces: list[Piece] = []
@@ -980,14 +1185,14 @@ def read_pieces(data_dir: Path, limit: int | None = None, workers: int = 1, prog
 
         with mp.get_context("fork").Pool(workers) as pool:
             results = pool.imap(_parse_item, tasks, chunksize=4)
-            for i, (kind, piece, why) in enumerate(results):
-                _collect(kind, piece, why, tasks[i][1], pieces, skipped)
+            for i, (kind, got, why) in enumerate(results):
+                _collect(kind, got, why, pieces, skipped)
                 if (i + 1) % 500 == 0:
                     progress(f"  parsed {i + 1}/{len(tasks)} ({time.time() - t0:.0f} s)")
     else:
         for i, task in enumerate(tasks):
-            kind, piece, why = _parse_item(task)
-            _collect(kind, piece, why, task[1], pieces, skipped)
+            kind, got, why = _parse_item(task)
+            _collect(kind, got, why, pieces, skipped)
             if (i + 1) % 500 == 0:
                 progress(f"  parsed {i + 1}/{len(tasks)} ({time.time() - t0:.0f} s)")
     for kind, reasons in sorted(skipped.items()):
@@ -998,10 +1203,9 @@ def read_pieces(data_dir: Path, limit: int | None = None, workers: int = 1, prog
     return pieces
 
 
-def _collect(kind, piece, why, item, pieces, skipped) -> None:
-    if piece is None:
+def _collect(kind: str, got: list[Piece], why: str, pieces: list[Piece], skipped: dict[str, Counter]) -> None:
+    if why:
         skipped[kind][re.sub(r"\d+(\.\d+)?", "#", why)] += 1
-    else:
-        pieces.append(piece)
+    pieces.extend(got)
 
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from symbolic.harmony import chord_symbol
 from symbolic.score import PPQ, Note
+from symbolic.style import style_family
 from symbolic.tokenizer import (
     METERS,
     ROLES,
@@ -210,7 +211,7 @@ def header_for(piece: Piece, track: PieceTrack, first: int, n_bars: int, role: s
     tempo = float(np.mean(piece.tempos[first:first + n_bars]))
     return {"role": role or track.role, "program": "drums" if track.drum else track.program, "drum": track.drum,
             "key": piece.keys[first], "tempo": tempo, "section": section_at(piece, first),
-            "form_pos": form_position(first, piece.n_bars)}
+            "form_pos": form_position(first, piece.n_bars), "style": style_family(piece.genre)}
 
 
 def encode_record(tok: MusicTokenizer, piece: Piece, notes: list[Note], track: PieceTrack, first: int,
@@ -370,9 +371,11 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
 
 
 def build(data_dir: Path, out: Path, limit: int | None = None, workers: int = 1, progress: Say = print,
-          ship_tokenizer: bool = False, sources: tuple[str, ...] = ("pop909", "groove", "lead_sheets", "bach_chorales"),
-          captions_per_piece: int = CAPTIONS_PER_PIECE) -> dict:
-    """Build the shards in `out` (see the module docstring); returns the summary."""
+          ship_tokenizer: bool = False, sources: tuple[str, ...] = ("pop909", "groove", "lead_sheets", "bach_chorales",
+                                                                    "m21_tunes", "m21_voices"),
+          captions_per_piece: int = CAPTIONS_PER_PIECE, energy_from: Path | None = None) -> dict:
+    """Build the shards in `out` (see the module docstring); returns the summary. `energy_from` names a
+    tokenizer config whose energy thresholds are kept (a warm start keeps the meaning of its Energy tokens)."""
     from .captions import captions as write_captions
 
     t_start = time.time()
@@ -390,6 +393,11 @@ def build(data_dir: Path, out: Path, limit: int | None = None, workers: int = 1,
     qnotes = [[base.quantize(t.notes, t.drum) for t in p.tracks] for p in pieces]
     records = _track_records(pieces, qnotes)
     thresholds = energy_thresholds(pieces, records)
+    if energy_from is not None:
+        try:
+            thresholds = json.loads(Path(energy_from).read_text(encoding="utf-8"))["energy_thresholds"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"cannot read energy thresholds from {energy_from}: {exc}") from None
     tok = MusicTokenizer(thresholds, extra={"data": {"sources": sorted({p.source for p in pieces}),
                                                      "pieces": len(pieces), "limit": limit}})
     tok_path = out / "tokenizer.json"
@@ -536,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--ship-tokenizer", action="store_true",
                    help=f"also write the tokenizer config to {TOKENIZER_PATH} (done by default for full builds)")
     b.add_argument("--no-ship-tokenizer", action="store_true", help="never write the shipped tokenizer config")
+    b.add_argument("--energy-from", type=Path, default=None,
+                   help="keep the energy thresholds of this tokenizer config (for a warm start)")
     args = parser.parse_args(argv)
 
     data_dir = args.data if args.data is not None else default_data_dir()
@@ -546,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     ship = (args.ship_tokenizer or args.limit is None) and not args.no_ship_tokenizer
     try:
         summary = build(data_dir, out, args.limit, args.workers, lambda m: print(m, flush=True), ship,
-                        captions_per_piece=max(1, args.captions))
+                        captions_per_piece=max(1, args.captions), energy_from=args.energy_from)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

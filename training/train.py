@@ -108,7 +108,7 @@ class TrainConfig:
     seed: int = 1337
     sampling: str = "tokens"  # "uniform" | "tokens"
     crop: str = "window"  # "window" | "head"
-    header_len: int = 9
+    header_len: int = 10  # BOS and the nine header tokens (symbolic.tokenizer.HEADER_LEN)
     text_dropout: float = 0.1  # chance to train a row with the empty (zero) text embedding
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     amp: str = "auto"  # "auto" (bf16 on CUDA, off on CPU) | "bf16" | "off"
@@ -411,6 +411,18 @@ def _replace_dir(tmp: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
+def grow_vocab(weights: dict[str, torch.Tensor], fresh: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Warm-start weights for a vocabulary that grew at its end (new control tokens): the old rows keep
+    their ids and the new rows start from the fresh model's small random init, so a new token's logit
+    starts near zero and every old prediction is unchanged."""
+    old = weights.get("wte.weight")
+    if old is None or old.shape[0] == fresh.shape[0]:
+        return weights
+    if old.shape[0] > fresh.shape[0] or old.shape[1] != fresh.shape[1]:
+        raise TrainError(f"init_from has an embedding of {tuple(old.shape)}; this model needs {tuple(fresh.shape)}")
+    return dict(weights, **{"wte.weight": torch.cat([old, fresh[old.shape[0]:].to(old.dtype)])})
+
+
 def checkpoint_dir(run_dir: Path) -> Path | None:
     for name in ("ckpt", "ckpt.old"):
         p = run_dir / name
@@ -623,7 +635,8 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None, 
                 src = REPO_ROOT / src  # a path in the project, as configs/ name them
             if not (src / "model.safetensors").exists():
                 raise TrainError(f"init_from {src} holds no model.safetensors")
-            weights = {k: v.float() for k, v in load_file(str(src / "model.safetensors")).items()}
+            weights = grow_vocab({k: v.float() for k, v in load_file(str(src / "model.safetensors")).items()},
+                                 model.wte.weight.detach())
             model.load_state_dict(weights, strict=True)
             say(f"starting from the weights in {src}")
         model.to(device)

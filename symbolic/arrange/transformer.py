@@ -122,7 +122,7 @@ class TransformerArranger:
         header = {"role": spec.role, "program": "drums" if spec.drum else spec.program, "drum": spec.drum,
                   "key": (key.tonic, key.mode), "meter": (bars[0].bar.numerator, bars[0].bar.denominator),
                   "tempo": bars[0].tempo, "energy": energy, "section": section_class(sec.label, sec.name),
-                  "form_pos": form_position(bars[0].index, len(sheet.bars))}
+                  "form_pos": form_position(bars[0].index, len(sheet.bars)), "style": sheet.idiom.genre}
         return self.tok.header_ids(header)
 
     def _rows(self, sheet: Sheet, cells: list[tuple[int, int]], n_candidates: int) -> list[Row]:
