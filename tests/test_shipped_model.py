@@ -132,3 +132,39 @@ def test_the_default_arranger_writes_what_players_can_play_and_an_arranger_would
         if name == "lullaby":
             same, other = sm.section_similarity(score, sheet)
             assert same >= other + 0.2, (same, other)
+
+
+def test_the_shipped_model_reads_its_style_token():
+    """Real tunes from music21's corpus (reels from Ryan's Mammoth Collection, a Haydn quartet's first violin)
+    are likelier to the shipped model under their own style family than under pop: it learnt the token."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from symbolic.model import MusicGPT
+    from symbolic.tokenizer import TokBar
+    from training import corpora as C
+    from training.shards import header_for
+    from training.style_probe import body_losses
+
+    tok = MusicTokenizer.default()
+    model = MusicGPT.from_pretrained(WEIGHTS_DIR)
+    tunes = {Path(i["path"]).stem: i for i in C.read_m21_tunes(None) if i["collection"] == "ryansMammoth"}
+    pieces = [C.tune_pieces(tunes[name])[0][0] for name in ("SailorsRansomReel", "DarkHairedLassReel",
+                                                             "MountainSpriteJig")]
+    voices = {i["path"].split("corpus/")[1]: i for i in C.read_m21_voices(None)}
+    quartet, _ = C.m21_voices_piece(voices["mozart/k458/movement1.mxl"])
+    assert quartet is not None
+    wins = 0
+    for piece, fam in [(p, "folk") for p in pieces] + [(quartet, "classical")]:
+        track = piece.tracks[0]
+        bars = piece.bars[:8]
+        notes = [n for n in track.notes if n.start < bars[-1].end]
+        header = header_for(piece, track, 0, 8)
+        rows = []
+        for style in (fam, "pop"):
+            rows.append(np.asarray(tok.encode(notes, [TokBar(b, tuple(piece.chords[i])) for i, b in enumerate(bars)],
+                                              dict(header, style=style)), dtype=np.int64))
+        own, pop = body_losses(model, rows)
+        wins += own < pop
+    assert wins == 4

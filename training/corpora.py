@@ -865,6 +865,23 @@ CHORALE_ROLES = ("melody", "counter-melody", "pad", "bass")
 _VOICE_NAMES = ("soprano", "alto", "tenor", "bass")
 
 
+def voices_notes(voices: list) -> tuple[list[_Measure], list[list[Note]], str]:
+    """The bar grid of the first voice and every voice's notes on it; why not, when the voices disagree on
+    the grid or one is empty."""
+    grid = m21_grid(voices[0])
+    if not grid:
+        return grid, [], "no measures"
+    out = []
+    for v in voices:
+        g = m21_grid(v)
+        if len(g) != len(grid) or any(a.bar != b.bar for a, b in zip(g, grid)):
+            return grid, [], "voices disagree on the bar grid"
+        out.append(m21_notes(g))
+    if any(not vn for vn in out):
+        return grid, [], "an empty voice"
+    return grid, out, ""
+
+
 def read_chorales(limit: int | None) -> list[dict]:
     from music21 import corpus
 
@@ -875,7 +892,6 @@ def read_chorales(limit: int | None) -> list[dict]:
 
 def chorale_piece(item: dict) -> tuple[Piece | None, str]:
     from music21 import corpus
-    from music21 import key as m21key
 
     name = item["name"]
     with warnings.catch_warnings():
@@ -897,26 +913,12 @@ def chorale_piece(item: dict) -> tuple[Piece | None, str]:
         voices = sorted(parts, key=mean_pitch, reverse=True)
     else:
         return None, f"{len(parts)} parts"
-    grid = m21_grid(voices[0])
-    if not grid:
-        return None, "no measures"
+    grid, voice_notes, why = voices_notes(voices)
+    if why:
+        return None, why
     bars = [gm.bar for gm in grid]
-    voice_notes = []
-    for v in voices:
-        g = m21_grid(v)
-        if len(g) != len(grid) or any(a.bar != b.bar for a, b in zip(g, grid)):
-            return None, "voices disagree on the bar grid"
-        voice_notes.append(m21_notes(g))
-    if any(not vn for vn in voice_notes):
-        return None, "an empty voice"
-    changes = recognize_chords(voice_notes, bars)
-    per_bar = chords_per_bar(changes, bars)
-    k = next(iter(score.recurse().getElementsByClass(m21key.Key)), None)
-    if k is not None and k.mode in ("major", "minor"):
-        key = (k.tonic.pitchClass, k.mode)
-    else:
-        flat = [(c.root, c.quality, 1.0) for bar in per_bar for _, c in bar if c is not None]
-        key = estimate_key(flat, prior=_key_prior(voices[0]))
+    per_bar = chords_per_bar(recognize_chords(voice_notes, bars), bars)
+    key = _score_key(score, per_bar, voices[0])
     pid = name.replace("\\", "/")
     ensemble = sorted(CHORALE_ENSEMBLES)[stable_hash(pid) % len(CHORALE_ENSEMBLES)]
     programs = CHORALE_ENSEMBLES[ensemble]
@@ -1067,17 +1069,9 @@ def voices_piece(score, pid: str, source: str, genre: str, programs: tuple[int, 
     voices = list(score.parts)
     if not 3 <= len(voices) <= 6:
         return None, f"{len(voices)} parts"
-    grid = m21_grid(voices[0])
-    if not grid:
-        return None, "no measures"
-    voice_notes = []
-    for v in voices:
-        g = m21_grid(v)
-        if len(g) != len(grid) or any(a.bar != b.bar for a, b in zip(g, grid)):
-            return None, "voices disagree on the bar grid"
-        voice_notes.append(m21_notes(g))
-    if any(not vn for vn in voice_notes):
-        return None, "an empty voice"
+    grid, voice_notes, why = voices_notes(voices)
+    if why:
+        return None, why
     bars = _split_long_bars([gm.bar for gm in grid])
     per_bar = chords_per_bar(recognize_chords(voice_notes, bars), bars)
     key = _score_key(score, per_bar, voices[0])
