@@ -413,7 +413,7 @@ class MusicGPT(nn.Module):
     def _generate(self, prompts, text, max_new_tokens, temperature, top_p, top_k, eos_id, pad_id,
                   logits_processor, generator, drop_finished):
         device = self.device
-        idx, attention_mask, lengths = _pad_prompts(prompts, pad_id, device)
+        idx, attention_mask, lengths = pad_prompts(prompts, pad_id, device)
         B, T = idx.shape
         if text is not None:
             text = text.to(device)
@@ -562,7 +562,7 @@ def _prompt_lists(prompts, pad_id: int) -> list[list[int]]:
     return rows
 
 
-def _pad_prompts(prompts, pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+def pad_prompts(prompts, pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Left-pad prompts: (B, T) tokens, (B, T) mask of real tokens or None, (B,) lengths."""
     if isinstance(prompts, torch.Tensor):
         if prompts.dim() != 2 or prompts.shape[1] == 0:

@@ -12,17 +12,22 @@ the PAD/BOS/EOS specials, with miditok's velocity and duration bins) plus contro
     Section_<I|A|B|C|D|O|X>     intro, section classes A-D, outro, other/unknown
     FormPos_<0..3>              which quarter of the piece the run starts in
     Style_<family>              the style family (symbolic.style.FAMILIES: jazz, bossa, folk, classical, ...)
+    Ctx_<melody|bass> | Ctx_end the parts already written, over the same bars, before a part's own
     Chord_<root 0..11>_<quality> | Chord_N
     Position_16 .. Position_31  (miditok's 4/4 REMI stops at Position_15; longer bars need more)
 
 A sequence is::
 
     BOS Role Program Key Meter Tempo Energy Section FormPos Style
+    [Ctx_melody (Bar (Position_p Pitch_n)*)*] [Ctx_bass (Bar (Position_p Pitch_n)*)*] Ctx_end
     Bar [Position_p Chord_x]+ [Position_p (Pitch_n Velocity_v Duration_d)+]*   (one group per bar)
     ...
     EOS
 
-Positions count 16th notes (120 ticks at PPQ 480) from the start of the bar. Every bar states its
+The context block carries what the other parts play in the same bars, as compact tokens the part
+can listen to: the melody's top note and the bass's lowest at each of their onsets (no velocity or
+duration); either may be missing (it is not written yet, or the piece has none), and Ctx_end always
+closes the block. Positions count 16th notes (120 ticks at PPQ 480) from the start of the bar. Every bar states its
 chord at Position_0, then each chord change inside the bar. Notes follow in onset order (pitch
 ascending at one onset); a Position token is written whenever the onset moves. Durations are
 miditok's REMI durations in quarter notes (16ths up to 4 beats, 8ths up to 8, quarters up to 16)
@@ -51,7 +56,7 @@ from .score import PPQ, Bar, ChordSpan, Note
 from .style import FAMILIES, style_family
 
 FORMAT = "composer.music-tokenizer"
-VERSION = 2
+VERSION = 3
 # The tokenizer the shipped model was trained with: the default everywhere (one copy, beside the weights).
 TOKENIZER_PATH = Path(__file__).resolve().parent / "weights" / "musicgpt" / "tokenizer.json"
 
@@ -99,6 +104,15 @@ MIDITOK_PARAMS: dict[str, Any] = {
 
 HEADER_FAMILIES = ("Role", "Program", "Key", "Meter", "Tempo", "Energy", "Section", "FormPos", "Style")
 HEADER_LEN = 1 + len(HEADER_FAMILIES)  # BOS and one token per family
+CONTEXT_ROLES = ("melody", "bass")  # the parts a part hears, in the order the context block gives them
+# Who hears whom: the melody is written first and hears nothing, the bass hears the melody, the other
+# pitched parts both; the drums keep their own time (their data has no other parts).
+_HEARS = {"melody": (), "drums": (), "bass": ("melody",)}
+
+
+def hears(role: str) -> tuple[str, ...]:
+    """The CONTEXT_ROLES a part of this role is given before its own bars."""
+    return _HEARS.get(role, CONTEXT_ROLES)
 
 
 class TokenizerError(ValueError):
@@ -131,7 +145,8 @@ def added_tokens() -> list[str]:
     out += [f"Section_{s}" for s in SECTION_CLASSES]
     out += [f"FormPos_{i}" for i in range(FORM_POSITIONS)]
     out += [f"Chord_{r}_{q}" for r in range(12) for q in CHORD_QUALITIES] + ["Chord_N"]
-    out += [f"Style_{f}" for f in FAMILIES]  # last, so that the ids before them stay those of version 1
+    out += [f"Style_{f}" for f in FAMILIES]  # after the older tokens, so that their ids keep their meaning
+    out += [f"Ctx_{r}" for r in CONTEXT_ROLES] + ["Ctx_end"]
     return out
 
 
@@ -303,6 +318,7 @@ class MusicTokenizer:
     def _build_tables(self) -> None:
         v = self.vocab
         self.pad_id, self.bos_id, self.eos_id, self.bar_id = v["PAD_None"], v["BOS_None"], v["EOS_None"], v["Bar_None"]
+        self.ctx_end_id = v["Ctx_end"]
         self._pos = [v[f"Position_{p}"] for p in range(MAX_POSITIONS)]
         self._pitch = {p: v[f"Pitch_{p}"] for p in range(self.pitch_range[0], self.pitch_range[1] + 1)}
         self._drum = {p: v[f"PitchDrum_{p}"] for p in range(self.drum_range[0], self.drum_range[1] + 1)}
@@ -504,8 +520,48 @@ class MusicTokenizer:
                                  f"of at most {MAX_POSITIONS} positions")
         return n
 
-    def encode(self, part_notes: Iterable[Note], bars: Sequence[Any], header: dict) -> list[int]:
-        """Ids of one track over `bars` (SheetBars, TokBars or (Bar, chords) pairs; one meter).
+    def context_ids(self, context: Mapping[str, Iterable[Note]] | None, bars: Sequence[Any]) -> list[int]:
+        """The context block: for each role of CONTEXT_ROLES in `context` with notes in the bars, Ctx_<role>,
+        then per bar Bar and (Position Pitch) at each onset (the melody's top note, the bass's lowest), then
+        Ctx_end. Notes are in the bars' ticks; pitches outside the vocabulary's range move by octaves into it."""
+        tbars = [_as_tokbar(b) for b in bars]
+        out: list[int] = []
+        lo_p, hi_p = self.pitch_range
+        for role in CONTEXT_ROLES:
+            notes = list((context or {}).get(role, ()))
+            if not tbars or not notes:
+                continue
+            origin, end = tbars[0].bar.start, tbars[-1].bar.end
+            pick: dict[int, int] = {}
+            for n in notes:
+                if not origin <= n.start < end:
+                    continue
+                t = origin + (n.start - origin + STEP // 2) // STEP * STEP
+                p = n.pitch
+                while p < lo_p:
+                    p += 12
+                while p > hi_p:
+                    p -= 12
+                if t not in pick or (p > pick[t] if role == "melody" else p < pick[t]):
+                    pick[t] = p
+            if not pick:
+                continue
+            out.append(self.vocab[f"Ctx_{role}"])
+            onsets = sorted(pick.items())
+            k = 0
+            for b in tbars:
+                out.append(self.bar_id)
+                n_pos = self._bar_positions(b.bar)
+                while k < len(onsets) and onsets[k][0] < b.bar.end:
+                    t, p = onsets[k]
+                    k += 1
+                    out += [self._pos[min(n_pos - 1, (t - b.bar.start) // STEP)], self._pitch[p]]
+        return out + [self.ctx_end_id]
+
+    def encode(self, part_notes: Iterable[Note], bars: Sequence[Any], header: dict,
+               context: Mapping[str, Iterable[Note]] | None = None) -> list[int]:
+        """Ids of one track over `bars` (SheetBars, TokBars or (Bar, chords) pairs; one meter), with the
+        `context` block of the other parts (role -> notes; see context_ids) between header and bars.
 
         Notes are in the same ticks as the bars; those starting before the first bar or at/after the
         end of the last bar are left out. The header's meter defaults to the bars' meter.
@@ -528,7 +584,7 @@ class MusicTokenizer:
         notes = [n for n in self.quantize(part_notes, drum, origin) if origin <= n.start < end]
         h = dict(header)
         h["meter"] = meter
-        ids = self.header_ids(h, n_notes=len(notes), n_bars=len(tbars))
+        ids = self.header_ids(h, n_notes=len(notes), n_bars=len(tbars)) + self.context_ids(context, tbars)
         ni = 0
         carry: int | None = None
         for b in tbars:
@@ -592,6 +648,10 @@ class MusicTokenizer:
             i += 1
         num, den = header.get("meter", (4, 4))
         bar_len = num * PPQ * 4 // den
+        if self.ctx_end_id in seq[i:i + 4 * MAX_POSITIONS * 32]:
+            end = seq.index(self.ctx_end_id, i)
+            header["context"] = self._read_context(seq[i:end], bar_len)
+            i = end + 1
         drum = bool(header.get("drum")) or header.get("role") == "drums"
         notes: list[Note] = []
         chords: list[list[tuple[int, Chord | None]]] = []
@@ -637,6 +697,24 @@ class MusicTokenizer:
             i += 1  # anything else out of place
         notes.sort(key=lambda n: (n.start, n.pitch))
         return header, notes, chords
+
+    def _read_context(self, seq: list[int], bar_len: int) -> dict[str, list[Note]]:
+        """role -> the context block's notes (a 16th long, velocity 79), in ticks from the first bar."""
+        out: dict[str, list[Note]] = {}
+        role, bar, pos = None, -1, 0
+        for t in seq:
+            fam, val = self._kinds[t]
+            if fam == "Ctx":
+                role, bar, pos = val, -1, 0
+                out.setdefault(val, [])
+            elif fam == "Bar":
+                bar, pos = bar + 1, 0
+            elif fam == "Position":
+                pos = val
+            elif fam == "Pitch" and role is not None and bar >= 0:
+                start = bar * bar_len + pos * STEP
+                out[role].append(Note(start, start + STEP, val, 79))
+        return out
 
     # -- augmentation
 

@@ -245,3 +245,25 @@ def test_small_build(shared_data, tmp_path):
     for s in C.SPLITS:
         assert np.array_equal(np.load(out / s / "tokens.npy"), first[s])
     assert np.array_equal(np.load(out / "train" / "text.npy"), first_text)
+
+
+def test_a_run_hears_the_melody_and_bass_of_its_piece():
+    piece = _piece(16)
+    lead = piece.tracks[0].notes
+    bass = [Note(b.start, b.start + 1920, 36, 80) for b in piece.bars]
+    pad = [Note(b.start, b.start + 1920, 64, 60) for b in piece.bars]
+    piece.tracks += [C.PieceTrack("Bass", "bass", 33, False, bass), C.PieceTrack("Pad", "pad", 48, False, pad)]
+    q = [t.notes for t in piece.tracks]
+    heard = [S.run_context(piece, q, 2, first, "pad") for first in range(0, 400, 4)]
+    # each role is left out of about a quarter of the runs, the same runs in every build
+    for role, notes in (("melody", lead), ("bass", bass)):
+        got = [h[role] for h in heard if role in h]
+        assert 0.6 < len(got) / len(heard) < 0.9 and all(g == notes for g in got)
+    assert heard == [S.run_context(piece, q, 2, first, "pad") for first in range(0, 400, 4)]
+    assert S.run_context(piece, q, 0, 0, "melody") == {}
+    assert set().union(*(S.run_context(piece, q, 1, f, "bass") for f in range(0, 40, 4))) == {"melody"}
+    tok = MusicTokenizer()
+    ids = S.encode_record(tok, piece, pad, piece.tracks[2], 0, 8, "pad", {"melody": lead, "bass": bass})[0][2]
+    toks = tok.to_tokens(ids)
+    assert toks.index("Ctx_melody") < toks.index("Ctx_bass") < toks.index("Ctx_end") < toks.index("Bar_None", toks.index("Ctx_end"))
+    assert toks[:toks.index("Ctx_end")].count("Bar_None") == 16  # 8 bars of each part heard

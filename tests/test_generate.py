@@ -468,3 +468,36 @@ def test_the_melody_sings_in_its_instruments_register(arranger):
     assert [n.pitch for n in flute.notes if lo <= n.start < hi] == [p + 12 for p in low]
     assert all(inst.low <= n.pitch <= inst.high for n in flute.notes)
     assert sing(score, sheet) == 0
+
+
+def test_the_later_parts_hear_the_melody_and_bass_already_written(arranger, monkeypatch):
+    """Melody and bass are written first; each later part's prompt carries their notes in its bars (the
+    context block) before its own, and a part written first hears nothing."""
+    sheet = small_plan(extra_sections=False).to_sheet()
+    prompts: dict[str, list[list[int]]] = {}
+    written: dict[str, list] = {}
+    real = TransformerArranger._write
+
+    def spy(self, rows, *args, **kwargs):
+        out = real(self, rows, *args, **kwargs)
+        for r in rows:
+            prompts.setdefault(r.spec.name, []).append(r.prompt)
+        for (si, pi), notes in out.items():
+            written.setdefault(sheet.parts[pi].name, []).extend(n for n in notes if si == 0)
+        return out
+
+    monkeypatch.setattr(TransformerArranger, "_write", spy)
+    arranger.arrange(sheet, seed=3, n_candidates=1)
+    tok = arranger.tok
+    for name in ("Flute", "Drums"):
+        assert all(tok.to_tokens(p)[-1] == "Ctx_end" and "Ctx_melody" not in tok.to_tokens(p) for p in prompts[name])
+    first = tok.to_tokens(prompts["Piano"][0])
+    assert "Ctx_melody" in first and "Ctx_bass" in first and first[-1] == "Ctx_end"
+    header, _, _ = tok.decode(prompts["Piano"][0] + [tok.eos_id])
+    end = sheet.bars[sheet.sections[0].last_bar].bar.end
+    flute = sorted({(n.start, n.pitch) for n in written["Flute"] if n.start < end})
+    heard = [(n.start, n.pitch) for n in header["context"]["melody"]]
+    top = {}
+    for t, p in flute:
+        top[t] = max(p, top.get(t, p))
+    assert heard == sorted(top.items())

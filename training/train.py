@@ -203,6 +203,7 @@ class TokenShards:
         self.pad_id = int(self.meta["pad_id"])
         self.vocab_size = int(self.meta["vocab_size"])
         self.bar_id = self.meta.get("bar_id")
+        self.ctx_end_id = self.meta.get("ctx_end_id")  # closes the context block, when the data has one
         top = int(self.tokens.max())
         if top >= self.vocab_size:
             raise TrainError(f"{self.dir}: token {top} outside vocab_size {self.vocab_size}")
@@ -223,12 +224,17 @@ class TokenShards:
 
     def crop(self, seq: np.ndarray, rng: np.random.Generator, block_size: int, crop: str,
              header_len: int) -> np.ndarray:
-        """At most block_size + 1 tokens of seq (inputs and shifted targets come from them)."""
+        """At most block_size + 1 tokens of seq (inputs and shifted targets come from them): the header (with
+        its context block) and a window of the rest that starts on a Bar."""
         keep = block_size + 1
         if len(seq) <= keep:
             return seq
         if crop == "head":
             return seq[:keep]
+        if self.ctx_end_id is not None:  # the header and the context block stay together
+            ends = np.flatnonzero(seq[:keep - 32] == self.ctx_end_id)  # room for a bar of the part's own
+            if len(ends):
+                header_len = int(ends[0]) + 1
         need = keep - header_len
         last = len(seq) - need  # the window may start anywhere in [header_len, last]
         starts = None

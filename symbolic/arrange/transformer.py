@@ -35,9 +35,10 @@ import torch
 from ..grid import pulses
 from ..instruments import instrument_of
 from ..metrics import clashes
+from ..model import pad_prompts
 from ..score import PPQ, Note, PartSpec, Score, Sheet, SheetBar, SheetSection
 from ..style import blue_notes
-from ..tokenizer import STEP, MusicTokenizer, form_position, section_class
+from ..tokenizer import STEP, MusicTokenizer, form_position, hears, section_class
 from .base import VARIED_ROLES, bar_index, copy_kept, one_per_onset, variation_amount, vary
 from .generation import GenerationConfig
 
@@ -125,18 +126,43 @@ class TransformerArranger:
                   "form_pos": form_position(bars[0].index, len(sheet.bars)), "style": sheet.idiom.genre}
         return self.tok.header_ids(header)
 
-    def _rows(self, sheet: Sheet, cells: list[tuple[int, int]], n_candidates: int) -> list[Row]:
+    def _context(self, sheet: Sheet, score: Score, written: dict[tuple[int, int], list[Note]], si: int,
+                 pi: int) -> dict[str, list[Note]]:
+        """What the part (si, pi) hears (symbolic.tokenizer.hears): the notes of the parts of those roles kept
+        in `score` or written in an earlier stage, in the section's bars. Empty when the model has no
+        context tokens."""
+        if "Ctx_end" not in self.tok.vocab:
+            return {}
+        sec = sheet.sections[si]
+        lo, hi = sheet.bars[sec.first_bar].bar.start, sheet.bars[sec.last_bar].bar.end
+        out: dict[str, list[Note]] = {}
+        for qi, spec in enumerate(sheet.parts):
+            if qi == pi or spec.drum or spec.role not in hears(sheet.parts[pi].role):
+                continue
+            notes = written.get((si, qi)) or [n for n in score.parts[qi].notes if lo <= n.start < hi]
+            if notes:
+                out.setdefault(spec.role, []).extend(notes)
+        return out
+
+    def _rows(self, sheet: Sheet, cells: list[tuple[int, int]], n_candidates: int,
+              context: Callable[[int, int], dict[str, list[Note]]] | None = None) -> list[Row]:
         rows = []
         for si, pi in cells:
             sec = sheet.sections[si]
             spec = sheet.parts[pi]
             inst = instrument_of(spec.name, spec.program, spec.drum)
             bars = [sheet.bars[i] for i in sec.bar_range]
+            heard = context(si, pi) if context is not None else {}
             room = self.model.config.block_size - 16
-            size = max(1, min(self.cfg.chunk_bars, room // self.cfg.tokens_per_bar.get(spec.role, 48)))
+            per_bar = self.cfg.tokens_per_bar.get(spec.role, 48)
+            if heard:  # the context block takes its share of the window
+                per_bar += math.ceil(len(self.tok.context_ids(heard, bars)) / len(bars))
+            size = max(1, min(self.cfg.chunk_bars, room // per_bar))
             for c0 in range(0, len(bars), size):
                 chunk = bars[c0:c0 + size]
                 prompt = self._header(sheet, si, spec, chunk, sec.energy)
+                if "Ctx_end" in self.tok.vocab:
+                    prompt += self.tok.context_ids(heard, chunk)
                 forced, carry = [], None
                 for b in chunk:
                     ids = self.tok.bar_ids(b, carry)
@@ -284,12 +310,13 @@ class TransformerArranger:
         for r in rows:
             r.queue = list(r.forced[0])
         B = len(rows)
-        prompts = torch.tensor([r.prompt for r in rows], dtype=torch.long)
+        # Prompts differ in length where their context blocks do: left-padded, the pads hidden from attention.
+        prompts, mask, _ = pad_prompts([r.prompt for r in rows], self.tok.pad_id, "cpu")
         need = [len(r.prompt) + sum(len(f) for f in r.forced) + len(r.bars) * self.cfg.max_notes_per_bar.get(r.spec.role, 32) * 4 + 4
                 for r in rows]
         cap = min(model.config.block_size, max(need))
         cache = model.new_cache(B, model.config.n_text_tokens + cap + 1)
-        logits = model(prompts, text, past=cache).logits[:, -1].float()
+        logits = model(prompts, text, past=cache, attention_mask=mask).logits[:, -1].float()
         steps = cap - prompts.shape[1]
         pitch_ok = torch.stack([self._pitch_mask(r) for r in rows])          # (B, V)
         bias = torch.zeros(B, V)
@@ -545,7 +572,8 @@ class TransformerArranger:
                 if progress:
                     def part_progress(f, msg, k=k):
                         progress((k + f) / len(stages), msg)
-                rows = self._rows(sheet, stage, n_candidates)
+                rows = self._rows(sheet, stage, n_candidates,
+                                  lambda si, pi: self._context(sheet, score, material, si, pi))
                 if listen:
                     self._listen(rows, sheet, score, material)
                 written = self._write(rows, emb, temperature, top_p, seed + 7919 * k, part_progress, pitch_temperature)
