@@ -144,8 +144,8 @@ def test_the_shipped_model_reads_its_style_token():
     from symbolic.model import MusicGPT
     from symbolic.tokenizer import TokBar
     from training import corpora as C
+    from training.probe import body_losses
     from training.shards import header_for
-    from training.style_probe import body_losses
 
     tok = MusicTokenizer.default()
     model = MusicGPT.from_pretrained(WEIGHTS_DIR)

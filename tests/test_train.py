@@ -387,3 +387,23 @@ def test_a_window_keeps_the_context_block_with_the_header(tmp_path):
     for _ in range(10):
         c = data.crop(seq, rng, 160, "window", 10)
         assert len(c) == 161 and (c[:prefix] == seq[:prefix]).all() and c[prefix] == tok.bar_id
+
+
+def test_the_context_block_carries_no_loss(tmp_path):
+    tok = MusicTokenizer()
+    from symbolic.score import Bar, Note
+    from symbolic.tokenizer import TokBar
+    bars = [TokBar(Bar(i * 1920, 4, 4), ((0, "C"),)) for i in range(2)]
+    seq = np.asarray(tok.encode([Note(0, 480, 64, 80)], bars, {"role": "pad"},
+                                {"melody": [Note(0, 480, 72, 80), Note(1920, 2400, 74, 80)]}), dtype=np.uint16)
+    data = TokenShards.__new__(TokenShards)
+    data.bar_id, data.ctx_end_id, data.pad_id, data.transpose_table = tok.bar_id, tok.ctx_end_id, tok.pad_id, None
+    data.tokens, data.offsets, data.text = seq, np.array([0, len(seq)]), np.zeros((1, 4), np.float16)
+    data.lengths, data._cdf = np.array([len(seq)]), np.array([1.0])
+    cfg = TrainConfig(name="t", data_dir=str(tmp_path), out_dir=str(tmp_path), batch_size=1, block_size=64,
+                      text_dropout=0.0)
+    x, y, _ = data.batch(np.random.default_rng(0), cfg, training=False)
+    end = int(np.flatnonzero(seq == tok.ctx_end_id)[0])
+    assert (y[0, :9] == torch.as_tensor(seq[1:10].astype(np.int64))).all()   # the header is learnt
+    assert (y[0, 9:end] == IGNORE_INDEX).all()                                # the context block is given
+    assert y[0, end] == tok.bar_id and (y[0, end:len(seq) - 1] != IGNORE_INDEX).all()

@@ -273,6 +273,11 @@ class TokenShards:
         for b, s in enumerate(seqs):
             x[b, :len(s) - 1] = s[:-1]
             y[b, :len(s) - 1] = s[1:]
+            if self.ctx_end_id is not None and cfg.header_len < len(s):
+                # The context block is given, never written: no loss on it, the part's own bars carry it all.
+                ends = np.flatnonzero(s[:len(s) - 1] == self.ctx_end_id)
+                if len(ends):
+                    y[b, cfg.header_len - 1:int(ends[0])] = IGNORE_INDEX
         text = np.asarray(self.text[ids], dtype=np.float32)
         if training and cfg.text_dropout > 0:
             text[rng.random(len(ids)) < cfg.text_dropout] = 0.0
