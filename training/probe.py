@@ -32,12 +32,17 @@ from training.train import TokenShards, default_shard_dir
 
 
 @torch.no_grad()
-def body_losses(model: MusicGPT, rows: list[np.ndarray]) -> np.ndarray:
-    """Mean next-token loss over the tokens after the header, one value per row (rows of one length)."""
+def body_losses(model: MusicGPT, rows: list[np.ndarray], ctx_end: int | None = None) -> np.ndarray:
+    """Mean next-token loss over a part's own bars (after the header and, when `ctx_end` is given, the context
+    block, which the model is given rather than asked to write), one value per row (rows of one length
+    whose blocks end at one place)."""
     x = torch.as_tensor(np.stack(rows), dtype=torch.long)
     logits = model(x[:, :-1]).logits.float()
     loss = F.cross_entropy(logits.transpose(1, 2), x[:, 1:], reduction="none")
-    return loss[:, HEADER_LEN - 1:].mean(dim=1).numpy()
+    start = HEADER_LEN - 1
+    if ctx_end is not None and ctx_end in rows[0]:
+        start = int(np.flatnonzero(rows[0] == ctx_end)[0])
+    return loss[:, start:].mean(dim=1).numpy()
 
 
 @torch.no_grad()
@@ -100,7 +105,7 @@ def probe(model: MusicGPT, data: TokenShards, tok: MusicTokenizer, n: int = 40, 
                 r = seq.copy()
                 r[pos] = sid
                 rows.append(r)
-            losses = body_losses(model, rows)
+            losses = body_losses(model, rows, tok.ctx_end_id)
             by_fam = {fam_of[sid]: float(v) for sid, v in zip(style_ids, losses)}
             true_l.append(by_fam[fam])
             other_l.append(by_fam[other])
@@ -123,8 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no {args.split} split in {data_dir}", file=sys.stderr)
         return 2
     torch.set_num_threads(2)
-    model = MusicGPT.from_pretrained(args.weights)
-    tok = MusicTokenizer.in_folder(args.weights)
+    try:
+        model = MusicGPT.from_pretrained(args.weights)
+        tok = MusicTokenizer.in_folder(args.weights)
+    except (OSError, ValueError) as exc:  # TokenizerError is a ValueError
+        print(f"error: cannot load the model in {args.weights}: {exc}", file=sys.stderr)
+        return 2
     data = TokenShards(data_dir / args.split)
     if args.which == "context":
         got = context_probe(model, data, tok, args.n, model.config.block_size)
