@@ -45,6 +45,9 @@ class GenerationConfig:
     # penalty for an onset that would leave a whole beat silent, in the roles humans keep sounding
     rest_penalty: float = 1.5
     rest_roles: tuple[str, ...] = ("melody", "chords", "arpeggio", "bass", "drums")
+    # penalty for an onset on one of the melody's, in the roles that answer it (the parts hear the melody)
+    answer_penalty: float = 0.0
+    answer_roles: tuple[str, ...] = ("counter-melody",)
     # the energy as a note budget: energy_slack x the upper bound of the level's notes per bar (level 5:
     # top_level_span x its lower bound); 0 turns the budget off
     energy_slack: float = 1.25

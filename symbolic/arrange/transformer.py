@@ -78,6 +78,7 @@ class Row:
     heard: dict[int, frozenset] = field(default_factory=dict)  # tick -> pitch classes other tracks sound
     blue: frozenset = frozenset()  # pitch classes that may rub against what is heard (a blues lead's blue notes)
     cadence: frozenset = frozenset()  # indices (in `bars`) of bars that end a section
+    tune: dict[int, list[int]] = field(default_factory=dict)  # bar (in `bars`) -> the melody's onsets (16ths)
     # the vocabulary mask of the pitches the row may write: unset until TransformerArranger._pitch_mask makes it
     pitch_ok: torch.Tensor = field(init=False, repr=False, compare=False)
 
@@ -172,9 +173,10 @@ class TransformerArranger:
                 budget = self.energy_budget(spec.role, sec.energy)
                 blue = blue_notes(sheet.idiom.genre, chunk[0].key.tonic) if spec.role in self.cfg.theme_roles \
                     else frozenset()
+                tune = _onsets_by_bar(heard.get("melody", []), chunk) if spec.role in self.cfg.answer_roles else {}
                 for k in range(n_candidates):
                     rows.append(Row((si, pi), k, chunk, spec, sec.energy, list(prompt), [list(f) for f in forced],
-                                    inst.low, inst.high, cadence=ends, budget=budget, blue=blue))
+                                    inst.low, inst.high, cadence=ends, budget=budget, blue=blue, tune=tune))
         return rows
 
     def energy_budget(self, role: str, energy: int) -> float:
@@ -203,6 +205,7 @@ class TransformerArranger:
         self.is_vel = torch.from_numpy(fam == "Velocity")
         self.is_dur = torch.from_numpy(fam == "Duration")
         self.is_pos = self.pos_val >= 0
+        self.pos_id = {p: i for i, p in self.pos_of.items()}
         self._bias_cache: dict[tuple | frozenset, torch.Tensor] = {}
 
     def _pitch_mask(self, row: Row) -> torch.Tensor:
@@ -347,8 +350,13 @@ class TransformerArranger:
             note_ok = torch.ones(n, dtype=torch.bool)
             gap_pos = torch.full((n,), 1 << 20, dtype=torch.long)  # onsets from here leave a beat silent
             bar_gap = torch.zeros(n, dtype=torch.bool)               # ending the bar now leaves one
+            answer: list[tuple[int, int]] = []                       # (row, Position id) on the melody's onsets
             for j, ri in enumerate(act):
                 r = rows[ri]
+                if r.done:  # kept in the batch until enough rows are done to make dropping them pay
+                    state[j], forced[j] = 0, self.tok.pad_id
+                    last_pos[j], n_pos[j], notes[j] = 0, 1, 0
+                    continue
                 if not r.queue and r.expect in ("note-start", "after-note") and \
                         left <= sum(len(f) for f in r.forced[r.bar + 1:]) + 4:
                     # Out of room: close this bar and the rest with the plan's bars and no more notes.
@@ -371,6 +379,8 @@ class TransformerArranger:
                     silent = -(-r.until // beat) * beat + beat  # the end of the first beat nothing sounds in yet
                     gap_pos[j] = silent // STEP
                     bar_gap[j] = silent <= bar.length
+                if r.tune and r.expect in ("note-start", "after-note") and not r.queue:
+                    answer += [(j, self.pos_id[p]) for p in r.tune.get(r.bar, ()) if p > r.last_pos and p in self.pos_id]
             mask = torch.zeros(n, V, dtype=torch.bool)
             sel = state == 0
             if bool(sel.any()):
@@ -399,6 +409,9 @@ class TransformerArranger:
                 gap = (self.is_pos[None, :] & (self.pos_val[None, :] >= gap_pos[:, None])) | \
                     (bar_eos[None, :] & bar_gap[:, None])
                 scores = scores - self.cfg.rest_penalty * (gap & onset).float()
+            if answer:  # a counter-line answers in the melody's rests rather than doubling its rhythm
+                at = torch.tensor(answer, dtype=torch.long)
+                scores = scores.index_put((at[:, 0], at[:, 1]), torch.tensor(-self.cfg.answer_penalty), accumulate=True)
             scores = scores.masked_fill(~mask, -math.inf)
             if temperature <= 0:
                 choice = scores.argmax(-1)
@@ -408,6 +421,9 @@ class TransformerArranger:
             nxt = torch.empty(n, dtype=torch.long)
             for j, ri in enumerate(act):
                 r = rows[ri]
+                if r.done:
+                    nxt[j] = self.tok.pad_id
+                    continue
                 before = (r.expect, r.last_pos, r.bar)
                 nxt[j] = self._advance(r, int(choice[j]))
                 if not r.done and not r.spec.drum and r.expect in ("pitch", "after-note") and \
@@ -418,14 +434,15 @@ class TransformerArranger:
             keep = [j for j, ri in enumerate(act) if not rows[ri].done]
             if not keep:
                 break
-            if len(keep) < n:
+            # Dropping rows copies the whole cache: done only once a quarter of the batch is done.
+            if len(keep) <= n - max(1, n // 4):
                 keep_t = torch.tensor(keep, dtype=torch.long)
                 cache.select(keep_t)
                 active = active[keep_t]
                 nxt = nxt[keep_t]
             logits = model(nxt[:, None], past=cache).logits[:, -1].float()
             if progress and step % 64 == 0:
-                progress(min(0.95, step / max(1, steps)), f"writing notes: {B - len(active)}/{B} sequences done")
+                progress(min(0.95, step / max(1, steps)), f"writing notes: {sum(r.done for r in rows)}/{B} sequences done")
 
     # --- scoring candidates -------------------------------------------------------------------
 
@@ -623,6 +640,16 @@ def _land(notes: list[Note], sheet: Sheet, sec: SheetSection, spec: PartSpec) ->
             if near:
                 out.append(Note(n.start, n.end, min(near, key=lambda p: (abs(p - n.pitch), p)), n.velocity))
     return out
+
+
+def _onsets_by_bar(notes: list[Note], bars: list[SheetBar]) -> dict[int, list[int]]:
+    """Per bar (index in `bars`): the 16th positions where these notes start."""
+    out: dict[int, set[int]] = {}
+    for n in notes:
+        if bars[0].bar.start <= n.start < bars[-1].bar.end and n.start % STEP == 0:
+            bi = _bar_in(bars, n.start)
+            out.setdefault(bi, set()).add((n.start - bars[bi].bar.start) // STEP)
+    return {b: sorted(ps) for b, ps in out.items()}
 
 
 def _bar_in(bars: list[SheetBar], tick: int) -> int:
