@@ -435,9 +435,11 @@ def melody_on_top_share(score: Score) -> float:
     """Share of melody notes at or above the highest note the other pitched parts sound at their onset
     (melody notes with nothing else sounding are left out)."""
     melody = [n for p in score.parts if p.role == "melody" and not p.is_drum for n in p.notes]
-    # A part playing the tune with the melody (in unison or octaves, as a session's whistle does) is the tune.
+    # A part playing the tune with the melody (in unison or octaves, as a session's whistle does) is the tune,
+    # and so is a counter-melody's note struck with a tune note of its pitch class (violins in octaves).
+    tune = _onset_pcs(melody)
     others = [n for p in score.parts if p.role != "melody" and not p.is_drum and not doubles_tune(p.notes, melody)
-              for n in p.notes]
+              for n in p.notes if not (p.role == "counter-melody" and n.pitch % 12 in tune.get(n.start, ()))]
     if not melody or not others:
         return NAN
     heard = sounding(others)

@@ -340,3 +340,23 @@ def test_a_building_piece_keeps_its_low_octave_for_the_climax():
     assert lowest(quiet) >= lowest(loud) + 12
     assert sm.energy_arc(score, [b.bar for b in sheet.bars])[2] >= 1.2  # wider at the end than at the start
     assert sm.range_violations(score) == 0
+
+
+def test_the_climax_doubles_the_tune_an_octave_up_not_in_unison():
+    """At a build's climax the second violins play the tune an octave above the first, and the melody-on-top
+    voicing leaves that doubling where it is (moving it down would only put it on the tune's own notes)."""
+    from composer import pipeline
+    plan = pipeline.make_plan("an epic piece for string orchestra with brass and timpani in D minor that builds "
+                              "to a climax, two minutes", seed=0)
+    sheet = plan.to_sheet()
+    score = pipeline.arrange(plan, 0, "patterns")
+    loud = [sheet.ticks(s) for s in sheet.sections if s.energy >= 5]
+    assert loud
+    tune = {(n.start, n.pitch) for n in next(p for p in score.parts if p.role == "melody").notes
+            if any(a <= n.start < b for a, b in loud)}
+    counter = [n for p in score.parts if p.role == "counter-melody" for n in p.notes
+               if any(a <= n.start < b for a, b in loud)]
+    assert tune and counter
+    octave = sum((n.start, n.pitch - 12) in tune for n in counter)
+    unison = sum((n.start, n.pitch) in tune for n in counter)
+    assert octave >= 0.8 * len(counter) and unison <= 0.05 * len(counter)

@@ -42,6 +42,9 @@ def lead_on_top(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks
         return 0
     starts = np.array([n.start for n in lead], dtype=np.int64)
     longest = max(n.duration for n in lead)
+    struck: dict[int, set[int]] = {}
+    for m in lead:
+        struck.setdefault(m.start, set()).add(m.pitch % 12)
     changed = 0
     for spec, part in zip(sheet.parts, score.parts):
         if spec.role not in UNDER_ROLES or spec.drum or (tracks is not None and spec.name not in tracks):
@@ -58,7 +61,9 @@ def lead_on_top(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks
             lo = int(np.searchsorted(starts, n.start - longest, side="left"))
             hi = int(np.searchsorted(starts, n.end, side="left"))
             ceiling = min((m.pitch for m in lead[lo:hi] if m.end > n.start), default=None)
-            if ceiling is None or n.pitch <= ceiling:
+            # A counter-line doubling the tune an octave up (the climax's violins in octaves) is the tune.
+            if ceiling is None or n.pitch <= ceiling or \
+                    (spec.role == "counter-melody" and n.pitch % 12 in struck.get(n.start, ())):
                 out.append(n)
                 continue
             pitch = n.pitch - 12 * ((n.pitch - ceiling + 11) // 12)
