@@ -360,3 +360,29 @@ def test_the_climax_doubles_the_tune_an_octave_up_not_in_unison():
     octave = sum((n.start, n.pitch - 12) in tune for n in counter)
     unison = sum((n.start, n.pitch) in tune for n in counter)
     assert octave >= 0.8 * len(counter) and unison <= 0.05 * len(counter)
+
+
+def test_a_piece_that_fades_closes_its_texture():
+    """"Fades away": in the quiet closing section the piano's low bass notes close up an octave into their
+    chords (still the chord's lowest note), so the piece ends narrower as well as softer and sparser."""
+    from composer import pipeline
+    from symbolic import style_measures as sm
+    plan = pipeline.make_plan("a slow nocturne in A minor for piano and cello that fades away at the end, 90 seconds",
+                              seed=0)
+    sheet = plan.to_sheet()
+    assert sheet.sections[-1].energy <= 2 < sheet.sections[0].energy
+    score = pipeline.arrange(plan, 0, "patterns")
+    piano = next(p for p in score.parts if p.name == "Piano")
+    first, last = sheet.ticks(sheet.sections[0]), sheet.ticks(sheet.sections[-1])
+    closing = sheet.bars[-1].bar.start
+
+    def lows(a: int, b: int) -> list[int]:
+        by: dict[int, list[int]] = {}
+        for n in piano.notes:
+            if a <= n.start < min(b, closing):
+                by.setdefault(n.start, []).append(n.pitch)
+        return [min(ps) for ps in by.values() if len(ps) >= 3]
+    assert min(lows(*last)) >= min(lows(*first)) + 5
+    vel, dens, span = sm.energy_arc(score, [b.bar for b in sheet.bars])
+    assert vel < 1 and dens < 1 and span < 1
+    assert sm.range_violations(score) == sm.melody_on_top_share(score) - 1 == 0

@@ -355,23 +355,40 @@ def octaves(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: se
 ORCHESTRAL_GENRES = ("film", "classical", "minuet", "waltz", "lullaby", "ballad", "ambient", "hymn")
 
 
-def depth(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> int:
-    """In a piece that builds to a climax, the bass of its quiet sections (energy 2 or less) sounds an octave
-    higher, where its instrument has those notes and they stay under the other parts: the cellos' pedal in
-    their tenor register, the low octave (and the double basses, which rest there) kept for the loud sections,
-    so the texture widens as the piece grows. Orchestral bass lines only (a bowed bass, or a concert idiom).
-    Returns how many notes moved."""
+def _quiet_ends(sheet: Sheet) -> list:
+    """The quiet sections (energy 2 or less) at the soft end of a piece that builds from them to energy 4 or
+    more, or that fades into them from two levels louder; none in a piece without such an arc."""
     secs = sheet.sections
-    if not secs or max(s.energy for s in secs) < 4 or secs[0].energy > 2:
+    if not secs:
+        return []
+    top = max(s.energy for s in secs)
+    if top >= 4 and secs[0].energy <= 2:
+        return [s for s in secs if s.energy <= 2]
+    out = []
+    if top - secs[-1].energy >= 2 and secs[-1].energy <= 2:
+        for sec in reversed(secs):
+            if sec.energy > 2:
+                break
+            out.append(sec)
+    return out[::-1]
+
+
+def depth(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> int:
+    """The texture is narrower at the soft end of a piece that builds or fades: there the bass sounds an octave
+    higher, where its instrument has those notes and they stay under the other parts (the cellos' pedal in
+    their tenor register, the low octave and the double basses kept for the loud sections), and without a bass
+    the harmony's lowest voice, where it lies more than an octave under the chord, closes up an octave and stays
+    its bass (the last bar keeps its low root).
+    Orchestral textures only (a bowed bass, or a concert idiom). Returns how many notes moved."""
+    quiet = _quiet_ends(sheet)
+    if not quiet:
         return 0
     moved = 0
-    for _spec, part, inst in _role_parts(score, sheet, "bass", tracks):
-        if not (inst.bowed or sheet.idiom.genre in ORCHESTRAL_GENRES):
-            continue
+    bass = [(part, inst) for _s, part, inst in _role_parts(score, sheet, "bass", tracks)
+            if inst.bowed or sheet.idiom.genre in ORCHESTRAL_GENRES]
+    for part, inst in bass:
         out = list(part.notes)
-        for sec in secs:
-            if sec.energy > 2:
-                continue
+        for sec in quiet:
             lo, hi = sheet.ticks(sec)
             idx = [i for i, n in enumerate(out) if lo <= n.start < hi and (bars is None or bar_index(sheet, n.start) in bars)]
             if not idx:
@@ -386,6 +403,24 @@ def depth(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[
                 out[i] = Note(n.start, n.end, n.pitch + 12, n.velocity)
             moved += len(idx)
         part.notes = sorted(out, key=lambda n: (n.start, n.pitch))
+    if any(p.notes for p, _ in bass) or sheet.idiom.genre not in ORCHESTRAL_GENRES:
+        return moved
+    last = sheet.bars[-1].bar.start
+    for _spec, part, _inst in _role_parts(score, sheet, "chords", tracks) if not bass else ():
+        by_onset: dict[int, list[Note]] = {}
+        for n in part.notes:
+            by_onset.setdefault(n.start, []).append(n)
+        out = []
+        for t, ns in sorted(by_onset.items()):
+            ns = sorted(ns, key=lambda n: n.pitch)
+            inside = any(a <= t < b for a, b in (sheet.ticks(sec) for sec in quiet)) and t < last and \
+                (bars is None or bar_index(sheet, t) in bars)
+            if inside and len(ns) >= 3 and ns[0].pitch + 12 < ns[1].pitch:
+                low = ns[0]
+                ns[0] = Note(low.start, low.end, low.pitch + 12, low.velocity)
+                moved += 1
+            out.extend(ns)
+        part.notes = one_per_onset(out)  # a voice closing onto its chord's own octave goes
     return moved
 
 
@@ -625,8 +660,8 @@ def answer(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set
 def finish(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> Score:
     """What every arrangement goes through, whichever arranger wrote it, on the `tracks` x `bars` it wrote:
     a dance tune's second melody instrument on the tune, a second bass in octaves with the first, parts
-    entering and resting across the form, a building piece's bass saving its low octave for the loud
-    sections, each instrument to what it can play, the lead without leaps past an
+    entering and resting across the form, the texture narrower at the soft end of a piece that builds
+    or fades, each instrument to what it can play, the lead without leaps past an
     octave and in its singing register, the counter-melody answering it (and doubling the tune an octave up at
     a build's climax), the melody on top of the
     accompaniment and the bass under it, hand drums on their own strokes, then the planned energy as dynamics."""
