@@ -386,3 +386,20 @@ def test_a_piece_that_fades_closes_its_texture():
     vel, dens, span = sm.energy_arc(score, [b.bar for b in sheet.bars])
     assert vel < 1 and dens < 1 and span < 1
     assert sm.range_violations(score) == sm.melody_on_top_share(score) - 1 == 0
+
+
+def test_a_counter_line_that_cannot_drop_an_octave_stays_under_the_tune_another_way():
+    """A violin's E4 cannot go an octave down (E3 is under its G3): held over a dip of the flute's tune it stops
+    where the tune goes under it; struck above the tune it takes the nearest chord tone under the tune (A3 in A minor)."""
+    from symbolic.arrange.finish import lead_on_top
+    from symbolic.score import PPQ, Score
+    plan = small_plan()
+    sheet = plan.to_sheet()
+    score = Score(parts=[p.__class__(**{**p.__dict__, "notes": []}) for p in arrange(sheet, seed=0).parts])
+    flute, violin = score.parts[0], score.parts[1]
+    assert (sheet.parts[0].role, sheet.parts[1].role) == ("melody", "counter-melody")
+    bar = 4 * PPQ  # the second bar is A minor
+    flute.notes = [Note(0, 2 * PPQ, 72, 80), Note(2 * PPQ, 4 * PPQ, 60, 80), Note(bar, bar + 4 * PPQ, 60, 80)]
+    violin.notes = [Note(0, 4 * PPQ, 64, 70), Note(bar + 2 * PPQ, bar + 4 * PPQ, 64, 70)]
+    assert lead_on_top(score, sheet) == 2
+    assert [(n.start, n.end, n.pitch) for n in violin.notes] == [(0, 2 * PPQ, 64), (bar + 2 * PPQ, bar + 4 * PPQ, 57)]

@@ -33,7 +33,9 @@ def _role_notes(score: Score, sheet: Sheet, role: str) -> list[Note]:
 def lead_on_top(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> int:
     """Voice the accompaniment under the melody, as an arranger writes it: a note of an accompanying part (of
     `tracks`, in `bars`) that sounds above a melody note it meets drops by octaves to below the lowest of them,
-    inside its instrument's range. Where it cannot, a chord loses that tone; a single line keeps it (a descant).
+    inside its instrument's range. Where it cannot, a chord loses that tone; a single line held over a dip of
+    the tune stops there, one that starts above it takes the nearest chord tone under it, and one with no room
+    under the tune keeps its note (a descant).
     Returns how many notes moved or went."""
     from ..instruments import instrument_of
 
@@ -42,9 +44,9 @@ def lead_on_top(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks
         return 0
     starts = np.array([n.start for n in lead], dtype=np.int64)
     longest = max(n.duration for n in lead)
-    struck: dict[int, set[int]] = {}
+    top: dict[int, int] = {}  # the tune's top note at each of its onsets
     for m in lead:
-        struck.setdefault(m.start, set()).add(m.pitch % 12)
+        top[m.start] = max(m.pitch, top.get(m.start, m.pitch))
     changed = 0
     for spec, part in zip(sheet.parts, score.parts):
         if spec.role not in UNDER_ROLES or spec.drum or (tracks is not None and spec.name not in tracks):
@@ -62,8 +64,9 @@ def lead_on_top(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks
             hi = int(np.searchsorted(starts, n.end, side="left"))
             ceiling = min((m.pitch for m in lead[lo:hi] if m.end > n.start), default=None)
             # A counter-line doubling the tune an octave up (the climax's violins in octaves) is the tune.
+            t = top.get(n.start)
             if ceiling is None or n.pitch <= ceiling or \
-                    (spec.role == "counter-melody" and n.pitch % 12 in struck.get(n.start, ())):
+                    (spec.role == "counter-melody" and t is not None and n.pitch >= t and (n.pitch - t) % 12 == 0):
                 out.append(n)
                 continue
             pitch = n.pitch - 12 * ((n.pitch - ceiling + 11) // 12)
@@ -71,8 +74,18 @@ def lead_on_top(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks
             if pitch >= low:
                 out.append(Note(n.start, n.end, pitch, n.velocity))
             elif onsets[n.start] == 1:
-                out.append(n)
-                changed -= 1
+                # A single line held over the tune's dip stops where the tune goes under it; one that starts
+                # above the tune and cannot go under is a descant and stays.
+                under = next((m.start for m in lead[lo:hi] if m.end > n.start and m.pitch < n.pitch), n.start)
+                pcs = sheet.bars[bar_index(sheet, n.start)].chord_at(n.start).pitch_classes
+                below = next((p for p in range(ceiling - 1, max(low, n.pitch - 12) - 1, -1) if p % 12 in pcs), None)
+                if under - n.start >= PPQ // 4:
+                    out.append(Note(n.start, under, n.pitch, n.velocity))
+                elif below is not None:  # the nearest chord tone under the tune, within an octave
+                    out.append(Note(n.start, n.end, below, n.velocity))
+                else:
+                    out.append(n)
+                    changed -= 1
             else:
                 onsets[n.start] -= 1
         part.notes = one_per_onset(out)  # a tone moved onto its chord's own octave goes
