@@ -438,12 +438,12 @@ def melody_on_top_share(score: Score) -> float:
     # A part playing the tune with the melody (in unison or octaves, as a session's whistle does) is the tune,
     # and so is a counter-melody's note struck with the tune's top note in unison or octaves above (violins in
     # octaves).
-    top: dict[int, int] = {}
+    peak: dict[int, int] = {}
     for m in melody:
-        top[m.start] = max(m.pitch, top.get(m.start, m.pitch))
+        peak[m.start] = max(m.pitch, peak.get(m.start, m.pitch))
 
     def doubling(n: Note) -> bool:
-        t = top.get(n.start)
+        t = peak.get(n.start)
         return t is not None and n.pitch >= t and (n.pitch - t) % 12 == 0
     others = [n for p in score.parts if p.role != "melody" and not p.is_drum and not doubles_tune(p.notes, melody)
               for n in p.notes if not (p.role == "counter-melody" and doubling(n))]
