@@ -268,13 +268,16 @@ def playable(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: s
     return changed
 
 
-# Where each role sits in the texture, in velocity steps from the section's level (the lead above, pads under).
-ROLE_LEVEL = {"melody": 4, "counter-melody": -6, "chords": -12, "pad": -16, "arpeggio": -14, "bass": -2, "drums": -8}
+# Where each role sits in the texture, in velocity steps from the section's level (the lead above, pads under),
+# each within about half a dynamic of it: in a tutti every part reads the section's dynamic.
+ROLE_LEVEL = {"melody": 4, "counter-melody": -4, "chords": -6, "pad": -8, "arpeggio": -7, "bass": -1, "drums": -4}
 
 
 def level(energy: int, role: str) -> float:
-    """The mean velocity of a role at a planned energy (1 pp ... 5 ff): 70 + 9 per level above 1."""
-    return 61 + 9 * energy + ROLE_LEVEL.get(role, 0)
+    """The mean velocity of a role at a planned energy: from 47 at level 1 (p) by 14 a level to 103 at 5 (ff),
+    near the middle of each written dynamic's velocities (musicxml's p, mp, mf, f, ff), so a quiet section
+    reads p or mp in the score and a loud one f or ff."""
+    return 33 + 14 * energy + ROLE_LEVEL.get(role, 0)
 
 
 def dynamics(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[str] | None = None) -> None:
