@@ -80,9 +80,9 @@ def ensure_dir(path: str | Path) -> Path:
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".write-check.", dir=path)
-        os.close(fd)
-        os.unlink(tmp)
+        # An unnamed file (O_TMPFILE where the system has it): a kill here leaves nothing in the folder.
+        with tempfile.TemporaryFile(prefix=".write-check.", dir=path):
+            pass
     except OSError as exc:
         raise ProjectError(f"cannot write to {path}: {exc.strerror or exc}") from None
     return path
