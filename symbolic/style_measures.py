@@ -438,9 +438,7 @@ def melody_on_top_share(score: Score) -> float:
     # A part playing the tune with the melody (in unison or octaves, as a session's whistle does) is the tune,
     # and so is a counter-melody's note struck with the tune's top note in unison or octaves above (violins in
     # octaves).
-    peak: dict[int, int] = {}
-    for m in melody:
-        peak[m.start] = max(m.pitch, peak.get(m.start, m.pitch))
+    peak = {m.start: m.pitch for m in _top_line(melody)}
 
     def doubling(n: Note) -> bool:
         t = peak.get(n.start)

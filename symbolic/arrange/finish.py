@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..score import PPQ, Note, Score, Sheet, sounding
+from ..score import PPQ, Note, Score, Sheet, SheetSection, sounding
 from ..style import RUNNING_GENRES, blue_notes
 from .base import bar_index, one_per_onset, scale_neighbor, singing_center
 
@@ -44,9 +44,7 @@ def lead_on_top(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks
         return 0
     starts = np.array([n.start for n in lead], dtype=np.int64)
     longest = max(n.duration for n in lead)
-    top: dict[int, int] = {}  # the tune's top note at each of its onsets
-    for m in lead:
-        top[m.start] = max(m.pitch, top.get(m.start, m.pitch))
+    top = {m.start: m.pitch for m in _top_notes(sorted(lead, key=lambda m: (m.start, -m.pitch)))}
     changed = 0
     for spec, part in zip(sheet.parts, score.parts):
         if spec.role not in UNDER_ROLES or spec.drum or (tracks is not None and spec.name not in tracks):
@@ -77,11 +75,12 @@ def lead_on_top(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks
                 # A single line held over the tune's dip stops where the tune goes under it; one that starts
                 # above the tune and cannot go under is a descant and stays.
                 under = next((m.start for m in lead[lo:hi] if m.end > n.start and m.pitch < n.pitch), n.start)
-                pcs = sheet.bars[bar_index(sheet, n.start)].chord_at(n.start).pitch_classes
-                below = next((p for p in range(ceiling - 1, max(low, n.pitch - 12) - 1, -1) if p % 12 in pcs), None)
                 if under - n.start >= PPQ // 4:
                     out.append(Note(n.start, under, n.pitch, n.velocity))
-                elif below is not None:  # the nearest chord tone under the tune, within an octave
+                    continue
+                pcs = sheet.bars[bar_index(sheet, n.start)].chord_at(n.start).pitch_classes
+                below = next((p for p in range(ceiling - 1, max(low, n.pitch - 12) - 1, -1) if p % 12 in pcs), None)
+                if below is not None:  # the nearest chord tone under the tune, within an octave
                     out.append(Note(n.start, n.end, below, n.velocity))
                 else:
                     out.append(n)
@@ -371,7 +370,7 @@ def octaves(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: se
 ORCHESTRAL_GENRES = ("film", "classical", "minuet", "waltz", "lullaby", "ballad", "ambient", "hymn")
 
 
-def _quiet_ends(sheet: Sheet) -> list:
+def _quiet_ends(sheet: Sheet) -> list[SheetSection]:
     """The quiet sections (energy 2 or less) at the soft end of a piece that builds from them to energy 4 or
     more, or that fades into them from two levels louder; none in a piece without such an arc."""
     secs = sheet.sections
@@ -419,17 +418,18 @@ def depth(score: Score, sheet: Sheet, bars: set[int] | None = None, tracks: set[
                 out[i] = Note(n.start, n.end, n.pitch + 12, n.velocity)
             moved += len(idx)
         part.notes = sorted(out, key=lambda n: (n.start, n.pitch))
-    if any(p.notes for p, _ in bass) or sheet.idiom.genre not in ORCHESTRAL_GENRES:
+    if _role_notes(score, sheet, "bass") or sheet.idiom.genre not in ORCHESTRAL_GENRES:
         return moved
+    spans = [sheet.ticks(sec) for sec in quiet]
     last = sheet.bars[-1].bar.start
-    for _spec, part, _inst in _role_parts(score, sheet, "chords", tracks) if not bass else ():
+    for _spec, part, _inst in _role_parts(score, sheet, "chords", tracks):
         by_onset: dict[int, list[Note]] = {}
         for n in part.notes:
             by_onset.setdefault(n.start, []).append(n)
         out = []
         for t, ns in sorted(by_onset.items()):
             ns = sorted(ns, key=lambda n: n.pitch)
-            inside = any(a <= t < b for a, b in (sheet.ticks(sec) for sec in quiet)) and t < last and \
+            inside = any(a <= t < b for a, b in spans) and t < last and \
                 (bars is None or bar_index(sheet, t) in bars)
             if inside and len(ns) >= 3 and ns[0].pitch + 12 < ns[1].pitch:
                 low = ns[0]

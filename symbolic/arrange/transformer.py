@@ -130,12 +130,8 @@ class TransformerArranger:
     def _context(self, sheet: Sheet, score: Score, written: dict[tuple[int, int], list[Note]], si: int,
                  pi: int) -> dict[str, list[Note]]:
         """What the part (si, pi) hears (symbolic.tokenizer.hears): the notes of the parts of those roles kept
-        in `score` or written in an earlier stage, in the section's bars. Empty when the model has no
-        context tokens."""
-        if "Ctx_end" not in self.tok.vocab:
-            return {}
-        sec = sheet.sections[si]
-        lo, hi = sheet.bars[sec.first_bar].bar.start, sheet.bars[sec.last_bar].bar.end
+        in `score` or written in an earlier stage, in the section's bars."""
+        lo, hi = sheet.ticks(sheet.sections[si])
         out: dict[str, list[Note]] = {}
         for qi, spec in enumerate(sheet.parts):
             if qi == pi or spec.drum or spec.role not in hears(sheet.parts[pi].role):
@@ -161,9 +157,7 @@ class TransformerArranger:
             size = max(1, min(self.cfg.chunk_bars, room // per_bar))
             for c0 in range(0, len(bars), size):
                 chunk = bars[c0:c0 + size]
-                prompt = self._header(sheet, si, spec, chunk, sec.energy)
-                if "Ctx_end" in self.tok.vocab:
-                    prompt += self.tok.context_ids(heard, chunk)
+                prompt = self._header(sheet, si, spec, chunk, sec.energy) + self.tok.context_ids(heard, chunk)
                 forced, carry = [], None
                 for b in chunk:
                     ids = self.tok.bar_ids(b, carry)
