@@ -130,8 +130,13 @@ class KVCache:
 
     def select(self, rows: torch.Tensor) -> None:
         """Keep only the given rows (an index or boolean tensor over the batch)."""
-        self.k = self.k[:, rows]
-        self.v = self.v[:, rows]
+        # Only the filled slots are copied; the empty rest of a fresh buffer costs nothing to allocate.
+        for name in ("k", "v"):
+            old = getattr(self, name)
+            kept = old[:, rows, :, :self.length]
+            new = old.new_zeros(*kept.shape[:3], self.capacity, old.shape[4])
+            new[:, :, :, :self.length] = kept
+            setattr(self, name, new)
         self.next_pos = self.next_pos[rows]
         if self.key_mask is not None:
             self.key_mask = self.key_mask[rows]
@@ -172,9 +177,17 @@ class CausalSelfAttention(nn.Module):
             cache_v[:, :, start:start + T] = v
             k = cache_k[:, :, :start + T]
             v = cache_v[:, :, :start + T]
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, is_causal=is_causal,
-            dropout_p=self.dropout if self.training else 0.0)
+        if T == 1 and cache is not None:
+            # One new query against the cache: two matmuls beat the fused kernel here, whose
+            # per-call cost grows with the batch of rows long before their keys leave the CPU's cache.
+            att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
+            if attn_mask is not None:
+                att = att.masked_fill(~attn_mask, -math.inf)
+            y = att.softmax(-1) @ v
+        else:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=attn_mask, is_causal=is_causal,
+                dropout_p=self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 

@@ -407,3 +407,32 @@ def test_the_context_block_carries_no_loss(tmp_path):
     assert (y[0, :9] == torch.as_tensor(seq[1:10].astype(np.int64))).all()   # the header is learnt
     assert (y[0, 9:end] == IGNORE_INDEX).all()                                # the context block is given
     assert y[0, end] == tok.bar_id and (y[0, end:len(seq) - 1] != IGNORE_INDEX).all()
+
+
+def test_tuning_trains_only_the_named_tokens_rows(shards, tmp_path):
+    """With `tune`, a warm start changes only the embedding rows of the named tokens; every other
+    weight stays as it was, and the loss still falls."""
+    from safetensors.torch import load_file
+
+    train(tiny_config(shards, tmp_path / "run", max_iters=4, eval_interval=4), quiet=True, export_dir=tmp_path / "ship")
+    data = tmp_path / "data"
+    shutil.copytree(shards, data)
+    names = [f"T_{i}" for i in range(48)]
+    names[4:12] = [f"Style_{i}" for i in range(8)]  # the synthetic header's style tokens
+    (data / "tokenizer.json").write_text(json.dumps({"vocab": names}))
+    cfg = tiny_config(data, tmp_path / "tuned", max_iters=12, eval_interval=4, lr=3e-2,
+                      init_from=str(tmp_path / "ship"), tune=["Style_"])
+    out = train(cfg, quiet=True)
+    before = {k: v.float() for k, v in load_file(str(tmp_path / "ship" / "model.safetensors")).items()}
+    after = load_file(str(tmp_path / "tuned" / "ckpt" / "model.safetensors"))
+    for k, v in after.items():
+        if k == "wte.weight":
+            moved = (v - before[k]).abs().sum(1) > 0
+            assert moved[4:12].all() and not moved[:4].any() and not moved[12:].any()
+        else:
+            assert torch.allclose(v, before[k], atol=1e-3), k  # fp16 export vs fp32 checkpoint
+    assert out["best_val_loss"] is not None
+    with pytest.raises(TrainError, match="init_from"):
+        tiny_config(data, tmp_path / "x", tune=["Style_"])
+    with pytest.raises(TrainError, match="no token"):
+        train(tiny_config(data, tmp_path / "y", max_iters=1, init_from=str(tmp_path / "ship"), tune=["Nope_"]), quiet=True)

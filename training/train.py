@@ -27,6 +27,10 @@ every piece is seen in many keys.
 an iteration count: the cosine decay follows the time spent and the run exports
 when the time is up, so one config fits a laptop CPU and a datacenter GPU alike.
 
+``tune`` (token-name prefixes such as ``["Style_"]``, with ``init_from``) trains only the
+embedding rows of those tokens, the rest of the network frozen: a control token that a short
+run barely learnt gets the embedding the trained network reads best, for a fraction of a run.
+
 Everything random is derived from (seed, rank, iteration): batch ``i`` and its
 dropout masks are the same whether the run was interrupted or not, so
 ``--resume`` continues exactly where the checkpoint left off.
@@ -116,6 +120,7 @@ class TrainConfig:
     transpose: int = 0  # shift each training row by a random -transpose..+transpose semitones (0: off)
     max_minutes: float | None = None  # a wall-clock budget: the lr follows it and the run ends with it
     threads: int | None = None  # torch CPU threads (default: cores / processes)
+    tune: list[str] = field(default_factory=list)  # token-name prefixes: train only their embedding rows
 
     def __post_init__(self) -> None:
         if self.sampling not in ("uniform", "tokens"):
@@ -135,6 +140,8 @@ class TrainConfig:
             raise TrainError(f"transpose must be in [0, {MAX_TRANSPOSE}], got {self.transpose}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise TrainError(f"max_minutes must be > 0, got {self.max_minutes}")
+        if self.tune and not self.init_from:
+            raise TrainError("tune trains a few embedding rows of trained weights: it needs init_from")
         if self.lr_decay_iters is None:
             self.lr_decay_iters = self.max_iters
         if self.checkpoint_interval is None:
@@ -434,6 +441,33 @@ def grow_vocab(weights: dict[str, torch.Tensor], fresh: torch.Tensor) -> dict[st
     return dict(weights, **{"wte.weight": torch.cat([old, fresh[old.shape[0]:].to(old.dtype)])})
 
 
+def tune_rows(data_dir: Path, prefixes: list[str]) -> list[int]:
+    """Ids of the tokens (of DATA/tokenizer.json's vocabulary, in id order) whose names start with a prefix."""
+    path = data_dir / "tokenizer.json"
+    try:
+        vocab = json.loads(path.read_text())["vocab"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise TrainError(f"tune needs the shards' vocabulary in {path}") from None
+    rows = [i for i, name in enumerate(vocab) if any(str(name).startswith(p) for p in prefixes)]
+    if not rows:
+        raise TrainError(f"no token in {path} starts with {' or '.join(prefixes)}")
+    return rows
+
+
+def tune_only(model: MusicGPT, rows: list[int], lr: float, betas: tuple[float, float]) -> torch.optim.AdamW:
+    """Freeze the model but these rows of the token embedding (and so of the tied output head): a control
+    token the model has seen too little of learns what the trained network can read from it. No weight
+    decay: AdamW would shrink the frozen rows too."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    w = model.wte.weight
+    w.requires_grad_(True)
+    keep = torch.zeros(w.shape[0], 1, dtype=w.dtype, device=w.device)
+    keep[rows] = 1.0
+    w.register_hook(lambda g: g * keep)
+    return torch.optim.AdamW([w], lr=lr, betas=betas, weight_decay=0.0)
+
+
 def checkpoint_dir(run_dir: Path) -> Path | None:
     for name in ("ckpt", "ckpt.old"):
         p = run_dir / name
@@ -651,7 +685,12 @@ def train(cfg: TrainConfig, resume: bool = False, max_iters: int | None = None, 
             model.load_state_dict(weights, strict=True)
             say(f"starting from the weights in {src}")
         model.to(device)
-        optimizer = model.configure_optimizer(cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2), device.type)
+        if cfg.tune:
+            rows = tune_rows(data_dir, cfg.tune)
+            optimizer = tune_only(model, rows, cfg.lr, (cfg.beta1, cfg.beta2))
+            say(f"tuning {len(rows)} embedding rows ({', '.join(cfg.tune)}); the rest is frozen")
+        else:
+            optimizer = model.configure_optimizer(cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2), device.type)
         if state:
             assert ckpt is not None  # state was read from it
             load_optimizer(optimizer, ckpt, state["optimizer"])

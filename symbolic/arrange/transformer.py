@@ -81,6 +81,10 @@ class Row:
     tune: dict[int, list[int]] = field(default_factory=dict)  # bar (in `bars`) -> the melody's onsets (16ths)
     # the vocabulary mask of the pitches the row may write: unset until TransformerArranger._pitch_mask makes it
     pitch_ok: torch.Tensor = field(init=False, repr=False, compare=False)
+    forced_after: list[int] = field(init=False, repr=False, compare=False)  # per bar: forced tokens of the later bars
+
+    def __post_init__(self) -> None:
+        self.forced_after = [sum(len(f) for f in self.forced[b + 1:]) for b in range(len(self.forced))]
 
 
 class TransformerArranger:
@@ -333,48 +337,47 @@ class TransformerArranger:
             act = active.tolist()
             n = len(act)
             left = steps - step - 1
-            state = torch.empty(n, dtype=torch.long)
-            forced = torch.zeros(n, dtype=torch.long)
-            last_pos = torch.empty(n, dtype=torch.long)
-            n_pos = torch.empty(n, dtype=torch.long)
-            notes = torch.empty(n, dtype=torch.long)
+            # Each row's grammar state, read in Python and handed to torch once per step.
+            state_l, forced_l = [0] * n, [0] * n
+            last_l, npos_l, notes_l = [0] * n, [1] * n, [0] * n
             # The energy budget: another onset only while its expected notes (the row's mean per onset)
             # fit in what the bars so far allow, another note at this onset only while below it.
-            onset_ok = torch.ones(n, dtype=torch.bool)
-            note_ok = torch.ones(n, dtype=torch.bool)
-            gap_pos = torch.full((n,), 1 << 20, dtype=torch.long)  # onsets from here leave a beat silent
-            bar_gap = torch.zeros(n, dtype=torch.bool)               # ending the bar now leaves one
-            answer: list[tuple[int, int]] = []                       # (row, Position id) on the melody's onsets
+            onset_l, note_l = [True] * n, [True] * n
+            gap_l = [1 << 20] * n     # onsets from here leave a beat silent
+            bar_gap_l = [False] * n   # ending the bar now leaves one
+            answer: list[tuple[int, int]] = []  # (row, Position id) on the melody's onsets
             for j, ri in enumerate(act):
                 r = rows[ri]
                 if r.done:  # kept in the batch until enough rows are done to make dropping them pay
-                    state[j], forced[j] = 0, self.tok.pad_id
-                    last_pos[j], n_pos[j], notes[j] = 0, 1, 0
+                    forced_l[j] = self.tok.pad_id
                     continue
-                if not r.queue and r.expect in ("note-start", "after-note") and \
-                        left <= sum(len(f) for f in r.forced[r.bar + 1:]) + 4:
+                if not r.queue and r.expect in ("note-start", "after-note") and left <= r.forced_after[r.bar] + 4:
                     # Out of room: close this bar and the rest with the plan's bars and no more notes.
                     r.queue = [t for f in r.forced[r.bar + 1:] for t in f] + [self.tok.eos_id]
                     r.bar = len(r.bars) - 1
                 if r.queue:
-                    state[j], forced[j] = 0, r.queue[0]
+                    forced_l[j] = r.queue[0]
                 else:
-                    state[j] = _STATES[r.expect]
-                last_pos[j] = r.last_pos
-                n_pos[j] = r.bars[r.bar].bar.length // STEP
-                notes[j] = r.notes_in_bar
+                    state_l[j] = _STATES[r.expect]
+                last_l[j] = r.last_pos
+                npos_l[j] = r.bars[r.bar].bar.length // STEP
+                notes_l[j] = r.notes_in_bar
                 if r.budget < math.inf:
                     allowed = r.budget * (r.bar + 1)
-                    onset_ok[j] = r.notes + max(1.0, r.notes / max(1, r.onsets)) <= allowed
-                    note_ok[j] = r.notes < allowed
+                    onset_l[j] = r.notes + max(1.0, r.notes / max(1, r.onsets)) <= allowed
+                    note_l[j] = r.notes < allowed
                 if rest and r.spec.role in self.cfg.rest_roles:
                     bar = r.bars[r.bar].bar
                     beat = PPQ * 4 // bar.denominator
                     silent = -(-r.until // beat) * beat + beat  # the end of the first beat nothing sounds in yet
-                    gap_pos[j] = silent // STEP
-                    bar_gap[j] = silent <= bar.length
+                    gap_l[j] = silent // STEP
+                    bar_gap_l[j] = silent <= bar.length
                 if r.tune and r.expect in ("note-start", "after-note") and not r.queue:
                     answer += [(j, self.pos_id[p]) for p in r.tune.get(r.bar, ()) if p > r.last_pos and p in self.pos_id]
+            state, forced = torch.tensor(state_l), torch.tensor(forced_l)
+            last_pos, n_pos, notes = torch.tensor(last_l), torch.tensor(npos_l), torch.tensor(notes_l)
+            onset_ok, note_ok = torch.tensor(onset_l), torch.tensor(note_l)
+            gap_pos, bar_gap = torch.tensor(gap_l), torch.tensor(bar_gap_l)
             mask = torch.zeros(n, V, dtype=torch.bool)
             sel = state == 0
             if bool(sel.any()):
@@ -411,20 +414,20 @@ class TransformerArranger:
                 choice = scores.argmax(-1)
             else:
                 choice = _sample_rows(_heat(scores, rhythm_t[active], pitch_t[active], self.is_pitch), 1.0, top_p, gen)
-            choice = torch.where(state == 0, forced, choice)
-            nxt = torch.empty(n, dtype=torch.long)
+            chosen = torch.where(state == 0, forced, choice).tolist()
+            nxt_l = [self.tok.pad_id] * n
             for j, ri in enumerate(act):
                 r = rows[ri]
                 if r.done:
-                    nxt[j] = self.tok.pad_id
                     continue
                 before = (r.expect, r.last_pos, r.bar)
-                nxt[j] = self._advance(r, int(choice[j]))
+                nxt_l[j] = self._advance(r, chosen[j])
                 if not r.done and not r.spec.drum and r.expect in ("pitch", "after-note") and \
                         (r.last_pos, r.bar) != before[1:]:
                     harmony_only = r.spec.role in self.cfg.harmony_roles or r.bar in r.cadence
                     bias[ri] = self._chord_bias(r.bars[r.bar], r.last_pos, harmony_only, r.blue) + \
                         self._listen_bias(r.heard.get(r.bars[r.bar].bar.start + r.last_pos * STEP), r.blue)
+            nxt = torch.tensor(nxt_l)
             keep = [j for j, ri in enumerate(act) if not rows[ri].done]
             if not keep:
                 break
