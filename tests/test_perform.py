@@ -86,6 +86,21 @@ def test_perform_keeps_every_note_and_is_deterministic():
     assert [[(n.start, n.end, n.pitch, n.velocity) for n in p.notes] for p in score.parts] == before
 
 
+def test_a_part_plays_the_same_whatever_the_others_hold():
+    """Each part's noise has its own seed: a new melody (more notes, other pitches) leaves the drums, the
+    piano and the bass played exactly as before."""
+    a = small_score()
+    b = small_score()
+    mel = b.parts[2]
+    mel.notes = [Note(n.start, n.start + PPQ // 4, n.pitch + 2, n.velocity) for n in mel.notes] + \
+        [Note(n.start + PPQ // 4, n.start + PPQ // 2, n.pitch, n.velocity) for n in mel.notes]
+    mel.sort()
+    pa, pb = perform(a, seed=3), perform(b, seed=3)
+    for i in (0, 1, 3):
+        assert [(n.start, n.end, n.velocity) for n in pa.parts[i].notes] == \
+               [(n.start, n.end, n.velocity) for n in pb.parts[i].notes]
+
+
 def test_amount_zero_is_the_quantized_score_and_amount_scales():
     score = small_score(4)
     zero = perform(score, seed=1, amount=0.0)

@@ -150,21 +150,31 @@ def load(folder: Path | str | None = None):
     return _CACHE[key]
 
 
-def sample(model, cfg: PerformConfig, feats: np.ndarray, seed: int = 0) -> np.ndarray:
-    """DDPM ancestral sampling of the 3 (scaled) targets for each row of feats; deterministic for a seed."""
+def sample(model, cfg: PerformConfig, feats: np.ndarray, seed: int | list[tuple[int, int]] = 0) -> np.ndarray:
+    """DDPM ancestral sampling of the (scaled) targets for each row of feats; deterministic for a seed.
+
+    `seed` may instead be a list of (rows, seed) blocks covering feats in order: each block's noise comes
+    from its own seed, so a part plays the same whatever the other parts hold."""
     torch = _torch()
     n = len(feats)
     if n == 0:
         return np.zeros((0, cfg.n_targets), dtype=np.float32)
+    blocks = [(n, int(seed))] if isinstance(seed, int) else [(int(k), int(s)) for k, s in seed]
+    if sum(k for k, _ in blocks) != n:
+        raise PerformanceError(f"seed blocks cover {sum(k for k, _ in blocks)} rows of {n}")
+    gens = [(k, torch.Generator().manual_seed(s)) for k, s in blocks]
     steps = cfg.steps
     ab = _cosine_alphas_bar(steps)
     # Ancestral sampling on an evenly strided subset of the training steps (all of them when equal).
     n_s = max(1, min(steps, cfg.sample_steps))
     ts = sorted({int(round(v)) for v in np.linspace(0, steps - 1, n_s)}, reverse=True)
-    g = torch.Generator().manual_seed(int(seed))
     f = torch.from_numpy(np.asarray(feats, dtype=np.float32))
     n_out = cfg.n_targets
-    x = torch.randn((n, n_out), generator=g)
+
+    def noise() -> torch.Tensor:
+        return torch.cat([torch.randn((k, n_out), generator=g) for k, g in gens])
+
+    x = noise()
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -180,7 +190,7 @@ def sample(model, cfg: PerformConfig, feats: np.ndarray, seed: int = 0) -> np.nd
                 beta = 1 - a / ap
                 mean = (math.sqrt(ap) * beta / (1 - a)) * x0 + (math.sqrt(1 - beta) * (1 - ap) / (1 - a)) * x
                 var = beta * (1 - ap) / (1 - a)
-                x = mean + math.sqrt(var) * torch.randn((n, n_out), generator=g)
+                x = mean + math.sqrt(var) * noise()
     finally:
         torch.set_num_threads(old)
     return x.numpy()

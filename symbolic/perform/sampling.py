@@ -2,6 +2,7 @@
 articulation, sustain pedal)."""
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,7 @@ def perform(score: Score, seed: int = 0, amount: float = 1.0, weights: Path | st
     # The model reads the written score (its features know the straight grid), and plays the swung one.
     feats = [score_features(score, w, style) for w in score.parts if w.notes]
     allf = np.concatenate(feats) if feats else np.zeros((0, N_FEATURES), np.float32)
-    y = sample(model, cfg, allf, seed)
+    y = sample(model, cfg, allf, [(len(f), s) for f, s in zip(feats, part_seeds(parts, seed))])
     sc = cfg.target_scales
     t_ms, v_s, d_s = sc.timing_ms, sc.velocity, sc.log_duration_ratio
     h_s, p_s = sc.log2_pedal_hold_beats, sc.pedal_offset_beats
@@ -119,6 +120,17 @@ def perform(score: Score, seed: int = 0, amount: float = 1.0, weights: Path | st
             hold = np.clip(2.0 ** (yy[:, 5] * h_s), MIN_HOLD_BEATS, 16.0) * PPQ
             spans = pedal_spans(starts, yy[:, 3], offset, hold, gap=PPQ // 32, min_len=PPQ // 8)
             p.pedal = [(int(a), int(b)) for a, b in spans]
+    return out
+
+
+def part_seeds(parts: list, seed: int) -> list[int]:
+    """A seed per part from its name (and which of the parts so named it is): a part plays the same
+    whatever the other parts hold, so regenerating one leaves the others' playing as it was."""
+    seen: dict[str, int] = {}
+    out = []
+    for p in parts:
+        k = seen[p.name] = seen.get(p.name, -1) + 1
+        out.append(zlib.crc32(f"{seed}:{p.name}:{k}".encode()))
     return out
 
 
