@@ -7,6 +7,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -171,7 +172,7 @@ def sample(model, cfg: PerformConfig, feats: np.ndarray, seed: int | list[tuple[
     f = torch.from_numpy(np.asarray(feats, dtype=np.float32))
     n_out = cfg.n_targets
 
-    def noise() -> torch.Tensor:
+    def noise() -> Any:  # a torch.Tensor (torch is imported when sampling)
         return torch.cat([torch.randn((k, n_out), generator=g) for k, g in gens])
 
     x = noise()
