@@ -177,17 +177,9 @@ class CausalSelfAttention(nn.Module):
             cache_v[:, :, start:start + T] = v
             k = cache_k[:, :, :start + T]
             v = cache_v[:, :, :start + T]
-        if T == 1 and cache is not None:
-            # One new query against the cache: two matmuls beat the fused kernel here, whose
-            # per-call cost grows with the batch of rows long before their keys leave the CPU's cache.
-            att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
-            if attn_mask is not None:
-                att = att.masked_fill(~attn_mask, -math.inf)
-            y = att.softmax(-1) @ v
-        else:
-            y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=attn_mask, is_causal=is_causal,
-                dropout_p=self.dropout if self.training else 0.0)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, is_causal=is_causal,
+            dropout_p=self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
