@@ -501,3 +501,18 @@ def test_the_later_parts_hear_the_melody_and_bass_already_written(arranger, monk
     for t, p in flute:
         top[t] = max(p, top.get(t, p))
     assert heard == sorted(top.items())
+
+
+def test_a_section_is_cut_into_even_phrase_runs():
+    """No lone bar at a section's end: 8 bars at most 7 a run are 4 + 4, 16 are four phrases of 4, and a
+    run that cannot hold a phrase still splits evenly."""
+    from symbolic.arrange.transformer import _chunks
+
+    def sizes(n: int, most: int) -> list[int]:
+        bars = list(range(n))
+        runs = _chunks(bars, most)  # type: ignore[arg-type]
+        assert [b for r in runs for b in r] == bars
+        return [len(r) for r in runs]
+
+    assert sizes(8, 7) == [4, 4] and sizes(8, 8) == [8] and sizes(16, 7) == [4, 4, 4, 4]
+    assert sizes(12, 8) == [6, 6] and sizes(7, 3) == [3, 2, 2] and sizes(5, 1) == [1] * 5 and sizes(3, 8) == [3]

@@ -158,9 +158,7 @@ class TransformerArranger:
             per_bar = self.cfg.tokens_per_bar.get(spec.role, 48)
             if heard:  # the context block takes its share of the window
                 per_bar += math.ceil(len(self.tok.context_ids(heard, bars)) / len(bars))
-            size = max(1, min(self.cfg.chunk_bars, room // per_bar))
-            for c0 in range(0, len(bars), size):
-                chunk = bars[c0:c0 + size]
+            for chunk in _chunks(bars, max(1, min(self.cfg.chunk_bars, room // per_bar))):
                 prompt = self._header(sheet, si, spec, chunk, sec.energy) + self.tok.context_ids(heard, chunk)
                 forced, carry = [], None
                 for b in chunk:
@@ -636,6 +634,22 @@ def _land(notes: list[Note], sheet: Sheet, sec: SheetSection, spec: PartSpec) ->
             near = [p for p in range(n.pitch - 6, n.pitch + 7) if p % 12 in pcs and inst.low <= p <= inst.high]
             if near:
                 out.append(Note(n.start, n.end, min(near, key=lambda p: (abs(p - n.pitch), p)), n.velocity))
+    return out
+
+
+def _chunks(bars: list[SheetBar], most: int) -> list[list[SheetBar]]:
+    """A section's bars in runs of at most `most`, as even as they go and in whole 4-bar phrases where
+    a run can hold one: 8 bars at most 7 are 4 + 4, not 7 + 1 (a lone bar has no phrase to follow,
+    and the longest run sets how many steps the whole batch takes)."""
+    if most >= 4:
+        most -= most % 4
+    n = -(-len(bars) // most)
+    size, extra = divmod(len(bars), n)
+    out, at = [], 0
+    for i in range(n):
+        k = size + (i < extra)
+        out.append(bars[at:at + k])
+        at += k
     return out
 
 
