@@ -403,3 +403,19 @@ def test_a_counter_line_that_cannot_drop_an_octave_stays_under_the_tune_another_
     violin.notes = [Note(0, 4 * PPQ, 64, 70), Note(bar + 2 * PPQ, bar + 4 * PPQ, 64, 70)]
     assert lead_on_top(score, sheet) == 2
     assert [(n.start, n.end, n.pitch) for n in violin.notes] == [(0, 2 * PPQ, 64), (bar + 2 * PPQ, bar + 4 * PPQ, 57)]
+
+
+def test_a_reel_runs_on_between_its_parts_and_holds_only_at_the_end():
+    """A reel's tune closes each part on a half-bar note with eighths leading on; only the piece's last bar
+    is one long note."""
+    from composer.planner import plan_from_brief
+    sheet = plan_from_brief("an Irish reel in D for fiddle and bodhran", 1).to_sheet()
+    score = arrange(sheet, seed=1)
+    lead = next(p for spec, p in zip(sheet.parts, score.parts) if spec.role == "melody")
+    assert len(sheet.sections) > 2
+    for sec in sheet.sections[:-1]:
+        last = sheet.bars[sec.last_bar].bar
+        inside = [n for n in lead.notes if last.start <= n.start < last.end]
+        assert len(inside) >= 3 and max(n.end - n.start for n in inside) <= last.length // 2, sec.name
+    final = sheet.bars[-1].bar
+    assert [n.end - n.start for n in lead.notes if n.start >= final.start] == [final.length]

@@ -269,7 +269,8 @@ def _counter(cell: Cell) -> list[Note]:
 def _running(cell: Cell) -> list[Note]:
     """A fiddle tune's line (reels, jigs, hornpipes): running eighths with a chord tone on every beat, steps
     and the chord's skips between, turning at the edges of its compass; the second half of each 8-bar strain
-    opens as the first did, and each strain closes on a long note."""
+    opens as the first did, and each strain (and section) closes on a half-bar note with eighths leading on into
+    the next; only the piece's last bar holds for the whole bar (a set of reels runs on between its parts)."""
     rng = cell.rng
     center = max(cell.low + 9, min(cell.high - 9, 74))
     low, high = max(cell.low, center - 10), min(cell.high, center + 12)
@@ -294,7 +295,8 @@ def _running(cell: Cell) -> list[Note]:
             chord = bar.chord_at(start)
             pc = bar.key.tonic if bar.key.tonic in chord.pitch_classes else chord.root
             pitch = nearest(pc, prev, low, high)
-            hold = end - start if bi == n_bars - 1 else 2 * beat if end - start > 2 * beat else beat
+            final = cell.last_section and bi == n_bars - 1
+            hold = end - start if final else 2 * beat if end - start > 2 * beat else beat
             notes.append(Note(start, start + hold, pitch, _vel(cell, 1.0, rng, 4)))
             prev = pitch
             for t in range(start + hold, end, eighth):
