@@ -48,6 +48,10 @@ class GenerationConfig:
     # penalty for an onset on one of the melody's, in the roles that answer it (the parts hear the melody)
     answer_penalty: float = 0.0
     answer_roles: tuple[str, ...] = ("counter-melody",)
+    # bonus for a pitch a step (up to 2 semitones) from the line's last note, in the roles that sing (after a leap
+    # of a fifth or more, only a step back): the model's tunes leap more than sung melodies do
+    step_bias: float = 0.0
+    step_roles: tuple[str, ...] = ("melody",)
     # the energy as a note budget: energy_slack x the upper bound of the level's notes per bar (level 5:
     # top_level_span x its lower bound); 0 turns the budget off
     energy_slack: float = 1.25

@@ -73,6 +73,9 @@ class Row:
     onsets: int = 0
     budget: float = math.inf       # notes per bar the plan's energy allows, on average
     until: int = 0                 # the row's notes sound until this tick, counted from the bar's start
+    last_pitch: int = -1           # the line's last pitch (-1: none yet)
+    leap: int = 0                  # the direction of the line's last move when it leapt a fifth or more, else 0
+    pitch_at: tuple[int, int] = (-1, -1)  # (bar, position) of the onset the last pitch was written at
     done: bool = False
     out: list[int] = field(default_factory=list)
     heard: dict[int, frozenset] = field(default_factory=dict)  # tick -> pitch classes other tracks sound
@@ -286,6 +289,12 @@ class TransformerArranger:
             row.onsets += 1
         elif fam in ("Pitch", "PitchDrum"):
             row.expect = "velocity"
+            pitch = self.val[token]
+            if (row.bar, row.last_pos) != row.pitch_at:  # the first note of a new onset: the line moves
+                move = pitch - row.last_pitch if row.last_pitch >= 0 else 0
+                row.leap = (move > 0) - (move < 0) if abs(move) >= 7 else 0
+                row.pitch_at = (row.bar, row.last_pos)
+            row.last_pitch = pitch
             row.notes_in_bar += 1
             row.notes += 1
             if fam == "PitchDrum":
@@ -425,6 +434,13 @@ class TransformerArranger:
                     harmony_only = r.spec.role in self.cfg.harmony_roles or r.bar in r.cadence
                     bias[ri] = self._chord_bias(r.bars[r.bar], r.last_pos, harmony_only, r.blue) + \
                         self._listen_bias(r.heard.get(r.bars[r.bar].bar.start + r.last_pos * STEP), r.blue)
+                    if r.last_pitch >= 0 and self.cfg.step_bias and r.spec.role in self.cfg.step_roles:
+                        move = self.pitch_val - r.last_pitch
+                        near = self.is_pitch & (move.abs() <= 2)
+                        if r.leap:  # a leap is answered by a step back, and more surely
+                            bias[ri] += 2 * self.cfg.step_bias * (near & (move * r.leap < 0)).float()
+                        else:
+                            bias[ri] += self.cfg.step_bias * near.float()
             nxt = torch.tensor(nxt_l)
             keep = [j for j, ri in enumerate(act) if not rows[ri].done]
             if not keep:
