@@ -15,10 +15,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 DIM = 384
 MAX_TOKENS = 256  # all-MiniLM-L6-v2 was trained on inputs of up to 256 word pieces
@@ -80,7 +84,7 @@ class Bert:
 
 @dataclass
 class _Encoder:
-    tokenizer: object  # tokenizers.Tokenizer
+    tokenizer: Tokenizer
     model: Bert
     path: str
     load_seconds: float
@@ -141,7 +145,7 @@ def embed(texts: list[str] | str, batch_size: int = BATCH) -> np.ndarray:
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
             chunk = [texts[j] if texts[j].strip() else " " for j in idx]
-            encs = enc.tokenizer.encode_batch(chunk)  # type: ignore[attr-defined]
+            encs = enc.tokenizer.encode_batch(chunk)
             ids = torch.tensor([e.ids for e in encs], dtype=torch.long)
             mask = torch.tensor([e.attention_mask for e in encs], dtype=torch.long)
             hidden = enc.model(ids, mask)

@@ -75,7 +75,6 @@ class Row:
     until: int = 0                 # the row's notes sound until this tick, counted from the bar's start
     last_pitch: int = -1           # the line's last pitch (-1: none yet)
     leap: int = 0                  # the direction of the line's last move when it leapt a fifth or more, else 0
-    pitch_at: tuple[int, int] = (-1, -1)  # (bar, position) of the onset the last pitch was written at
     done: bool = False
     out: list[int] = field(default_factory=list)
     heard: dict[int, frozenset] = field(default_factory=dict)  # tick -> pitch classes other tracks sound
@@ -288,13 +287,12 @@ class TransformerArranger:
             row.expect = "pitch"
             row.onsets += 1
         elif fam in ("Pitch", "PitchDrum"):
-            row.expect = "velocity"
             pitch = self.val[token]
-            if (row.bar, row.last_pos) != row.pitch_at:  # the first note of a new onset: the line moves
+            if row.expect == "pitch":  # the first note of a new onset (right after its Position): the line moves
                 move = pitch - row.last_pitch if row.last_pitch >= 0 else 0
                 row.leap = (move > 0) - (move < 0) if abs(move) >= 7 else 0
-                row.pitch_at = (row.bar, row.last_pos)
             row.last_pitch = pitch
+            row.expect = "velocity"
             row.notes_in_bar += 1
             row.notes += 1
             if fam == "PitchDrum":

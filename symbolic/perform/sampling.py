@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..score import PPQ, Note, Score
+from ..score import PPQ, Note, Part, Score
 from .features import (
     MIN_HOLD_BEATS,
     N_FEATURES,
@@ -123,7 +123,7 @@ def perform(score: Score, seed: int = 0, amount: float = 1.0, weights: Path | st
     return out
 
 
-def part_seeds(parts: list, seed: int) -> list[int]:
+def part_seeds(parts: list[Part], seed: int) -> list[int]:
     """A seed per part from its name (and which of the parts so named it is): a part plays the same
     whatever the other parts hold, so regenerating one leaves the others' playing as it was."""
     seen: dict[str, int] = {}
